@@ -1,0 +1,49 @@
+"""Shared CLI helpers: consoles, progress bars, error reporting."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from typing import Iterator
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from medvl.errors import MedvlError
+
+console = Console(stderr=True)
+out = Console()
+
+
+def run_app(app: typer.Typer) -> None:
+    try:
+        app()
+    except MedvlError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        sys.exit(2)
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None = None, disable: bool = False) -> Iterator:
+    """Yield a ProgressFn-compatible callback that drives a rich progress bar on stderr."""
+    prog = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[note]}"),
+        console=console, disable=disable or not console.is_terminal, transient=False,
+    )
+    with prog:
+        task = prog.add_task(description, total=total, note="")
+
+        def advance(n: int = 1, *, total: int | None = None, note: str = "") -> None:
+            if total is not None:
+                prog.update(task, total=total)
+            prog.update(task, advance=n, note=note)
+
+        yield advance
+
+
+def report_rejects(rejects: list[dict], stage: str) -> None:
+    for r in rejects:
+        src = r.get("source") or r.get("id") or "?"
+        console.print(f"[yellow]rejected[/] ({stage}) {src}: {r.get('detail') or r.get('reason')}")

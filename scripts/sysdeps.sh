@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Install the Debian packages medvl's tests and OCR need, only when missing.
+set -euo pipefail
+need=()
+command -v tesseract >/dev/null 2>&1 || need+=(tesseract-ocr)
+command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+if [ "$(id -u)" != 0 ]; then
+  echo "medvl: please install these Debian packages: ${need[*]} (sudo apt-get install ${need[*]})" >&2
+  exit 1
+fi
+echo "medvl: installing Debian packages: ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
