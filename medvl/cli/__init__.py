@@ -35,6 +35,13 @@ _COMMAND_MODULES = [
     "llm",
 ]
 
+
+
+@app.callback()
+def _root() -> None:
+    """medvl: papers -> figures, captions, panels -> subcaptions -> image-text pairs -> CLIP models."""
+
+
 for _name in _COMMAND_MODULES:
     try:
         importlib.import_module(f"medvl.cli.{_name}")
