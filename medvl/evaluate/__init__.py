@@ -1,0 +1,1 @@
+"""Evaluation: retrieval, zero-shot, LLM judge and reports."""
