@@ -1,0 +1,384 @@
+"""Train CLIP models with open_clip_train on an exported DATA_DIR.
+
+medvl does not have its own training loop: `train()` builds the argument list of
+`open_clip_train.main` and runs it in a subprocess, ``python -m medvl.train <open_clip args>``
+(or ``torchrun --nproc_per_node N -m medvl.train ...`` for several GPUs).  Running this module
+as a program registers medvl's model configs (models/*.json) with open_clip and then calls
+``open_clip_train.main.main(args)``, so open_clip_train sees ``medvl-tiny`` and friends.
+
+Output folder (``--out``)::
+
+    OUT/medvl_train.json     medvl's record: settings, the open_clip command, data manifest + hash, versions
+    OUT/params.txt           open_clip_train's resolved parameters
+    OUT/out.log              open_clip_train's log
+    OUT/checkpoints/epoch_N.pt   the latest checkpoint (older ones are deleted)
+
+A rerun with the same OUT resumes from the latest checkpoint (``--resume latest``); a finished
+run is not trained again.  Nothing is downloaded: the subprocess runs with HF_HUB_OFFLINE=1, the
+default tokenizer is open_clip's bundled BPE vocabulary, and ``pretrained`` must be a local file.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from medvl.errors import InputError, MedvlError
+from medvl.progress import ProgressFn, no_progress
+
+STAGE = "train"
+STAGE_VERSION = "1"
+TOOLS = ("torch", "torchvision", "open_clip_torch", "timm", "webdataset")
+TRAIN_RECORD = "medvl_train.json"
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def model_dirs() -> list[Path]:
+    """Folders of open_clip model configs medvl registers: models/ plus $MEDVL_MODELS_DIR (os.pathsep list)."""
+    dirs = [REPO_ROOT / "models"]
+    extra = os.environ.get("MEDVL_MODELS_DIR", "")
+    dirs += [Path(p) for p in extra.split(os.pathsep) if p]
+    return [d for d in dirs if d.is_dir()]
+
+
+def local_model_names() -> list[str]:
+    """Names of the model configs in medvl's model folders (without importing open_clip)."""
+    names: list[str] = []
+    for d in model_dirs():
+        names += sorted(p.stem for p in d.glob("*.json"))
+    return names
+
+
+def register_models() -> list[str]:
+    """Register medvl's model configs with open_clip; return the names now known."""
+    import open_clip
+
+    for d in model_dirs():
+        if d not in getattr(open_clip.factory, "_MODEL_CONFIG_PATHS", []):
+            open_clip.add_model_config(d)
+    return open_clip.list_models()
+
+
+def offline_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for training and evaluation: never reach a model hub."""
+    env = dict(os.environ if base is None else base)
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    env.setdefault("TRANSFORMERS_OFFLINE", "1")
+    env.setdefault("HF_DATASETS_OFFLINE", "1")
+    return env
+
+
+# ---------------------------------------------------------------- data checks
+
+def read_split_csv(path: Path) -> list[dict[str, str]]:
+    """Rows of an exported open_clip CSV (tab-separated, columns filepath and title)."""
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            reader = csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_MINIMAL)
+            fields = reader.fieldnames or []
+            missing = [c for c in ("filepath", "title") if c not in fields]
+            if missing:
+                raise InputError(str(path), "bad_columns",
+                                 f"needs tab-separated columns filepath and title, found {fields}")
+            return [dict(r) for r in reader]
+    except FileNotFoundError as exc:
+        raise InputError(str(path), "missing", "file not found (run `medvl export` first)") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(str(path), "not_utf8", f"not UTF-8 text ({exc.reason})") from exc
+
+
+def resolve_image(data_dir: Path, filepath: str) -> Path:
+    p = Path(filepath)
+    return p if p.is_absolute() else data_dir / p
+
+
+def load_data_manifest(data_dir: Path) -> tuple[dict, str | None]:
+    """DATA_DIR/manifest.json and its sha256 (empty dict and None when there is none)."""
+    from medvl.records import sha256_file
+
+    path = data_dir / "manifest.json"
+    if not path.exists():
+        return {}, None
+    try:
+        return json.loads(path.read_text(encoding="utf-8")), sha256_file(path)
+    except json.JSONDecodeError as exc:
+        raise InputError(str(path), "bad_json", f"not valid JSON ({exc.msg})") from exc
+
+
+# ---------------------------------------------------------------- settings
+
+@dataclass
+class TrainConfig:
+    data_dir: Path
+    out: Path
+    model: str = "medvl-tiny"
+    pretrained: Path | None = None
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 5e-4
+    wd: float = 0.1
+    warmup: int = 10
+    seed: int = 0
+    workers: int = 2
+    device: str = "cpu"
+    gpus: int = 1
+    precision: str | None = None  # None: fp32 on CPU, amp on CUDA
+    val_frequency: int = 1  # 0: no validation during training
+    log_every_n_steps: int | None = None
+    train_csv: str = "train.csv"
+    val_csv: str = "val.csv"
+    extra_args: list[str] = field(default_factory=list)  # passed through to open_clip_train
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir).resolve()
+        self.out = Path(self.out).resolve()
+        if self.pretrained is not None:
+            self.pretrained = Path(self.pretrained).resolve()
+
+
+def resolve_pretrained(path: Path) -> Path:
+    """A local checkpoint file, or a medvl train folder (its latest checkpoint)."""
+    if path.is_dir():
+        ckpt = latest_checkpoint(path)
+        if ckpt is None:
+            raise InputError(str(path), "no_checkpoint", "folder holds no checkpoints/epoch_*.pt")
+        return ckpt
+    if not path.is_file():
+        raise InputError(str(path), "missing", "pretrained checkpoint not found (only local files are used)")
+    return path
+
+
+def latest_checkpoint(out: Path) -> Path | None:
+    """The newest epoch_N.pt (or epoch_latest.pt) under OUT/checkpoints."""
+    d = Path(out) / "checkpoints"
+    if not d.is_dir():
+        return None
+    latest = d / "epoch_latest.pt"
+    if latest.exists():
+        return latest
+
+    def epoch(p: Path) -> int:
+        m = re.fullmatch(r"epoch_(\d+)\.pt", p.name)
+        return int(m.group(1)) if m else -1
+
+    ckpts = [p for p in d.glob("epoch_*.pt") if epoch(p) >= 0]
+    return max(ckpts, key=epoch) if ckpts else None
+
+
+def open_clip_args(cfg: TrainConfig, n_train: int | None = None) -> list[str]:
+    """The argument list for open_clip_train.main (everything but the program name)."""
+    precision = cfg.precision or ("amp" if cfg.device.startswith("cuda") else "fp32")
+    args = [
+        "--train-data", str(cfg.data_dir / cfg.train_csv),
+        "--dataset-type", "csv",
+        "--csv-separator", "\t",
+        "--csv-img-key", "filepath",
+        "--csv-caption-key", "title",
+        "--model", cfg.model,
+        "--epochs", str(cfg.epochs),
+        "--batch-size", str(cfg.batch_size),
+        "--lr", repr(float(cfg.lr)),
+        "--wd", repr(float(cfg.wd)),
+        "--warmup", str(cfg.warmup),
+        "--seed", str(cfg.seed),
+        "--workers", str(cfg.workers),
+        "--device", cfg.device,
+        "--precision", precision,
+        "--logs", str(cfg.out.parent),
+        "--name", cfg.out.name,
+        "--resume", "latest",
+        "--save-frequency", "1",
+        "--delete-previous-checkpoint",
+        "--report-to", "",
+        "--zeroshot-frequency", "0",
+    ]
+    val = cfg.data_dir / cfg.val_csv
+    if cfg.val_frequency > 0 and val.exists() and _count_rows(val) > 0:
+        args += ["--val-data", str(val), "--val-frequency", str(cfg.val_frequency)]
+    steps = None
+    if n_train:
+        steps = max(1, n_train // max(1, cfg.batch_size * max(1, cfg.gpus)))
+    every = cfg.log_every_n_steps or (max(1, min(100, steps // 10)) if steps else 100)
+    args += ["--log-every-n-steps", str(every)]
+    if cfg.pretrained is not None:
+        args += ["--pretrained", str(resolve_pretrained(cfg.pretrained))]
+    return args + list(cfg.extra_args)
+
+
+def command(cfg: TrainConfig, args: list[str]) -> list[str]:
+    """The process to start: this module as a program, through torchrun for several GPUs."""
+    if cfg.gpus > 1:
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                f"--nproc_per_node={cfg.gpus}", "-m", "medvl.train", *args]
+    return [sys.executable, "-m", "medvl.train", *args]
+
+
+def _count_rows(path: Path) -> int:
+    try:
+        return len(read_split_csv(path))
+    except InputError:
+        return 0
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    checkpoint: Path
+    epochs_done: int
+    trained_samples: int
+    seconds: float
+    samples_per_second: float | None  # wall clock, including start-up
+    loop_samples_per_second: float | None  # between the first and last logged training step
+    resumed_from_epoch: int
+    command: list[str]
+    log: Path
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}
+
+
+_TRAIN_LINE = re.compile(r"Train Epoch: (\d+) \[\s*(\d+)/\s*(\d+) \((\d+)%\)\]")
+_RESUME_LINE = re.compile(r"resuming checkpoint '.*' \(epoch (\d+)\)")
+
+
+def _checkpoint_epoch(path: Path | None) -> int:
+    if path is None:
+        return 0
+    m = re.fullmatch(r"epoch_(\d+)\.pt", path.name)
+    return int(m.group(1)) if m else 0
+
+
+def check_data(cfg: TrainConfig) -> list[dict[str, str]]:
+    """Fail early, with the file and reason, on data that open_clip_train would choke on."""
+    if not cfg.data_dir.is_dir():
+        raise InputError(str(cfg.data_dir), "missing", "data folder not found (run `medvl export` first)")
+    train_csv = cfg.data_dir / cfg.train_csv
+    rows = read_split_csv(train_csv)
+    need = cfg.batch_size * max(1, cfg.gpus)
+    if len(rows) < need:
+        raise InputError(str(train_csv), "too_few_rows",
+                         f"{len(rows)} training pairs, fewer than one batch ({need}); lower --batch-size")
+    missing = [r["filepath"] for r in rows if not resolve_image(cfg.data_dir, r["filepath"]).exists()]
+    if missing:
+        raise InputError(str(train_csv), "missing_images",
+                         f"{len(missing)} image files not found, e.g. {missing[0]}")
+    return rows
+
+
+def train(cfg: TrainConfig, progress: ProgressFn = no_progress) -> TrainResult:
+    """Run open_clip_train on cfg.data_dir; resume from cfg.out's latest checkpoint if any."""
+    from medvl import __version__
+    from medvl.runs import atomic_write_text, git_hash, tool_versions
+
+    rows = check_data(cfg)
+    if cfg.model not in local_model_names():
+        # a built-in open_clip name is fine too; check it without starting a subprocess
+        known = register_models()
+        if cfg.model not in known:
+            raise MedvlError(f"unknown model '{cfg.model}': use one of {', '.join(local_model_names())} "
+                             "or an open_clip model name")
+    manifest, manifest_sha = load_data_manifest(cfg.data_dir)
+    args = open_clip_args(cfg, n_train=len(rows))
+    cmd = command(cfg, args)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    start_ckpt = latest_checkpoint(cfg.out)
+    start_epoch = _checkpoint_epoch(start_ckpt)
+
+    record = {
+        "stage": STAGE,
+        "stage_version": STAGE_VERSION,
+        "model": cfg.model,
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
+        "open_clip_args": args,
+        "command": cmd,
+        "data": {"dir": str(cfg.data_dir), "train_rows": len(rows), "manifest": manifest,
+                 "manifest_sha256": manifest_sha},
+        "versions": {"medvl": __version__, "git_hash": git_hash(), "python": sys.version.split()[0],
+                     **tool_versions(TOOLS)},
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "resumed_from": str(start_ckpt) if start_ckpt else None,
+    }
+    atomic_write_text(cfg.out / TRAIN_RECORD, json.dumps(record, indent=2, sort_keys=True))
+
+    steps_total = cfg.epochs * len(rows)
+    progress(0, total=steps_total, note=f"epoch {start_epoch}/{cfg.epochs}")
+    done_samples = start_epoch * len(rows)
+    if done_samples:
+        progress(min(done_samples, steps_total), note=f"resumed at epoch {start_epoch}")
+    log_path = cfg.out / "train.stdout.log"
+    t0 = time.time()
+    trained = 0
+    lines: list[str] = []
+    with open(log_path, "a", encoding="utf-8") as log:
+        proc = subprocess.Popen(cmd, cwd=cfg.data_dir, env=offline_env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, bufsize=1)
+        assert proc.stdout is not None
+        epoch_seen: dict[int, int] = {}
+        first: tuple[float, int] | None = None
+        last: tuple[float, int] | None = None
+        for line in proc.stdout:
+            log.write(line)
+            lines.append(line)
+            del lines[:-40]
+            m = _TRAIN_LINE.search(line)
+            if m:
+                ep, n = int(m.group(1)), int(m.group(2))
+                prev = epoch_seen.get(ep, 0)
+                if n > prev:
+                    epoch_seen[ep] = n
+                    trained += n - prev
+                    now = time.time()
+                    if first is None:
+                        first = (now, trained)
+                    last = (now, trained)
+                    progress(n - prev, note=f"epoch {ep + 1}/{cfg.epochs}")
+        rc = proc.wait()
+    seconds = time.time() - t0
+    if rc != 0:
+        tail = "".join(lines[-15:]).strip()
+        raise MedvlError(f"open_clip_train failed (exit {rc}); log: {log_path}\n{tail}")
+    ckpt = latest_checkpoint(cfg.out)
+    if ckpt is None:
+        raise MedvlError(f"open_clip_train wrote no checkpoint under {cfg.out / 'checkpoints'}; log: {log_path}")
+    result = TrainResult(
+        out=cfg.out, checkpoint=ckpt, epochs_done=_checkpoint_epoch(ckpt), trained_samples=trained,
+        seconds=round(seconds, 3),
+        samples_per_second=round(trained / seconds, 2) if trained and seconds > 0 else None,
+        loop_samples_per_second=(round((last[1] - first[1]) / (last[0] - first[0]), 2)
+                                 if first and last and last[0] > first[0] else None),
+        resumed_from_epoch=start_epoch, command=cmd, log=log_path,
+    )
+    record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    record["result"] = result.to_dict()
+    atomic_write_text(cfg.out / TRAIN_RECORD, json.dumps(record, indent=2, sort_keys=True))
+    return result
+
+
+def read_train_record(out: Path) -> dict:
+    path = Path(out) / TRAIN_RECORD
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+# ---------------------------------------------------------------- the program open_clip runs in
+
+def _entry(argv: list[str]) -> int:
+    """Register medvl's models, then hand the arguments to open_clip_train unchanged."""
+    register_models()
+    from open_clip_train.main import main as open_clip_main
+
+    rc = open_clip_main(argv)
+    return rc if isinstance(rc, int) and rc else 0
+
+
+if __name__ == "__main__":
+    sys.exit(_entry(sys.argv[1:]))
