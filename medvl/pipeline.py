@@ -1,0 +1,739 @@
+"""Whole runs: a registry of stages and the orchestration that runs them over shards.
+
+A **stage** is registered once (:func:`register`) with a name, a version, the stages whose
+outputs it reads (``needs``), the modules it imports (so a missing extra is reported
+before anything runs) and either
+
+* a **sharded** pair ``plan(ctx) -> [Shard]`` and ``run_shard(sctx) -> (records, rejects)``:
+  the work is cut into shards by paper; every shard runs through an executor (a local process
+  pool or Ray) as the same top-level function :func:`execute_shard`, which writes the shard's
+  records and rejects atomically and then its done marker (``RunDir.write_unit``); after all
+  shards the stage's parts are merged into its output file in key order; or
+* a **whole** function ``run_all(ctx, progress) -> dict`` for stages that see everything at
+  once (synth, export, train, eval, judge, report), run in this process, marked done as one unit.
+
+Resuming: a shard is skipped when its done marker exists *and* carries the same fingerprint
+(stage version + settings + the shard's input: file size and mtime for a PDF, the content hash
+of the upstream part for later stages).  So a rerun after a crash does only the missing shards,
+a rerun after a settings change redoes what the change touches, and ``force`` redoes a stage.
+Merged outputs are rebuilt from the parts in key order, so an interrupted-then-resumed run
+writes the same bytes as an uninterrupted one.
+
+Failures: a shard whose stage raises ``InputError`` (bad input) ends as a reject row with the
+reason.  Any other exception, a timeout or a dead worker ends as a reject row too when the
+stage's policy is ``on_error="reject"`` (parse: a PDF that crashes or hangs the reader is bad
+input), or leaves the shard not done with a ``.failed`` note (``on_error="retry"``: split with
+an LLM; a rerun retries exactly those shards).  Either way the run goes on with the rest.
+
+Library code here never prints: the caller passes ``bars`` (a progress-bar factory) and
+``notify`` (one line of news); see medvl/cli/run.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import json
+import os
+import sys
+import time
+import traceback
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, ContextManager, Iterable, Iterator, Literal, Sequence
+
+from medvl.config import RunConfig
+from medvl.errors import InputError, MedvlError
+from medvl.progress import ProgressFn, no_progress
+from medvl.records import Reject
+from medvl.runs import RunDir, atomic_write_text, read_jsonl, safe_key
+
+PIPELINE_VERSION = "1"
+WHOLE_KEY = "whole-stage"  # the unit key of a whole (unsharded) stage
+
+BarFactory = Callable[[str, "int | None"], ContextManager[ProgressFn]]
+Notify = Callable[[str], None]
+
+
+# ================================================================ stages and shards
+
+@dataclass(frozen=True)
+class Shard:
+    """One unit of a sharded stage: usually one paper."""
+
+    key: str  # file-name-safe, stable across runs
+    payload: dict[str, Any] = field(default_factory=dict)  # JSON-able: what run_shard needs
+    fingerprint: str = ""  # changes when the shard's input changes
+    source: str | None = None  # what to name in a reject (input path, upstream id)
+
+
+@dataclass
+class StageContext:
+    """What a stage sees in the orchestrating process."""
+
+    run: RunDir
+    stage: str
+    settings: dict[str, Any]
+    config: RunConfig
+    notify: Notify = lambda msg: None
+
+    def upstream_keys(self, stage: str) -> list[str]:
+        return sorted(self.run.done_keys(stage))
+
+
+@dataclass
+class ShardContext:
+    """What a stage sees in a worker, for one shard."""
+
+    run: RunDir
+    stage: str
+    key: str
+    settings: dict[str, Any]
+    payload: dict[str, Any]
+    source: str | None = None
+
+    def upstream_records(self, stage: str, key: str | None = None) -> Iterator[dict]:
+        """Stream the records an upstream stage wrote for this shard (same key by default)."""
+        part = self.run.parts_dir(stage) / f"{safe_key(key or self.key)}.jsonl"
+        if part.exists():
+            yield from read_jsonl(part)
+
+
+ShardFn = Callable[[ShardContext], "tuple[Iterable[Any], Iterable[Any]]"]
+
+
+@dataclass
+class Stage:
+    name: str
+    version: str
+    order: float  # position in a run
+    description: str = ""
+    output: str | None = None  # merged output file of a sharded stage (e.g. figures.jsonl)
+    needs: tuple[str, ...] = ()  # stages whose outputs this one reads
+    modules: tuple[str, ...] = ()  # must be importable for the stage to run
+    extra: str | None = None  # pip extra that provides them (install hint)
+    tools: tuple[str, ...] = ()  # packages whose versions go into run.json
+    plan: Callable[[StageContext], Iterable[Shard]] | None = None
+    run_shard: ShardFn | None = None
+    run_all: Callable[[StageContext, ProgressFn], "dict[str, Any] | None"] | None = None
+    finalize: Callable[[StageContext], "dict[str, Any] | None"] | None = None
+    resolve: Callable[[RunConfig, dict[str, Any]], dict[str, Any]] | None = None  # fill defaults
+    when: Callable[[RunConfig, dict[str, Any]], "str | None"] | None = None  # reason to skip
+    on_error: Literal["reject", "retry"] = "reject"
+    timeout_s: float | None = None  # default per-shard time limit
+
+    @property
+    def sharded(self) -> bool:
+        return self.run_shard is not None
+
+    def missing(self) -> str | None:
+        """Why the stage cannot run here (a module it needs is not installed), or None."""
+        for mod in self.modules:
+            try:
+                found = importlib.util.find_spec(mod) is not None
+            except (ImportError, ValueError):
+                found = False
+            if not found:
+                hint = f" (pip install 'medvl[{self.extra}]')" if self.extra else ""
+                return f"needs the module {mod}, which is not available{hint}"
+        return None
+
+
+_REGISTRY: dict[str, Stage] = {}
+
+
+def register(stage: Stage, *, replace: bool = False) -> Stage:
+    if stage.name in _REGISTRY and not replace:
+        raise ValueError(f"stage {stage.name!r} is already registered")
+    if (stage.run_shard is None) == (stage.run_all is None):
+        raise ValueError(f"stage {stage.name!r} needs exactly one of run_shard (with plan) or run_all")
+    if stage.run_shard is not None and stage.plan is None:
+        raise ValueError(f"sharded stage {stage.name!r} needs a plan function")
+    _REGISTRY[stage.name] = stage
+    return stage
+
+
+def get_stage(name: str) -> Stage:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise MedvlError(f"unknown stage {name!r}; known stages: {', '.join(stage_names())}") from None
+
+
+def stage_names() -> list[str]:
+    return [s.name for s in sorted(_REGISTRY.values(), key=lambda s: s.order)]
+
+
+_LOADED_PLUGINS: set[str] = set()
+
+
+def load_plugins(plugins: Iterable[str]) -> None:
+    """Import modules (or .py files) that register extra stages; idempotent, also in workers."""
+    for spec in plugins:
+        if spec in _LOADED_PLUGINS:
+            continue
+        if spec.endswith(".py"):
+            path = Path(spec).resolve()
+            if not path.is_file():
+                raise MedvlError(f"plugin {spec}: no such file")
+            name = "medvl_plugin_" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
+            if name not in sys.modules:
+                mspec = importlib.util.spec_from_file_location(name, path)
+                assert mspec and mspec.loader
+                module = importlib.util.module_from_spec(mspec)
+                sys.modules[name] = module
+                mspec.loader.exec_module(module)
+        else:
+            try:
+                importlib.import_module(spec)
+            except ImportError as exc:
+                raise MedvlError(f"plugin {spec}: cannot import it ({exc})") from None
+        _LOADED_PLUGINS.add(spec)
+
+
+# ================================================================ fingerprints
+
+def digest(*parts: Any) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(json.dumps(p, sort_keys=True, default=str).encode("utf-8"))
+        h.update(b"\0")
+    return h.hexdigest()[:32]
+
+
+def file_stamp(path: str | Path) -> list[Any]:
+    """Cheap identity of an input file: size and modification time (like make)."""
+    st = os.stat(path)
+    return [st.st_size, st.st_mtime_ns]
+
+
+def file_sha(path: str | Path) -> str | None:
+    from medvl.records import sha256_file
+
+    return sha256_file(path) if Path(path).exists() else None
+
+
+def upstream_shards(ctx: StageContext, upstream: str) -> list[Shard]:
+    """One shard per done unit of `upstream` (same key), fingerprinted by that part's content."""
+    d = ctx.run.parts_dir(upstream)
+    shards = []
+    for key in sorted(ctx.run.done_keys(upstream)):
+        if key == WHOLE_KEY:
+            continue
+        part = d / f"{key}.jsonl"
+        shards.append(Shard(key=key, payload={"upstream": upstream},
+                            fingerprint=file_sha(part) or "", source=key))
+    return shards
+
+
+# ================================================================ the worker side
+
+@dataclass(frozen=True)
+class ShardTask:
+    """Everything a worker needs for one shard; small and picklable."""
+
+    stage: str
+    key: str
+    run_dir: str
+    settings: dict[str, Any]
+    payload: dict[str, Any]
+    fingerprint: str
+    source: str | None = None
+    plugins: tuple[str, ...] = ()
+
+
+class _Counted:
+    """Iterate `items`, counting them into meta[name] (read when the done marker is written)."""
+
+    def __init__(self, items: Iterable[Any], meta: dict[str, Any], name: str):
+        self.items, self.meta, self.name = items, meta, name
+        meta[name] = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        for item in self.items:
+            self.meta[self.name] += 1
+            yield item
+
+
+def _failed_path(run: RunDir, stage: str, key: str) -> Path:
+    return run.parts_dir(stage) / f"{safe_key(key)}.failed"
+
+
+def _marker_meta(stage: Stage, task: ShardTask, status: str, started: float) -> dict[str, Any]:
+    return {"fingerprint": task.fingerprint, "stage_version": stage.version, "status": status,
+            "seconds": round(time.monotonic() - started, 3), "pid": os.getpid()}
+
+
+def write_reject_unit(run: RunDir, stage: Stage, task: ShardTask, reason: str, detail: str,
+                      status: str = "rejected", started: float | None = None) -> None:
+    """Mark a shard done with no records and one reject row saying why."""
+    meta = _marker_meta(stage, task, status, started or time.monotonic())
+    meta.update(records=0, rejects=1)
+    rej = Reject(stage=stage.name, source=task.source or task.key, id=task.key, reason=reason,
+                 detail=detail[:2000])
+    run.write_unit(stage.name, task.key, [], [rej], meta=meta)
+    _failed_path(run, stage.name, task.key).unlink(missing_ok=True)
+
+
+def write_failed(run: RunDir, stage: str, key: str, kind: str, detail: str, tb: str = "") -> None:
+    """Note that a shard failed in a way a rerun should retry (no done marker)."""
+    atomic_write_text(_failed_path(run, stage, key), json.dumps(
+        {"kind": kind, "detail": detail[:2000], "traceback": tb[-4000:],
+         "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}, sort_keys=True))
+
+
+def execute_shard(task: ShardTask) -> dict[str, Any]:
+    """Run one shard of one stage and write its unit.  The same function runs in every executor."""
+    started = time.monotonic()
+    load_plugins(task.plugins)
+    stage = get_stage(task.stage)
+    run = RunDir(task.run_dir)
+    sctx = ShardContext(run=run, stage=stage.name, key=task.key, settings=task.settings,
+                        payload=task.payload, source=task.source)
+    assert stage.run_shard is not None
+    try:
+        records, rejects = stage.run_shard(sctx)
+        meta = _marker_meta(stage, task, "done", started)
+        run.write_unit(stage.name, task.key, _Counted(records, meta, "records"),
+                       _Counted(rejects, meta, "rejects"), meta=meta)
+        meta["seconds"] = round(time.monotonic() - started, 3)
+    except InputError as exc:
+        write_reject_unit(run, stage, task, exc.reason, str(exc), started=started)
+        return {"status": "rejected", "records": 0, "rejects": 1, "reason": exc.reason}
+    except Exception as exc:  # noqa: BLE001 - every failure is data
+        detail = f"{type(exc).__name__}: {exc}"
+        if stage.on_error == "reject":
+            reason = "too_large" if isinstance(exc, MemoryError) else "error"
+            write_reject_unit(run, stage, task, reason, detail, started=started)
+            return {"status": "rejected", "records": 0, "rejects": 1, "reason": reason}
+        write_failed(run, stage.name, task.key, "exception", detail, traceback.format_exc())
+        return {"status": "failed", "records": 0, "rejects": 0, "reason": detail}
+    _failed_path(run, stage.name, task.key).unlink(missing_ok=True)
+    return {"status": "done", "records": meta["records"], "rejects": meta["rejects"]}
+
+
+# ================================================================ results
+
+@dataclass
+class StageResult:
+    name: str
+    state: Literal["done", "failed", "skipped", "unavailable", "blocked"]
+    planned: int = 0
+    ran: int = 0  # shards processed by this invocation
+    reused: int = 0  # shards already done by an earlier one
+    records: int = 0
+    rejects: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    message: str = ""
+    outputs: dict[str, Any] = field(default_factory=dict)
+    digest: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    stages: list[StageResult]
+
+    @property
+    def ok(self) -> bool:
+        return all(s.state in ("done", "skipped", "unavailable") for s in self.stages)
+
+    def stage(self, name: str) -> StageResult | None:
+        return next((s for s in self.stages if s.name == name), None)
+
+
+# ================================================================ run.json
+
+def _update_pipeline_manifest(run: RunDir, **updates: Any) -> None:
+    path = run.file("run.json")
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            data = {}
+    pipe = data.setdefault("pipeline", {})
+    stages = pipe.setdefault("stages", {})
+    for k, v in updates.items():
+        if k == "stage":
+            name, info = v
+            stages.setdefault(name, {}).update(info)
+        else:
+            pipe[k] = v
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def pipeline_manifest(run_dir: str | Path) -> dict[str, Any]:
+    path = Path(run_dir) / "run.json"
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("pipeline", {})
+    except json.JSONDecodeError:
+        return {}
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+# ================================================================ orchestration
+
+def _marker(run: RunDir, stage: str, key: str) -> dict[str, Any] | None:
+    p = run.parts_dir(stage) / f"{safe_key(key)}.done"
+    try:
+        return json.loads(p.read_text(encoding="utf-8") or "{}")
+    except FileNotFoundError:
+        return None
+    except json.JSONDecodeError:
+        return {}
+
+
+def _remove_unit(run: RunDir, stage: str, key: str) -> None:
+    d = run.parts_dir(stage)
+    k = safe_key(key)
+    for suffix in (".done", ".jsonl", ".rejects.jsonl", ".failed"):
+        (d / f"{k}{suffix}").unlink(missing_ok=True)
+
+
+class Pipeline:
+    """Runs the stages a config names, in order, over one run directory."""
+
+    def __init__(self, config: RunConfig, run_dir: str | Path, *, executor: Any = None,
+                 bars: BarFactory | None = None, notify: Notify | None = None,
+                 force: Sequence[str] = (), only: Sequence[str] | None = None,
+                 skip_unavailable: bool = False):
+        self.config = config
+        self.run = RunDir(run_dir)
+        self._executor = executor
+        self._own_executor = executor is None
+        self.bars: BarFactory = bars or (lambda desc, total: nullcontext(no_progress))
+        self.notify: Notify = notify or (lambda msg: None)
+        load_plugins(config.plugins)
+        self.names = self._select(only)
+        self.force = set(force)
+        for name in self.force:
+            get_stage(name)
+        self.skip_unavailable = skip_unavailable
+
+    # selection ------------------------------------------------------------------
+    def _select(self, only: Sequence[str] | None) -> list[str]:
+        wanted = list(self.config.stages)
+        for name in wanted:
+            get_stage(name)  # unknown names fail here, with the list of known ones
+        if only:
+            for name in only:
+                get_stage(name)
+            wanted = [n for n in only]
+        return sorted(dict.fromkeys(wanted), key=lambda n: get_stage(n).order)
+
+    def settings_for(self, stage: Stage) -> dict[str, Any]:
+        raw = dict(self.config.stages.get(stage.name) or {})
+        return stage.resolve(self.config, raw) if stage.resolve else raw
+
+    @property
+    def executor(self) -> Any:
+        if self._executor is None:
+            from medvl.executors import make_executor
+
+            ex = self.config.executor
+            self._executor = make_executor(ex.kind, ex.workers, address=ex.address, memory_mb=ex.memory_mb,
+                                           preload=["medvl.pipeline"])
+        return self._executor
+
+    def close(self) -> None:
+        if self._own_executor and self._executor is not None:
+            self._executor.close()
+            self._executor = None
+
+    # the run ----------------------------------------------------------------------
+    def check(self) -> dict[str, str]:
+        """Stages that cannot run here and why; raises unless skip_unavailable."""
+        missing = {n: m for n in self.names if (m := get_stage(n).missing())}
+        if missing and not self.skip_unavailable:
+            lines = "; ".join(f"{n}: {m}" for n, m in missing.items())
+            raise MedvlError(f"cannot run: {lines}")
+        return missing
+
+    def run_all(self) -> RunResult:
+        missing = self.check()
+        _update_pipeline_manifest(
+            self.run, version=PIPELINE_VERSION, config=self.config.resolved(), stages_requested=self.names,
+            executor={"kind": self.config.executor.kind, "workers": getattr(self._executor, "workers", None)
+                      or self.config.executor.workers},
+            started_at=_now(), finished_at=None)
+        results: dict[str, StageResult] = {}
+        try:
+            for name in self.names:
+                stage = get_stage(name)
+                if name in missing:
+                    res = StageResult(name, "unavailable", message=missing[name])
+                    self.notify(f"{name}: skipped, {missing[name]}")
+                else:
+                    res = self._run_stage(stage, results)
+                results[name] = res
+                _update_pipeline_manifest(self.run, stage=(name, res.to_dict() | {"updated_at": _now()}))
+        finally:
+            self.close()
+            _update_pipeline_manifest(self.run, finished_at=_now())
+        return RunResult(self.run.path, list(results.values()))
+
+    def _blocked_by(self, stage: Stage, results: dict[str, StageResult]) -> str | None:
+        prior = pipeline_manifest(self.run.path).get("stages", {})
+        for need in stage.needs:
+            res = results.get(need)
+            if res is not None and res.state in ("failed", "blocked"):
+                return f"{need} {res.state}"
+            if res is not None and res.state == "done":
+                continue
+            # not run now (or skipped/unavailable): fine if an earlier run produced it
+            if prior.get(need, {}).get("state") == "done":
+                continue
+            if need in _REGISTRY and get_stage(need).sharded and self.run.done_keys(need):
+                continue
+            if res is not None and res.state in ("skipped", "unavailable"):
+                return f"{need} did not run ({res.message})"
+            return f"needs the output of {need}, which this run directory does not have"
+        return None
+
+    def _run_stage(self, stage: Stage, results: dict[str, StageResult]) -> StageResult:
+        settings = self.settings_for(stage)
+        if stage.when is not None and (why := stage.when(self.config, settings)):
+            self.notify(f"{stage.name}: skipped, {why}")
+            return StageResult(stage.name, "skipped", message=why)
+        if (why := self._blocked_by(stage, results)):
+            self.notify(f"{stage.name}: not run, {why}")
+            return StageResult(stage.name, "blocked", message=why)
+        ctx = StageContext(self.run, stage.name, settings, self.config, self.notify)
+        if stage.name in self.force:
+            self.run.clear_stage(stage.name)
+        self.run.update_manifest(stage.name, settings, tools=stage.tools)
+        t0 = time.monotonic()
+        try:
+            if stage.sharded:
+                res = self._run_sharded(stage, ctx)
+            else:
+                res = self._run_whole(stage, ctx, results)
+        except MedvlError as exc:
+            res = StageResult(stage.name, "failed", message=str(exc))
+        except Exception as exc:  # noqa: BLE001 - one stage's bug must not hide the others' results
+            res = StageResult(stage.name, "failed", message=f"{type(exc).__name__}: {exc}")
+            write_failed(self.run, stage.name, WHOLE_KEY, "exception", res.message, traceback.format_exc())
+        res.seconds = round(time.monotonic() - t0, 3)
+        self.notify(_summary_line(res))
+        return res
+
+    def _run_sharded(self, stage: Stage, ctx: StageContext) -> StageResult:
+        assert stage.plan is not None
+        shards = list(stage.plan(ctx))
+        keys = [s.key for s in shards]
+        if len(set(keys)) != len(keys):
+            dup = sorted({k for k in keys if keys.count(k) > 1})[:5]
+            raise MedvlError(f"stage {stage.name}: two inputs map to the same shard key {dup}")
+        # fingerprints include the stage version and settings
+        base = digest(stage.name, stage.version, ctx.settings)
+        shards = [Shard(s.key, s.payload, digest(base, s.fingerprint), s.source) for s in shards]
+        # drop units whose input is gone, so the merged output matches this plan
+        planned = {safe_key(k) for k in keys}
+        for old in self.run.done_keys(stage.name) - planned:
+            _remove_unit(self.run, stage.name, old)
+        todo, reused = [], 0
+        for s in shards:
+            m = _marker(self.run, stage.name, s.key)
+            if m is not None and m.get("fingerprint") == s.fingerprint:
+                reused += 1
+            else:
+                todo.append(s)
+        _update_pipeline_manifest(self.run, stage=(stage.name, {
+            "state": "running", "planned": len(shards), "reused": reused, "started_at": _now()}))
+        res = StageResult(stage.name, "done", planned=len(shards), reused=reused)
+        timeout = self.config.executor.timeout_s or stage.timeout_s
+        tasks = [ShardTask(stage.name, s.key, str(self.run.path), ctx.settings, s.payload, s.fingerprint,
+                           s.source, tuple(self.config.plugins)) for s in todo]
+        with self.bars(stage.name, len(shards)) as advance:
+            if reused:
+                advance(reused, note="done before")
+            if tasks:
+                for out in self.executor.map(execute_shard, tasks, timeout_s=timeout):
+                    task: ShardTask = out.task
+                    res.ran += 1
+                    if out.ok and out.value.get("status") == "failed":
+                        res.failed += 1
+                    elif not out.ok:
+                        err = out.error
+                        detail = f"{err.detail}" if err else "unknown failure"
+                        if stage.on_error == "reject":
+                            reason = {"timeout": "timeout", "crash": "crashed"}.get(err.kind if err else "", "error")
+                            write_reject_unit(self.run, stage, task, reason, f"{task.source or task.key}: {detail}",
+                                              status=reason)
+                        else:
+                            write_failed(self.run, stage.name, task.key, err.kind if err else "error", detail,
+                                         err.traceback if err else "")
+                            res.failed += 1
+                    advance(1, note=task.key[:40])
+        # merge (also when some shards failed: the output holds what is done)
+        if stage.output:
+            self.run.merge(stage.name, stage.output)
+            res.outputs[stage.output] = stage.output
+        else:
+            self.run.merge_rejects()
+        counts = unit_counts(self.run, stage.name)
+        res.records, res.rejects = counts["records"], counts["rejects"]
+        if stage.finalize is not None:
+            res.outputs.update(stage.finalize(ctx) or {})
+        res.digest = file_sha(self.run.file(stage.output)) if stage.output else digest(
+            sorted((s.key, s.fingerprint) for s in shards))
+        if res.failed:
+            res.state = "failed"
+            res.message = (f"{res.failed} shard(s) failed; rerun the same command to retry them "
+                           f"(details: medvl status {self.run.path})")
+        return res
+
+    def _run_whole(self, stage: Stage, ctx: StageContext, results: dict[str, StageResult]) -> StageResult:
+        assert stage.run_all is not None
+        prior = pipeline_manifest(self.run.path).get("stages", {})
+        upstream = {n: (results[n].digest if n in results else prior.get(n, {}).get("digest"))
+                    for n in stage.needs}
+        fp = digest(stage.name, stage.version, ctx.settings, upstream)
+        m = _marker(self.run, stage.name, WHOLE_KEY)
+        if m is not None and m.get("fingerprint") == fp and stage.name not in self.force:
+            res = StageResult(stage.name, "done", planned=1, reused=1, records=m.get("records", 0),
+                              rejects=m.get("rejects", 0), outputs=m.get("outputs", {}), digest=fp,
+                              message="done before")
+            return res
+        _remove_unit(self.run, stage.name, WHOLE_KEY)
+        _update_pipeline_manifest(self.run, stage=(stage.name, {"state": "running", "planned": 1,
+                                                                "started_at": _now()}))
+        with self.bars(stage.name, None) as advance:
+            info = stage.run_all(ctx, advance) or {}
+        meta = {"fingerprint": fp, "stage_version": stage.version, "status": "done",
+                "records": int(info.get("records", 0)), "rejects": int(info.get("rejects", 0)),
+                "outputs": info.get("outputs", {})}
+        self.run.write_unit(stage.name, WHOLE_KEY, [], [], meta=meta)
+        _failed_path(self.run, stage.name, WHOLE_KEY).unlink(missing_ok=True)
+        self.run.merge_rejects()
+        return StageResult(stage.name, "done", planned=1, ran=1, records=meta["records"],
+                           rejects=meta["rejects"], outputs=meta["outputs"], digest=fp,
+                           message=str(info.get("message", "")))
+
+
+def _summary_line(res: StageResult) -> str:
+    if res.state == "done" and res.planned and res.ran == 0 and res.reused:
+        return f"{res.name}: already done ({res.records} records, {res.rejects} rejects)"
+    if res.state == "done":
+        extra = f", {res.reused} shards done before" if res.reused and res.ran else ""
+        return f"{res.name}: {res.records} records, {res.rejects} rejects in {res.seconds:.1f} s{extra}"
+    return f"{res.name}: {res.state}: {res.message}"
+
+
+def run_pipeline(config: RunConfig, run_dir: str | Path, **kwargs: Any) -> RunResult:
+    """Run the stages `config` names over `run_dir`; see :class:`Pipeline` for the keywords."""
+    return Pipeline(config, run_dir, **kwargs).run_all()
+
+
+# ================================================================ status
+
+def unit_counts(run: RunDir, stage: str) -> dict[str, Any]:
+    """Done / failed units of a stage, with record and reject counts from the done markers."""
+    d = run.path / ".parts" / safe_key(stage)
+    out: dict[str, Any] = {"done": 0, "failed": 0, "records": 0, "rejects": 0}
+    if not d.is_dir():
+        return out
+    for marker in d.glob("*.done"):
+        out["done"] += 1
+        try:
+            meta = json.loads(marker.read_text(encoding="utf-8") or "{}")
+        except (OSError, json.JSONDecodeError):
+            meta = {}
+        if "records" in meta:
+            out["records"] += int(meta.get("records") or 0)
+            out["rejects"] += int(meta.get("rejects") or 0)
+        else:  # a unit written by the stage's own command: count lines
+            out["records"] += _count_lines(marker.with_suffix(".jsonl"))
+            out["rejects"] += _count_lines(d / (marker.name[:-5] + ".rejects.jsonl"))
+    out["failed"] = sum(1 for _ in d.glob("*.failed"))
+    return out
+
+
+def _count_lines(path: Path) -> int:
+    try:
+        with open(path, "rb") as fh:
+            return sum(1 for line in fh if line.strip())
+    except FileNotFoundError:
+        return 0
+
+
+def reject_reasons(run: RunDir, stage: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    d = run.path / ".parts" / safe_key(stage)
+    if not d.is_dir():
+        return counts
+    for part in d.glob("*.rejects.jsonl"):
+        try:
+            for row in read_jsonl(part):
+                r = str(row.get("reason") or "?")
+                counts[r] = counts.get(r, 0) + 1
+        except (OSError, ValueError):
+            counts["unreadable_part"] = counts.get("unreadable_part", 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def failures(run: RunDir, stage: str) -> list[dict[str, Any]]:
+    d = run.path / ".parts" / safe_key(stage)
+    out = []
+    for p in sorted(d.glob("*.failed")) if d.is_dir() else []:
+        try:
+            info = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            info = {}
+        out.append({"key": p.name[: -len(".failed")], **info})
+    return out
+
+
+def run_status(run_dir: str | Path) -> list[dict[str, Any]]:
+    """Per-stage progress of a run directory (finished or still running)."""
+    path = Path(run_dir)
+    if not (path / "run.json").exists() and not (path / ".parts").is_dir():
+        raise MedvlError(f"{run_dir}: not a medvl run directory (no run.json)")
+    run = RunDir(path)
+    pipe = pipeline_manifest(path)
+    recorded = pipe.get("stages", {})
+    names = list(pipe.get("stages_requested") or [])
+    parts = path / ".parts"
+    for d in sorted(parts.iterdir()) if parts.is_dir() else []:
+        if d.is_dir() and d.name not in names:
+            names.append(d.name)
+    for n in recorded:
+        if n not in names:
+            names.append(n)
+    order = {n: (get_stage(n).order if n in _REGISTRY else 1e9) for n in names}
+    rows = []
+    for name in sorted(names, key=lambda n: order[n]):
+        info = recorded.get(name, {})
+        counts = unit_counts(run, name)
+        state = info.get("state") or ("done" if counts["done"] else "pending")
+        planned = info.get("planned")
+        if state == "running" and pipe.get("finished_at"):
+            state = "interrupted"
+        elif state == "running" and planned and counts["done"] >= planned:
+            state = "merging"
+        rows.append({
+            "stage": name, "state": state, "planned": planned, "done": counts["done"],
+            "failed": counts["failed"], "records": counts["records"], "rejects": counts["rejects"],
+            "reasons": reject_reasons(run, name), "seconds": info.get("seconds"),
+            "message": info.get("message", ""), "outputs": info.get("outputs", {}),
+        })
+    return rows
+
+
+# ================================================================ built-in stages
+# Each adapter is a few lines that call the stage's own library function; heavy imports
+# happen inside the functions so that this module imports with the core dependencies only.
+

@@ -1,0 +1,200 @@
+"""Pipeline orchestration: shards, resume, fingerprints, force, failure policies, status.
+
+The framework is tested here with small plugin stages (written to a temp file and loaded the
+way a user's plugin is, so the worker processes load them too); the built-in stages are
+exercised end to end in tests/test_reliability_*.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from medvl.config import config_from_dict, load_config
+from medvl.errors import MedvlError
+from medvl.pipeline import Pipeline, run_pipeline, run_status
+
+TOY = textwrap.dedent('''
+    import os, signal, time
+    from pathlib import Path
+    from medvl.errors import InputError
+    from medvl.pipeline import Shard, Stage, register, file_stamp, upstream_shards
+    from medvl.runs import read_jsonl, atomic_write_text
+
+    def plan_make(ctx):
+        root = Path(ctx.config.inputs.pdfs)
+        for p in sorted(root.glob("*.txt")):
+            yield Shard(key=p.stem, payload={"path": str(p)}, fingerprint=str(file_stamp(p)), source=str(p))
+
+    def run_make(sctx):
+        text = Path(sctx.payload["path"]).read_text()
+        if text.startswith("bad"):
+            raise InputError(sctx.payload["path"], "not_numbers", "this file has no numbers")
+        if text.startswith("crash"):
+            os.kill(os.getpid(), signal.SIGSEGV)
+        if text.startswith("hang"):
+            time.sleep(60)
+        if text.startswith("boom"):
+            raise RuntimeError("unexpected")
+        rows = [{"key": sctx.key, "i": i, "n": int(t) * sctx.settings.get("scale", 1)}
+                for i, t in enumerate(text.split())]
+        return rows, []
+
+    def run_double(sctx):
+        flag = sctx.settings.get("fail_flag")
+        if flag and os.path.exists(flag) and sctx.key == "b":
+            raise ConnectionError("server down")
+        return ([dict(r, n=r["n"] * 2) for r in sctx.upstream_records("toy_make")],
+                [{"stage": "toy_double", "id": sctx.key, "reason": "odd"}] if sctx.key == "a" else [])
+
+    def run_sum(ctx, progress):
+        total = sum(r["n"] for r in read_jsonl(ctx.run.file("toy_double.jsonl")))
+        atomic_write_text(ctx.run.file("toy_sum.txt"), str(total))
+        progress(1)
+        return {"records": 1, "outputs": {"sum": "toy_sum.txt"}}
+
+    register(Stage("toy_make", "1", order=1001, output="toy_make.jsonl", plan=plan_make,
+                   run_shard=run_make, timeout_s=5), replace=True)
+    register(Stage("toy_double", "1", order=1002, output="toy_double.jsonl", needs=("toy_make",),
+                   plan=lambda ctx: upstream_shards(ctx, "toy_make"), run_shard=run_double,
+                   on_error="retry"), replace=True)
+    register(Stage("toy_sum", "1", order=1003, needs=("toy_double",), run_all=run_sum), replace=True)
+''')
+
+
+@pytest.fixture
+def toy(tmp_path):
+    plugin = tmp_path / "toy_stages.py"
+    plugin.write_text(TOY)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name, text in {"a": "1 2 3", "b": "4 5", "c": "6", "d": "bad", "e": "boom"}.items():
+        (inputs / f"{name}.txt").write_text(text)
+
+    def config(workers=2, **stage_settings):
+        stages = {"toy_make": {}, "toy_double": {}, "toy_sum": {}}
+        for k, v in stage_settings.items():
+            stages[k] = v
+        return config_from_dict({"inputs": {"pdfs": str(inputs)}, "plugins": [str(plugin)],
+                                 "executor": {"workers": workers}, "stages": stages})
+
+    return config, inputs, tmp_path / "run"
+
+
+def _read(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_full_run_outputs_rejects_and_status(toy):
+    config, _inputs, run_dir = toy
+    res = run_pipeline(config(), run_dir)
+    assert res.ok, [(s.name, s.state, s.message) for s in res.stages]
+    made = _read(run_dir / "toy_make.jsonl")
+    assert [(r["key"], r["n"]) for r in made] == [("a", 1), ("a", 2), ("a", 3), ("b", 4), ("b", 5), ("c", 6)]
+    assert (run_dir / "toy_sum.txt").read_text() == str(2 * 21)
+    rejects = _read(run_dir / "rejects.jsonl")
+    by_id = {(r["stage"], r["id"]): r for r in rejects}
+    assert by_id[("toy_make", "d")]["reason"] == "not_numbers"
+    assert by_id[("toy_make", "e")]["reason"] == "error" and "RuntimeError" in by_id[("toy_make", "e")]["detail"]
+    assert by_id[("toy_double", "a")]["reason"] == "odd"
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert manifest["pipeline"]["config"]["stages"]["toy_make"] == {}
+    assert manifest["pipeline"]["stages"]["toy_make"]["records"] == 6
+    rows = {r["stage"]: r for r in run_status(run_dir)}
+    assert rows["toy_make"]["done"] == 5 and rows["toy_make"]["rejects"] == 2
+    assert rows["toy_make"]["reasons"] == {"error": 1, "not_numbers": 1}
+    assert rows["toy_sum"]["state"] == "done"
+
+
+def test_rerun_skips_done_shards_and_redoes_changed_inputs(toy):
+    config, inputs, run_dir = toy
+    run_pipeline(config(), run_dir)
+    first = (run_dir / "toy_double.jsonl").read_bytes()
+    again = run_pipeline(config(), run_dir)
+    assert [(s.name, s.ran) for s in again.stages] == [("toy_make", 0), ("toy_double", 0), ("toy_sum", 0)]
+    assert (run_dir / "toy_double.jsonl").read_bytes() == first
+    # change one input: only its shard and what depends on it run again
+    (inputs / "c.txt").write_text("7")
+    os.utime(inputs / "c.txt", ns=(1, 1))
+    res = run_pipeline(config(), run_dir)
+    assert res.stage("toy_make").ran == 1 and res.stage("toy_double").ran == 1
+    assert res.stage("toy_sum").ran == 1
+    assert (run_dir / "toy_sum.txt").read_text() == str(2 * 22)
+    # a settings change redoes the stage and everything downstream whose input changed
+    res = run_pipeline(config(toy_make={"scale": 10}), run_dir)
+    assert res.stage("toy_make").ran == 5 and res.stage("toy_double").ran == 3
+    assert (run_dir / "toy_sum.txt").read_text() == str(2 * 220)
+
+
+def test_force_redoes_one_stage_and_removed_inputs_leave_the_output(toy):
+    config, inputs, run_dir = toy
+    run_pipeline(config(), run_dir)
+    (inputs / "a.txt").unlink()
+    res = Pipeline(config(), run_dir, force=["toy_make"]).run_all()
+    assert res.stage("toy_make").ran == 4  # all remaining inputs, done again
+    assert res.stage("toy_double").ran == 0  # same content upstream: nothing to redo
+    keys = {r["key"] for r in _read(run_dir / "toy_double.jsonl")}
+    assert keys == {"b", "c"}
+    assert not any(r.get("id") == "a" for r in _read(run_dir / "rejects.jsonl"))
+
+
+def test_retry_policy_leaves_failed_shards_for_the_rerun(toy, tmp_path):
+    config, _inputs, run_dir = toy
+    flag = tmp_path / "server-down"
+    flag.write_text("")
+    cfg = config(toy_double={"fail_flag": str(flag)})
+    res = run_pipeline(cfg, run_dir)
+    dbl = res.stage("toy_double")
+    assert dbl.state == "failed" and dbl.failed == 1 and "rerun" in dbl.message
+    assert res.stage("toy_sum").state == "blocked"
+    rows = {r["stage"]: r for r in run_status(run_dir)}
+    assert rows["toy_double"]["failed"] == 1
+    assert {r["key"] for r in _read(run_dir / "toy_double.jsonl")} == {"a", "c"}
+    flag.unlink()  # the server is back
+    res = run_pipeline(cfg, run_dir)
+    assert res.ok and res.stage("toy_double").ran == 1
+    assert {r["key"] for r in _read(run_dir / "toy_double.jsonl")} == {"a", "b", "c"}
+    assert run_status(run_dir)[1]["failed"] == 0
+
+
+def test_crash_and_hang_become_rejects(toy):
+    config, inputs, run_dir = toy
+    (inputs / "f.txt").write_text("crash")
+    (inputs / "g.txt").write_text("hang")
+    cfg = config()
+    cfg.executor.timeout_s = 3
+    res = run_pipeline(cfg, run_dir)
+    assert res.ok
+    reasons = {r["id"]: r["reason"] for r in _read(run_dir / "rejects.jsonl") if r["stage"] == "toy_make"}
+    assert reasons["f"] == "crashed" and reasons["g"] == "timeout"
+    assert {r["key"] for r in _read(run_dir / "toy_make.jsonl")} == {"a", "b", "c"}
+
+
+def test_inline_executor_gives_the_same_outputs(toy, tmp_path):
+    config, _inputs, run_dir = toy
+    run_pipeline(config(), run_dir)
+    cfg = config()
+    cfg.executor.kind = "inline"
+    other = tmp_path / "run-inline"
+    run_pipeline(cfg, other)
+    for name in ("toy_make.jsonl", "toy_double.jsonl", "rejects.jsonl", "toy_sum.txt"):
+        assert (other / name).read_bytes() == (run_dir / name).read_bytes(), name
+
+
+def test_config_errors_name_the_file_and_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("executor:\n  wrokers: 2\n")
+    with pytest.raises(MedvlError, match=r"bad.yaml.*executor.wrokers"):
+        load_config(bad)
+    bad.write_text("stages: [parse, {split: {splitter: llm}}]\nllm:\n  urls: http://a/v1, http://b/v1\n")
+    cfg = load_config(bad)
+    assert list(cfg.stages) == ["parse", "split"] and cfg.stages["split"] == {"splitter": "llm"}
+    assert cfg.llm.url == "http://a/v1,http://b/v1"
+    bad.write_text("out: ${MEDVL_TEST_UNSET_VAR:-runs/x}\n")
+    assert load_config(bad).out == "runs/x"
+    with pytest.raises(MedvlError, match="no_such_stage"):
+        Pipeline(config_from_dict({"stages": ["no_such_stage"]}), tmp_path / "r")
