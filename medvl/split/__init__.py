@@ -1,0 +1,14 @@
+"""Subcaption splitting: turn a figure caption into labelled subcaptions.
+
+* `medvl.split.rules`: deterministic rule splitter (`split_caption`, `RULES_VERSION`);
+* `medvl.split.labels`: label normalisation shared by every splitter (`normalise_label`, `expand_labels`);
+* `medvl.split.metrics`: scores against a gold set (`score_predictions`).
+
+Importing this package pulls in no heavy dependencies.
+"""
+
+from medvl.split.labels import SHARED, expand_labels, normalise_label
+from medvl.split.metrics import score_predictions
+from medvl.split.rules import RULES_VERSION, split_caption
+
+__all__ = ["SHARED", "RULES_VERSION", "expand_labels", "normalise_label", "score_predictions", "split_caption"]

@@ -1,0 +1,621 @@
+"""Rule-based subcaption splitter: regular expressions and a small state machine, no NLP libraries.
+
+`split_caption(caption)` returns a list of `medvl.records.Subcaption` (label, text):
+
+* labels are normalised (see `medvl.split.labels`): one uppercase letter per lettered panel, lowercase
+  words for positional panels ("left", "top left"), ``"_shared"`` for text about the whole figure;
+* ranges and combinations ("(a–c)", "(B, D)", "((b) and (c))", "A, B.") give one entry per panel with the
+  same text;
+* every text is verbatim text of the caption with the label marks removed (pieces of the caption joined
+  with a space, e.g. "Ultrasound scan (a) shows a mass" -> A: "Ultrasound scan shows a mass");
+* a caption without panels gives ``[]``.
+
+How it works, in four steps:
+
+1. **candidates**: parenthesised label lists "(a)", "(A, B)", "(a–c)", "((b) and (c))", "(left)";
+   bare right-parenthesis labels "A)", "B-F)"; bare letters at a sentence or clause start followed by
+   ".", ":", "," or a capitalised word ("A. Text", "B-F: text", "a Text"); positional words at a
+   sentence start followed by ":" or "," ("Left: ...", "Upper panel, ...").
+2. **decoys out**: figure cross-references ("Figure 2(a)"), sub-expressions glued to a word
+   ("subgroup(s)"), roman numerals ("(i)", "(ii)"), parenthetical asides ("(seen in picture (b))"),
+   binomials ("E. coli"), abbreviation lists ("A, anterior; P, posterior"), letters used as names
+   ("bone (B)", "vitamin A", "type B", "hepatitis B" are never at a clause start), and letter sets that
+   are not a plausible panel sequence (must contain A for uppercase/bare labels, few gaps);
+   references to a panel already labelled ("Data in (b) are ...") are not cut points.
+3. **roles**: each marker is a *prefix* (it starts its text: at a sentence start or after a
+   preposition / verb / conjunction of a list), *postfix* (it ends its text: followed by punctuation or
+   "and"), or *inline* (follows its noun phrase and the sentence goes on: "CT scan (a) shows ...").
+4. **segments**: text between markers goes to the marker that owns it by role; a postfix marker owns
+   its sentence (or clause) up to it; the predicate after a chain "X (a) and Y (b) show Z" goes to every
+   label of the chain; text before the first marker and whole-figure sentences after the last one
+   ("Scale bars ...", "Data are mean ± SD") go to ``"_shared"``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from medvl.records import Subcaption
+from medvl.split.labels import DASHES, SHARED, expand_labels, normalise_position
+
+RULES_VERSION = "rules-1.0"
+
+_D = re.escape(DASHES)
+_SUB = r"(?:viii|vii|vi|iv|v|iii|ii|i|\d{1,2}|['\u2032\u2019]{1,2})?"
+_ITEM = rf"[A-Za-z]{_SUB}(?:\s*(?:[{_D}]|to|through)\s*[A-Za-z]{_SUB})?"
+_SEP = r"\s*(?:,\s*and|,\s*&|,|&|\band\b|\bor\b|/|;)\s*"
+_LIST = rf"{_ITEM}(?:{_SEP}{_ITEM})*"
+# content of a label parenthesis, after inner brackets were blanked out
+_PAREN_LIST_RE = re.compile(rf"^\s*{_LIST}\s*$")
+_POS_WORD = r"(?:top|bottom|upper|lower|middle|center|centre|central|left|right)"
+_POS_PHRASE = rf"{_POS_WORD}(?:[\s\-]+{_POS_WORD})?(?:\s+(?:panels?|images?|rows?|columns?|insets?))?"
+_PAREN_POS_RE = re.compile(rf"^\s*(?:the\s+)?(?:far\s+)?{_POS_PHRASE}(?:\s*(?:,|and|&)\s*{_POS_PHRASE})*\s*$", re.I)
+_ROMAN_MULTI = {"ii", "iii", "iv", "vi", "vii", "viii", "ix", "xi", "xii"}
+_ROMAN_ALL = _ROMAN_MULTI | {"i", "v", "x"}
+
+# bare letters at a clause start: "A. Text", "B-F: text", "E, F. Text", "A, text", "a Text", "A) text"
+_BARE_RE = re.compile(
+    rf"(?P<lab>{_LIST})(?P<term>\s*[.:]\s+|\s*[.:](?=[A-Z])|\s*,\s+|\s*\)\s*|\s+(?=[A-Z0-9(\u201c\"]))")
+# bare right-parenthesis label anywhere: "and C) empty RFP"
+_RPAREN_RE = re.compile(rf"(?<![\w(\[\-])(?P<lab>{_ITEM}(?:\s*,\s*{_ITEM})*)\)")
+_POS_START_RE = re.compile(rf"(?P<lab>{_POS_PHRASE}(?:\s*(?:,|and|&)\s*{_POS_PHRASE})?)(?P<term>\s*[:,]\s+|\s*[.]\s+(?=[A-Z]))",
+                           re.I)
+
+_FIG_REF_RE = re.compile(r"(?:\bFig(?:ure)?s?\.?|\bPanels?|\bTable)\s*S?\d*[A-Za-z]?\s*$", re.I)
+_PANEL_WORD_RE = re.compile(r"\b(?:panels?|pictures?|images?|insets?)\s*$", re.I)
+_BOUNDARY_BEFORE_RE = re.compile(r"(?:^|[.;:!?]\s*|[.;:!?][\)\]]\s*)$")
+_PREFIX_WORD_RE = re.compile(
+    r"\b(?:in|of|on|at|from|with|for|by|to|into|within|between|both|either|and|or|versus|vs\.?|"
+    r"shows?|showed|showing|shown|reveals?|revealed|revealing|demonstrates?|demonstrated|demonstrating|"
+    r"depicts?|depicted|depicting|illustrates?|illustrated|illustrating|displays?|displayed|displaying|"
+    r"presents?|presented|presenting|including|includes?|indicates?|indicating|are|is|were|was|"
+    r"where|while|whereas|respectively|as|seen|observed|after|before|during)\s*$", re.I)
+_REF_BEFORE_RE = re.compile(
+    r"\b(?:see|cf\.?|as in|in|of|from|for|than|than in|to|like|unlike|compared (?:with|to)|"
+    r"similar to|same as|panels?|pictures?)\s*$", re.I)
+_CONNECTOR_RE = re.compile(rf"^\s*(?:,|,?\s*and|,?\s*&|,?\s*or|/|[{_D}]|to|through)\s*$", re.I)
+_RANGE_CONNECTOR_RE = re.compile(rf"^\s*(?:[{_D}]|to|through)\s*$", re.I)
+_TERMINAL_AFTER_RE = re.compile(r"^\s*(?:[.;,!?)\]]|$|(?:and|or)\b)")
+_COLON_AFTER_RE = re.compile(r"^\s*:")
+_SENT_END_RE = re.compile(r"(?<=[.!?;])[\)\]\u201d\"']?\s+(?=[A-Z0-9(\[\u201c\"\u2217*])|(?<=;)\s+")
+_ABBREV_END_RE = re.compile(r"(?:\b(?:Fig|Figs|e\.g|i\.e|et al|vs|approx|ca|no|No|Dr|St|Ref|cf)|\b[A-Z])\.$")
+_LEAD_JUNK_RE = re.compile(r"^(?:[\s,;:.\)\]}]|and\b|or\b|while\b|whereas\b|but\b|however\b)+", re.I)
+_TRAIL_JUNK_RE = re.compile(r"(?:[\s,;:(\[{]|\band|\bor|\bwhile|\bwhereas|\bboth|\beither)+$", re.I)
+_WHOLE_FIGURE_RE = re.compile(
+    r"^(?:scale\s*bars?|bars?\s*[=:,]|data\s+(?:are|were|represent|shown|is)|values\s+(?:are|were|represent)|"
+    r"error\s+bars|results\s+are|graphs?\s+show|all\s+(?:images|panels|data|graphs)|statistical|"
+    r"statistics|significance|significant|abbreviations?|[*\u2217]+\s*[pP]|\(?[*\u2217]+\)?\s*[pP]\b|"
+    r"n\s*=|mean\s*\u00b1|means\s*\u00b1|arrows?\s+(?:indicate|show|point)|magnification|original\s+magnification|"
+    r"each\s+(?:assay|experiment)|experiments\s+were|\(?ns\b)", re.I)
+_WORD_AFTER_RE = re.compile(r"^\s*([A-Za-z]+)")
+_REF_VERB_RE = re.compile(r"^\s*(?:is|are|was|were|shows?|indicates?|represents?|depicts?|illustrates?|"
+                          r"demonstrates?|displays?|correspond\w*|has|have)\b", re.I)
+
+
+@dataclass
+class _Marker:
+    start: int
+    end: int
+    labels: list[str]
+    kind: str  # "paren", "rparen", "bare", "pos"
+    upper: bool = False
+    role: str = ""  # "prefix", "postfix", "inline"
+    ref: bool = False
+    pieces: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- candidates
+
+def _paren_depths(text: str) -> list[int]:
+    depth = 0
+    out = []
+    for ch in text:
+        if ch in "([":
+            out.append(depth)
+            depth += 1
+        elif ch in ")]":
+            depth = max(0, depth - 1)
+            out.append(depth)
+        else:
+            out.append(depth)
+    return out
+
+
+def _matching_close(text: str, i: int, limit: int = 60) -> int:
+    depth = 0
+    for j in range(i, min(len(text), i + limit)):
+        ch = text[j]
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+            if depth == 0:
+                return j
+    return -1
+
+
+def _paren_candidates(text: str, depths: list[int]) -> list[_Marker]:
+    out: list[_Marker] = []
+    i = 0
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch not in "([" or depths[i] != 0:
+            i += 1
+            continue
+        j = _matching_close(text, i)
+        if j < 0:
+            i += 1
+            continue
+        prev = text[i - 1] if i else " "
+        if prev.isalnum() or prev in "-_/":  # "subgroup(s)", "2(a)", "IL-6(b)"
+            i = j + 1
+            continue
+        content = text[i + 1:j]
+        flat = re.sub(r"[()\[\]]", " ", content)
+        low = flat.strip().lower()
+        if _PAREN_LIST_RE.match(flat):
+            items = [p for p in re.split(r"[\s,&/;]+|\band\b|\bor\b", low) if p]
+            if any(it in _ROMAN_MULTI for it in items):
+                out.append(_Marker(i, j + 1, [], "roman"))
+            else:
+                labels = expand_labels(flat)
+                if labels:
+                    upper = any(c.isupper() for c in flat)
+                    out.append(_Marker(i, j + 1, labels, "paren", upper=upper))
+        elif _PAREN_POS_RE.match(flat):
+            labels = [lab for part in re.split(r"\s*(?:,|\band\b|&)\s*", flat)
+                      if (lab := normalise_position(part))]
+            if labels:
+                out.append(_Marker(i, j + 1, labels, "pos"))
+        i = j + 1
+    # a single "(i)"/"(v)" next to roman numerals is a roman numeral too
+    if any(m.kind == "roman" for m in out):
+        out = [m for m in out if not (m.kind == "paren" and len(m.labels) == 1
+                                      and text[m.start + 1:m.end - 1].strip().lower() in _ROMAN_ALL)]
+    return [m for m in out if m.kind != "roman"]
+
+
+def _clause_starts(text: str) -> list[int]:
+    starts = [0]
+    for m in re.finditer(r"[.;:!?][\)\]\u201d\"']?\s+", text):
+        before = text[: m.start() + 1]
+        if text[m.start()] == "." and _ABBREV_END_RE.search(before):
+            # "Fig. 2", "e.g. A" and single initials are no sentence end, except "A. Text" labels
+            if not re.search(r"(?:^|[.;:!?]\s+)[A-Za-z]\.$", before):
+                continue
+        starts.append(m.end())
+    return starts
+
+
+def _bare_candidates(text: str, depths: list[int], starts: list[int]) -> list[_Marker]:
+    out: list[_Marker] = []
+    for s in starts:
+        if s >= len(text) or depths[s] != 0:
+            continue
+        m = _BARE_RE.match(text, s)
+        if m:
+            lab = m.group("lab")
+            term = m.group("term")
+            rest = text[m.end():]
+            if len(lab) > 12:
+                continue
+            t = term.strip()
+            if t == "." and rest[:1].islower():  # "E. coli", "S. aureus"
+                continue
+            if t == "" and not re.match(r"[A-Z0-9(\u201c\"]", rest[:1] or "x"):
+                continue
+            labels = expand_labels(lab)
+            if labels and all(len(x) == 1 for x in labels):
+                mk = _Marker(s, m.end(), labels, "bare", upper=lab[:1].isupper(), pieces=[t or " "])
+                out.append(mk)
+                continue
+        pm = _POS_START_RE.match(text, s)
+        if pm:
+            labels = [lab for part in re.split(r"\s*(?:,|\band\b|&)\s*", pm.group("lab"), flags=re.I)
+                      if (lab := normalise_position(part))]
+            if labels:
+                out.append(_Marker(s, pm.end(), labels, "pos"))
+    return out
+
+
+def _rparen_candidates(text: str, depths: list[int]) -> list[_Marker]:
+    out = []
+    for m in _RPAREN_RE.finditer(text):
+        close = m.end() - 1
+        if depths[m.start()] != 0:
+            continue
+        # the ")" must not close an earlier "(": depth just after it stays 0 and before it was 0
+        if close + 1 < len(text) and depths[close] != 0:
+            continue
+        labels = expand_labels(m.group("lab"))
+        if labels and all(len(x) == 1 for x in labels):
+            out.append(_Marker(m.start(), m.end(), labels, "rparen", upper=m.group("lab")[:1].isupper()))
+    return out
+
+
+# ---------------------------------------------------------------- validation
+
+def _plausible(letters: set[str], need_a: bool) -> bool:
+    if not letters:
+        return False
+    idx = sorted(ord(c) - 65 for c in letters)
+    if need_a and idx[0] != 0:
+        return False
+    missing = idx[-1] - idx[0] + 1 - len(idx)
+    return missing <= max(2, len(idx) // 2)
+
+
+def _abbreviation_list(text: str, marks: list[_Marker]) -> bool:
+    """'A, anterior; P, posterior': most letters are initials of the word right after them."""
+    hits = 0
+    for m in marks:
+        w = _WORD_AFTER_RE.match(text[m.end:])
+        if w and len(m.labels) == 1 and w.group(1)[:1].upper() == m.labels[0] and len(w.group(1)) > 1:
+            hits += 1
+    return hits * 2 > len(marks)
+
+
+def _initials_of_previous_word(text: str, marks: list[_Marker]) -> bool:
+    """'cortical bone (B) and marrow (M)': letters are the initials of the word before them."""
+    hits = 0
+    for m in marks:
+        w = re.search(r"([A-Za-z]+)\s*$", text[: m.start])
+        if w and len(m.labels) == 1 and w.group(1)[:1].upper() == m.labels[0]:
+            hits += 1
+    return len(marks) > 0 and hits == len(marks)
+
+
+def _validate(text: str, cands: list[_Marker]) -> list[_Marker]:
+    keep: list[_Marker] = []
+    # figure cross-references and parenthetical "panel (b)" mentions never label
+    cands = [m for m in cands if not _FIG_REF_RE.search(text[max(0, m.start - 14):m.start])]
+
+    parens = [m for m in cands if m.kind == "paren"]
+    low = [m for m in parens if not m.upper]
+    up = [m for m in parens if m.upper]
+    if low:
+        letters = {x for m in low for x in m.labels}
+        if _plausible(letters, need_a=False):
+            keep += low
+    if up:
+        letters = {x for m in up for x in m.labels}
+        if _plausible(letters, need_a=True) and not (len(letters) < 4 and _initials_of_previous_word(text, up)):
+            keep += up
+    for kind in ("bare", "rparen"):
+        group = [m for m in cands if m.kind == kind]
+        if not group:
+            continue
+        letters = {x for m in group for x in m.labels}
+        enough = len(letters) >= 2 or (kind == "rparen" and letters == {"A"} and False)
+        if enough and _plausible(letters, need_a=True):
+            commas = [m for m in group if m.kind == "bare" and m.pieces and m.pieces[0] == ","]
+            if commas and _abbreviation_list(text, commas):
+                group = [m for m in group if m not in commas]
+                if len({x for m in group for x in m.labels}) < 2:
+                    continue
+            keep += group
+    keep += [m for m in cands if m.kind == "pos"]
+    keep.sort(key=lambda m: (m.start, -m.end))
+    # drop overlaps (first, longest wins)
+    out: list[_Marker] = []
+    for m in keep:
+        if out and m.start < out[-1].end:
+            continue
+        out.append(m)
+    return out
+
+
+def _merge_adjacent(text: str, marks: list[_Marker]) -> list[_Marker]:
+    """'(a) and (b)', '(a), (b)' -> one marker; '(a)–(c)' -> A, B, C."""
+    out: list[_Marker] = []
+    for m in marks:
+        if out:
+            prev = out[-1]
+            between = text[prev.end:m.start]
+            if _CONNECTOR_RE.match(between) and prev.kind == m.kind and len(between) <= 8:
+                if _RANGE_CONNECTOR_RE.match(between) and len(prev.labels) == 1 and len(m.labels) == 1 \
+                        and len(prev.labels[0]) == 1 and len(m.labels[0]) == 1:
+                    rng = expand_labels(f"{prev.labels[0]}-{m.labels[0]}")
+                    labels = rng or prev.labels + m.labels
+                else:
+                    labels = prev.labels + [x for x in m.labels if x not in prev.labels]
+                out[-1] = _Marker(prev.start, m.end, labels, prev.kind, upper=prev.upper, pieces=m.pieces)
+                continue
+        out.append(m)
+    return out
+
+
+# ---------------------------------------------------------------- roles and segments
+
+def _sentence_bounds(text: str) -> list[int]:
+    """Start offsets of sentences and ';' clauses (0 included)."""
+    out = [0]
+    for m in _SENT_END_RE.finditer(text):
+        before = text[: m.start()].rstrip("\")]\u201d'")
+        if before.endswith(".") and _ABBREV_END_RE.search(before):
+            continue
+        out.append(m.end())
+    return out
+
+
+def _last_bound(bounds: list[int], lo: int, hi: int) -> int | None:
+    """Last sentence start in (lo, hi]."""
+    best = None
+    for b in bounds:
+        if lo < b <= hi:
+            best = b
+        elif b > hi:
+            break
+    return best
+
+
+def _assign_roles(text: str, marks: list[_Marker], seen_before: list[set[str]]) -> None:
+    for k, m in enumerate(marks):
+        before = text[: m.start]
+        after = text[m.end:]
+        at_boundary = not before.strip() or bool(_BOUNDARY_BEFORE_RE.search(before.rstrip()))
+        if m.kind == "bare" or (m.kind == "pos" and at_boundary and not text[m.start] in "(["):
+            m.role = "prefix"
+            continue
+        terminal = bool(_TERMINAL_AFTER_RE.match(after)) and not _COLON_AFTER_RE.match(after)
+        colon = bool(_COLON_AFTER_RE.match(after))
+        if at_boundary and not terminal:
+            m.role = "prefix"
+        elif colon:
+            m.role = "prefix" if at_boundary else "inline"
+        elif terminal:
+            m.role = "postfix"
+        elif _PREFIX_WORD_RE.search(before[-30:]):
+            m.role = "prefix"
+        elif m.kind == "rparen":
+            m.role = "prefix"
+        else:
+            m.role = "inline"
+        # a mention of panels that were already labelled is a reference, not a new cut
+        if m.kind in ("paren", "pos") and set(m.labels) <= seen_before[k]:
+            if _REF_BEFORE_RE.search(before[-25:]) and (_REF_VERB_RE.match(after) or terminal):
+                m.ref = True
+
+
+def _clean(piece: str) -> str:
+    s = piece.strip()
+    prev = None
+    while prev != s:
+        prev = s
+        s = _LEAD_JUNK_RE.sub("", s).strip()
+        s = _TRAIL_JUNK_RE.sub("", s).strip()
+    # unbalanced brackets left at the ends by the cut
+    if s.endswith("(") or s.endswith("["):
+        s = s[:-1].strip()
+    return s
+
+
+def split_caption(caption: str) -> list[Subcaption]:
+    """Split one caption into labelled subcaptions (see the module docstring)."""
+    text = caption or ""
+    if not text.strip():
+        return []
+    depths = _paren_depths(text)
+    starts = _clause_starts(text)
+    cands = _paren_candidates(text, depths) + _bare_candidates(text, depths, starts) \
+        + _rparen_candidates(text, depths)
+    if not cands:
+        return []
+    marks = _validate(text, cands)
+    if not marks:
+        return []
+    marks = _merge_adjacent(text, marks)
+    seen: set[str] = set()
+    seen_before: list[set[str]] = []
+    for m in marks:
+        seen_before.append(set(seen))
+        seen.update(m.labels)
+    _assign_roles(text, marks, seen_before)
+    refs = [m for m in marks if m.ref]
+    marks = [m for m in marks if not m.ref]
+    if not marks:
+        return []
+    return _segments(text, marks, refs)
+
+
+def _strip_refs(piece_start: int, piece_end: int, text: str, refs: list[_Marker]) -> str:
+    parts = []
+    pos = piece_start
+    for r in refs:
+        if r.start >= piece_start and r.end <= piece_end:
+            parts.append(text[pos:r.start])
+            pos = r.end
+    parts.append(text[pos:piece_end])
+    return re.sub(r"\s{2,}", " ", "".join(parts))
+
+
+def _segments(text: str, marks: list[_Marker], refs: list[_Marker]) -> list[Subcaption]:
+    bounds = _sentence_bounds(text)
+    owner_pieces: dict[int, list[tuple[int, int]]] = {i: [] for i in range(len(marks))}
+    shared: list[tuple[int, int]] = []
+    n = len(marks)
+
+    def give(i: int | None, a: int, b: int) -> None:
+        if b <= a:
+            return
+        if i is None:
+            shared.append((a, b))
+        else:
+            owner_pieces[i].append((a, b))
+
+    # which marker is "open" (owns the text that follows it)
+    def opens(m: _Marker) -> bool:
+        return m.role in ("prefix", "inline")
+
+    # text before the first marker
+    first = marks[0]
+    if first.role == "prefix":
+        give(None, 0, first.start)
+    else:
+        lb = _last_bound(bounds, -1, first.start)
+        cut = lb or 0
+        give(None, 0, cut)
+        give(0, cut, first.start)
+
+    for i in range(n):
+        m = marks[i]
+        a = m.end
+        b = marks[i + 1].start if i + 1 < n else len(text)
+        nxt = marks[i + 1] if i + 1 < n else None
+        if nxt is None:
+            _tail(text, bounds, i, m, a, b, give)
+            continue
+        if nxt.role == "prefix":
+            if opens(m):
+                give(i, a, b)
+            else:
+                # a postfix marker keeps the rest of its sentence; whole sentences after it are shared
+                nb = _first_bound_after(bounds, a, b)
+                give(i, a, nb)
+                give_sentences(text, bounds, nb, b, None, give)
+            continue
+        # next marker ends its text (postfix) or follows its noun phrase (inline)
+        lb = _last_bound(bounds, a, b)
+        if lb is not None:
+            # sentence break between: this marker keeps its sentence rest, the next owns its own sentence
+            if opens(m):
+                give(i, a, lb)
+            else:
+                rest_end = _first_bound_after(bounds, a, lb)
+                give(i, a, rest_end)
+                give(None, rest_end, lb)
+            give(i + 1, lb, b)
+        else:
+            seg = text[a:b]
+            if opens(m) and m.role == "prefix":
+                # "(a) T1- and (b) T2-weighted": a prefix list item ends at the next marker
+                if nxt.role == "prefix":
+                    give(i, a, b)
+                else:
+                    c = seg.rfind(",")
+                    if c > 0 and c < len(seg) - 2:
+                        give(i, a, a + c)
+                        give(i + 1, a + c + 1, b)
+                    else:
+                        give(i, a, b)
+            elif m.role == "inline":
+                c = seg.rfind(",")
+                if c > 0 and c < len(seg) - 2 and nxt.role == "postfix":
+                    give(i, a, a + c)
+                    give(i + 1, a + c + 1, b)
+                elif nxt.role == "postfix":
+                    give(i + 1, a, b)
+                else:
+                    give(i, a, b)
+            else:  # postfix then postfix/inline in the same sentence: the text belongs to the next one
+                give(i + 1, a, b)
+
+    # distribute the predicate of "X (a) and Y (b) show Z" to the whole chain
+    _distribute_chains(text, marks, owner_pieces)
+
+    result: list[Subcaption] = []
+    if shared:
+        st = _join(text, shared, refs)
+        if st:
+            result.append(Subcaption(label=SHARED, text=st))
+    texts: dict[str, list[str]] = {}
+    order: list[str] = []
+    for i, m in enumerate(marks):
+        t = _join(text, owner_pieces[i], refs)
+        if not t:
+            t = _fallback_text(text, bounds, m, marks)
+        for lab in m.labels:
+            if lab not in texts:
+                texts[lab] = []
+                order.append(lab)
+            if t and t not in texts[lab]:
+                texts[lab].append(t)
+    for lab in order:
+        result.append(Subcaption(label=lab, text=" ".join(texts[lab])))
+    return result
+
+
+def _same_sentence_words(text: str, a: int, b: int) -> bool:
+    return bool(re.search(r"\w", text[a:b]))
+
+
+def _first_bound_after(bounds: list[int], a: int, hi: int) -> int:
+    for bnd in bounds:
+        if a < bnd <= hi:
+            return bnd
+    return hi
+
+
+def _tail(text, bounds, i, m, a, b, give) -> None:
+    """Text after the last marker: its own sentence rest, then whole-sentence decisions."""
+    nb = _first_bound_after(bounds, a, b)
+    if m.role == "postfix":
+        rest_end = nb
+        if re.search(r"\w", text[a:rest_end]) and not re.match(r"\s*[.;!?]", text[a:]):
+            give(i, a, rest_end)
+        give_sentences(text, bounds, rest_end, b, None, give)
+        return
+    if m.role == "inline":
+        give(i, a, nb)
+        give_sentences(text, bounds, nb, b, None, give)
+        return
+    # prefix: following sentences stay with it until a whole-figure sentence
+    give(i, a, nb)
+    give_sentences(text, bounds, nb, b, i, give)
+
+
+def give_sentences(text, bounds, a, b, owner, give) -> None:
+    if b <= a:
+        return
+    cuts = [x for x in bounds if a < x < b]
+    edges = [a] + cuts + [b]
+    whole = False
+    for s, e in zip(edges, edges[1:]):
+        chunk = text[s:e].strip()
+        if not chunk:
+            continue
+        if not whole and _WHOLE_FIGURE_RE.match(chunk):
+            whole = True
+        give(None if whole or owner is None else owner, s, e)
+
+
+def _distribute_chains(text: str, marks: list[_Marker], owner: dict[int, list[tuple[int, int]]]) -> None:
+    n = len(marks)
+    i = 0
+    while i < n:
+        j = i
+        while j + 1 < n and marks[j].role == "postfix" and re.match(r"^\s*,?\s*(?:and|&)\s", text[marks[j].end:]) \
+                and "." not in text[marks[j].end:marks[j + 1].start] \
+                and ";" not in text[marks[j].end:marks[j + 1].start]:
+            j += 1
+        if j > i and marks[j].role == "inline":
+            # continuation of the last one: pieces that start at its end
+            cont = [(a, b) for (a, b) in owner[j] if a >= marks[j].end]
+            for k in range(i, j):
+                owner[k].extend(cont)
+        i = j + 1
+
+
+def _join(text: str, pieces: list[tuple[int, int]], refs: list[_Marker]) -> str:
+    out = []
+    for a, b in sorted(pieces):
+        t = _clean(_strip_refs(a, b, text, refs))
+        if t:
+            out.append(t)
+    return " ".join(out)
+
+
+def _fallback_text(text: str, bounds: list[int], m: _Marker, marks: list[_Marker]) -> str:
+    """A label with no text of its own gets its sentence, label marks removed."""
+    s = _last_bound(bounds, -1, m.start) or 0
+    e = _first_bound_after(bounds, m.end, len(text))
+    pieces = []
+    pos = s
+    for o in marks:
+        if o.start >= s and o.end <= e:
+            pieces.append(text[pos:o.start])
+            pos = o.end
+    pieces.append(text[pos:e])
+    return _clean(re.sub(r"\s{2,}", " ", "".join(pieces)))
