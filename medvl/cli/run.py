@@ -109,21 +109,29 @@ def _print_table(run_dir: Path) -> None:
     from medvl.pipeline import run_status
 
     rows = run_status(run_dir)
+    any_failed = any(r["failed"] for r in rows)
     table = Table(title=f"medvl run {run_dir}", title_justify="left")
-    for col, just in (("stage", "left"), ("state", "left"), ("shards", "right"), ("records", "right"),
-                      ("rejects", "right"), ("failed", "right"), ("time", "right"), ("top reject reasons", "left")):
-        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    cols = [("stage", "left"), ("state", "left"), ("shards", "right"), ("records", "right"), ("rejects", "right")]
+    if any_failed:
+        cols.append(("failed", "right"))
+    cols += [("time", "right"), ("notes", "left")]
+    for col, just in cols:
+        table.add_column(col, justify=just, overflow="fold")  # type: ignore[arg-type]
     colors = {"done": "green", "failed": "red", "blocked": "red", "interrupted": "yellow", "running": "cyan",
               "skipped": "dim", "unavailable": "dim", "merging": "cyan"}
     for r in rows:
         planned = r["planned"]
-        shards = f"{r['done']}/{planned}" if planned is not None else str(r["done"])
-        reasons = ", ".join(f"{k} {v}" for k, v in list(r["reasons"].items())[:3])
-        secs = f"{r['seconds']:.1f} s" if isinstance(r["seconds"], (int, float)) else ""
+        shards = f"{r['done']}/{planned}" if planned else (str(r["done"]) if r["done"] else "")
+        secs = f"{r['seconds']:.1f} s" if isinstance(r["seconds"], (int, float)) and r["done"] else ""
         state = r["state"]
-        msg = f" ({r['message']})" if r["message"] and state not in ("done",) else ""
-        table.add_row(r["stage"], f"[{colors.get(state, 'white')}]{state}[/]{msg}", shards, str(r["records"]),
-                      str(r["rejects"]), str(r["failed"]) if r["failed"] else "", secs, reasons)
+        notes = ", ".join(f"{k} {v}" for k, v in list(r["reasons"].items())[:3])
+        if r["message"] and state != "done":
+            notes = r["message"] + (f"; {notes}" if notes else "")
+        cells = [r["stage"], f"[{colors.get(state, 'white')}]{state}[/]", shards, str(r["records"]),
+                 str(r["rejects"])]
+        if any_failed:
+            cells.append(str(r["failed"]) if r["failed"] else "")
+        table.add_row(*cells, secs, notes)
     out.print(table)
 
 
