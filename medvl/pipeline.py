@@ -124,6 +124,7 @@ class Stage:
     when: Callable[[RunConfig, dict[str, Any]], "str | None"] | None = None  # reason to skip
     on_error: Literal["reject", "retry"] = "reject"
     timeout_s: float | None = None  # default per-shard time limit
+    timeout_for: Callable[[dict[str, Any]], "float | None"] | None = None  # per-shard limit from settings
     unavailable: str | None = None  # a fixed reason the stage cannot run (e.g. not built yet)
 
     @property
@@ -557,7 +558,8 @@ class Pipeline:
         _update_pipeline_manifest(self.run, stage=(stage.name, {
             "state": "running", "planned": len(shards), "reused": reused, "started_at": _now()}))
         res = StageResult(stage.name, "done", planned=len(shards), reused=reused)
-        timeout = self.config.executor.timeout_s or stage.timeout_s
+        timeout = self.config.executor.timeout_s or (
+            stage.timeout_for(ctx.settings) if stage.timeout_for else None) or stage.timeout_s
         tasks = [ShardTask(stage.name, s.key, str(self.run.path), ctx.settings, s.payload, s.fingerprint,
                            s.source, tuple(self.config.plugins)) for s in todo]
         with self.bars(stage.name, len(shards)) as advance:
@@ -573,7 +575,7 @@ class Pipeline:
                         err = out.error
                         detail = f"{err.detail}" if err else "unknown failure"
                         if stage.on_error == "reject":
-                            reason = {"timeout": "timeout", "crash": "crashed"}.get(err.kind if err else "", "error")
+                            reason = {"timeout": "timeout", "crash": "crash"}.get(err.kind if err else "", "error")
                             write_reject_unit(self.run, stage, task, reason, f"{task.source or task.key}: {detail}",
                                               status=reason)
                         else:
@@ -766,6 +768,99 @@ def input_pdfs_dir(ctx: StageContext) -> Path | None:
         if (ctx.run.path / rel).is_dir():
             return ctx.run.path / rel
     return None
+
+
+# ---------------------------------------------------------------- parse (medvl/parse.py)
+
+def _resolve_parse(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
+    from medvl.parse import ParseSettings
+
+    settings = ParseSettings(**_kwargs_for(ParseSettings, raw, "parse"))
+    settings.validate()
+    return settings.to_dict()
+
+
+def _plan_parse(ctx: StageContext) -> list[Shard]:
+    from medvl.parse import discover
+
+    inputs: list[str | Path] = []
+    pdfs = input_pdfs_dir(ctx)
+    if pdfs is not None:
+        inputs.append(pdfs)
+    if ctx.config.inputs.xml:
+        inputs.append(ctx.config.inputs.xml)
+    if not inputs:
+        raise MedvlError("parse: no input; set inputs.pdfs in the config (or --pdfs DIR)")
+    shards = []
+    for u in discover(inputs):
+        stamp: list[Any] = [u.sha256, u.reject]
+        if u.xml and os.path.exists(u.xml):
+            stamp.append(file_stamp(u.xml))
+        shards.append(Shard(key=u.key, payload=asdict(u), fingerprint=digest(stamp), source=u.source))
+    return shards
+
+
+def _run_parse_shard(sctx: ShardContext) -> tuple[list[Any], list[Any]]:
+    from medvl.parse import ParseSettings, parse_paper
+
+    u = sctx.payload
+    if u.get("reject"):
+        return [], [Reject(stage="parse", source=u["source"], id=sctx.key, reason=u["reject"]["reason"],
+                           detail=f"{u['source']}: {u['reject']['detail']}")]
+    settings = ParseSettings.from_dict(sctx.settings)
+    return parse_paper(u.get("pdf"), u.get("xml"), settings, run_dir=sctx.run, source=u["source"])
+
+
+register(Stage(
+    "parse", "1", order=10, description="PDFs and JATS XML -> figures, captions, panels (figures.jsonl)",
+    output="figures.jsonl", modules=("medvl.parse", "pymupdf"),
+    tools=("pymupdf", "layoutparser", "pytesseract", "rapid-layout", "pillow", "numpy"),
+    plan=_plan_parse, run_shard=_run_parse_shard, resolve=_resolve_parse, on_error="reject",
+    # parse_paper stops itself at timeout_s (SIGALRM); the executor kills what that cannot stop
+    timeout_for=lambda s: (s.get("timeout_s") or 0) * 1.5 + 10 if s.get("timeout_s") else None,
+    ), replace=True)
+
+
+def _kwargs_for(cls: Any, settings: dict[str, Any], stage: str, skip: Sequence[str] = ()) -> dict[str, Any]:
+    """Settings as keyword arguments of a stage's settings class; an unknown key fails clearly."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(cls):
+        known = {f.name for f in dataclasses.fields(cls)}
+    else:
+        known = set(getattr(cls, "model_fields", {}))
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise MedvlError(f"stage {stage}: unknown setting(s) {', '.join(unknown)}; "
+                         f"known: {', '.join(sorted(known - set(skip)))}")
+    return {k: v for k, v in settings.items() if k not in skip}
+
+
+def _run_train(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
+    from medvl.train import TrainConfig, train
+
+    settings = dict(ctx.settings)
+    data_dir = ctx.run.inside(settings.pop("data_dir", EXPORT_DIR))
+    out = ctx.run.inside(settings.pop("out", "train"))
+    kwargs = _kwargs_for(TrainConfig, settings, "train", skip=("data_dir", "out"))
+    result = train(TrainConfig(data_dir=data_dir, out=out, **kwargs), progress=progress)
+    return {"records": result.trained_samples,
+            "outputs": {"checkpoint": ctx.run.rel(result.checkpoint), "train_dir": ctx.run.rel(out)},
+            "message": f"{result.epochs_done} epochs"}
+
+
+def _resolve_train(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
+    if config.demo is not None:  # the demo trains a tiny model for a few steps on the CPU
+        return {"model": "medvl-tiny", "epochs": 2, "batch_size": 8, "workers": 0, "warmup": 2, **raw}
+    return raw
+
+
+EXPORT_DIR = "export"  # where the export stage writes its DATA_DIR inside RUN_DIR
+
+register(Stage(
+    "train", "1", order=50, description="train a CLIP model with open_clip_train on the exported pairs",
+    needs=("export",), modules=("torch", "open_clip", "open_clip_train", "medvl.train"), extra="train",
+    tools=("torch", "torchvision", "open_clip_torch"), run_all=_run_train, resolve=_resolve_train))
 
 
 def _not_ready(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
