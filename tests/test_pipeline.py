@@ -170,7 +170,7 @@ def test_crash_and_hang_become_rejects(toy):
     res = run_pipeline(cfg, run_dir)
     assert res.ok
     reasons = {r["id"]: r["reason"] for r in _read(run_dir / "rejects.jsonl") if r["stage"] == "toy_make"}
-    assert reasons["f"] == "crashed" and reasons["g"] == "timeout"
+    assert reasons["f"] == "crash" and reasons["g"] == "timeout"
     assert {r["key"] for r in _read(run_dir / "toy_make.jsonl")} == {"a", "b", "c"}
 
 
