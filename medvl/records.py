@@ -156,7 +156,7 @@ class Pair(Record):
     paper_id: str
     panel_id: str | None = None
     label: str | None = None
-    method: Literal["letter", "order", "whole", "single_panel"]
+    method: Literal["letter", "order", "position", "whole", "single_panel"]
     confidence: float
     license: str | None = None
     provenance: Provenance
