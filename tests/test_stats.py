@@ -92,3 +92,12 @@ def test_fmt_ci():
     assert stats.fmt_ci(stats.proportion(8, 10), percent=True) == "80% [49%, 94%]"
     assert stats.fmt_ci(None) == "–"
     assert not math.isnan(stats.betainc(2, 3, 0.4))
+
+
+def test_mean_ci_bounds_clip_to_score_range():
+    wide = stats.mean_ci([1, 5])  # t(.975, 1) = 12.7 -> far outside 1..5
+    assert wide["lo"] < 1 and wide["hi"] > 5
+    clipped = stats.mean_ci([1, 5], bounds=(1, 5))
+    assert (clipped["lo"], clipped["hi"]) == (1, 5)
+    agg = stats.aggregate_scores([{"c": 1}, {"c": 5}])
+    assert agg["c"]["lo"] == 1 and agg["c"]["hi"] == 5

@@ -144,8 +144,13 @@ def bootstrap_interval(values: Sequence[float], conf: float = 0.95, n_boot: int 
     return float(lo), float(hi)
 
 
-def mean_ci(values: Iterable[float], method: str = "t", conf: float = 0.95, seed: int = 0) -> dict:
-    """Mean with an interval: {n, mean, sd, lo, hi, method}; lo/hi are None for n < 2."""
+def mean_ci(values: Iterable[float], method: str = "t", conf: float = 0.95, seed: int = 0,
+            bounds: tuple[float, float] | None = None) -> dict:
+    """Mean with an interval: {n, mean, sd, lo, hi, method}; lo/hi are None for n < 2.
+
+    `bounds` (e.g. (1, 5) for judge scores) clips the interval to the values' possible range;
+    the t interval of a handful of scores can otherwise reach outside it.
+    """
     vals = [float(v) for v in values]
     n = len(vals)
     if method not in ("t", "bootstrap"):
@@ -158,6 +163,8 @@ def mean_ci(values: Iterable[float], method: str = "t", conf: float = 0.95, seed
         ci = t_interval(vals, conf)
     else:
         ci = bootstrap_interval(vals, conf, seed=seed)
+    if ci and bounds:
+        ci = (max(bounds[0], ci[0]), min(bounds[1], ci[1]))
     return {"n": n, "mean": mean, "sd": sd, "lo": ci[0] if ci else None,
             "hi": ci[1] if ci else None, "method": method}
 
@@ -186,7 +193,7 @@ def aggregate_scores(rows: Iterable[dict[str, int]], method: str = "t", conf: fl
     out = {}
     for crit in sorted(by):
         vals = by[crit]
-        out[crit] = {**mean_ci(vals, method=method, conf=conf),
+        out[crit] = {**mean_ci(vals, method=method, conf=conf, bounds=(1, 5)),
                      "histogram": score_histogram(vals),
                      "low_share": proportion(sum(1 for v in vals if v <= low), len(vals), conf)}
     return out

@@ -1,0 +1,581 @@
+"""`medvl judge`: an LLM scores a deterministic sample of a run's splits, pairs or retrieval results.
+
+For each sampled item the judge prompt (prompts/judge/*.yaml) asks for a validated pydantic
+verdict: a 1-5 score per criterion, a short rationale and flags from a fixed list.  Calls go
+through the shared LLM client (medvl.llm.client: validation, re-asks, on-disk cache, fault
+handling are the same as the LLM splitter's).  Every verdict becomes a medvl.records.Judgment
+carrying the judge model, prompt id and prompt hash, written as one resumable unit per item
+(RunDir.write_unit) and merged into RUN_DIR/judgments.jsonl.  Items the judge cannot score
+become reject rows with the reason.  Aggregates with 95 % intervals, and the judge's agreement
+with the dev gold set where it exists, go to RUN_DIR/judge_summary.json.
+
+Sampling is deterministic and nested: items are ordered by sha256(seed:item_id) and the first N
+taken, so --sample 50 contains every item of --sample 20 with the same seed, and a rerun with a
+larger sample only judges the new items.
+
+Retrieval judging reads a neighbours file (JSONL, one query per line)::
+
+    {"query_id": "<pair_id>", "query_text": "...", "direction": "image_to_text",
+     "model": "aligned", "topk": [{"id": "<pair_id>", "text": "...", "score": 0.41}, ...]}
+
+(`query_text` and each `text` are optional when the ids are pair ids of RUN_DIR/pairs.jsonl.)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
+
+from medvl.errors import InputError, MedvlError
+from medvl.progress import ProgressFn, no_progress
+
+STAGE = "judge"
+STAGE_VERSION = "1"
+WHATS = ("splits", "pairs", "retrieval")
+DEFAULT_PROMPTS = {"splits": "judge/splits@1", "pairs": "judge/pairs@1", "retrieval": "judge/retrieval@1"}
+NEIGHBOUR_FILES = ("neighbours.jsonl", "neighbors.jsonl", "eval/neighbours.jsonl", "eval/neighbors.jsonl",
+                   "retrieval_topk.jsonl", "eval/retrieval_topk.jsonl")
+GOLD_DEFAULT = Path(__file__).resolve().parents[2] / "eval" / "gold" / "dev.jsonl"
+LOW_SCORE = 2  # a criterion scored <= LOW_SCORE counts as a flag of the item
+
+
+# ---------------------------------------------------------------- response models
+
+Score = int
+
+
+def _score_field(desc: str) -> Any:
+    return Field(ge=1, le=5, description=desc)
+
+
+class _Verdict(BaseModel):
+    rationale: str = Field(min_length=1, max_length=600, description="one or two sentences: why these scores")
+
+    @field_validator("rationale")
+    @classmethod
+    def _strip(cls, v: str) -> str:
+        v = " ".join(v.split())
+        if not v:
+            raise ValueError("the rationale must say why, in a sentence")
+        return v
+
+    def scores(self) -> dict[str, int]:
+        return {k: int(getattr(self, k)) for k in self.criteria()}
+
+    @classmethod
+    def criteria(cls) -> list[str]:
+        return [k for k, f in cls.model_fields.items() if k not in ("rationale", "flags", "relevance")]
+
+
+SplitFlag = Literal["not_verbatim", "missing_text", "wrong_label", "mixed_panels", "missing_panel",
+                    "extra_panel", "shared_text_lost"]
+
+
+class SplitVerdict(_Verdict):
+    """Verdict on one caption's subcaptions."""
+
+    faithful: Score = _score_field("each subcaption is text of the caption, not paraphrased or invented")
+    complete: Score = _score_field("together the subcaptions cover all panel-specific text of the caption")
+    labels: Score = _score_field("each subcaption has the label of the panel it describes")
+    isolated: Score = _score_field("no subcaption contains text about another panel")
+    flags: list[SplitFlag] = Field(default_factory=list, description="problems seen; empty when none")
+
+
+PairFlag = Literal["wrong_panel", "whole_figure_text", "label_mismatch", "no_visual_content", "unreadable_image"]
+
+
+class PairVerdict(_Verdict):
+    """Verdict on one panel-text pair."""
+
+    match: Score = _score_field("the text describes this panel (its content, or its letter and position)")
+    specific: Score = _score_field("the text is about this panel, not the whole figure or another panel")
+    flags: list[PairFlag] = Field(default_factory=list, description="problems seen; empty when none")
+
+
+RetrievalFlag = Literal["off_topic", "different_modality", "different_anatomy", "duplicate"]
+
+
+class RetrievalVerdict(BaseModel):
+    """Verdict on the top-k captions retrieved for one query."""
+
+    relevance: list[Score] = Field(description="one score 1-5 per retrieved caption, in the order given")
+    rationale: str = Field(min_length=1, max_length=600)
+    flags: list[RetrievalFlag] = Field(default_factory=list)
+
+    @field_validator("relevance")
+    @classmethod
+    def _one_per_caption(cls, v: list[int], info: ValidationInfo) -> list[int]:
+        k = (info.context or {}).get("k")
+        if any(not 1 <= s <= 5 for s in v):
+            raise ValueError("every relevance score must be an integer from 1 to 5")
+        if k is not None and len(v) != k:
+            raise ValueError(f"give exactly {k} relevance scores, one per retrieved caption (got {len(v)})")
+        return v
+
+    def scores(self) -> dict[str, int]:
+        return {f"rank{i + 1}": int(s) for i, s in enumerate(self.relevance)}
+
+
+RESPONSE_MODELS: dict[str, type[BaseModel]] = {"splits": SplitVerdict, "pairs": PairVerdict,
+                                               "retrieval": RetrievalVerdict}
+
+
+def response_model(name: str) -> type[BaseModel]:
+    """Resolve a prompt's `response_model` (a short name, or module:Class)."""
+    short = {"SplitVerdict": SplitVerdict, "PairVerdict": PairVerdict, "RetrievalVerdict": RetrievalVerdict,
+             **RESPONSE_MODELS}
+    if name in short:
+        return short[name]
+    if ":" in name:
+        import importlib
+
+        mod, cls = name.split(":", 1)
+        return getattr(importlib.import_module(mod), cls)
+    raise MedvlError(f"unknown judge response model {name!r}")
+
+
+# ---------------------------------------------------------------- items
+
+@dataclass
+class Item:
+    """One thing to judge: its id, the template variables, and what links it back to figures."""
+
+    what: str
+    item_id: str
+    variables: dict[str, Any]
+    figure_id: str | None = None
+    paper_id: str | None = None
+    label: str | None = None
+    image_path: Path | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+    input_sha: str = ""
+
+
+def sample_items(items: list[Item], n: int | None, seed: int) -> list[Item]:
+    """The first n items by sha256(seed:item_id): deterministic, order-free and nested in n."""
+    from medvl.records import sha256_text
+
+    ordered = sorted(items, key=lambda it: sha256_text(f"{seed}:{it.item_id}"))
+    return ordered if n is None or n < 0 else ordered[:n]
+
+
+def _figures(run: Path) -> dict[str, dict]:
+    from medvl.runs import read_jsonl
+
+    p = run / "figures.jsonl"
+    return {str(f["figure_id"]): f for f in read_jsonl(p)} if p.is_file() else {}
+
+
+def position_words(bbox: list[float] | None, width: float | None, height: float | None) -> str:
+    """'top left', 'bottom', 'centre' ... for a panel box inside its figure."""
+    if not bbox or not width or not height:
+        return "unknown position"
+    cx = (bbox[0] + bbox[2]) / 2 / width
+    cy = (bbox[1] + bbox[3]) / 2 / height
+    v = "top" if cy < 1 / 3 else "bottom" if cy > 2 / 3 else "middle"
+    h = "left" if cx < 1 / 3 else "right" if cx > 2 / 3 else "centre"
+    if v == "middle" and h == "centre":
+        return "centre"
+    if v == "middle":
+        return h
+    if h == "centre":
+        return v
+    return f"{v} {h}"
+
+
+def split_items(run: Path, rejects: list) -> list[Item]:
+    from medvl.records import Reject, sha256_text
+    from medvl.runs import read_jsonl
+
+    p = run / "subcaptions.jsonl"
+    if not p.is_file():
+        raise InputError(str(p), "missing", "no subcaptions.jsonl in the run (run `medvl split` first)")
+    figs = _figures(run)
+    items = []
+    for row in read_jsonl(p):
+        rid = str(row.get("id"))
+        fig = figs.get(rid)
+        caption = (fig or {}).get("caption") or row.get("caption")
+        if not caption:
+            rejects.append(Reject(stage=STAGE, source=str(p), id=f"splits:{rid}", reason="no_caption",
+                                  detail=f"{rid}: caption not found in figures.jsonl, cannot judge its split"))
+            continue
+        subs = [{"label": s.get("label"), "text": s.get("text")} for s in row.get("subcaptions") or []]
+        panels = [pn.get("label") for pn in (fig or {}).get("panels") or [] if pn.get("label")]
+        items.append(Item(
+            what="splits", item_id=rid, figure_id=rid if fig else None, paper_id=(fig or {}).get("paper_id"),
+            variables={"caption": caption, "subcaptions": subs, "panel_labels": panels,
+                       "figure_label": (fig or {}).get("label")},
+            context={"caption": caption},
+            input_sha=sha256_text(json.dumps([caption, subs], sort_keys=True))))
+    return items
+
+
+def pair_items(run: Path, rejects: list) -> list[Item]:
+    from medvl.records import Reject, sha256_text
+    from medvl.runs import read_jsonl
+
+    p = run / "pairs.jsonl"
+    if not p.is_file():
+        raise InputError(str(p), "missing", "no pairs.jsonl in the run (run `medvl align` first)")
+    figs = _figures(run)
+    items = []
+    for pair in read_jsonl(p):
+        pid = str(pair.get("pair_id"))
+        fig = figs.get(str(pair.get("figure_id"))) or {}
+        panel = next((pn for pn in fig.get("panels") or [] if pn.get("panel_id") == pair.get("panel_id")), None)
+        img = run / pair["image"] if pair.get("image") else None
+        if img is not None and not img.is_file():
+            rejects.append(Reject(stage=STAGE, source=str(img), id=f"pairs:{pid}", reason="missing_image",
+                                  detail=f"{pid}: panel image {pair.get('image')} not found",
+                                  paper_id=pair.get("paper_id")))
+            continue
+        n_panels = len(fig.get("panels") or [])
+        items.append(Item(
+            what="pairs", item_id=pid, figure_id=pair.get("figure_id"), paper_id=pair.get("paper_id"),
+            label=pair.get("label"), image_path=img,
+            variables={"text": pair.get("text") or "", "caption": fig.get("caption") or "",
+                       "label": pair.get("label"), "method": pair.get("method"),
+                       "position": position_words((panel or {}).get("bbox"), fig.get("width"), fig.get("height"))
+                       if panel else ("whole figure" if pair.get("method") == "whole" else "unknown position"),
+                       "n_panels": n_panels, "figure_label": fig.get("label")},
+            context={"text": pair.get("text") or ""},
+            input_sha=sha256_text(json.dumps([pair.get("text"), pair.get("image"), fig.get("caption")]))))
+    return items
+
+
+def find_neighbours_file(run: Path) -> Path | None:
+    for name in NEIGHBOUR_FILES:
+        if (run / name).is_file():
+            return run / name
+    found = sorted(run.glob("*/neighbours.jsonl")) + sorted(run.glob("*/*/neighbours.jsonl"))
+    return found[0] if found else None
+
+
+def retrieval_items(run: Path, rejects: list, neighbours: Path | None = None, k: int = 5) -> list[Item]:
+    from medvl.records import Reject, sha256_text
+    from medvl.runs import read_jsonl
+
+    path = Path(neighbours) if neighbours else find_neighbours_file(run)
+    if path is None or not path.is_file():
+        raise InputError(str(neighbours or run / NEIGHBOUR_FILES[0]), "missing",
+                         "no retrieval neighbours file (JSONL of query -> top-k); pass --neighbours FILE")
+    pairs = {}
+    if (run / "pairs.jsonl").is_file():
+        pairs = {str(p["pair_id"]): p for p in read_jsonl(run / "pairs.jsonl")}
+    figs = _figures(run)
+    items = []
+    for i, row in enumerate(read_jsonl(path), 1):
+        qid = str(row.get("query_id") or row.get("pair_id") or f"line{i}")
+        q = pairs.get(qid, {})
+        qtext = row.get("query_text") or q.get("text")
+        fig = figs.get(str(q.get("figure_id"))) or {}
+        topk = []
+        for n in (row.get("topk") or row.get("neighbours") or row.get("neighbors") or [])[:k]:
+            if isinstance(n, str):
+                n = {"id": n}
+            nid = str(n.get("id") or n.get("pair_id") or "")
+            text = n.get("text") or (pairs.get(nid) or {}).get("text")
+            if text:
+                topk.append({"id": nid, "text": text, "score": n.get("score")})
+        direction = row.get("direction") or "image_to_text"
+        model = row.get("model") or "model"
+        item_id = f"{model}:{direction}:{qid}"
+        if not qtext or not topk:
+            rejects.append(Reject(stage=STAGE, source=f"{path}:{i}", id=f"retrieval:{item_id}",
+                                  reason="incomplete_neighbours",
+                                  detail=f"{path}:{i}: query text or retrieved captions missing"))
+            continue
+        items.append(Item(
+            what="retrieval", item_id=item_id, figure_id=q.get("figure_id"), paper_id=q.get("paper_id"),
+            label=q.get("label"),
+            variables={"query": qtext, "query_caption": fig.get("caption") or qtext,
+                       "retrieved": [t["text"] for t in topk], "k": len(topk), "direction": direction},
+            context={"k": len(topk)},
+            input_sha=sha256_text(json.dumps([qtext, [t["text"] for t in topk]]))))
+    return items
+
+
+# ---------------------------------------------------------------- gold
+
+def _norm(s: str | None) -> str:
+    return re.sub(r"\s+", " ", (s or "")).strip().casefold()
+
+
+def _label_norm(s: str | None) -> str:
+    return re.sub(r"[^a-z0-9_]+", "", (s or "").lower())
+
+
+def split_signature(subcaptions: list[dict]) -> frozenset:
+    """What a split says, ignoring whitespace, case and order: {(label, text)}."""
+    return frozenset((_label_norm(s.get("label")), _norm(s.get("text"))) for s in subcaptions or []
+                     if _norm(s.get("text")))
+
+
+def split_disagrees(pred: list[dict], gold: list[dict]) -> bool:
+    """Does a predicted split disagree with gold?  Same rule as the split metrics: the label sets
+    differ, or a matched label's text has token F1 < 1."""
+    try:
+        from medvl.split.metrics import score_predictions
+    except ImportError:  # pragma: no cover - the split package is part of the core
+        return split_signature(pred) != split_signature(gold)
+    res = score_predictions([{"id": "x", "subcaptions": gold}], [{"id": "x", "subcaptions": pred}])
+    return bool(res["disagreements"])
+
+
+def load_gold(path: str | Path | None) -> dict[str, dict] | None:
+    """Gold splits keyed by id and by caption sha256: {"id:<id>": row, "sha:<sha>": row}.
+
+    Accepts rows with `id` (or `figure_id`), `caption` and `subcaptions` [{label, text}]
+    (`gold`/`expected` are read as synonyms of `subcaptions`).
+    """
+    from medvl.records import sha256_text
+    from medvl.runs import read_jsonl
+
+    if path is None:
+        return None
+    p = Path(path)
+    if not p.is_file():
+        return None
+    out: dict[str, dict] = {}
+    for row in read_jsonl(p):
+        subs = row.get("subcaptions") or row.get("gold") or row.get("expected")
+        if not isinstance(subs, list):
+            continue
+        rec = {"subcaptions": subs, "caption": row.get("caption")}
+        for key in ("id", "figure_id"):
+            if row.get(key):
+                out[f"id:{row[key]}"] = rec
+        if row.get("caption"):
+            out[f"sha:{sha256_text(row['caption'])}"] = rec
+        if row.get("caption_sha256"):
+            out[f"sha:{row['caption_sha256']}"] = rec
+    return out
+
+
+def is_flagged(j: dict) -> bool:
+    """A judgment flags its item when it lists a flag or scores any criterion <= LOW_SCORE."""
+    return bool(j.get("flags")) or any(int(v) <= LOW_SCORE for v in (j.get("scores") or {}).values())
+
+
+# ---------------------------------------------------------------- summary
+
+def _group_key(what: str, prompt_id: str, prompt_sha: str, model: str) -> str:
+    return f"{what}|{prompt_id}|{(prompt_sha or '')[:12]}|{model}"
+
+
+def summarize(judgments: list[dict], rejects: list[dict], gold: dict[str, dict] | None,
+              splits: dict[str, dict] | None = None, method: str = "t", conf: float = 0.95) -> dict:
+    """Aggregate judgments per (what, prompt, model): per-criterion means with intervals, the
+    flagged share (Wilson), failures, and for splits the agreement of flags with gold."""
+    from medvl.evaluate import stats
+
+    groups: dict[str, list[dict]] = {}
+    for j in judgments:
+        groups.setdefault(_group_key(j["what"], j["prompt_id"], j["prompt_sha"], j["judge_model"]), []).append(j)
+    fails: Counter = Counter()
+    for r in rejects:
+        if r.get("stage") == STAGE and r.get("source") and "|" in str(r.get("source")):
+            fails[str(r["source"])] += 1
+    out_groups = []
+    for key in sorted(set(groups) | set(fails)):
+        js = groups.get(key, [])
+        what, prompt_id, sha12, model = key.split("|", 3)
+        item_means = [sum(j["scores"].values()) / len(j["scores"]) for j in js if j.get("scores")]
+        flagged = [is_flagged(j) for j in js]
+        g: dict[str, Any] = {
+            "what": what, "prompt_id": prompt_id, "prompt_sha": js[0]["prompt_sha"] if js else sha12,
+            "judge_model": model, "n": len(js),
+            "criteria": stats.aggregate_scores([j["scores"] for j in js], method=method, conf=conf, low=LOW_SCORE),
+            "overall": stats.mean_ci(item_means, method=method, conf=conf, bounds=(1, 5)),
+            "flagged": stats.proportion(sum(flagged), len(flagged), conf),
+            "flags": dict(Counter(f for j in js for f in j.get("flags") or []).most_common()),
+            "failed": stats.proportion(fails.get(key, 0), len(js) + fails.get(key, 0), conf),
+            "modes": dict(Counter(j.get("mode") for j in js if j.get("mode"))),
+            "gold": None,
+        }
+        if what == "retrieval" and js:
+            rel = [v for j in js for v in j["scores"].values()]
+            g["relevant_share"] = stats.proportion(sum(1 for v in rel if v >= 4), len(rel), conf)
+        if what == "splits" and gold:
+            pred, actual, matched = [], [], []
+            for j, fl in zip(js, flagged):
+                row = (splits or {}).get(j["item_id"])
+                cand = gold.get(f"id:{j['item_id']}")
+                if cand is None and row is not None:
+                    cand = gold.get(f"sha:{row.get('caption_sha256')}")
+                if cand is None and (j.get("extra") or {}).get("caption_sha256"):
+                    cand = gold.get(f"sha:{j['extra']['caption_sha256']}")
+                if cand is None or row is None:
+                    continue
+                disagree = split_disagrees(row.get("subcaptions") or [], cand["subcaptions"])
+                pred.append(fl)
+                actual.append(disagree)
+                matched.append(j["item_id"])
+            if matched:
+                g["gold"] = {"n_matched": len(matched), "n_disagree": sum(actual),
+                             "agreement": stats.binary_agreement(pred, actual, conf),
+                             "definition": f"flagged = any flag or any criterion <= {LOW_SCORE}; "
+                                           "disagree = label sets differ or a matched text has token F1 < 1 "
+                                           "(medvl.split.metrics.score_predictions)"}
+        out_groups.append(g)
+    return {"stage": STAGE, "stage_version": STAGE_VERSION, "conf": conf, "method": method,
+            "low_score": LOW_SCORE, "groups": out_groups}
+
+
+# ---------------------------------------------------------------- running
+
+@dataclass
+class JudgeSettings:
+    what: str = "splits"
+    sample: int | None = 20
+    seed: int = 0
+    prompt: str | None = None  # "judge/splits@1"; default per `what`
+    image_mode: Literal["auto", "image", "text_only"] = "auto"
+    k: int = 5
+    neighbours: str | None = None
+    gold: str | None = None  # default: eval/gold/dev.jsonl when present
+    interval: Literal["t", "bootstrap"] = "t"
+    retry_failed: bool = False
+    batch: int = 8  # items per call_many (each item is written as soon as its batch returns)
+
+
+def _unit_key(what: str, item_id: str, prompt_id: str, prompt_sha: str, model: str, mode: str) -> str:
+    from medvl.records import sha256_text
+
+    h = sha256_text("|".join([what, item_id, prompt_id, prompt_sha, model, mode]))[:12]
+    return f"{what}-{item_id}"[:180] + f"-{h}"
+
+
+def _image_data_url(path: Path, max_side: int = 768) -> str:
+    import base64
+    import io
+
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        im.thumbnail((max_side, max_side))
+        buf = io.BytesIO()
+        im.save(buf, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def judge_run(run_dir: str | Path, settings: JudgeSettings, llm_settings: Any = None, llm: Any = None,
+              progress: ProgressFn = no_progress) -> dict:
+    """Judge a sample of a run's items; returns the summary (also written to judge_summary.json)."""
+    from medvl.records import Judgment, Provenance, Reject
+    from medvl.runs import RunDir, read_jsonl, tool_versions
+
+    if settings.what not in WHATS:
+        raise MedvlError(f"--what must be one of {', '.join(WHATS)} (got {settings.what!r})")
+    run = RunDir(run_dir)
+    pre_rejects: list[Reject] = []
+    if settings.what == "splits":
+        items = split_items(run.path, pre_rejects)
+    elif settings.what == "pairs":
+        items = pair_items(run.path, pre_rejects)
+    else:
+        items = retrieval_items(run.path, pre_rejects, settings.neighbours, settings.k)
+    items = sample_items(items, settings.sample, settings.seed)
+
+    from medvl.prompts import load_prompt
+
+    prompt = load_prompt(settings.prompt or DEFAULT_PROMPTS[settings.what])
+    rmodel = response_model(getattr(prompt, "response_model", None) or settings.what)
+    if llm is None:
+        from medvl.llm.client import StructuredLLM
+
+        llm = StructuredLLM(llm_settings)
+    model_name = getattr(getattr(llm, "settings", None), "model", None) or getattr(llm_settings, "model", None) or "?"
+    mode = "text_only"
+    if settings.what == "pairs":
+        mode = resolve_image_mode(llm, settings.image_mode)
+    tools = tool_versions(["pydantic", "instructor", "openai", "jinja2"])
+
+    stage = STAGE
+    todo = []
+    for it in items:
+        key = _unit_key(it.what, it.item_id, prompt.id, prompt.sha, model_name, mode)
+        if run.is_done(stage, key):
+            if not settings.retry_failed:
+                continue
+            part = run.parts_dir(stage) / f"{key}.jsonl"
+            if part.is_file() and part.stat().st_size > 0:
+                continue
+        todo.append((key, it))
+
+    progress(0, total=len(todo), note=f"{settings.what} · {prompt.id}")
+    n_new = n_fail = 0
+    for start in range(0, len(todo), max(1, settings.batch)):
+        batch = todo[start:start + settings.batch]
+        calls = []
+        for key, it in batch:
+            variables = dict(it.variables)
+            if mode == "image" and it.image_path is not None:
+                variables["image_url"] = _image_data_url(it.image_path)
+            calls.append((prompt, variables, rmodel, it.context))
+        results = llm.call_many(calls)
+        for (key, it), res in zip(batch, results):
+            src = f"{it.what}|{prompt.id}|{prompt.sha[:12]}|{model_name}"
+            if res.value is None:
+                n_fail += 1
+                rej = Reject(stage=STAGE, source=src, id=f"{it.what}:{it.item_id}", reason="judge_failed",
+                             detail=f"{it.item_id}: {res.error or 'no valid verdict'} (after {res.reasks} re-asks)",
+                             paper_id=it.paper_id)
+                run.write_unit(stage, key, [], [rej], meta={"failed": True})
+            else:
+                v = res.value
+                jid = f"{it.what}:{it.item_id}:{key[-12:]}"
+                rec = Judgment(
+                    judgment_id=jid, what=it.what, item_id=it.item_id, scores=v.scores(),
+                    rationale=v.rationale, flags=list(v.flags), mode=mode if it.what == "pairs" else None,
+                    judge_model=res.model or model_name, prompt_id=prompt.id, prompt_sha=prompt.sha,
+                    extra={"figure_id": it.figure_id, "paper_id": it.paper_id, "label": it.label,
+                           "seed": settings.seed, "reasks": res.reasks, "latency_s": res.latency_s,
+                           "tokens": res.tokens, "cached": res.cached},
+                    provenance=Provenance(stage=STAGE, stage_version=STAGE_VERSION, input_sha256=it.input_sha,
+                                          tools=tools, prompt_id=prompt.id, prompt_sha=prompt.sha,
+                                          model=res.model or model_name))
+                run.write_unit(stage, key, [rec])
+                n_new += 1
+            progress(1, note=it.item_id)
+    if pre_rejects:
+        run.write_unit(stage, f"{settings.what}-input-rejects", [], pre_rejects)
+    n = run.merge(stage, "judgments.jsonl")
+    judgments = list(read_jsonl(run.file("judgments.jsonl")))
+    rejects = list(read_jsonl(run.file("rejects.jsonl"))) if run.file("rejects.jsonl").is_file() else []
+    splits = {}
+    if (run.path / "subcaptions.jsonl").is_file():
+        splits = {str(r["id"]): r for r in read_jsonl(run.path / "subcaptions.jsonl")}
+    gold_path = settings.gold or (str(GOLD_DEFAULT) if GOLD_DEFAULT.is_file() else None)
+    summary = summarize(judgments, rejects, load_gold(gold_path), splits, method=settings.interval)
+    summary["gold_file"] = gold_path
+    summary["last_run"] = {"what": settings.what, "prompt_id": prompt.id, "prompt_sha": prompt.sha,
+                           "model": model_name, "mode": mode, "sampled": len(items), "judged_now": n_new,
+                           "failed_now": n_fail, "skipped_done": len(items) - len(todo),
+                           "input_rejects": len(pre_rejects), "judgments_total": n}
+    from medvl.runs import atomic_write_text
+
+    atomic_write_text(run.file("judge_summary.json"), json.dumps(summary, indent=2, sort_keys=True))
+    run.update_manifest(f"{STAGE}:{settings.what}", {**settings.__dict__, "prompt": prompt.id,
+                                                     "prompt_sha": prompt.sha, "model": model_name, "mode": mode},
+                        tools=["pydantic", "instructor", "openai"])
+    return summary
+
+
+def resolve_image_mode(llm: Any, wanted: str) -> str:
+    """'image' when asked and the server takes images; 'auto' probes the server once."""
+    if wanted == "text_only":
+        return "text_only"
+    probe = getattr(llm, "supports_images", None)
+    ok = bool(probe()) if callable(probe) else False
+    if wanted == "image" and not ok:
+        raise MedvlError("the LLM server does not take images (use --image-mode text_only or auto)")
+    return "image" if ok else "text_only"

@@ -1,0 +1,1090 @@
+"""`medvl report`: one self-contained HTML page (or a Markdown summary) of a run directory.
+
+Everything is optional except the run directory itself: each section renders from whatever
+files the stages left behind (figures.jsonl, subcaptions.jsonl, pairs.jsonl, rejects.jsonl,
+judgments.jsonl, judge_summary.json, metrics.json, prompt comparison and split-metrics JSON,
+run.json) and is left out, with a note, when its input is missing or unreadable.  The HTML
+embeds its images as data URIs (or writes them to one folder beside the page with
+``embed=False``) and loads nothing from the network: no CDN, no web fonts, no scripts.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from medvl.errors import InputError, MedvlError
+from medvl.evaluate import stats
+from medvl.progress import ProgressFn, no_progress
+
+REPORT_VERSION = "1"
+TEMPLATES = Path(__file__).parent / "templates"
+
+# Panel colours: colour-blind-friendly (Okabe-Ito + extras), readable as box outlines and
+# as light highlight backgrounds (the CSS uses them at ~30 % opacity).
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#8C6D31",
+           "#7B4EA3", "#2CA02C", "#F0027F", "#1B9E77", "#A6761D"]
+SHARED_COLOUR = "#888888"
+
+
+# ---------------------------------------------------------------- loading
+
+@dataclass
+class RunData:
+    path: Path
+    manifest: dict = field(default_factory=dict)
+    figures: list[dict] = field(default_factory=list)
+    splits: dict[str, dict] = field(default_factory=dict)  # SplitRow by id
+    pairs: list[dict] = field(default_factory=list)
+    rejects: list[dict] = field(default_factory=list)
+    judgments: list[dict] = field(default_factory=list)
+    judge_summary: dict | None = None
+    metrics: list[tuple[str, dict]] = field(default_factory=list)  # (file, metrics.json)
+    prompt_compare: list[tuple[str, Any]] = field(default_factory=list)  # (file, data)
+    split_metrics: list[tuple[str, Any]] = field(default_factory=list)
+    present: dict[str, bool] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+def _read_jsonl_tolerant(path: Path, problems: list[str], rel: str) -> list[dict]:
+    rows = []
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for i, line in enumerate(fh, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                problems.append(f"{rel}:{i}: not valid JSON ({exc.msg}); line skipped")
+                continue
+            if not isinstance(obj, dict):
+                problems.append(f"{rel}:{i}: not a JSON object; line skipped")
+                continue
+            rows.append(obj)
+    return rows
+
+
+def _read_json_tolerant(path: Path, problems: list[str], rel: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        problems.append(f"{rel}: could not be read ({exc}); section left out")
+        return None
+
+
+def load_run(run_dir: str | Path) -> RunData:
+    """Read every optional output of a run; unreadable parts become `problems`, never a crash."""
+    root = Path(run_dir)
+    if not root.is_dir():
+        raise InputError(str(run_dir), "not_a_directory", "run directory does not exist")
+    root = root.resolve()
+    rd = RunData(path=root)
+    pr = rd.problems
+
+    def jl(name: str) -> list[dict]:
+        p = root / name
+        rd.present[name] = p.is_file()
+        return _read_jsonl_tolerant(p, pr, name) if p.is_file() else []
+
+    if (root / "run.json").is_file():
+        rd.manifest = _read_json_tolerant(root / "run.json", pr, "run.json") or {}
+    rd.present["run.json"] = bool(rd.manifest)
+    rd.figures = jl("figures.jsonl")
+    rd.splits = {}
+    for row in jl("subcaptions.jsonl"):
+        if "id" in row:
+            rd.splits[str(row["id"])] = row
+    rd.pairs = jl("pairs.jsonl")
+    rd.rejects = jl("rejects.jsonl")
+    rd.judgments = jl("judgments.jsonl")
+    p = root / "judge_summary.json"
+    rd.present["judge_summary.json"] = p.is_file()
+    if p.is_file():
+        rd.judge_summary = _read_json_tolerant(p, pr, "judge_summary.json")
+    # metrics.json of `medvl evaluate`: at the top, or one per eval folder (e.g. eval/raw, eval/aligned)
+    found = [p for p in [root / "metrics.json", *sorted(root.glob("*/metrics.json")),
+                         *sorted(root.glob("*/*/metrics.json"))] if p.is_file()]
+    rd.present["metrics.json"] = bool(found)
+    for mp in found[:12]:
+        rel = mp.relative_to(root).as_posix()
+        m = _read_json_tolerant(mp, pr, rel)
+        if isinstance(m, dict):
+            rd.metrics.append((rel, m))
+        elif m is not None:
+            pr.append(f"{rel}: not a JSON object; left out")
+    for pat in ("*compare*.json", "prompts/*compare*.json", "compare/*.json"):
+        for f in sorted(root.glob(pat)):
+            data = _read_json_tolerant(f, pr, f.relative_to(root).as_posix())
+            if data is not None:
+                rd.prompt_compare.append((f.relative_to(root).as_posix(), data))
+    for pat in ("split_metrics*.json", "*/split_metrics*.json", "split_eval*.json"):
+        for f in sorted(root.glob(pat)):
+            data = _read_json_tolerant(f, pr, f.relative_to(root).as_posix())
+            if data is not None:
+                rd.split_metrics.append((f.relative_to(root).as_posix(), data))
+    return rd
+
+
+# ---------------------------------------------------------------- helpers
+
+def _label_key(label: str | None) -> str:
+    return re.sub(r"[^a-z0-9]+", "", (label or "").lower())
+
+
+def panel_colours(panels: list[dict]) -> dict[str, str]:
+    """label key -> colour, in panel order (panels without a label get a colour by index)."""
+    out: dict[str, str] = {}
+    for i, p in enumerate(panels):
+        k = _label_key(p.get("label")) or f"#{i}"
+        out.setdefault(k, PALETTE[i % len(PALETTE)])
+    return out
+
+
+def light(colour: str, amount: float = 0.22) -> str:
+    """`colour` mixed with white (amount = share of the colour)."""
+    c = colour.lstrip("#")
+    r, g, b = (int(c[i:i + 2], 16) for i in (0, 2, 4))
+    mix = lambda v: round(255 - (255 - v) * amount)  # noqa: E731
+    return f"#{mix(r):02x}{mix(g):02x}{mix(b):02x}"
+
+
+def _find_span(caption: str, text: str, start_hint: int = 0) -> tuple[int, int] | None:
+    """Where `text` occurs in `caption`: exact, else ignoring whitespace and case."""
+    if not text.strip():
+        return None
+    i = caption.find(text, start_hint)
+    if i < 0:
+        i = caption.find(text)
+    if i >= 0:
+        return i, i + len(text)
+    # whitespace-insensitive match mapped back to caption offsets
+    idx = [j for j, ch in enumerate(caption) if not ch.isspace()]
+    squeezed = "".join(caption[j] for j in idx).lower()
+    needle = "".join(ch for ch in text if not ch.isspace()).lower()
+    if not needle:
+        return None
+    k = squeezed.find(needle)
+    if k < 0:
+        return None
+    return idx[k], idx[k + len(needle) - 1] + 1
+
+
+def highlight_caption(caption: str, subcaptions: list[dict], colours: dict[str, str]) -> tuple[str, list[dict]]:
+    """Caption HTML with each subcaption wrapped in a <mark> of its panel's colour.
+
+    Returns (html, info) where info lists each subcaption with its colour and whether it was
+    found verbatim in the caption.
+    """
+    spans: list[tuple[int, int, int]] = []
+    info = []
+    hint = 0
+    extra = 0
+    for n, sc in enumerate(subcaptions):
+        label = sc.get("label") or ""
+        key = _label_key(label)
+        if label == "_shared":
+            colour = SHARED_COLOUR
+        elif key in colours:
+            colour = colours[key]
+        else:
+            colour = PALETTE[(len(colours) + extra) % len(PALETTE)]
+            extra += 1
+        span = _find_span(caption, sc.get("text") or "", hint)
+        ok = span is not None and not any(s < span[1] and span[0] < e for s, e, _ in spans)
+        if ok:
+            spans.append((span[0], span[1], n))
+            hint = span[1]
+        info.append({"label": label, "text": sc.get("text") or "", "colour": colour,
+                     "found": span is not None, "overlap": span is not None and not ok,
+                     "has_panel": key in colours})
+    spans.sort()
+    out = []
+    pos = 0
+    for s, e, n in spans:
+        out.append(html.escape(caption[pos:s]))
+        c = info[n]["colour"]
+        lab = html.escape(info[n]["label"])
+        out.append(f'<mark style="--c:{c};--cl:{light(c)}" title="{lab}"><b class="ml">{lab}</b>'
+                   f"{html.escape(caption[s:e])}</mark>")
+        pos = e
+    out.append(html.escape(caption[pos:]))
+    return "".join(out), info
+
+
+def _score_class(v: float | None) -> str:
+    if v is None:
+        return "s-na"
+    if v < 2.5:
+        return "s-bad"
+    if v < 3.5:
+        return "s-mid"
+    return "s-good"
+
+
+def judgment_mean(j: dict) -> float | None:
+    sc = [v for v in (j.get("scores") or {}).values() if isinstance(v, (int, float))]
+    return sum(sc) / len(sc) if sc else None
+
+
+# ---------------------------------------------------------------- images
+
+class ImageSink:
+    """Turns PIL images into <img src>: data URIs, or files in one folder beside the page."""
+
+    def __init__(self, embed: bool, folder: Path | None, href_prefix: str = ""):
+        self.embed = embed
+        self.folder = folder
+        self.href_prefix = href_prefix
+        self.n = 0
+
+    def add(self, img, name: str, fmt: str = "JPEG") -> str:
+        buf = io.BytesIO()
+        if fmt == "JPEG":
+            if img.mode not in ("RGB", "L"):
+                from PIL import Image
+
+                bg = Image.new("RGB", img.size, "white")
+                rgba = img.convert("RGBA")
+                bg.paste(rgba, mask=rgba.split()[-1])
+                img = bg
+            img.save(buf, "JPEG", quality=85, optimize=True)
+            mime, ext = "image/jpeg", "jpg"
+        else:
+            img.save(buf, "PNG", optimize=True)
+            mime, ext = "image/png", "png"
+        return self.add_bytes(buf.getvalue(), name, mime, ext)
+
+    def add_bytes(self, data: bytes, name: str, mime: str, ext: str) -> str:
+        self.n += 1
+        if self.embed or self.folder is None:
+            return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:120] or f"img{self.n}"
+        fname = f"{self.n:04d}-{safe}.{ext}"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / fname).write_bytes(data)
+        return f"{self.href_prefix}{fname}"
+
+
+def _font(size: int):
+    from PIL import ImageFont
+
+    for path in ("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+                 "/usr/share/fonts/truetype/liberation/LiberationSans-Bold.ttf"):
+        try:
+            return ImageFont.truetype(path, size)
+        except OSError:
+            continue
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1
+        return ImageFont.load_default()
+
+
+def render_figure(image_path: Path, fig: dict, colours: dict[str, str], max_width: int = 900,
+                  min_width: int = 480):
+    """The figure image with its panel boxes (lp.draw_box) and letters (drawn with PIL);
+    wider images are shrunk to max_width, small ones enlarged to min_width."""
+    from PIL import Image, ImageDraw
+
+    img = Image.open(image_path)
+    img.load()
+    img = img.convert("RGB")
+    panels = fig.get("panels") or []
+    w0 = fig.get("width") or img.width
+    h0 = fig.get("height") or img.height
+    sx, sy = img.width / max(1, w0), img.height / max(1, h0)
+    scale = min(1.0, max_width / img.width) if img.width > min_width else min_width / img.width
+    if scale != 1.0:
+        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
+                         Image.LANCZOS)
+    sx, sy = sx * scale, sy * scale
+    boxes = []
+    for i, p in enumerate(panels):
+        b = p.get("bbox")
+        if not b or len(b) != 4:
+            continue
+        x0, y0, x1, y1 = b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy
+        key = _label_key(p.get("label")) or f"#{i}"
+        boxes.append(((x0, y0, x1, y1), colours.get(key, PALETTE[i % len(PALETTE)]), p.get("label")))
+    if not boxes:
+        return img
+    width = max(3, round(max(img.size) / 200))
+    import layoutparser as lp
+
+    layout = lp.Layout([lp.TextBlock(lp.Rectangle(*b), id=i) for i, (b, _, _) in enumerate(boxes)])
+    # show_element_type=True crashes on Pillow >= 10 (font.getsize): letters are drawn below.
+    img = lp.draw_box(img, layout, box_width=width, box_color=[c for _, c, _ in boxes], box_alpha=0.06)
+    img = img.convert("RGB")
+    draw = ImageDraw.Draw(img)
+    fsize = max(13, min(34, round(max(img.size) / 26)))
+    font = _font(fsize)
+    for (x0, y0, _x1, _y1), colour, label in boxes:
+        if not label:
+            continue
+        tb = draw.textbbox((0, 0), label, font=font)
+        tw, th = tb[2] - tb[0], tb[3] - tb[1]
+        pad = max(2, fsize // 5)
+        bx0, by0 = max(0, x0), max(0, y0)
+        draw.rectangle([bx0, by0, bx0 + tw + 2 * pad, by0 + th + 2 * pad], fill=colour)
+        draw.text((bx0 + pad - tb[0], by0 + pad - tb[1]), label, fill="white", font=font)
+    return img
+
+
+# ---------------------------------------------------------------- plots
+
+def _plot_png(draw: Callable, size: tuple[float, float]) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=size, dpi=110)
+    try:
+        draw(fig, ax)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        return buf.getvalue()
+    finally:
+        plt.close(fig)
+
+
+def plot_rejects(by_reason: list[tuple[str, int]]) -> bytes:
+    items = by_reason[:15][::-1]
+
+    def draw(fig, ax):
+        ax.barh([r for r, _ in items], [n for _, n in items], color="#D55E00")
+        ax.set_xlabel("rejected items")
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title("Rejects by reason", loc="left", fontsize=11)
+        for i, (_, n) in enumerate(items):
+            ax.text(n, i, f" {n}", va="center", fontsize=8)
+
+    return _plot_png(draw, (6.4, 0.35 * len(items) + 1.2))
+
+
+def plot_score_distribution(group: dict) -> bytes:
+    crits = list((group.get("criteria") or {}).keys())
+    import numpy as np
+
+    def draw(fig, ax):
+        width = 0.8 / max(1, len(crits))
+        xs = np.arange(1, 6)
+        for i, c in enumerate(crits):
+            h = group["criteria"][c].get("histogram") or {}
+            ax.bar(xs + (i - (len(crits) - 1) / 2) * width, [h.get(str(s), 0) for s in range(1, 6)],
+                   width=width, label=c, color=PALETTE[i % len(PALETTE)])
+        ax.set_xticks(xs)
+        ax.set_xlabel("score (1 = bad, 5 = good)")
+        ax.set_ylabel("judgments")
+        from matplotlib.ticker import MaxNLocator
+
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(f"{group.get('what')} · {group.get('prompt_id')}", loc="left", fontsize=10)
+        if crits:
+            ax.legend(fontsize=8, frameon=False, loc="upper left", ncol=min(4, len(crits)))
+            ax.set_ylim(0, ax.get_ylim()[1] * 1.25)
+
+    return _plot_png(draw, (5.6, 3.0))
+
+
+def plot_recall_curves(curves: dict[str, list[tuple[float, float]]], title: str) -> bytes:
+    def draw(fig, ax):
+        names = sorted(curves, key=lambda n: (n == "chance", n))
+        for i, name in enumerate(names):
+            pts = sorted(curves[name])
+            if name == "chance":
+                style = {"color": "#999999", "linestyle": ":", "marker": None}
+            else:
+                style = {"color": PALETTE[i % len(PALETTE)], "marker": "o",
+                         "linestyle": "--" if "raw" in name.lower() else "-"}
+            ax.plot([k for k, _ in pts], [v for _, v in pts], label=name, **style)
+        ax.set_xscale("log")
+        ks = sorted({k for pts in curves.values() for k, _ in pts})
+        ax.set_xticks(ks)
+        ax.set_xticklabels([f"{k:g}" for k in ks])
+        ax.set_xlabel("k")
+        ax.set_ylabel("recall@k")
+        ax.set_ylim(0, 1.02 if all(v <= 1 for p in curves.values() for _, v in p) else None)
+        ax.grid(alpha=0.3)
+        ax.set_title(title, loc="left", fontsize=10)
+        ax.legend(fontsize=8, frameon=False)
+
+    return _plot_png(draw, (5.6, 3.2))
+
+
+# ---------------------------------------------------------------- metrics (shape-tolerant)
+
+_RECALL = re.compile(r"^(?:r|recall)@?(\d+)$", re.I)
+
+
+def _num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def find_recall_curves(metrics: Any, path: tuple[str, ...] = ()) -> dict[str, dict[str, list]]:
+    """Find every dict of recall@k values in `metrics`, whatever its nesting.
+
+    Returns {title: {series: [(k, value)]}}, where the series is the innermost key above the
+    recall dict (e.g. "raw" / "aligned") and the title is the path above that.
+    """
+    out: dict[str, dict[str, list]] = defaultdict(dict)
+
+    def walk(node: Any, p: tuple[str, ...]) -> None:
+        if isinstance(node, dict):
+            pts = []
+            for k, v in node.items():
+                m = _RECALL.match(str(k).replace("recall_at_", "r"))
+                if m and _num(v):
+                    pts.append((float(m.group(1)), float(v)))
+            if len(pts) >= 2:
+                title = " / ".join(p[:-1]) or "retrieval"
+                series = p[-1] if p else "recall"
+                out[title][series] = pts
+            for k, v in node.items():
+                if isinstance(v, (dict, list)):
+                    walk(v, p + (str(k),))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                name = v.get("name") or v.get("model") or str(i) if isinstance(v, dict) else str(i)
+                walk(v, p + (str(name),))
+
+    walk(metrics, path)
+    return dict(out)
+
+
+def _metric_label(rel: str) -> str:
+    parent = str(Path(rel).parent)
+    return "metrics" if parent in ("", ".") else parent
+
+
+def combined_recall_curves(files: list[tuple[str, dict]]) -> dict[str, dict[str, list]]:
+    """Recall@k curves of every metrics file; with several files (e.g. eval/raw and eval/aligned),
+    one plot per direction with one line per file, so raw and aligned sit side by side."""
+    per_file = [(_metric_label(rel), find_recall_curves(m)) for rel, m in files]
+    if len(per_file) == 1:
+        return per_file[0][1]
+    out: dict[str, dict[str, list]] = defaultdict(dict)
+    chance: list | None = None
+    for label, curves in per_file:
+        for title, series in curves.items():
+            for name, pts in series.items():
+                if name == "chance":
+                    chance = chance or pts
+                    continue
+                key = name if title in ("retrieval", "") else f"{title} / {name}"
+                out[key][label] = pts
+    if chance:
+        for series in out.values():
+            series["chance"] = chance
+    return dict(out)
+
+
+_DIRECTIONS = {"image_to_text": "image → text", "text_to_image": "text → image", "i2t": "image → text",
+               "t2i": "text → image"}
+
+
+def retrieval_rows(files: list[tuple[str, dict]]) -> tuple[list[str], list[list]]:
+    """One row per (metrics file, recall dict): the raw-vs-aligned comparison table."""
+    ks: set[int] = set()
+    found = []
+    for rel, m in files:
+        def walk(node: Any, path: tuple[str, ...]) -> None:
+            if isinstance(node, dict):
+                rec = {}
+                for k, v in node.items():
+                    mm = _RECALL.match(str(k).replace("recall_at_", "r"))
+                    if mm and _num(v):
+                        rec[int(mm.group(1))] = float(v)
+                if len(rec) >= 2:
+                    found.append((_metric_label(rel), path, rec, node.get("mean_rank"), node.get("median_rank")))
+                    ks.update(rec)
+                for k, v in node.items():
+                    if isinstance(v, dict):
+                        walk(v, path + (str(k),))
+
+        walk(m, ())
+    kl = sorted(ks)
+    cols = ["source", "metric"] + [f"R@{k} %" for k in kl] + ["mean rank", "median rank"]
+    rows = []
+    for label, path, rec, mean_r, med_r in found:
+        name = " / ".join(_DIRECTIONS.get(p, p) for p in path if p not in ("retrieval",)) or "recall"
+        rows.append([label, name] + [f"{100 * rec[k]:.1f}" if k in rec else None for k in kl]
+                    + [mean_r if _num(mean_r) else None, med_r if _num(med_r) else None])
+    rows.sort(key=lambda r: (r[1] == "chance", r[1], r[0]))
+    # chance is the same for every file: keep one row
+    seen_chance = False
+    out = []
+    for r in rows:
+        if r[1] == "chance":
+            if seen_chance:
+                continue
+            seen_chance = True
+            r = ["(random ranking)"] + r[1:]
+        out.append(r)
+    return cols, out
+
+
+_SKIP_TABLE_KEYS = {"ranks", "train_settings"}
+
+
+def _metrics_for_tables(m: Any) -> Any:
+    """Drop bulky per-item arrays from metrics before tabulating them."""
+    if isinstance(m, dict):
+        return {k: _metrics_for_tables(v) for k, v in m.items()
+                if k not in _SKIP_TABLE_KEYS and not (isinstance(v, list) and len(v) > 50)}
+    return m
+
+
+def tables_from(obj: Any, title: str = "", depth: int = 0) -> list[dict]:
+    """Flatten nested JSON into renderable tables: a dict whose values are dicts of scalars
+    becomes a table (rows = outer keys, columns = inner keys); lists of flat dicts too;
+    leftover scalars become a key/value table."""
+    tables: list[dict] = []
+    if isinstance(obj, list) and obj and all(isinstance(r, dict) for r in obj):
+        flat = [r for r in obj if all(not isinstance(v, (dict, list)) for v in r.values())]
+        if len(flat) == len(obj):
+            cols: list[str] = []
+            for r in obj:
+                cols += [c for c in r if c not in cols]
+            tables.append({"title": title, "columns": cols, "rows": [[r.get(c) for c in cols] for r in obj]})
+            return tables
+        for i, r in enumerate(obj):
+            tables += tables_from(r, f"{title} [{i}]".strip(), depth + 1)
+        return tables
+    if not isinstance(obj, dict):
+        return tables
+    scalars = {k: v for k, v in obj.items() if not isinstance(v, (dict, list))}
+    sub = {k: v for k, v in obj.items() if isinstance(v, dict)}
+    flat_sub = {k: v for k, v in sub.items() if v and all(not isinstance(x, (dict, list)) for x in v.values())}
+    if scalars:
+        tables.append({"title": title, "columns": ["key", "value"], "rows": [[k, v] for k, v in scalars.items()]})
+    if flat_sub:
+        cols = []
+        for v in flat_sub.values():
+            cols += [c for c in v if c not in cols]
+        tables.append({"title": title, "columns": [""] + cols,
+                       "rows": [[k] + [v.get(c) for c in cols] for k, v in flat_sub.items()]})
+    for k, v in obj.items():
+        if isinstance(v, dict) and k not in flat_sub:
+            tables += tables_from(v, f"{title} / {k}".strip(" /"), depth + 1)
+        elif isinstance(v, list) and v and isinstance(v[0], dict):
+            tables += tables_from(v, f"{title} / {k}".strip(" /"), depth + 1)
+    return tables
+
+
+def fmt_cell(v: Any) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return str(v)
+        if abs(v) >= 1000 or v == int(v) and abs(v) >= 100:
+            return f"{v:,.0f}"
+        return f"{v:.3f}".rstrip("0").rstrip(".") if abs(v) < 1 else f"{v:.2f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    s = str(v)
+    return s if len(s) <= 160 else s[:157] + "…"
+
+
+# ---------------------------------------------------------------- context
+
+def _counts(rd: RunData) -> list[dict]:
+    rows = []
+    figs = rd.figures
+    n_panels = sum(len(f.get("panels") or []) for f in figs)
+    rej_by_stage = Counter(r.get("stage") or "?" for r in rd.rejects)
+    if rd.present.get("figures.jsonl"):
+        with_panels = sum(1 for f in figs if len(f.get("panels") or []) > 1)
+        papers = len({f.get("paper_id") for f in figs})
+        rows.append({"stage": "parse", "output": "figures.jsonl",
+                     "count": f"{len(figs):,} figures from {papers:,} papers",
+                     "detail": f"{n_panels:,} panels; {with_panels:,} figures with 2+ panels",
+                     "rejects": rej_by_stage.get("parse", 0)})
+    if rd.present.get("subcaptions.jsonl"):
+        n_sc = sum(len(s.get("subcaptions") or []) for s in rd.splits.values())
+        by = Counter(s.get("splitter") for s in rd.splits.values())
+        fb = sum(1 for s in rd.splits.values() if s.get("fallback_reason"))
+        rows.append({"stage": "split", "output": "subcaptions.jsonl",
+                     "count": f"{len(rd.splits):,} captions → {n_sc:,} subcaptions",
+                     "detail": ", ".join(f"{k}: {v}" for k, v in sorted(by.items(), key=lambda kv: str(kv[0])))
+                     + (f"; {fb} fell back" if fb else ""),
+                     "rejects": rej_by_stage.get("split", 0)})
+    if rd.present.get("pairs.jsonl"):
+        by = Counter(p.get("method") for p in rd.pairs)
+        rows.append({"stage": "align", "output": "pairs.jsonl", "count": f"{len(rd.pairs):,} image–text pairs",
+                     "detail": ", ".join(f"{k}: {v}" for k, v in by.most_common()),
+                     "rejects": rej_by_stage.get("align", 0)})
+    if rd.present.get("judgments.jsonl"):
+        by = Counter(j.get("what") for j in rd.judgments)
+        rows.append({"stage": "judge", "output": "judgments.jsonl", "count": f"{len(rd.judgments):,} judgments",
+                     "detail": ", ".join(f"{k}: {v}" for k, v in by.most_common()),
+                     "rejects": rej_by_stage.get("judge", 0)})
+    known = {"parse", "split", "align", "judge"}
+    for st, n in sorted(rej_by_stage.items()):
+        if st not in known:
+            rows.append({"stage": st, "output": "", "count": "", "detail": "", "rejects": n})
+    for st, info in sorted((rd.manifest.get("stages") or {}).items()):
+        if st not in {r["stage"] for r in rows}:
+            rows.append({"stage": st, "output": "(run.json)", "count": "ran", "detail": info.get("updated_at", ""),
+                         "rejects": rej_by_stage.get(st, 0)})
+    return rows
+
+
+def _worst_key(js: list[dict]) -> float:
+    means = [m for m in (judgment_mean(j) for j in js) if m is not None]
+    return min(means) if means else math.inf
+
+
+def _judgments_by_figure(rd: RunData) -> dict[str, list[dict]]:
+    pair_fig = {p.get("pair_id"): p.get("figure_id") for p in rd.pairs}
+    out: dict[str, list[dict]] = defaultdict(list)
+    for j in rd.judgments:
+        fid = (j.get("extra") or {}).get("figure_id")
+        if not fid:
+            if j.get("what") == "splits":
+                fid = j.get("item_id")
+            else:
+                fid = pair_fig.get(j.get("item_id"))
+        if fid:
+            out[str(fid)].append(j)
+    return out
+
+
+def _judgment_view(j: dict) -> dict:
+    m = judgment_mean(j)
+    return {"what": j.get("what"), "item_id": j.get("item_id"), "mean": m, "cls": _score_class(m),
+            "scores": [{"name": k, "value": v, "cls": _score_class(v)} for k, v in (j.get("scores") or {}).items()],
+            "rationale": j.get("rationale") or "", "flags": j.get("flags") or [], "mode": j.get("mode"),
+            "prompt_id": j.get("prompt_id"), "judge_model": j.get("judge_model"),
+            "label": (j.get("extra") or {}).get("label"), "figure_id": (j.get("extra") or {}).get("figure_id")}
+
+
+def build_context(rd: RunData, images: ImageSink, max_figures: int = 60,
+                  progress: ProgressFn = no_progress, with_images: bool = True) -> dict:
+    """Everything the templates need, as plain data."""
+    problems = rd.problems
+    counts = _counts(rd)
+    rej_reason = Counter(f"{r.get('stage') or '?'}: {r.get('reason') or '?'}" for r in rd.rejects)
+    rejects_by_reason = rej_reason.most_common()
+    rejects_examples: dict[str, list[dict]] = defaultdict(list)
+    for r in rd.rejects:
+        k = f"{r.get('stage') or '?'}: {r.get('reason') or '?'}"
+        if len(rejects_examples[k]) < 3:
+            rejects_examples[k].append(r)
+    plots: dict[str, Any] = {}
+    if with_images and rejects_by_reason:
+        plots["rejects"] = images.add_bytes(plot_rejects(rejects_by_reason), "rejects", "image/png", "png")
+
+    # judge summary ------------------------------------------------------------
+    judge_groups = []
+    summary = rd.judge_summary if isinstance(rd.judge_summary, dict) else None
+    if summary is None and rd.judgments:
+        from medvl.evaluate.judge import summarize
+
+        summary = summarize(rd.judgments, [], gold=None)
+    for g in (summary or {}).get("groups", []) if summary else []:
+        view = dict(g)
+        view["criteria_rows"] = [
+            {"name": c, "mean": stats.fmt_ci(v), "cls": _score_class(v.get("mean")), "n": v.get("n"),
+             "low": stats.fmt_ci(v.get("low_share"), percent=True)}
+            for c, v in (g.get("criteria") or {}).items()]
+        view["overall_fmt"] = stats.fmt_ci(g.get("overall"))
+        view["flagged_fmt"] = stats.fmt_ci(g.get("flagged"), percent=True)
+        view["failed_fmt"] = stats.fmt_ci(g.get("failed"), percent=True)
+        gold = g.get("gold")
+        if gold and gold.get("agreement"):
+            a = gold["agreement"]
+            view["gold_fmt"] = {"n": a.get("n"), "precision": stats.fmt_ci(a.get("precision"), percent=True),
+                                "recall": stats.fmt_ci(a.get("recall"), percent=True),
+                                "accuracy": stats.fmt_ci(a.get("accuracy"), percent=True),
+                                "kappa": fmt_cell(a.get("kappa")),
+                                "disagree": gold.get("n_disagree"), "flagged": a.get("tp", 0) + a.get("fp", 0)}
+        if with_images and g.get("criteria"):
+            view["plot"] = images.add_bytes(plot_score_distribution(g), "scores", "image/png", "png")
+        judge_groups.append(view)
+
+    worst = sorted((j for j in rd.judgments if judgment_mean(j) is not None), key=judgment_mean)[:15]
+    worst_views = [_judgment_view(j) for j in worst]
+    pair_text = {p.get("pair_id"): p for p in rd.pairs}
+    for w in worst_views:
+        if w["what"] == "splits" and w["item_id"] in rd.splits:
+            w["subject"] = " | ".join(f"{s.get('label')}: {s.get('text')}"
+                                      for s in rd.splits[w["item_id"]].get("subcaptions") or [])
+        elif w["item_id"] in pair_text:
+            w["subject"] = pair_text[w["item_id"]].get("text")
+        else:
+            w["subject"] = ""
+        w["figure_id"] = w["figure_id"] or (w["item_id"] if w["what"] == "splits"
+                                            else (pair_text.get(w["item_id"]) or {}).get("figure_id"))
+
+    # metrics -------------------------------------------------------------------
+    metric_blocks, metric_plots = [], []
+    for rel, m in rd.metrics:
+        m = _metrics_for_tables(m)
+        headline = {k: m[k] for k in ("retrieval", "zeroshot", "zero_shot") if isinstance(m.get(k), dict)}
+        main = tables_from(headline) if headline else []
+        rest = tables_from({k: v for k, v in m.items() if k not in headline}, "run details")
+        metric_blocks.append({"file": rel, "tables": main + rest, "main": main or rest[:4]})
+    if with_images and rd.metrics:
+        for title, curves in combined_recall_curves(rd.metrics).items():
+            try:
+                metric_plots.append({"title": title, "src": images.add_bytes(
+                    plot_recall_curves(curves, title), "recall", "image/png", "png")})
+            except Exception as exc:  # a plot must never sink the report
+                problems.append(f"metrics: recall plot '{title}' failed ({exc})")
+    retrieval_table = None
+    if rd.metrics:
+        cols, rows = retrieval_rows(rd.metrics)
+        if rows:
+            retrieval_table = {"columns": cols, "rows": rows}
+    compare_tables = [{"file": f, "tables": tables_from(d)} for f, d in rd.prompt_compare]
+    split_tables = [{"file": f, "tables": tables_from(d)} for f, d in rd.split_metrics]
+
+    # gallery -------------------------------------------------------------------
+    by_fig = _judgments_by_figure(rd)
+    figs = list(rd.figures)
+    figs.sort(key=lambda f: (_worst_key(by_fig.get(str(f.get("figure_id")), [])),
+                             str(f.get("paper_id")), f.get("index") or 0))
+    shown = figs[:max_figures] if max_figures >= 0 else figs
+    gallery = []
+    progress(0, total=len(shown), note="figures")
+    for f in shown:
+        fid = str(f.get("figure_id"))
+        panels = f.get("panels") or []
+        colours = panel_colours(panels)
+        split = rd.splits.get(fid)
+        subs = (split or {}).get("subcaptions") or []
+        cap_html, sub_info = highlight_caption(f.get("caption") or "", subs, colours)
+        src, note = None, None
+        if with_images and f.get("image"):
+            try:
+                p = (rd.path / f["image"]).resolve()
+                if rd.path not in p.parents:
+                    raise ValueError("image path escapes the run directory")
+                src = images.add(render_figure(p, f, colours), fid)
+            except FileNotFoundError:
+                note = f"image not found: {f['image']}"
+                problems.append(f"figures.jsonl: {fid}: {note}")
+            except Exception as exc:
+                note = f"image could not be drawn: {f['image']} ({type(exc).__name__}: {exc})"
+                problems.append(f"figures.jsonl: {fid}: {note}")
+        elif not f.get("image"):
+            note = "no rendered image for this figure"
+        js = sorted(by_fig.get(fid, []), key=lambda j: (judgment_mean(j) or 99))
+        wk = _worst_key(js)
+        gallery.append({
+            "figure_id": fid, "paper_id": f.get("paper_id"), "label": f.get("label") or f.get("number") or "",
+            "page": f.get("page"), "caption_source": f.get("caption_source"), "kind": f.get("kind"),
+            "license": f.get("license"), "src": src, "image_note": note, "caption_html": cap_html,
+            "subcaptions": sub_info, "splitter": (split or {}).get("splitter"),
+            "split_prompt": (split or {}).get("prompt_id"), "fallback": (split or {}).get("fallback_reason"),
+            "panels": [{"label": p.get("label") or "·", "colour": colours.get(_label_key(p.get("label")) or f"#{i}",
+                                                                               PALETTE[i % len(PALETTE)]),
+                        "source": p.get("label_source")} for i, p in enumerate(panels)],
+            "judgments": [_judgment_view(j) for j in js], "worst": None if wk == math.inf else wk,
+            "worst_cls": _score_class(None if wk == math.inf else wk),
+        })
+        progress(1, note=fid)
+
+    # settings ---------------------------------------------------------------------
+    man = rd.manifest or {}
+    settings_rows = [[k, man.get(k)] for k in ("medvl_version", "git_hash", "python", "platform",
+                                                 "created_at", "updated_at") if man.get(k) is not None]
+    stage_settings = []
+    for st, info in (man.get("stages") or {}).items():
+        stage_settings.append({"stage": st, "settings": json.dumps(info.get("settings", {}), indent=2, sort_keys=True),
+                               "tools": info.get("tools") or {}, "updated_at": info.get("updated_at")})
+    prompts_used = sorted({(j.get("prompt_id"), j.get("prompt_sha"), j.get("judge_model")) for j in rd.judgments},
+                          key=lambda t: tuple(str(x) for x in t))
+    split_prompts = sorted({(s.get("prompt_id"), s.get("prompt_sha"), s.get("model"))
+                            for s in rd.splits.values() if s.get("prompt_id")}, key=lambda t: tuple(str(x) for x in t))
+
+    title = man.get("name") or rd.path.name
+    return {
+        "title": title, "run_path": str(rd.path), "version": REPORT_VERSION,
+        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "present": rd.present, "problems": problems,
+        "missing": [n for n in ("figures.jsonl", "subcaptions.jsonl", "pairs.jsonl", "judgments.jsonl",
+                                "metrics.json") if not rd.present.get(n)],
+        "cards": _cards(rd),
+        "counts": counts, "rejects_by_reason": rejects_by_reason, "rejects_examples": dict(rejects_examples),
+        "n_rejects": len(rd.rejects), "plots": plots,
+        "judge_groups": judge_groups, "judge_summary": summary, "worst": worst_views,
+        "metric_blocks": metric_blocks, "metric_plots": metric_plots, "retrieval_table": retrieval_table,
+        "compare_tables": compare_tables, "split_tables": split_tables,
+        "gallery": gallery, "n_figures": len(rd.figures), "n_shown": len(gallery),
+        "settings_rows": settings_rows, "stage_settings": stage_settings,
+        "judge_prompts": [{"prompt_id": a, "prompt_sha": (b or "")[:12], "model": c} for a, b, c in prompts_used],
+        "split_prompts": [{"prompt_id": a, "prompt_sha": (b or "")[:12], "model": c} for a, b, c in split_prompts],
+        "fmt": fmt_cell,
+    }
+
+
+def _cards(rd: RunData) -> list[dict]:
+    cards = []
+    if rd.present.get("figures.jsonl"):
+        cards.append({"label": "figures", "value": f"{len(rd.figures):,}"})
+        cards.append({"label": "panels", "value": f"{sum(len(f.get('panels') or []) for f in rd.figures):,}"})
+    if rd.present.get("subcaptions.jsonl"):
+        cards.append({"label": "subcaptions",
+                      "value": f"{sum(len(s.get('subcaptions') or []) for s in rd.splits.values()):,}"})
+    if rd.present.get("pairs.jsonl"):
+        cards.append({"label": "pairs", "value": f"{len(rd.pairs):,}"})
+    if rd.present.get("rejects.jsonl"):
+        cards.append({"label": "rejects", "value": f"{len(rd.rejects):,}"})
+    if rd.judgments:
+        means = [m for m in (judgment_mean(j) for j in rd.judgments) if m is not None]
+        cards.append({"label": "judged", "value": f"{len(rd.judgments):,}"})
+        if means:
+            cards.append({"label": "mean judge score", "value": f"{sum(means) / len(means):.2f} / 5"})
+    return cards
+
+
+# ---------------------------------------------------------------- rendering
+
+def _env(autoescape: bool):
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=autoescape,
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["cell"] = fmt_cell
+    env.filters["ci"] = stats.fmt_ci
+    env.filters["pct"] = lambda d: stats.fmt_ci(d, percent=True)
+    env.filters["mdcell"] = lambda v: fmt_cell(v).replace("|", "\\|").replace("\n", " ")
+    return env
+
+
+def render_html(ctx: dict) -> str:
+    env = _env(autoescape=True)
+    css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
+    return env.get_template("report.html.j2").render(css=css, **ctx)
+
+
+def render_markdown(ctx: dict) -> str:
+    env = _env(autoescape=False)
+    text = env.get_template("report.md.j2").render(**ctx)
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+def build_report(run_dir: str | Path, out: str | Path | None = None, fmt: str = "html",
+                 max_figures: int = 60, embed: bool = True,
+                 progress: ProgressFn = no_progress) -> Path:
+    """Write the report of `run_dir` and return its path.
+
+    fmt="html": one page; images are data URIs (embed=True) or files in `<out stem>_files/`.
+    fmt="md": a short Markdown summary (no images) that fits in a pull request.
+    """
+    if fmt not in ("html", "md"):
+        raise InputError(str(out or run_dir), "bad_format", f"unknown report format {fmt!r} (use html or md)")
+    rd = load_run(run_dir)
+    if not any(rd.present.get(k) for k in ("figures.jsonl", "subcaptions.jsonl", "pairs.jsonl",
+                                           "judgments.jsonl", "metrics.json", "run.json", "rejects.jsonl")):
+        raise InputError(str(run_dir), "empty_run",
+                         "no run outputs found (expected figures.jsonl, pairs.jsonl, metrics.json or run.json)")
+    out_path = Path(out) if out else rd.path / ("report.html" if fmt == "html" else "report.md")
+    from medvl.runs import atomic_write_text
+
+    if fmt == "md":
+        ctx = build_context(rd, ImageSink(True, None), max_figures=0, progress=progress, with_images=False)
+        atomic_write_text(out_path, render_markdown(ctx))
+        return out_path
+    folder = None if embed else out_path.parent / f"{out_path.stem}_files"
+    sink = ImageSink(embed, folder, href_prefix=f"{out_path.stem}_files/")
+    ctx = build_context(rd, sink, max_figures=max_figures, progress=progress)
+    atomic_write_text(out_path, render_html(ctx))
+    return out_path
+
+
+# ---------------------------------------------------------------- browser check
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--hide-scrollbars", "--mute-audio", "--disable-dev-shm-usage"]
+
+
+def find_chromium() -> str | None:
+    import shutil
+
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        p = shutil.which(name)
+        if p:
+            return p
+    return None
+
+
+class _PipeCDP:
+    """A minimal Chrome DevTools Protocol client over --remote-debugging-pipe (fd 3 in, fd 4 out):
+    no websocket library, no driver, nothing downloaded."""
+
+    def __init__(self, binary: str, user_data_dir: str, width: int, height: int):
+        import fcntl
+        import os
+        import subprocess
+
+        def high(fd: int) -> int:  # keep our pipe ends clear of fds 3 and 4 (close-on-exec)
+            n = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+            os.close(fd)
+            return n
+
+        cmd_r, self._cmd_w = map(high, os.pipe())
+        self._out_r, out_w = map(high, os.pipe())
+
+        def child_fds() -> None:  # runs in the child before exec: fds 3 and 4 stay open across exec
+            os.dup2(cmd_r, 3)
+            os.dup2(out_w, 4)
+
+        args = [binary, *CHROMIUM_FLAGS, f"--user-data-dir={user_data_dir}", f"--window-size={width},{height}",
+                "--remote-debugging-pipe", "about:blank"]
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, preexec_fn=child_fds, close_fds=False)
+        os.close(cmd_r)
+        os.close(out_w)
+        self._buf = b""
+        self._id = 0
+        self.events: list[dict] = []
+
+    def send(self, method: str, params: dict | None = None, session: str | None = None,
+             timeout: float = 30.0) -> dict:
+        import os
+
+        self._id += 1
+        msg: dict[str, Any] = {"id": self._id, "method": method, "params": params or {}}
+        if session:
+            msg["sessionId"] = session
+        os.write(self._cmd_w, json.dumps(msg).encode() + b"\0")
+        while True:
+            m = self._read(timeout)
+            if m.get("id") == self._id:
+                if "error" in m:
+                    raise RuntimeError(f"{method}: {m['error'].get('message')}")
+                return m.get("result", {})
+            self.events.append(m)
+
+    def wait_event(self, method: str, timeout: float = 30.0) -> dict:
+        for i, e in enumerate(self.events):
+            if e.get("method") == method:
+                return self.events.pop(i)
+        while True:
+            m = self._read(timeout)
+            if m.get("method") == method:
+                return m
+            self.events.append(m)
+
+    def _read(self, timeout: float) -> dict:
+        import os
+        import select
+        import time
+
+        end = time.monotonic() + timeout
+        while b"\0" not in self._buf:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no answer from the browser")
+            ready, _, _ = select.select([self._out_r], [], [], left)
+            if ready:
+                chunk = os.read(self._out_r, 1 << 20)
+                if not chunk:
+                    raise RuntimeError("the browser closed its DevTools pipe")
+                self._buf += chunk
+        raw, self._buf = self._buf.split(b"\0", 1)
+        return json.loads(raw)
+
+    def close(self) -> None:
+        import os
+        import subprocess
+
+        try:
+            self.send("Browser.close", timeout=5)
+        except Exception:
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        for fd in (self._cmd_w, self._out_r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def check_in_browser(html_path: str | Path, screenshot: str | Path | None = None, width: int = 1280,
+                     height: int = 2000, binary: str | None = None, timeout: float = 60.0) -> dict:
+    """Open a report in headless Chromium and say what a person would see.
+
+    Returns {"errors": console errors, exceptions and failed loads, "requests": URLs that were
+    neither file: nor data:, "figures": gallery figure count, "images": [(src prefix, naturalWidth)],
+    "broken_images": count of images that did not decode, "title", "pixel_std": screenshot pixel
+    standard deviation}; writes the PNG to `screenshot` when given.
+    """
+    import tempfile
+
+    binary = binary or find_chromium()
+    if not binary:
+        raise MedvlError("no chromium found (install the Debian package chromium)")
+    url = Path(html_path).resolve().as_uri()
+    with tempfile.TemporaryDirectory(prefix="medvl-chromium-") as ud:
+        cdp = _PipeCDP(binary, ud, width, height)
+        try:
+            target = cdp.send("Target.createTarget", {"url": "about:blank"}, timeout=timeout)["targetId"]
+            sid = cdp.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+            for dom in ("Page", "Runtime", "Log", "Network"):
+                cdp.send(f"{dom}.enable", session=sid)
+            cdp.send("Emulation.setDeviceMetricsOverride",
+                     {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}, session=sid)
+            nav = cdp.send("Page.navigate", {"url": url}, session=sid, timeout=timeout)
+            if nav.get("errorText"):
+                raise MedvlError(f"{html_path}: the browser could not open it ({nav['errorText']})")
+            cdp.wait_event("Page.loadEventFired", timeout=timeout)
+            probe = ("JSON.stringify({title: document.title, figures: document.querySelectorAll('article.fig').length,"
+                     " images: Array.from(document.images).map(i => [i.src.slice(0, 30), i.complete ? i.naturalWidth : -1])})")
+            res = cdp.send("Runtime.evaluate", {"expression": probe, "returnByValue": True}, session=sid)
+            info = json.loads(res["result"]["value"])
+            shot = cdp.send("Page.captureScreenshot", {"format": "png"}, session=sid, timeout=timeout)
+            png = base64.b64decode(shot["data"])
+        finally:
+            cdp.close()
+    errors, requests = [], []
+    for e in cdp.events:
+        m, p = e.get("method"), e.get("params", {})
+        if m == "Runtime.exceptionThrown":
+            errors.append("exception: " + str(p.get("exceptionDetails", {}).get("text")))
+        elif m == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
+            errors.append("console: " + " ".join(str(a.get("value", a.get("description"))) for a in p.get("args", [])))
+        elif m == "Log.entryAdded" and p.get("entry", {}).get("level") == "error":
+            errors.append(f"log ({p['entry'].get('source')}): {p['entry'].get('text')} {p['entry'].get('url', '')}")
+        elif m == "Network.loadingFailed":
+            errors.append(f"load failed: {p.get('errorText')}")
+        elif m == "Network.requestWillBeSent":
+            u = p.get("request", {}).get("url", "")
+            if not u.startswith(("file:", "data:", "about:")):
+                requests.append(u)
+    if screenshot:
+        Path(screenshot).write_bytes(png)
+    import numpy as np
+    from PIL import Image
+
+    px = np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=float)
+    imgs = [tuple(x) for x in info["images"]]
+    return {"errors": errors, "requests": requests, "figures": info["figures"], "images": imgs,
+            "broken_images": sum(1 for _, w in imgs if w <= 0), "title": info["title"],
+            "pixel_std": float(px.std()), "screenshot_size": [int(px.shape[1]), int(px.shape[0])]}

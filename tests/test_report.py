@@ -1,0 +1,168 @@
+"""`medvl report` on run directories built in code: sections, ordering, graceful degradation."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from medvl.errors import InputError
+from medvl.evaluate import report as rep
+
+try:
+    from test_report_fixtures import make_run
+except ImportError:  # tests imported as a package
+    from tests.test_report_fixtures import make_run
+
+
+def _data_uris(html: str) -> list[bytes]:
+    return [base64.b64decode(m) for m in re.findall(r'src="data:image/(?:png|jpeg);base64,([^"]+)"', html)]
+
+
+def test_full_report_sections_and_images(tmp_path):
+    info = make_run(tmp_path / "run")
+    out = rep.build_report(tmp_path / "run")
+    assert out == (tmp_path / "run" / "report.html").resolve() or out.name == "report.html"
+    html = out.read_text(encoding="utf-8")
+    # one gallery article per figure
+    assert len(re.findall(r'<article class="fig', html)) == 3
+    for sec in ("overview", "rejects", "judge", "worst", "eval", "gallery", "settings"):
+        assert f'id="{sec}"' in html, sec
+    # every embedded image decodes, and the figure images are the drawn (enlarged) figures
+    from PIL import Image
+
+    imgs = [Image.open(io.BytesIO(b)) for b in _data_uris(html)]
+    assert len(imgs) >= 2 + 3  # 2 figures with images + rejects, score and recall plots
+    for im in imgs:
+        im.load()
+        assert im.width > 0 and im.height > 0
+    # self-contained: no external resources of any kind
+    assert not re.search(r'(src|href)="(https?:)?//', html)
+    assert "<script" not in html and "@import" not in html
+    # caption text is escaped; subcaptions are highlighted with their panel colour
+    assert "&lt;and&gt;" in html
+    assert html.count("<mark ") == 2 + 3  # figure 1: A, B; figure 2: _shared, a, b (d is not verbatim)
+    assert "not verbatim in the caption" in html
+    # raw vs aligned retrieval table
+    assert "eval/raw" in html and "eval/aligned" in html and "25.0" in html
+    assert info["figures"][0] in html
+
+
+def test_gallery_puts_worst_judged_first(tmp_path):
+    info = make_run(tmp_path / "run")
+    html = rep.build_report(tmp_path / "run").read_text(encoding="utf-8")
+    order = re.findall(r'data-figure-id="([^"]+)"', html)
+    f1, f2, f3 = info["figures"]
+    assert order == [f2, f1, f3]  # f2 judged 2.5, f1 4.5, f3 not judged
+    worst = html[html.index('id="worst"'):html.index('id="eval"')]
+    assert worst.index(f2) < worst.index(f1)
+
+
+def test_figure_drawing_boxes_and_letters(tmp_path):
+    info = make_run(tmp_path / "run", judged=False, metrics=False)
+    fig = json.loads((tmp_path / "run" / "figures.jsonl").read_text().splitlines()[0])
+    colours = rep.panel_colours(fig["panels"])
+    img = rep.render_figure(tmp_path / "run" / fig["image"], fig, colours)
+    assert img.width == 480  # a 240 px figure is enlarged for the page
+    # the outline of panel A is drawn in panel A's colour near its left edge
+    r, g, b = (int(colours["a"][i:i + 2], 16) for i in (1, 3, 5))
+    px = img.getpixel((1, img.height // 2))
+    assert sum(abs(x - y) for x, y in zip(px, (r, g, b))) < 60, px
+    assert info["figures"][0] == fig["figure_id"]
+
+
+def test_minimal_run_with_only_figures(tmp_path):
+    make_run(tmp_path / "run", judged=False, metrics=False)
+    for name in ("subcaptions.jsonl", "pairs.jsonl", "rejects.jsonl", "run.json"):
+        (tmp_path / "run" / name).unlink()
+    html = rep.build_report(tmp_path / "run").read_text(encoding="utf-8")
+    assert len(re.findall(r'<article class="fig', html)) == 3
+    assert 'id="judge"' not in html and 'id="eval"' not in html
+    assert "Not in this run" in html and "subcaptions.jsonl" in html
+    assert "No <code>run.json</code>" in html
+    md = rep.build_report(tmp_path / "run", fmt="md").read_text(encoding="utf-8")
+    assert "3 figures" in md and "LLM judge" not in md
+
+
+def test_bad_lines_and_missing_images_are_reported_not_fatal(tmp_path):
+    info = make_run(tmp_path / "run")
+    run = tmp_path / "run"
+    with open(run / "judgments.jsonl", "a") as fh:
+        fh.write("{not json\n")
+    (run / "images" / f"{info['figures'][0]}.png").unlink()
+    (run / "eval" / "raw" / "metrics.json").write_text("[1, 2")
+    html = rep.build_report(run).read_text(encoding="utf-8")
+    assert 'id="problems"' in html
+    assert "judgments.jsonl:5: not valid JSON" in html
+    assert "image not found" in html
+    assert "eval/raw/metrics.json: could not be read" in html
+    assert len(re.findall(r'<article class="fig', html)) == 3
+
+
+def test_markdown_summary_fits_a_pull_request(tmp_path):
+    make_run(tmp_path / "run")
+    md = rep.build_report(tmp_path / "run", fmt="md").read_text(encoding="utf-8")
+    assert md.startswith("### medvl report")
+    assert "| splits | `judge/splits@1` |" in md
+    assert "Worst-judged" in md and "mixed_panels" in md
+    assert "| eval/aligned | image → text | 25.0 |" in md
+    assert "data:image" not in md
+    assert len(md.splitlines()) < 120
+    # every table row has the same number of cells as its header
+    for block in re.split(r"\n\n", md):
+        rows = [ln for ln in block.splitlines() if ln.startswith("|")]
+        if rows:
+            assert len({ln.rstrip().rstrip("|").count(" | ") for ln in rows if not ln.startswith("|-")}) == 1, block
+
+
+def test_no_embed_writes_one_folder_beside_the_page(tmp_path):
+    make_run(tmp_path / "run")
+    out = rep.build_report(tmp_path / "run", out=tmp_path / "site" / "r.html", embed=False)
+    html = out.read_text(encoding="utf-8")
+    srcs = re.findall(r'<img[^>]+src="([^"]+)"', html)
+    assert srcs and all(s.startswith("r_files/") for s in srcs)
+    for s in srcs:
+        assert (out.parent / s).is_file()
+
+
+def test_max_figures_limits_gallery(tmp_path):
+    make_run(tmp_path / "run")
+    html = rep.build_report(tmp_path / "run", max_figures=1).read_text(encoding="utf-8")
+    assert len(re.findall(r'<article class="fig', html)) == 1
+    assert "2 more figures not shown" in html
+
+
+def test_empty_or_missing_run_dir_is_a_clear_error(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        rep.build_report(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no run outputs"):
+        rep.build_report(tmp_path / "empty")
+    make_run(tmp_path / "run", judged=False, metrics=False)
+    with pytest.raises(InputError, match="unknown report format"):
+        rep.build_report(tmp_path / "run", fmt="pdf")
+
+
+def test_highlight_caption_whitespace_and_missing():
+    cap = "Figure 1. (A) Axial  T2\nimage. (B) Coronal image."
+    colours = {"a": "#0072B2", "b": "#E69F00"}
+    html, info = rep.highlight_caption(cap, [{"label": "A", "text": "Axial T2 image."},
+                                             {"label": "B", "text": "Sagittal image."}], colours)
+    assert info[0]["found"] and not info[1]["found"]
+    assert '<mark style="--c:#0072B2' in html and "Axial  T2\nimage.</mark>" in html
+    assert html.count("<mark") == 1
+
+
+def test_recall_curves_found_in_any_shape():
+    m = {"retrieval": {"image_to_text": {"R@1": 0.1, "R@5": 0.3, "R@10": 0.5, "mean_rank": 3.0},
+                       "chance": {"R@1": 0.01, "R@5": 0.05}}}
+    curves = rep.find_recall_curves(m)
+    assert curves["retrieval"]["image_to_text"] == [(1.0, 0.1), (5.0, 0.3), (10.0, 0.5)]
+    both = rep.combined_recall_curves([("eval/raw/metrics.json", m), ("eval/aligned/metrics.json", m)])
+    assert set(both["image_to_text"]) == {"eval/raw", "eval/aligned", "chance"}
+    alt = rep.find_recall_curves({"models": [{"name": "raw", "recall@1": 0.2, "recall@5": 0.4}]})
+    assert alt["models"]["raw"] == [(1.0, 0.2), (5.0, 0.4)]
