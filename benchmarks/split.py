@@ -1,0 +1,87 @@
+"""Benchmark subcaption splitters on the dev gold set: accuracy and speed.
+
+    python benchmarks/split.py [--gold eval/gold/dev.jsonl] [--show-disagreements N] [--repeat R]
+
+Prints one table row per splitter.  Each splitter is a `bench_<name>(gold) -> dict` function returning
+at least the metrics of `medvl.split.metrics.score_predictions` plus `captions_per_s`; add a new splitter
+by writing its function and listing it in `BENCHES`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from medvl.split.metrics import score_predictions
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_GOLD = ROOT / "eval" / "gold" / "dev.jsonl"
+
+
+def load_gold(path: str | Path = DEFAULT_GOLD) -> list[dict]:
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def bench_rules(gold: list[dict], repeat: int = 20) -> dict[str, Any]:
+    """Rule splitter: metrics on `gold` and single-core throughput over `repeat` passes."""
+    from medvl.split.rules import RULES_VERSION, split_caption
+
+    preds = [{"id": g["id"], "subcaptions": [s.model_dump() for s in split_caption(g["caption"])]} for g in gold]
+    scores = score_predictions(gold, preds)
+    captions = [g["caption"] for g in gold]
+    t0 = time.perf_counter()
+    for _ in range(repeat):
+        for c in captions:
+            split_caption(c)
+    dt = time.perf_counter() - t0
+    scores["captions_per_s"] = len(captions) * repeat / dt
+    scores["splitter"] = f"rules ({RULES_VERSION})"
+    scores["predictions"] = preds
+    return scores
+
+
+# name -> function; the LLM splitter adds its entry here
+BENCHES: dict[str, Callable[[list[dict]], dict[str, Any]]] = {"rules": bench_rules}
+
+COLUMNS = [("splitter", "splitter", "{}"), ("n_captions", "n", "{}"), ("label_precision", "label P", "{:.3f}"),
+           ("label_recall", "label R", "{:.3f}"), ("label_f1", "label F1", "{:.3f}"),
+           ("exact_label_set", "exact set", "{:.3f}"), ("text_f1", "text F1", "{:.3f}"),
+           ("shared_f1", "shared F1", "{:.3f}"), ("captions_per_s", "captions/s", "{:,.0f}")]
+
+
+def print_table(results: list[dict[str, Any]]) -> None:
+    heads = [h for _, h, _ in COLUMNS]
+    rows = [[fmt.format(r[k]) if r.get(k) is not None else "-" for k, _, fmt in COLUMNS] for r in results]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(heads)]
+    print(" | ".join(h.ljust(w) for h, w in zip(heads, widths)))
+    print("-|-".join("-" * w for w in widths))
+    for row in rows:
+        print(" | ".join(c.ljust(w) for c, w in zip(row, widths)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--gold", default=str(DEFAULT_GOLD))
+    ap.add_argument("--only", nargs="*", default=None, help="splitters to run (default: all in BENCHES)")
+    ap.add_argument("--show-disagreements", type=int, default=0, metavar="N")
+    args = ap.parse_args(argv)
+    gold = load_gold(args.gold)
+    names = args.only or list(BENCHES)
+    results = [BENCHES[n](gold) for n in names]
+    print(f"gold: {args.gold} ({len(gold)} captions, "
+          f"{sum(1 for g in gold if g['subcaptions'])} with panels)")
+    print_table(results)
+    if args.show_disagreements:
+        for r in results:
+            print(f"\n{r['splitter']}: {len(r['disagreements'])} captions disagree")
+            for d in r["disagreements"][: args.show_disagreements]:
+                low = {k: v for k, v in d["text_f1"].items() if v < 1.0}
+                print(f"  {d['id']}: gold {d['gold_labels']} pred {d['pred_labels']} text F1<1 {low}")
+
+
+if __name__ == "__main__":
+    main()
