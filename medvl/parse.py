@@ -1,0 +1,742 @@
+"""The parse stage: PDFs and JATS XML in, figures with captions, panels and panel letters out.
+
+Library API
+-----------
+``parse_paper(pdf_path, xml_path, settings)``  one paper -> (figures, rejects); images are written
+    under ``run_dir`` when one is given.
+``parse_inputs(inputs, run_dir, settings, progress)``  files and folders -> RUN_DIR/figures.jsonl,
+    RUN_DIR/rejects.jsonl, images under RUN_DIR/images/<paper_id>/, overlays under
+    RUN_DIR/overlays/<paper_id>/ (``settings.overlays``); returns a :class:`ParseSummary`.
+``discover(inputs)``  the papers (PDF + XML pairs) in a list of files and folders.
+
+The paper is the unit of work (``RunDir.write_unit("parse", paper_id, ...)``): a rerun skips done
+papers, an interrupted run resumes, and ``figures.jsonl`` is rebuilt from the parts in key order,
+so the output does not depend on the number of workers or on interruptions.
+
+Bad input never stops a run: empty, non-PDF, corrupt, encrypted, zero-page and figure-less
+files, files that run past the time limit and files that crash the PDF library each become one
+reject row (``medvl.records.Reject``) with a reason code and a clear detail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Literal
+
+from medvl.errors import InputError, MedvlError
+from medvl.progress import ProgressFn, no_progress
+from medvl.records import Figure, Panel, Provenance, Reject, figure_id, panel_id, paper_id_from_hash, sha256_bytes
+from medvl.runs import RunDir, atomic_write_bytes, package_version, read_jsonl
+
+STAGE = "parse"
+STAGE_VERSION = "1.0.0"
+PDF_EXT = {".pdf"}
+XML_EXT = {".xml", ".nxml"}
+REJECT_REASONS = {
+    "empty": "the file is empty (0 bytes)",
+    "not_pdf": "not a PDF or JATS XML file",
+    "corrupt": "the PDF cannot be opened",
+    "encrypted": "the PDF is encrypted with a password",
+    "no_pages": "the PDF has no pages",
+    "no_figures": "no figure captions were found",
+    "timeout": "parsing took longer than the time limit",
+    "crash": "the PDF reader crashed on this file",
+    "error": "unexpected error while parsing",
+    "duplicate": "the same file content was already given under another path",
+    "bad_xml": "the XML is not well-formed",
+    "not_jats": "the XML is not a JATS article",
+    "bad_page": "one page could not be read",
+    "bad_image": "an image file could not be decoded",
+    "unreadable": "the file cannot be read",
+}
+
+
+@dataclass
+class ParseSettings:
+    """Resolved settings of the parse stage (recorded in run.json)."""
+
+    dpi: int = 150
+    ocr: Literal["auto", "always", "never"] = "auto"
+    overlays: bool = False
+    detector: Literal["none", "rapid"] = "none"
+    xml_repair: bool = True  # use a paired JATS XML to confirm or repair PDF captions
+    xml_only_figures: bool = True  # add XML figures the PDF did not show (page null)
+    timeout_s: float = 180.0  # per paper
+    max_side: int = 4096  # rendered image cap, pixels
+    render: bool = True  # write figure and panel images (False: boxes and captions only)
+    memory_mb: int | None = 6144  # per worker address-space cap (workers > 1)
+    repair_threshold: float = 0.95  # PDF caption kept when at least this similar to the XML
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ParseSettings":
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def validate(self) -> None:
+        if not 18 <= self.dpi <= 1200:
+            raise MedvlError(f"--dpi must be between 18 and 1200, not {self.dpi}")
+        if self.ocr not in ("auto", "always", "never"):
+            raise MedvlError(f"--ocr must be auto, always or never, not {self.ocr!r}")
+        if self.detector not in ("none", "rapid"):
+            raise MedvlError(f"--detector must be none or rapid, not {self.detector!r}")
+        if self.max_side < 64:
+            raise MedvlError("max_side must be at least 64 pixels")
+
+
+@dataclass
+class PaperInput:
+    """One unit of work: a PDF, a JATS XML, or both (same folder, same stem)."""
+
+    key: str
+    source: str  # the PDF path as given (else the XML path)
+    pdf: str | None = None
+    xml: str | None = None
+    sha256: str | None = None
+    reject: dict | None = None  # known bad before parsing (empty, duplicate, unsupported)
+
+
+@dataclass
+class ParseSummary:
+    run_dir: str
+    papers: int = 0  # units in the input
+    parsed: int = 0  # units parsed in this call
+    skipped: int = 0  # units already done before this call
+    figures: int = 0  # rows in figures.jsonl after the merge
+    panels: int = 0
+    pages: int = 0  # PDF pages parsed in this call
+    seconds: float = 0.0
+    rejects: list[dict] = field(default_factory=list)  # rejects written in this call
+    total_rejects: int = 0  # parse rejects in the run directory after the merge
+
+
+# ================================================================ discovery
+
+def _sniff(path: Path) -> str:
+    """'pdf', 'xml', 'empty' or 'other' from the first bytes."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1024)
+    except OSError:
+        return "unreadable"
+    if not head:
+        return "empty"
+    if b"%PDF-" in head:
+        return "pdf"
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if stripped.startswith(b"<"):
+        return "xml"
+    return "other"
+
+
+def _file_sha(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _path_key(prefix: str, source: str) -> str:
+    return f"{prefix}-{hashlib.sha256(source.encode('utf-8')).hexdigest()[:12]}"
+
+
+def discover(inputs: list[str | Path]) -> list[PaperInput]:
+    """Files and folders (searched recursively) -> papers; PDF and XML of one folder+stem pair up.
+
+    Files named explicitly are always taken (and rejected when they are neither PDF nor XML);
+    in folders only *.pdf, *.xml and *.nxml files are considered.
+    """
+    files: list[tuple[str, Path]] = []  # (path as given, path)
+    seen: set[Path] = set()
+    for raw in inputs:
+        p = Path(raw)
+        if p.is_dir():
+            found = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in PDF_EXT | XML_EXT
+                           and not any(part.startswith(".") for part in q.relative_to(p).parts))
+            for q in found:
+                if q.resolve() not in seen:
+                    seen.add(q.resolve())
+                    files.append((str(q), q))
+        elif p.is_file():
+            if p.resolve() not in seen:
+                seen.add(p.resolve())
+                files.append((str(raw), p))
+        else:
+            raise InputError(str(raw), "missing", "no such file or folder")
+
+    units: list[PaperInput] = []
+    pdfs: list[tuple[str, Path]] = []
+    xmls: list[tuple[str, Path]] = []
+    for given, p in files:
+        kind = _sniff(p)
+        ext = p.suffix.lower()
+        if kind == "empty":
+            units.append(PaperInput(key=_path_key("empty", given), source=given, reject={
+                "reason": "empty", "detail": "the file is empty (0 bytes)"}))
+        elif kind == "unreadable":
+            units.append(PaperInput(key=_path_key("unreadable", given), source=given, reject={
+                "reason": "unreadable", "detail": "the file cannot be read"}))
+        elif kind == "pdf":
+            pdfs.append((given, p))
+        elif kind == "xml" and ext not in PDF_EXT:
+            xmls.append((given, p))
+        else:
+            what = "an XML/HTML document" if kind == "xml" else "not a PDF (no %PDF- header)"
+            units.append(PaperInput(key=_path_key("notpdf", given), source=given, reject={
+                "reason": "not_pdf", "detail": f"{what}; expected a PDF or a JATS XML file"}))
+
+    # pair XML with PDF: same folder and stem, else the only PDF and only XML of a folder
+    by_dir_pdf: dict[Path, list[tuple[str, Path]]] = {}
+    by_dir_xml: dict[Path, list[tuple[str, Path]]] = {}
+    for g, p in pdfs:
+        by_dir_pdf.setdefault(p.resolve().parent, []).append((g, p))
+    for g, p in xmls:
+        by_dir_xml.setdefault(p.resolve().parent, []).append((g, p))
+    xml_for: dict[str, tuple[str, Path]] = {}
+    used_xml: set[str] = set()
+    for d, plist in by_dir_pdf.items():
+        xlist = by_dir_xml.get(d, [])
+        for g, p in plist:
+            same = [x for x in xlist if x[1].stem == p.stem and x[0] not in used_xml]
+            if same:
+                xml_for[g] = same[0]
+                used_xml.add(same[0][0])
+        if len(plist) == 1 and len(xlist) == 1 and plist[0][0] not in xml_for and xlist[0][0] not in used_xml:
+            xml_for[plist[0][0]] = xlist[0]
+            used_xml.add(xlist[0][0])
+
+    by_sha: dict[str, str] = {}
+    for g, p in pdfs:
+        sha = _file_sha(p)
+        x = xml_for.get(g)
+        pid = paper_id_from_hash(sha)
+        if sha in by_sha:
+            units.append(PaperInput(key=_path_key("dup", g), source=g, pdf=g, sha256=sha, reject={
+                "reason": "duplicate", "detail": f"same content as {by_sha[sha]} (paper {pid}); parsed once"}))
+            continue
+        by_sha[sha] = g
+        units.append(PaperInput(key=pid, source=g, pdf=str(p), xml=str(x[1]) if x else None, sha256=sha))
+    for g, p in xmls:
+        if g in used_xml:
+            continue
+        sha = _file_sha(p)
+        pid = paper_id_from_hash(sha)
+        if sha in by_sha:
+            units.append(PaperInput(key=_path_key("dup", g), source=g, xml=g, sha256=sha, reject={
+                "reason": "duplicate", "detail": f"same content as {by_sha[sha]} (paper {pid}); parsed once"}))
+            continue
+        by_sha[sha] = g
+        units.append(PaperInput(key=pid, source=g, xml=str(p), sha256=sha))
+    units.sort(key=lambda u: u.key)
+    return units
+
+
+# ================================================================ one paper
+
+def _tools(extra: dict[str, str] | None = None) -> dict[str, str]:
+    tools = {}
+    for name in ("pymupdf", "medvl"):
+        v = package_version(name)
+        if v:
+            tools[name] = v
+    if extra:
+        tools.update(extra)
+    return tools
+
+
+@contextmanager
+def _time_limit(seconds: float | None, source: str) -> Iterator[None]:
+    """Raise InputError('timeout') after `seconds` (main thread only; elsewhere no-op)."""
+    if not seconds or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise InputError(source, "timeout", f"parsing took longer than the time limit of {seconds:g} s")
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, float(seconds))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def open_pdf(data: bytes, source: str) -> Any:
+    """Open PDF bytes with PyMuPDF or raise InputError (corrupt, encrypted, no_pages)."""
+    import pymupdf
+
+    if not data:
+        raise InputError(source, "empty", "the file is empty (0 bytes)")
+    if b"%PDF-" not in data[:1024]:
+        raise InputError(source, "not_pdf", "not a PDF (no %PDF- header)")
+    try:
+        doc = pymupdf.open(stream=data, filetype="pdf")
+    except Exception as exc:  # noqa: BLE001 - MuPDF raises several types
+        raise InputError(source, "corrupt", f"the PDF cannot be opened ({exc})") from exc
+    if doc.needs_pass:
+        if not doc.authenticate(""):
+            doc.close()
+            raise InputError(source, "encrypted", "the PDF is encrypted with a password; cannot read it")
+    if doc.page_count == 0:
+        doc.close()
+        raise InputError(source, "no_pages", "the PDF has no pages (truncated or damaged)")
+    return doc
+
+
+def _reject(source: str, reason: str, detail: str = "", paper_id: str | None = None, rid: str | None = None) -> Reject:
+    return Reject(stage=STAGE, source=source, id=rid, reason=reason, detail=detail or REJECT_REASONS.get(reason, ""),
+                  paper_id=paper_id)
+
+
+def _png_bytes(rgb: Any) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG", optimize=False, compress_level=6)
+    return buf.getvalue()
+
+
+def _pix_to_array(pix: Any) -> Any:
+    import numpy as np
+
+    arr = np.frombuffer(pix.samples, dtype=np.uint8).reshape(pix.height, pix.width, pix.n)
+    return arr[:, :, :3].copy() if pix.n >= 3 else np.repeat(arr, 3, axis=2)
+
+
+def _panels_and_letters(rgb: Any, image_rects_px: list[tuple[int, int, int, int]] | None,
+                        text_letters: list[Any], settings: ParseSettings, has_raster: bool
+                        ) -> tuple[list[Any], dict[str, str]]:
+    """Panel boxes (pixels) with letters for one figure image."""
+    from medvl.pdf import panels as P
+
+    if image_rects_px:
+        boxes = image_rects_px
+    else:
+        boxes = P.panels_from_pixels(rgb)
+    order = P.reading_order(boxes)
+    pboxes = [P.PanelBox(bbox=tuple(int(v) for v in boxes[i])) for i in order]
+    tools: dict[str, str] = {}
+    if len(pboxes) < 2:
+        return [], tools
+    hits = P.plausible_letters(text_letters)
+    if hits:
+        P.attach_letters(pboxes, hits)
+    want_ocr = settings.ocr == "always" or (settings.ocr == "auto" and not hits and has_raster)
+    if want_ocr and any(p.label is None for p in pboxes):
+        from medvl.pdf.ocr import ocr_panel_letters, tesseract_version
+
+        tv = tesseract_version()
+        if tv:
+            tools["tesseract"] = tv
+            ocr_hits = P.plausible_letters(ocr_panel_letters(rgb, [p.bbox for p in pboxes]), allow_gaps=True,
+                                           unique_only=True)
+            have = {p.label for p in pboxes if p.label}
+            ocr_hits = [h for h in ocr_hits if h.letter not in have]
+            free = [p for p in pboxes if p.label is None]
+            if ocr_hits and free:
+                P.attach_letters(free, ocr_hits)
+                P.enforce_order(pboxes, "ocr")
+    if any(p.label for p in pboxes):
+        P.fill_by_order(pboxes)
+    return pboxes, tools
+
+
+def _text_letter_hits(page: Any, bbox: tuple, clip: tuple, zoom: float, size: tuple[int, int]) -> list[Any]:
+    from medvl.pdf.panels import LetterHit, letter_of, to_pixels
+
+    hits = []
+    for w in page.get_text("words", clip=bbox):
+        letter = letter_of(w[4])
+        if letter is None:
+            continue
+        wb = (w[0], w[1], w[2], w[3])
+        hits.append(LetterHit(letter=letter, bbox=to_pixels(wb, (clip[0], clip[1]), zoom, size), source="pdf_text"))
+    return hits
+
+
+def parse_paper(pdf_path: str | Path | None, xml_path: str | Path | None = None,
+                settings: ParseSettings | None = None, *, run_dir: RunDir | str | Path | None = None,
+                source: str | None = None) -> tuple[list[Figure], list[Reject]]:
+    """Parse one paper (a PDF, a JATS XML, or both) into Figure rows and Reject rows.
+
+    Images are written under ``run_dir`` (images/<paper_id>/...) when it is given and
+    ``settings.render`` is on; without a run directory figures carry boxes but no image paths.
+    Bad input never raises: it comes back as reject rows.
+    """
+    settings = settings or ParseSettings()
+    rd = RunDir(run_dir) if run_dir is not None and not isinstance(run_dir, RunDir) else run_dir
+    source = source or str(pdf_path or xml_path)
+    try:
+        with _time_limit(settings.timeout_s, source):
+            if pdf_path is None:
+                if xml_path is None:
+                    raise ValueError("parse_paper needs a PDF or an XML path")
+                return _parse_xml_only(Path(xml_path), settings, rd, source)
+            return _parse_pdf(Path(pdf_path), Path(xml_path) if xml_path else None, settings, rd, source)
+    except InputError as exc:
+        return [], [_reject(source, exc.reason, exc.detail)]
+
+
+def _read(path: Path, source: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(source, "unreadable", f"cannot read the file ({exc.strerror})") from exc
+
+
+def _load_xml(xml_path: Path | None, source_pdf: str, rejects: list[Reject], paper_id: str) -> Any:
+    if xml_path is None:
+        return None
+    from medvl.jats import parse_jats
+
+    try:
+        return parse_jats(xml_path)
+    except InputError as exc:
+        rejects.append(_reject(str(xml_path), exc.reason,
+                               f"{exc.detail}; the PDF {source_pdf} is parsed without it", paper_id=paper_id))
+        return None
+
+
+def _parse_pdf(pdf: Path, xml: Path | None, settings: ParseSettings, rd: RunDir | None, source: str
+               ) -> tuple[list[Figure], list[Reject]]:
+    from medvl.pdf.captions import caption_body, label_key, match_label, similarity
+    from medvl.pdf.figures import analyse_document, render_region
+
+    data = _read(pdf, source)
+    sha = sha256_bytes(data)
+    pid = paper_id_from_hash(sha)
+    doc = open_pdf(data, source)
+    rejects: list[Reject] = []
+    deadline = time.monotonic() + settings.timeout_s if settings.timeout_s else None
+    try:
+        try:
+            pages, regions, dropped, _body = analyse_document(doc, deadline=deadline)
+        except TimeoutError as exc:
+            raise InputError(source, "timeout", str(exc)) from exc
+        except InputError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - damaged content streams
+            raise InputError(source, "corrupt", f"the PDF content cannot be read ({type(exc).__name__}: {exc})") from exc
+        article = _load_xml(xml, source, rejects, pid) if settings.xml_repair else None
+        xml_figs = {}
+        if article is not None:
+            for xf in article.figures:
+                if xf.label:
+                    xml_figs.setdefault(label_key(xf.label), xf)
+
+        if settings.detector == "rapid":
+            from medvl.pdf.layout import apply_detector
+
+            apply_detector(doc, pages, regions)
+
+        # stable order and per-page index
+        regions.sort(key=lambda r: (r.page, (r.bbox or r.caption.bbox)[1], (r.bbox or r.caption.bbox)[0]))
+        per_page: dict[int, int] = {}
+        figures: list[Figure] = []
+        extra_tools: dict[str, str] = {}
+        overlay_items: dict[int, list[tuple[str, tuple, str]]] = {}
+        for r in regions:
+            if deadline is not None and time.monotonic() > deadline:
+                raise InputError(source, "timeout", f"parsing took longer than the time limit of {settings.timeout_s:g} s")
+            page_no = r.page + 1
+            idx = per_page.get(page_no, 0)
+            per_page[page_no] = idx + 1
+            fid = figure_id(pid, page_no, idx)
+            cap = r.caption
+            caption = cap.text
+            cap_source = "pdf"
+            cap_sim = None
+            xf = xml_figs.pop(cap.key, None) if xml_figs else None
+            if xf is not None:
+                cap_sim = similarity(caption_body(caption), xf.caption)
+                if cap_sim >= settings.repair_threshold:
+                    cap_source = "pdf+xml"
+                else:
+                    m = match_label(caption)
+                    sep = ""
+                    if m is not None:
+                        sm = re.match(r"^\s*(?:[:.|]|[-\u2013\u2014])?\s*", m.rest)
+                        sep = sm.group(0).strip() if sm else ""
+                    caption = f"{m.label if m else cap.match.label}{sep} {xf.caption}".strip()
+                    cap_source = "xml_repaired"
+            fig_kw: dict[str, Any] = dict(
+                paper_id=pid, figure_id=fid, source=source, page=page_no if r.bbox else cap.page + 1,
+                index=len(figures), label=cap.match.label, number=cap.match.number, caption=caption,
+                caption_source=cap_source, caption_similarity=cap_sim,
+                bbox=[round(v, 2) for v in r.bbox] if r.bbox else None,
+                caption_bbox=[round(v, 2) for v in cap.bbox], caption_page=cap.page + 1,
+                kind=r.kind, dpi=settings.dpi, license=article.license if article is not None else None,
+            )
+            panels: list[Panel] = []
+            if r.bbox is not None:
+                page = doc[r.page]
+                pix, clip, zoom = render_region(page, r.bbox, settings.dpi, settings.max_side)
+                rgb = _pix_to_array(pix)
+                size = (pix.width, pix.height)
+                fig_kw.update(width=pix.width, height=pix.height)
+                from medvl.pdf.panels import panels_from_images, to_pixels
+
+                img_rects = panels_from_images([g.bbox for g in r.graphics if g.kind == "image"], r.bbox)
+                img_px = [to_pixels(x, (clip[0], clip[1]), zoom, size) for x in img_rects] if img_rects else None
+                letters = _text_letter_hits(page, r.bbox, clip, zoom, size)
+                pboxes, t = _panels_and_letters(rgb, img_px, letters, settings,
+                                                has_raster=any(g.kind == "image" for g in r.graphics))
+                extra_tools.update(t)
+                rel = f"images/{pid}/{fid}.png"
+                if rd is not None and settings.render:
+                    atomic_write_bytes(rd.inside(rel), _png_bytes(rgb))
+                    fig_kw["image"] = rel
+                for k, pb in enumerate(pboxes):
+                    pnid = panel_id(fid, k)
+                    prel = None
+                    x0, y0, x1, y1 = pb.bbox
+                    if rd is not None and settings.render and x1 > x0 and y1 > y0:
+                        prel = f"images/{pid}/{pnid}.png"
+                        atomic_write_bytes(rd.inside(prel), _png_bytes(rgb[y0:y1, x0:x1]))
+                    panels.append(Panel(panel_id=pnid, bbox=[x0, y0, x1, y1], label=pb.label,
+                                        label_source=pb.label_source, image=prel))
+                if settings.overlays:
+                    items = overlay_items.setdefault(r.page, [])
+                    items.append(("figure", tuple(r.bbox), cap.match.label))
+                    for pb, pn in zip(pboxes, panels):
+                        bx = pb.bbox
+                        items.append(("panel", (clip[0] + bx[0] / zoom, clip[1] + bx[1] / zoom,
+                                                clip[0] + bx[2] / zoom, clip[1] + bx[3] / zoom), pn.label or "?"))
+            if settings.overlays:
+                overlay_items.setdefault(cap.page, []).append(("caption", tuple(cap.bbox), cap.match.label))
+            fig_kw["panels"] = panels
+            fig_kw["provenance"] = Provenance(stage=STAGE, stage_version=STAGE_VERSION, input_sha256=sha,
+                                              tools=_tools(extra_tools))
+            figures.append(Figure(**fig_kw))
+        for c in dropped:
+            rejects.append(_reject(source, "duplicate_caption",
+                                   f"page {c.page + 1}: a second caption labelled {c.match.label!r} was not used "
+                                   f"(kept the better-placed one): {c.text[:120]}", paper_id=pid))
+        if article is not None and settings.xml_only_figures:
+            for xf in list(xml_figs.values()):
+                figures.append(_xml_figure(xf, article, pid, sha, source, len(figures), settings, rd,
+                                           xml_path=xml, note="not found in the PDF"))
+        if settings.overlays and rd is not None and overlay_items:
+            from medvl.pdf.overlays import write_overlays
+
+            write_overlays(doc, overlay_items, rd, pid)
+        # provenance: one tool set for the whole paper (deterministic across figures)
+        tools = _tools(extra_tools)
+        figures = [f.model_copy(update={"provenance": f.provenance.model_copy(update={"tools": tools})})
+                   for f in figures]
+        if not figures:
+            rejects.append(_reject(source, "no_figures",
+                                   f"no figure captions found in {doc.page_count} page(s)"
+                                   + (" (the XML lists none either)" if article is not None else ""),
+                                   paper_id=pid))
+        return figures, rejects
+    finally:
+        doc.close()
+
+
+def _xml_figure(xf: Any, article: Any, pid: str, sha: str, source: str, index: int, settings: ParseSettings,
+                rd: RunDir | None, xml_path: Path | None, note: str = "") -> Figure:
+    from medvl.jats import find_graphic_file
+
+    fid = figure_id(pid, None, index)
+    kw: dict[str, Any] = dict(paper_id=pid, figure_id=fid, source=source, page=None, index=index,
+                              label=xf.label, number=_number_of(xf.label), caption=xf.printed_caption(),
+                              caption_source="xml", license=article.license, kind=None)
+    panels: list[Panel] = []
+    tools: dict[str, str] = {}
+    if xml_path is not None and settings.render:
+        img_file = next((f for f in (find_graphic_file(xml_path, h) for h in xf.graphics) if f), None)
+        if img_file is not None:
+            rgb = _load_image(img_file, settings.max_side)
+            if rgb is not None:
+                kw.update(width=int(rgb.shape[1]), height=int(rgb.shape[0]), kind="raster")
+                pboxes, tools = _panels_and_letters(rgb, None, [], settings, has_raster=True)
+                if rd is not None:
+                    rel = f"images/{pid}/{fid}.png"
+                    atomic_write_bytes(rd.inside(rel), _png_bytes(rgb))
+                    kw["image"] = rel
+                for k, pb in enumerate(pboxes):
+                    pnid = panel_id(fid, k)
+                    x0, y0, x1, y1 = pb.bbox
+                    prel = None
+                    if rd is not None and x1 > x0 and y1 > y0:
+                        prel = f"images/{pid}/{pnid}.png"
+                        atomic_write_bytes(rd.inside(prel), _png_bytes(rgb[y0:y1, x0:x1]))
+                    panels.append(Panel(panel_id=pnid, bbox=[x0, y0, x1, y1], label=pb.label,
+                                        label_source=pb.label_source, image=prel))
+    kw["panels"] = panels
+    kw["provenance"] = Provenance(stage=STAGE, stage_version=STAGE_VERSION, input_sha256=sha, tools=_tools(tools))
+    return Figure(**kw)
+
+
+def _number_of(label: str | None) -> str | None:
+    if not label:
+        return None
+    from medvl.pdf.captions import match_label
+
+    m = match_label(label)
+    return m.number if m else None
+
+
+def _load_image(path: Path, max_side: int) -> Any:
+    """An image file as an RGB array, downscaled to max_side; None when it cannot be decoded."""
+    import numpy as np
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            if im.width * im.height > 200_000_000:
+                return None
+            im.draft("RGB", (max_side, max_side))
+            im = im.convert("RGB")
+            if max(im.size) > max_side:
+                s = max_side / max(im.size)
+                im = im.resize((max(1, int(im.width * s)), max(1, int(im.height * s))))
+            return np.asarray(im).copy()
+    except Exception:  # noqa: BLE001 - PIL raises many types for bad images
+        return None
+
+
+def _parse_xml_only(xml: Path, settings: ParseSettings, rd: RunDir | None, source: str
+                    ) -> tuple[list[Figure], list[Reject]]:
+    from medvl.jats import parse_jats_bytes
+
+    data = _read(xml, source)
+    sha = sha256_bytes(data)
+    pid = paper_id_from_hash(sha)
+    article = parse_jats_bytes(data, source)
+    figures = [_xml_figure(xf, article, pid, sha, source, i, settings, rd, xml_path=xml)
+               for i, xf in enumerate(article.figures)]
+    rejects = []
+    if not figures:
+        rejects.append(_reject(source, "no_figures", "the XML has no <fig> elements", paper_id=pid))
+    return figures, rejects
+
+
+# ================================================================ many papers
+
+def _unit_task(task: dict) -> dict:
+    """Top-level worker function: parse one paper and write its unit (records, rejects, done marker)."""
+    settings = ParseSettings.from_dict(task["settings"])
+    rd = RunDir(task["run_dir"])
+    t0 = time.monotonic()
+    figures, rejects = parse_paper(task.get("pdf"), task.get("xml"), settings, run_dir=rd, source=task["source"])
+    pages = 0
+    if task.get("pdf"):
+        try:
+            import pymupdf
+
+            with pymupdf.open(task["pdf"]) as d:
+                pages = d.page_count
+        except Exception:  # noqa: BLE001
+            pages = 0
+    rd.write_unit(STAGE, task["key"], figures, rejects, meta={"source": task["source"], "stage_version": STAGE_VERSION})
+    return {"figures": len(figures), "panels": sum(len(f.panels) for f in figures), "pages": pages,
+            "rejects": [r.model_dump() for r in rejects], "seconds": time.monotonic() - t0}
+
+
+def parse_inputs(inputs: list[str | Path], run_dir: str | Path | RunDir, settings: ParseSettings | None = None,
+                 progress: ProgressFn = no_progress, workers: int = 1, force: bool = False) -> ParseSummary:
+    """Parse files and folders into RUN_DIR/figures.jsonl (+ rejects.jsonl, images/, overlays/).
+
+    ``workers`` > 1 runs papers in a process pool (medvl.executors.local: per-paper time limit
+    enforced by killing the worker, crashes isolated); 1 runs in this process.  The output is the
+    same for any number of workers.  ``force`` redoes papers that are already done.
+    """
+    settings = settings or ParseSettings()
+    settings.validate()
+    rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    t0 = time.monotonic()
+    units = discover(list(inputs))
+    rd.update_manifest(STAGE, {**settings.to_dict(), "workers": workers, "inputs": [str(i) for i in inputs],
+                               "stage_version": STAGE_VERSION},
+                       tools=["pymupdf", "layoutparser", "pytesseract", "rapid-layout", "pillow", "numpy"])
+    summary = ParseSummary(run_dir=str(rd.path), papers=len(units))
+    if force:
+        for u in units:
+            for suffix in (".done",):
+                marker = rd.parts_dir(STAGE) / f"{u.key}{suffix}"
+                if marker.exists():
+                    marker.unlink()
+    done = rd.done_keys(STAGE)
+    todo: list[PaperInput] = []
+    for u in units:
+        if u.key in done:
+            summary.skipped += 1
+        else:
+            todo.append(u)
+    progress(0, total=len(units), note="")
+    if summary.skipped:
+        progress(summary.skipped, note=f"{summary.skipped} already done")
+
+    # known-bad inputs are units of their own: a reject row each, done
+    tasks = []
+    for u in todo:
+        if u.reject is not None:
+            rej = _reject(u.source, u.reject["reason"], u.reject["detail"])
+            rd.write_unit(STAGE, u.key, [], [rej], meta={"source": u.source})
+            summary.rejects.append(rej.model_dump())
+            summary.parsed += 1
+            progress(1, note=Path(u.source).name)
+            continue
+        tasks.append({"key": u.key, "source": u.source, "pdf": u.pdf, "xml": u.xml, "run_dir": str(rd.path),
+                      "settings": settings.to_dict()})
+
+    if tasks:
+        if workers <= 1:
+            from medvl.executors.local import InlineExecutor
+
+            executor: Any = InlineExecutor()
+        else:
+            from medvl.executors.local import LocalExecutor
+
+            executor = LocalExecutor(workers, memory_mb=settings.memory_mb, preload=["medvl.parse", "pymupdf"])
+        hard_limit = settings.timeout_s * 1.5 + 10 if settings.timeout_s else None
+        for out in executor.map(_unit_task, tasks, timeout_s=hard_limit if workers > 1 else None):
+            task = out.task
+            if out.ok:
+                v = out.value
+                summary.pages += v["pages"]
+                summary.rejects.extend(v["rejects"])
+            else:
+                err = out.error
+                reason = {"timeout": "timeout", "crash": "crash"}.get(err.kind if err else "", "error")
+                detail = {
+                    "timeout": f"parsing took longer than {hard_limit:g} s; the worker was stopped",
+                    "crash": f"the PDF reader crashed on this file ({err.detail if err else ''})",
+                }.get(reason, f"unexpected error: {err.detail if err else 'unknown'}")
+                rej = _reject(task["source"], reason, detail)
+                rd.write_unit(STAGE, task["key"], [], [rej], meta={"source": task["source"]})
+                summary.rejects.append(rej.model_dump())
+            summary.parsed += 1
+            progress(1, note=Path(task["source"]).name)
+        executor.close()
+
+    summary.figures = rd.merge(STAGE, "figures.jsonl")
+    summary.panels = sum(len(r.get("panels") or []) for r in read_jsonl(rd.file("figures.jsonl")))
+    summary.total_rejects = sum(1 for _ in rd.iter_unit_rejects(STAGE))
+    summary.seconds = time.monotonic() - t0
+    return summary
+
+
+def figures_of(run_dir: str | Path) -> list[Figure]:
+    """Read RUN_DIR/figures.jsonl back as Figure records."""
+    rd = RunDir(run_dir)
+    return [Figure.model_validate(r) for r in read_jsonl(rd.file("figures.jsonl"))]
+
+
+__all__ = ["ParseSettings", "ParseSummary", "PaperInput", "discover", "parse_paper", "parse_inputs", "figures_of",
+           "open_pdf", "STAGE", "STAGE_VERSION"]

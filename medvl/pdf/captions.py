@@ -1,0 +1,178 @@
+"""Figure caption labels and caption text: detection rules and normalisation.
+
+A caption starts with its label at the very beginning of a text line ("Figure 3:", "Fig. 2.",
+"FIGURE 1 |", "Fig 4 -", "Supplementary Figure S1."), followed by a separator or by the start of
+a sentence.  In-text references ("Figure 2 shows ...", "as shown in Figure 2") are excluded:
+they either do not start a line/block or continue with a lower-case word and no separator.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+
+# "Supplementary Figure S1", "Extended Data Fig. 3", "Figure 2", "FIG. 4", "Fig 5", "Figs. 1"
+_PREFIX = r"(?:(?:Supplementary|Supplemental|Suppl\.?|Extended\s+Data|Additional(?:\s+file\s+\d+:?)?|Online)\s+)?"
+_WORD = r"(?:Figure|Fig\.?|FIGURE|FIG\.?|Figs\.?)"
+_NUM = r"(?:[A-Z]?S?\d{1,3}[A-Za-z]?|[IVX]{1,5}|S\d{1,3})"
+LABEL_RE = re.compile(
+    rf"^\s*(?P<label>{_PREFIX}(?P<word>{_WORD})\s?(?P<num>{_NUM}))(?P<rest>.*)$",
+    re.IGNORECASE | re.DOTALL,
+)
+# strong separators directly after the label
+_SEP_RE = re.compile(r"^\s*(?:[:.|]|[-\u2013\u2014]\s|\u2002|\u2003|\u00a0\u00a0)")
+# in-text reference verbs that betray body text ("Figure 2 shows ...")
+_BODY_NEXT = re.compile(
+    r"^\s*(?:and|or|to|shows?|showed|summari[sz]es|illustrates?|depicts?|presents?|displays?|gives?|"
+    r"demonstrates?|indicates?|reveals?|compares?|provides?|contains?|lists?|plots?|represents?|"
+    r"describes?|highlights?|confirms?|is|are|was|were|in|of|for|with|from|on|at|also|further|"
+    r"suggests?|documents?|outlines?|details?|reports?|sketches?)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class LabelMatch:
+    label: str  # "Figure 3" as printed (whitespace normalised)
+    number: str  # "3", "S1"
+    rest: str  # text after the label
+    strong_sep: bool  # ":", ".", "|", dash after the label
+    body_like: bool  # looks like an in-text reference ("Figure 2 shows")
+    continued: bool  # "Figure 2 (continued)"
+
+
+def match_label(text: str) -> LabelMatch | None:
+    """Parse a caption label at the start of `text`, or None if it does not start with one."""
+    m = LABEL_RE.match(text)
+    if not m:
+        return None
+    word = m.group("word")
+    rest = m.group("rest")
+    num = m.group("num")
+    # "Figures" / "Fig.1a" edge cases: the number must end at a word boundary
+    if rest and (rest[0].isalnum() and not rest[0].isspace()):
+        return None
+    if word.lower().startswith("figs") and not word.lower().startswith("figure"):
+        # "Figs. 2 and 3" is always an in-text reference
+        return None
+    if num.isalpha() and not re.fullmatch(r"[IVX]+", num, re.IGNORECASE):
+        return None
+    if re.fullmatch(r"[IVX]+", num, re.IGNORECASE) and not re.fullmatch(r"[IVX]+", num):
+        return None  # roman numerals must be upper-case
+    strong = bool(_SEP_RE.match(rest))
+    stripped = rest.strip()
+    continued = bool(re.match(r"^[(\[]?\s*(?:\.\.\.|\u2026)?\s*cont(?:inued|'d|\.)", stripped.lstrip(":.|-\u2013\u2014 "),
+                              re.IGNORECASE))
+    body_like = False
+    if not strong:
+        if not stripped:
+            body_like = False  # label alone on its line: caption text may follow on the next line
+        elif _BODY_NEXT.match(stripped) or stripped[0].islower() or stripped[0] in ",;)]":
+            body_like = True
+    label = normalize_ws(m.group("label"))
+    return LabelMatch(label=label, number=num.upper() if num[0] in "sS" else num, rest=rest,
+                      strong_sep=strong, body_like=body_like, continued=continued)
+
+
+def label_key(label_or_number: str) -> str:
+    """A comparable key for a figure label: 'Figure 3' / 'Fig. 3' / 'FIGURE 3' -> '3', supplementary -> 'S3'."""
+    m = LABEL_RE.match(label_or_number)
+    if m:
+        num = m.group("num").upper()
+        supp = bool(re.match(r"^\s*(supp|extended|additional|online)", label_or_number, re.IGNORECASE))
+        if supp and not num.startswith("S"):
+            num = "S" + num
+        return num
+    s = re.sub(r"[^0-9A-Za-z]", "", label_or_number).upper()
+    return s
+
+
+# ---------------------------------------------------------------- text normalisation
+
+_HYPHENS = "-\u2010\u2011\u00ad"
+_LIGATURES = {"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl", "\ufb05": "st",
+              "\ufb06": "st"}
+
+
+def normalize_ws(text: str) -> str:
+    text = text.replace("\u00ad", "")
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def fix_ligatures(text: str) -> str:
+    for k, v in _LIGATURES.items():
+        text = text.replace(k, v)
+    return text
+
+
+def join_lines(lines: list[str], vocab: "set[str] | None" = None) -> str:
+    """Join caption lines into one string, repairing end-of-line hyphenation.
+
+    A line ending in a hyphen after a letter, followed by a line starting lower-case, is a word
+    broken at the line end ("immuno-" + "histochemistry" -> "immunohistochemistry") unless the
+    hyphenated form is a real compound: the left part has digits or inner capitals ("p75ICD-" +
+    "transfected"), or `vocab` (words seen elsewhere in the document) knows the hyphenated form
+    and not the joined one.  A hyphen before an upper-case letter or a digit is always kept.
+    """
+    out = ""
+    for raw in lines:
+        line = fix_ligatures(raw).strip()
+        if not line:
+            continue
+        if not out:
+            out = line
+            continue
+        if out[-1] == "\u00ad":
+            out = out[:-1] + line
+        elif out[-1] in _HYPHENS and len(out) >= 2 and out[-2].isalpha() and line[0].islower():
+            left = re.search(r"([^\s\-\u2010\u2011(\[/]+)$", out[:-1])
+            word = left.group(1) if left else ""
+            nxt = re.match(r"[^\s,.;:)\]]+", line)
+            nword = nxt.group(0) if nxt else ""
+            plain = bool(word) and word.isalpha() and (word[1:].islower() or word.islower())
+            if vocab is not None and plain:
+                joined, hyph = (word + nword).lower(), (word + "-" + nword).lower()
+                if hyph in vocab and joined not in vocab:
+                    plain = False
+            out = (out[:-1] + line) if plain else (out + line)
+        elif out[-1] in "\u2013\u2014/":
+            out = out + line
+        else:
+            out = out + " " + line
+    return normalize_ws(out)
+
+
+def caption_body(caption: str) -> str:
+    """The caption without its label and separator ("Figure 2: Foo" -> "Foo")."""
+    m = match_label(caption)
+    if not m:
+        return normalize_ws(caption)
+    rest = m.rest
+    rest = re.sub(r"^\s*(?:[:.|]|[-\u2013\u2014])\s*", "", rest)
+    return normalize_ws(rest)
+
+
+def comparable(text: str) -> str:
+    """Text reduced for comparisons: NFKC, ligatures, no whitespace differences, unified dashes/quotes."""
+    t = unicodedata.normalize("NFKC", fix_ligatures(text))
+    t = t.replace("\u00ad", "")
+    t = re.sub(r"[\u2010-\u2015\u2212]", "-", t)
+    t = re.sub(r"[\u2018\u2019\u201a\u201b\u2032]", "'", t)
+    t = re.sub(r"[\u201c\u201d\u201e\u201f\u2033]", '"', t)
+    t = re.sub(r"\s+", " ", t).strip().lower()
+    # spaces around punctuation differ between PDF extraction and XML
+    t = re.sub(r"\s*([()\[\]/,;:=+\-\u00b1<>%.])\s*", r"\1", t)
+    return t
+
+
+def similarity(a: str, b: str) -> float:
+    """Similarity of two caption texts in [0, 1] after `comparable` normalisation."""
+    ca, cb = comparable(a), comparable(b)
+    if not ca and not cb:
+        return 1.0
+    if ca == cb:
+        return 1.0
+    sm = SequenceMatcher(None, ca, cb, autojunk=False)
+    return round(sm.ratio(), 4)
