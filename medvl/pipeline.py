@@ -544,6 +544,9 @@ class Pipeline:
         # fingerprints include the stage version and settings
         base = digest(stage.name, stage.version, ctx.settings)
         shards = [Shard(s.key, s.payload, digest(base, s.fingerprint), s.source) for s in shards]
+        # temp files of writes cut short by a kill (atomic writes rename only complete files)
+        for tmp in self.run.parts_dir(stage.name).glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
         # drop units whose input is gone, so the merged output matches this plan
         planned = {safe_key(k) for k in keys}
         for old in self.run.done_keys(stage.name) - planned:
