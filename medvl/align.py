@@ -1,0 +1,568 @@
+"""The align stage: pair subcaptions with panels.
+
+Inputs (in RUN_DIR): ``figures.jsonl`` (``medvl.records.Figure`` with panels, from ``parse``) and
+``subcaptions.jsonl`` (``medvl.records.SplitRow`` keyed by ``id = figure_id``, from ``split``).
+Output: ``pairs.jsonl`` (``medvl.records.Pair``) and reject rows in ``rejects.jsonl``.
+
+Per figure, in this order:
+
+1. **letter**   a subcaption labelled "B" goes to the panel whose detected letter is "B"
+                (confidence 0.95 for letters read from PDF text, 0.85 for OCR letters).
+2. **position** positional labels ("left", "right", "top", "bottom", "middle", "top left", ...)
+                go to the panel at that place of the panel grid, when exactly one panel is
+                there and the number of positional subcaptions equals the number of panels
+                (confidence 0.8).
+3. **order**    letters still unpaired go to the still unlettered panels in reading order
+                (rows top to bottom, left to right within a row) when the two counts agree
+                (confidence 0.7; 0.6 when some panels had letters and these did not; panels whose
+                letter parse inferred from its neighbours, label_source "order", count as order).
+4. **whole**    a figure without panels, or whose caption has no labelled subcaptions (none,
+                or only "_shared"), gives one pair: the whole figure image with the whole
+                caption (printed "Figure N." label removed).  A one-panel figure gives a
+                **single_panel** pair (the panel image with the whole caption).  A figure with
+                labelled subcaptions but no usable panels also gives a whole pair, and its
+                subcaptions become rejects ("no_panels").
+
+Shared text ("_shared" subcaptions, e.g. a title sentence before the panel descriptions) is
+added to every panel's text: by default (``shared="auto"``) shared entries that come before the
+first labelled subcaption are *prepended* and the ones after it are *appended*, which keeps the
+caption's reading order ("Brain MRI of three patients. Axial FLAIR image showing ...").
+``shared="prepend" | "append" | "drop"`` force one behaviour.
+
+Every subcaption and every panel left unpaired becomes a reject row with its reason:
+``no_split`` (figure has no split row; the figure is paired whole), ``no_image``,
+``image_missing``, ``label_not_found``, ``count_mismatch``, ``ambiguous_position``,
+``duplicate_panel_letter``, ``no_subcaption_for_panel``, ``panel_without_image``, ``no_panels``, ``empty_caption``,
+``empty_text``, ``orphan_split`` (a split row for a figure that figures.jsonl does not have).
+
+The paper is the unit of work (``RunDir.write_unit("align", paper_id)``); a unit is redone
+when its inputs or the settings change (their hashes are kept in the done marker).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from medvl.progress import ProgressFn, no_progress
+from medvl.records import Figure, Pair, Panel, Provenance, Reject, SplitRow, pair_id, sha256_text
+from medvl.runs import RunDir, read_jsonl, safe_key, tool_versions
+
+STAGE = "align"
+STAGE_VERSION = "1.0.0"
+RUN_UNIT = "zz-run"  # unit holding run-level rejects (bad input rows, orphan split rows); sorts last
+
+CONFIDENCE = {
+    "letter_pdf_text": 0.95,
+    "letter_ocr": 0.85,
+    "position": 0.8,
+    "order": 0.7,
+    "order_partial": 0.6,
+    "single_panel": 0.95,
+    "whole": 0.9,
+    "whole_no_split": 0.5,
+}
+
+_FIG_LABEL = re.compile(r"^\s*(?:supplementary\s+)?(?:fig(?:ure)?|figs?)\.?\s*S?\d+[A-Za-z]?\s*[.:|\u2013\u2014-]?\s*",
+                        re.IGNORECASE)
+
+
+@dataclass
+class AlignSettings:
+    """Resolved settings of the align stage (recorded in run.json)."""
+
+    shared: str = "auto"  # auto | prepend | append | drop
+    figures_file: str = "figures.jsonl"
+    subcaptions_file: str = "subcaptions.jsonl"
+    out_file: str = "pairs.jsonl"
+    crop_missing: bool = True  # crop a panel from the figure image when parse wrote no panel image
+    force: bool = False  # redo every paper even when done
+
+    def __post_init__(self) -> None:
+        if self.shared not in ("auto", "prepend", "append", "drop"):
+            raise ValueError(f"shared must be auto, prepend, append or drop, not {self.shared!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def sha(self) -> str:
+        d = self.to_dict()
+        d.pop("force")
+        return sha256_text(json.dumps(d, sort_keys=True))[:16]
+
+
+@dataclass
+class AlignSummary:
+    papers: int = 0
+    papers_skipped: int = 0  # already done, inputs unchanged
+    figures: int = 0
+    pairs: int = 0
+    rejects: int = 0
+    methods: dict[str, int] = field(default_factory=dict)
+    reject_reasons: dict[str, int] = field(default_factory=dict)
+    out: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------- label helpers
+
+def norm_label(label: str) -> str | None:
+    """"(a)", "A.", "Ai" -> "A"; "Upper left panel" -> "top left"; "_shared" stays; else None.
+
+    The split stage's normalisation (medvl.split.labels), so both stages agree on labels."""
+    from medvl.split.labels import normalise_label
+
+    return normalise_label(label)
+
+
+def is_letter(label: str | None) -> bool:
+    return bool(label) and len(label) == 1 and label.isalpha()
+
+
+def reading_order(boxes: list[list[float]]) -> list[list[int]]:
+    """Group panel boxes into rows (top to bottom), each sorted left to right; returns indices."""
+    order = sorted(range(len(boxes)), key=lambda i: (boxes[i][1], boxes[i][0]))
+    rows: list[list[int]] = []
+    spans: list[list[float]] = []
+    for i in order:
+        y0, y1 = boxes[i][1], boxes[i][3]
+        h = max(y1 - y0, 1e-6)
+        for r, (ry0, ry1) in enumerate(spans):
+            overlap = min(y1, ry1) - max(y0, ry0)
+            if overlap > 0.5 * min(h, ry1 - ry0):
+                rows[r].append(i)
+                spans[r] = [min(ry0, y0), max(ry1, y1)]
+                break
+        else:
+            rows.append([i])
+            spans.append([y0, y1])
+    rows_sorted = sorted(zip(spans, rows), key=lambda sr: sr[0][0])
+    return [sorted(r, key=lambda i: boxes[i][0]) for _, r in rows_sorted]
+
+
+def _columns(boxes: list[list[float]]) -> list[list[int]]:
+    """Columns of the panel grid, left to right (the transpose of reading_order)."""
+    t = [[b[1], b[0], b[3], b[2]] for b in boxes]
+    return reading_order(t)
+
+
+def position_of(label: str, boxes: list[list[float]]) -> list[int]:
+    """Indices of the panels at a positional label ("left", "top right", "middle") of the grid.
+
+    Labels are normalised ("top left": vertical word first).  A lone "middle" is the middle
+    column of a single row of 3+ panels, else the middle row; with a second word it is a row."""
+    rows = reading_order(boxes)
+    cols = _columns(boxes)
+    words = label.split()
+    cand = set(range(len(boxes)))
+
+    def middle(groups: list[list[int]]) -> set[int]:
+        if len(groups) >= 3 and len(groups) % 2 == 1:
+            return set(groups[len(groups) // 2])
+        return set()
+
+    for i, w in enumerate(words):
+        if w in ("top", "upper"):
+            cand &= set(rows[0])
+        elif w in ("bottom", "lower"):
+            cand &= set(rows[-1])
+        elif w == "left":
+            cand &= set(cols[0])
+        elif w == "right":
+            cand &= set(cols[-1])
+        elif w in ("middle", "center", "centre", "central"):
+            if len(words) > 1 and i == 0:
+                cand &= middle(rows)
+            elif len(words) > 1:
+                cand &= middle(cols)
+            else:
+                cand &= middle(cols) if len(rows) == 1 or len(cols) >= 3 else middle(rows)
+        else:
+            return []
+    if len(rows) < 2 and any(w in ("top", "upper", "bottom", "lower") for w in words):
+        return []  # "top" of a single row means nothing
+    if len(cols) < 2 and any(w in ("left", "right") for w in words):
+        return []
+    return sorted(cand)
+
+
+def strip_figure_label(caption: str, label: str | None = None) -> str:
+    """Remove the printed "Figure 3." / "Fig. 3:" at the start of a caption."""
+    text = caption.strip()
+    if label and text.lower().startswith(label.lower()):
+        rest = text[len(label):]
+        return re.sub(r"^\s*[.:|\u2013\u2014-]?\s*", "", rest).strip()
+    return _FIG_LABEL.sub("", text, count=1).strip()
+
+
+def _sentence(text: str) -> str:
+    t = " ".join(text.split()).strip(" ;,")
+    if t and t[-1] not in ".!?":
+        t += "."
+    return t
+
+
+def compose_text(shared_before: list[str], body: str, shared_after: list[str]) -> str:
+    parts = [_sentence(t) for t in (*shared_before, body, *shared_after) if t and t.strip(" .;,")]
+    return " ".join(parts)
+
+
+# ---------------------------------------------------------------- one figure
+
+@dataclass
+class _Ctx:
+    rd: RunDir | None
+    settings: AlignSettings
+    tools: dict[str, str]
+
+
+def _reject(fig: Figure, reason: str, detail: str, id_: str | None = None) -> Reject:
+    return Reject(stage=STAGE, source=fig.figure_id, id=id_ or fig.figure_id, reason=reason, detail=detail,
+                  paper_id=fig.paper_id)
+
+
+def _panel_image(fig: Figure, panel: Panel, ctx: _Ctx) -> tuple[str | None, str | None]:
+    """The panel's image path (relative to RUN_DIR), cropping it from the figure image if needed.
+    Returns (path, None) or (None, reason)."""
+    if panel.image:
+        if ctx.rd is not None and not ctx.rd.inside(panel.image).exists():
+            return None, "image_missing"
+        return panel.image, None
+    if not ctx.settings.crop_missing or not fig.image or ctx.rd is None:
+        return None, "no_image"
+    src = ctx.rd.inside(fig.image)
+    if not src.exists():
+        return None, "image_missing"
+    rel = f"images/{fig.paper_id}/{panel.panel_id}.png"
+    dst = ctx.rd.inside(rel)
+    if not dst.exists():
+        from PIL import Image
+
+        from medvl.runs import atomic_open
+
+        with Image.open(src) as im:
+            x0, y0, x1, y1 = (int(v) for v in panel.bbox)
+            x0, y0 = max(0, x0), max(0, y0)
+            x1, y1 = min(im.width, x1), min(im.height, y1)
+            if x1 <= x0 or y1 <= y0:
+                return None, "no_image"
+            crop = im.crop((x0, y0, x1, y1))
+            with atomic_open(dst, "wb", encoding=None) as fh:
+                crop.save(fh, format="PNG")
+    return rel, None
+
+
+def align_figure(fig: Figure, split: SplitRow | None, settings: AlignSettings | None = None,
+                 run_dir: RunDir | None = None, tools: dict[str, str] | None = None) -> tuple[list[Pair], list[Reject]]:
+    """Pair one figure's panels with its subcaptions.  Pure apart from cropping missing panel images."""
+    settings = settings or AlignSettings()
+    ctx = _Ctx(run_dir, settings, tools or {})
+    pairs: list[Pair] = []
+    rejects: list[Reject] = []
+    input_sha = sha256_text(fig.model_dump_json() + (split.model_dump_json() if split else ""))
+    prov = Provenance(stage=STAGE, stage_version=STAGE_VERSION, input_sha256=input_sha, tools=ctx.tools,
+                      prompt_id=split.prompt_id if split else None, prompt_sha=split.prompt_sha if split else None,
+                      model=split.model if split else None)
+
+    def make(image: str, text: str, panel: Panel | None, label: str | None, method: str, conf: float,
+             index: int) -> None:
+        if not text.strip(" .;,"):
+            rejects.append(_reject(fig, "empty_text", f"{fig.figure_id}: the text for {label or 'the figure'} is empty",
+                                   panel.panel_id if panel else None))
+            return
+        pairs.append(Pair(pair_id=pair_id(fig.figure_id, label, index), image=image, text=text,
+                          figure_id=fig.figure_id, paper_id=fig.paper_id,
+                          panel_id=panel.panel_id if panel else None, label=label, method=method,
+                          confidence=conf, license=fig.license, provenance=prov))
+
+    caption_body = strip_figure_label(fig.caption or "", fig.label)
+    # ---- subcaptions: labelled ones, shared before/after
+    labelled: list[tuple[str, str]] = []  # (normalised label, text) in caption order
+    before: list[str] = []
+    after: list[str] = []
+    if split is not None:
+        seen_labelled = False
+        for sub in split.subcaptions:
+            lab = norm_label(sub.label)
+            if lab == "_shared":
+                (after if seen_labelled else before).append(sub.text)
+            elif lab is None:
+                rejects.append(_reject(fig, "label_not_found",
+                                       f"{fig.figure_id}: subcaption label {sub.label!r} is neither a letter nor a "
+                                       f"position", f"{fig.figure_id}:{sub.label}"))
+            else:
+                seen_labelled = True
+                labelled.append((lab, sub.text))
+        if settings.shared == "prepend":
+            before, after = before + after, []
+        elif settings.shared == "append":
+            before, after = [], before + after
+        elif settings.shared == "drop":
+            before, after = [], []
+
+    # several entries with one label (a splitter may list "A" twice): join them in order
+    texts: dict[str, str] = {}
+    for lab, t in labelled:
+        texts[lab] = f"{texts[lab]} {t}".strip() if lab in texts else t
+
+    whole_image = fig.image
+    usable: list[tuple[int, Panel, str]] = []  # (index, panel, image)
+    for k, p in enumerate(fig.panels):
+        img, why = _panel_image(fig, p, ctx)
+        if img is None:
+            rejects.append(_reject(fig, why or "no_image", f"{fig.figure_id}: panel {p.panel_id} has no image "
+                                   f"({why})", p.panel_id))
+        else:
+            usable.append((k, p, img))
+
+    def pair_whole(conf: float) -> None:
+        if not whole_image:
+            rejects.append(_reject(fig, "no_image", f"{fig.figure_id}: the figure has no rendered image"))
+            return
+        if ctx.rd is not None and not ctx.rd.inside(whole_image).exists():
+            rejects.append(_reject(fig, "image_missing", f"{fig.figure_id}: image {whole_image} does not exist"))
+            return
+        make(whole_image, compose_text([], caption_body, []), None, None, "whole", conf, 0)
+
+    if not caption_body.strip():
+        rejects.append(_reject(fig, "empty_caption", f"{fig.figure_id}: the caption is empty"))
+        return pairs, rejects
+
+    if split is None:
+        rejects.append(_reject(fig, "no_split", f"{fig.figure_id}: no subcaptions row for this figure; "
+                               "paired whole with the whole caption"))
+        pair_whole(CONFIDENCE["whole_no_split"])
+        return pairs, rejects
+
+    if not texts:  # no labelled subcaptions
+        if len(fig.panels) == 1 and usable:
+            k, p, img = usable[0]
+            make(img, compose_text([], caption_body, []), p, None, "single_panel", CONFIDENCE["single_panel"], k)
+        else:
+            pair_whole(CONFIDENCE["whole"])
+        return pairs, rejects
+
+    if len(fig.panels) < 2:
+        # labelled subcaptions but fewer than two panels: the panels were not found
+        for lab in texts:
+            rejects.append(_reject(fig, "no_panels", f"{fig.figure_id}: subcaption {lab} has no panel to go to "
+                                   f"(the figure has {len(fig.panels)} panel(s)); the figure is paired whole",
+                                   f"{fig.figure_id}:{lab}"))
+        for k, p, _ in usable:
+            rejects.append(_reject(fig, "no_subcaption_for_panel", f"{fig.figure_id}: panel {p.panel_id} was "
+                                   "not paired; the figure is paired whole", p.panel_id))
+        pair_whole(CONFIDENCE["whole"])
+        return pairs, rejects
+
+    free_subs = dict(texts)  # label -> text, still unpaired
+    free = {k: (p, img) for k, p, img in usable}  # panel index -> (panel, image)
+    letter_of: dict[int, str] = {}
+    order_letters: set[int] = set()
+    counts = Counter((p.label or "").upper() for _, p, _ in usable if is_letter(p.label))
+    for k, p, _ in usable:
+        if is_letter(p.label):
+            L = p.label.upper()  # type: ignore[union-attr]
+            if counts[L] > 1:  # ambiguous: such panels may still be paired by order
+                continue
+            if p.label_source == "order":
+                order_letters.add(k)
+            else:
+                letter_of[k] = L
+    dup_letters = {L for L, c in counts.items() if c > 1}
+
+    # 1. letters
+    for k, L in sorted(letter_of.items()):
+        if L in free_subs:
+            p, img = free.pop(k)
+            conf = CONFIDENCE["letter_ocr"] if p.label_source == "ocr" else CONFIDENCE["letter_pdf_text"]
+            make(img, compose_text(before, free_subs.pop(L), after), p, L, "letter", conf, k)
+
+    # 2. positions
+    pos_labels = [lab for lab in free_subs if not is_letter(lab)]
+    if pos_labels:
+        boxes = [p.bbox for _, p, _ in usable]
+        idx_of = [k for k, _, _ in usable]
+        if len(pos_labels) == len(usable):
+            targets = {lab: [idx_of[i] for i in position_of(lab, boxes)] for lab in pos_labels}
+            for lab in pos_labels:
+                ks = targets[lab]
+                clash = any(ks == v for other, v in targets.items() if other != lab)
+                if len(ks) == 1 and ks[0] in free and not clash:
+                    p, img = free.pop(ks[0])
+                    make(img, compose_text(before, free_subs.pop(lab), after), p, lab, "position",
+                         CONFIDENCE["position"], ks[0])
+                else:
+                    rejects.append(_reject(fig, "ambiguous_position",
+                                           f"{fig.figure_id}: the position {lab!r} matches {len(ks)} panels of the grid",
+                                           f"{fig.figure_id}:{lab}"))
+                    free_subs.pop(lab)
+        else:
+            for lab in pos_labels:
+                rejects.append(_reject(fig, "count_mismatch",
+                                       f"{fig.figure_id}: {len(pos_labels)} positional subcaptions for "
+                                       f"{len(usable)} panels; {lab!r} is not paired", f"{fig.figure_id}:{lab}"))
+                free_subs.pop(lab)
+
+    # 3. order: remaining letters <-> remaining panels without a (trusted) letter
+    letters_left = sorted(lab for lab in free_subs if is_letter(lab))
+    lettered_taken = {k for k in letter_of}  # panels with their own letter never take another one
+    candidates = [k for k in free if k not in lettered_taken]
+    if letters_left and candidates:
+        boxes = {k: fig.panels[k].bbox for k in candidates}
+        ks = list(boxes)
+        order = [ks[i] for row in reading_order([boxes[k] for k in ks]) for i in row]
+        if len(order) == len(letters_left):
+            partial = bool(letter_of) or bool(dup_letters)
+            conf = CONFIDENCE["order_partial" if partial else "order"]
+            for L, k in zip(letters_left, order):
+                p, img = free.pop(k)
+                make(img, compose_text(before, free_subs.pop(L), after), p, L, "order", conf, k)
+        else:
+            for L in letters_left:
+                rejects.append(_reject(fig, "count_mismatch",
+                                       f"{fig.figure_id}: {len(letters_left)} subcaptions left for {len(order)} "
+                                       f"panels without a letter; {L} is not paired", f"{fig.figure_id}:{L}"))
+                free_subs.pop(L)
+
+    unusable_letters = {(p.label or "").upper() for k, p in enumerate(fig.panels) if k not in {u[0] for u in usable}}
+    for lab in list(free_subs):
+        if lab in unusable_letters:
+            rejects.append(_reject(fig, "panel_without_image", f"{fig.figure_id}: the panel lettered {lab} has "
+                                   "no image", f"{fig.figure_id}:{lab}"))
+        else:
+            rejects.append(_reject(fig, "label_not_found", f"{fig.figure_id}: no panel carries the letter {lab}",
+                                   f"{fig.figure_id}:{lab}"))
+    for k, (p, _) in sorted(free.items()):
+        why = "duplicate_panel_letter" if (p.label or "").upper() in dup_letters else "no_subcaption_for_panel"
+        rejects.append(_reject(fig, why, f"{fig.figure_id}: panel {p.panel_id}"
+                               f"{' (letter ' + p.label + ')' if p.label else ''} has no subcaption", p.panel_id))
+    return pairs, rejects
+
+
+# ---------------------------------------------------------------- the run
+
+def _load_figures(path: Path) -> tuple[dict[str, list[Figure]], list[Reject]]:
+    by_paper: dict[str, list[Figure]] = {}
+    bad: list[Reject] = []
+    for i, row in enumerate(read_jsonl(path), 1):
+        try:
+            fig = Figure.model_validate(row)
+        except Exception as exc:  # pydantic ValidationError: one bad row, not a dead run
+            bad.append(Reject(stage=STAGE, source=f"{path.name}:{i}", id=str(row.get("figure_id")),
+                              reason="bad_record", detail=f"{path}:{i}: not a valid Figure ({_short(exc)})",
+                              paper_id=row.get("paper_id")))
+            continue
+        by_paper.setdefault(fig.paper_id, []).append(fig)
+    return by_paper, bad
+
+
+def _load_splits(path: Path) -> tuple[dict[str, SplitRow], list[Reject]]:
+    rows: dict[str, SplitRow] = {}
+    bad: list[Reject] = []
+    if not path.exists():
+        return rows, bad
+    for i, row in enumerate(read_jsonl(path), 1):
+        try:
+            sr = SplitRow.model_validate(row)
+        except Exception as exc:
+            bad.append(Reject(stage=STAGE, source=f"{path.name}:{i}", id=str(row.get("id")), reason="bad_record",
+                              detail=f"{path}:{i}: not a valid SplitRow ({_short(exc)})"))
+            continue
+        rows.setdefault(sr.id, sr)  # the first row of an id wins
+    return rows, bad
+
+
+def _short(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:300]
+
+
+def _done_meta(rd: RunDir, key: str) -> dict:
+    p = rd.parts_dir(STAGE) / f"{safe_key(key)}.done"
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def align_run(run_dir: str | Path, settings: AlignSettings | None = None,
+              progress: ProgressFn = no_progress) -> AlignSummary:
+    """Align a whole run directory; resumable per paper.  Returns counts."""
+    from medvl.errors import InputError
+
+    settings = settings or AlignSettings()
+    rd = RunDir(run_dir)
+    fpath = rd.file(settings.figures_file)
+    if not fpath.exists():
+        raise InputError(str(fpath), "missing", "no figures file: run `medvl parse` first")
+    spath = rd.file(settings.subcaptions_file)
+    by_paper, bad = _load_figures(fpath)
+    splits, bad_s = _load_splits(spath)
+    bad += bad_s
+    if not spath.exists():
+        bad.append(Reject(stage=STAGE, source=str(spath), reason="missing",
+                          detail=f"{spath}: no subcaptions file; every figure is paired whole"))
+    tools = tool_versions(["medvl", "pydantic", "pillow"])
+    sset = settings.sha()
+    summary = AlignSummary(out=str(rd.file(settings.out_file)))
+    known = {f.figure_id for figs in by_paper.values() for f in figs}
+
+    # stage-level rejects (bad rows, split rows without a figure) live in their own unit
+    orphans = [Reject(stage=STAGE, source=spath.name, id=sid, reason="orphan_split",
+                      detail=f"{spath}: subcaptions for {sid}, which is not in {fpath.name}")
+               for sid in sorted(splits) if sid not in known]
+    rd.write_unit(STAGE, RUN_UNIT, [], bad + orphans, meta={"settings": sset})
+
+    # drop parts of papers that are no longer in the input
+    keys = {safe_key(pid) for pid in by_paper} | {RUN_UNIT}
+    for marker in rd.parts_dir(STAGE).glob("*.done"):
+        k = marker.name[: -len(".done")]
+        if k not in keys:
+            for suffix in (".jsonl", ".rejects.jsonl", ".done"):
+                (marker.parent / f"{k}{suffix}").unlink(missing_ok=True)
+
+    progress(0, total=len(by_paper))
+    methods: Counter[str] = Counter()
+    for pid in sorted(by_paper):
+        figs = sorted(by_paper[pid], key=lambda f: (f.index, f.figure_id))
+        in_sha = sha256_text("".join(f.model_dump_json() + (splits[f.figure_id].model_dump_json()
+                                                             if f.figure_id in splits else "") for f in figs))[:16]
+        summary.papers += 1
+        summary.figures += len(figs)
+        meta = {"settings": sset, "input": in_sha}
+        if not settings.force and rd.is_done(STAGE, pid) and _done_meta(rd, pid) == meta:
+            summary.papers_skipped += 1
+            progress(1, note=f"{pid} (done)")
+            continue
+        pairs: list[Pair] = []
+        rejects: list[Reject] = []
+        for fig in figs:
+            p, r = align_figure(fig, splits.get(fig.figure_id), settings, rd, tools)
+            pairs += p
+            rejects += r
+        rd.write_unit(STAGE, pid, pairs, rejects, meta=meta)
+        progress(1, note=pid)
+
+    summary.pairs = rd.merge(STAGE, settings.out_file)
+    reasons: Counter[str] = Counter()
+    for row in rd.iter_unit_records(STAGE):
+        methods[row["method"]] += 1
+    for row in rd.iter_unit_rejects(STAGE):
+        reasons[row["reason"]] += 1
+    summary.methods = dict(sorted(methods.items()))
+    summary.reject_reasons = dict(sorted(reasons.items()))
+    summary.rejects = sum(reasons.values())
+    rd.update_manifest(STAGE, {**settings.to_dict(), "stage_version": STAGE_VERSION,
+                               "summary": {k: v for k, v in summary.to_dict().items() if k != "out"}},
+                       tools=["pydantic", "pillow"])
+    return summary
+
+
+def iter_pairs(run_dir: str | Path, name: str = "pairs.jsonl") -> Iterable[Pair]:
+    for row in read_jsonl(Path(run_dir) / name):
+        yield Pair.model_validate(row)

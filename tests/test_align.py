@@ -1,0 +1,273 @@
+"""align: letters, positions, reading order, whole figures, shared text, rejects, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from medvl.align import AlignSettings, align_figure, align_run, position_of, reading_order, strip_figure_label
+from medvl.records import Figure, Panel, Provenance, SplitRow, Subcaption, figure_id, panel_id, sha256_text
+from medvl.runs import RunDir, read_jsonl, write_jsonl
+
+PROV = Provenance(stage="test", stage_version="0", input_sha256="0" * 64)
+
+
+def _png(rd: RunDir, rel: str, w: int, h: int, value: int = 128) -> str:
+    p = rd.inside(rel)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((h, w), value, np.uint8)).save(p)
+    return rel
+
+
+def make_figure(rd: RunDir | None, paper: str, idx: int, caption: str, boxes: list[list[int]],
+                letters: list[str | None] | None = None, source: str = "pdf_text",
+                panel_images: bool = True, size: tuple[int, int] = (200, 200)) -> Figure:
+    fid = figure_id(paper, 1, idx)
+    fig_img = _png(rd, f"images/{paper}/{fid}.png", *size) if rd is not None else f"images/{paper}/{fid}.png"
+    panels = []
+    for k, b in enumerate(boxes):
+        pnid = panel_id(fid, k)
+        img = None
+        if panel_images:
+            img = _png(rd, f"images/{paper}/{pnid}.png", b[2] - b[0], b[3] - b[1], 10 * k) if rd is not None \
+                else f"images/{paper}/{pnid}.png"
+        lab = letters[k] if letters else None
+        panels.append(Panel(panel_id=pnid, bbox=b, label=lab, label_source=source if lab else None, image=img))
+    return Figure(paper_id=paper, figure_id=fid, source=f"{paper}.pdf", page=1, index=idx, label=f"Figure {idx + 1}",
+                  caption=caption, image=fig_img, width=size[0], height=size[1], dpi=150, panels=panels,
+                  license="CC-BY-4.0", provenance=PROV)
+
+
+def make_split(fig: Figure, subs: list[tuple[str, str]]) -> SplitRow:
+    return SplitRow(id=fig.figure_id, caption_sha256=sha256_text(fig.caption),
+                    subcaptions=[Subcaption(label=lab, text=t) for lab, t in subs], splitter="rules",
+                    provenance=Provenance(stage="split", stage_version="1", input_sha256="1" * 64))
+
+
+GRID = [[0, 0, 95, 95], [105, 0, 200, 95], [0, 105, 95, 200], [105, 105, 200, 200]]  # 2x2, reading order
+ROW = [[0, 0, 95, 200], [105, 0, 200, 200]]
+
+
+def test_reading_order_and_positions():
+    shuffled = [GRID[3], GRID[0], GRID[2], GRID[1]]
+    assert reading_order(shuffled) == [[1, 3], [2, 0]]
+    assert position_of("top left", GRID) == [0]
+    assert position_of("bottom right", GRID) == [3]
+    assert position_of("left", GRID) == [0, 2]  # a whole column: ambiguous for one subcaption
+    assert position_of("left", ROW) == [0] and position_of("right", ROW) == [1]
+    assert position_of("top", ROW) == []  # a single row has no top
+    three = [[0, 0, 60, 60], [70, 0, 130, 60], [140, 0, 200, 60]]
+    assert position_of("middle", three) == [1]
+    assert strip_figure_label("Figure 2. (A) x.", "Figure 2") == "(A) x."
+    assert strip_figure_label("Fig. 3: Text here.") == "Text here."
+
+
+def test_letter_pairs_with_shared_text(tmp_path):
+    rd = RunDir(tmp_path)
+    fig = make_figure(rd, "p1", 0, "Figure 1. Brain MRI. (A) Tumour. (B) Infarct. Scale bar, 1 cm.", ROW, ["B", "A"])
+    split = make_split(fig, [("_shared", "Brain MRI"), ("A", "Tumour"), ("B", "Infarct"), ("_shared", "Scale bar, 1 cm")])
+    pairs, rejects = align_figure(fig, split, AlignSettings(), rd)
+    assert rejects == []
+    by = {p.label: p for p in pairs}
+    assert by["A"].panel_id == fig.panels[1].panel_id  # by letter, not by order
+    assert by["A"].text == "Brain MRI. Tumour. Scale bar, 1 cm."
+    assert by["A"].method == "letter" and by["A"].confidence == pytest.approx(0.95)
+    assert by["A"].image == fig.panels[1].image and by["A"].license == "CC-BY-4.0"
+    assert by["A"].provenance.stage == "align"
+    # shared text forced to the front, or dropped
+    pairs, _ = align_figure(fig, split, AlignSettings(shared="prepend"), rd)
+    assert {p.label: p.text for p in pairs}["B"] == "Brain MRI. Scale bar, 1 cm. Infarct."
+    pairs, _ = align_figure(fig, split, AlignSettings(shared="drop"), rd)
+    assert {p.label: p.text for p in pairs}["B"] == "Infarct."
+    with pytest.raises(ValueError):
+        AlignSettings(shared="sideways")
+
+
+def test_order_when_letters_missing(tmp_path):
+    rd = RunDir(tmp_path)
+    boxes = [GRID[3], GRID[1], GRID[0], GRID[2]]  # parse order scrambled
+    fig = make_figure(rd, "p1", 0, "Figure 1. (a) one. (b) two. (c) three. (d) four.", boxes)
+    split = make_split(fig, [("A", "one"), ("B", "two"), ("C", "three"), ("D", "four")])
+    pairs, rejects = align_figure(fig, split, AlignSettings(), rd)
+    assert rejects == []
+    got = {p.label: p.panel_id for p in pairs}
+    # reading order: top left (index 2), top right (1), bottom left (3), bottom right (0)
+    assert got == {"A": fig.panels[2].panel_id, "B": fig.panels[1].panel_id,
+                   "C": fig.panels[3].panel_id, "D": fig.panels[0].panel_id}
+    assert {p.method for p in pairs} == {"order"} and pairs[0].confidence == pytest.approx(0.7)
+
+
+def test_partial_letters_fill_by_order(tmp_path):
+    rd = RunDir(tmp_path)
+    fig = make_figure(rd, "p1", 0, "Figure 1. (A) a. (B) b. (C) c. (D) d.", GRID, ["A", None, "C", None], source="ocr")
+    split = make_split(fig, [("A", "a"), ("B", "b"), ("C", "c"), ("D", "d")])
+    pairs, rejects = align_figure(fig, split, AlignSettings(), rd)
+    assert rejects == []
+    got = {p.label: (p.panel_id, p.method) for p in pairs}
+    assert got["A"] == (fig.panels[0].panel_id, "letter") and got["C"] == (fig.panels[2].panel_id, "letter")
+    assert got["B"] == (fig.panels[1].panel_id, "order") and got["D"] == (fig.panels[3].panel_id, "order")
+    assert {p.label: p.confidence for p in pairs}["B"] == pytest.approx(0.6)
+
+
+def test_positions(tmp_path):
+    rd = RunDir(tmp_path)
+    fig = make_figure(rd, "p1", 0, "Figure 1. Left: tumour. Right: normal.", [ROW[1], ROW[0]])
+    split = make_split(fig, [("left", "tumour"), ("Right panel", "normal")])
+    pairs, rejects = align_figure(fig, split, AlignSettings(), rd)
+    assert rejects == []
+    got = {p.label: p for p in pairs}
+    assert got["left"].panel_id == fig.panels[1].panel_id and got["right"].panel_id == fig.panels[0].panel_id
+    assert got["left"].method == "position"
+    # one "left" for a 2x2 grid is ambiguous / the counts disagree: rejected with a reason
+    fig2 = make_figure(rd, "p1", 1, "Figure 2. Left: a. Right: b.", GRID)
+    pairs, rejects = align_figure(fig2, make_split(fig2, [("left", "a"), ("right", "b")]), AlignSettings(), rd)
+    assert pairs == []
+    reasons = sorted(r.reason for r in rejects)
+    assert reasons.count("count_mismatch") == 2 and reasons.count("no_subcaption_for_panel") == 4
+
+
+def test_whole_and_single_panel(tmp_path):
+    rd = RunDir(tmp_path)
+    fig = make_figure(rd, "p1", 0, "Figure 1. Axial MRI showing a tumour", [])
+    pairs, rejects = align_figure(fig, make_split(fig, []), AlignSettings(), rd)
+    assert rejects == [] and len(pairs) == 1
+    assert pairs[0].method == "whole" and pairs[0].text == "Axial MRI showing a tumour." and pairs[0].label is None
+    assert pairs[0].image == fig.image and pairs[0].pair_id.endswith("-whole-00")
+    one = make_figure(rd, "p1", 1, "Figure 2. Title only.", [[5, 5, 190, 190]])
+    pairs, _ = align_figure(one, make_split(one, [("_shared", "Title only")]), AlignSettings(), rd)
+    assert [p.method for p in pairs] == ["single_panel"] and pairs[0].image == one.panels[0].image
+    # no split row at all: paired whole, with a reject saying why
+    multi = make_figure(rd, "p1", 2, "Figure 3. (A) x. (B) y.", ROW, ["A", "B"])
+    pairs, rejects = align_figure(multi, None, AlignSettings(), rd)
+    assert [p.method for p in pairs] == ["whole"] and pairs[0].confidence == pytest.approx(0.5)
+    assert [r.reason for r in rejects] == ["no_split"]
+    # labelled subcaptions but no panels found: whole pair, every subcaption rejected
+    flat = make_figure(rd, "p1", 3, "Figure 4. (A) x. (B) y.", [])
+    pairs, rejects = align_figure(flat, make_split(flat, [("A", "x"), ("B", "y")]), AlignSettings(), rd)
+    assert [p.method for p in pairs] == ["whole"]
+    assert sorted(r.id for r in rejects) == [f"{flat.figure_id}:A", f"{flat.figure_id}:B"]
+    assert {r.reason for r in rejects} == {"no_panels"}
+
+
+def test_unpaired_subcaptions_and_panels_are_rejected(tmp_path):
+    rd = RunDir(tmp_path)
+    fig = make_figure(rd, "p1", 0, "Figure 1. (A) a. (B) b. (E) e.", GRID, ["A", "B", "C", "D"])
+    split = make_split(fig, [("A", "a"), ("B", "b"), ("E", "e"), ("1", "numbered")])
+    pairs, rejects = align_figure(fig, split, AlignSettings(), rd)
+    assert sorted(p.label for p in pairs) == ["A", "B"]
+    reasons = {r.id: r.reason for r in rejects}
+    assert reasons[f"{fig.figure_id}:E"] == "label_not_found"
+    assert reasons[f"{fig.figure_id}:1"] == "label_not_found"
+    assert reasons[fig.panels[2].panel_id] == "no_subcaption_for_panel"
+    assert reasons[fig.panels[3].panel_id] == "no_subcaption_for_panel"
+    assert all(r.stage == "align" and r.paper_id == "p1" and r.detail for r in rejects)
+    # duplicate letters: neither panel is trusted, order decides when counts agree
+    dup = make_figure(rd, "p1", 1, "Figure 2. (A) a. (B) b.", ROW, ["A", "A"])
+    pairs, rejects = align_figure(dup, make_split(dup, [("A", "a"), ("B", "b")]), AlignSettings(), rd)
+    assert [(p.label, p.method) for p in pairs] == [("A", "order"), ("B", "order")] and rejects == []
+    # a missing panel image file is a reject, not a crash
+    gone = make_figure(rd, "p1", 2, "Figure 3. (A) a. (B) b.", ROW, ["A", "B"])
+    rd.inside(gone.panels[1].image).unlink()
+    pairs, rejects = align_figure(gone, make_split(gone, [("A", "a"), ("B", "b")]), AlignSettings(), rd)
+    assert [p.label for p in pairs] == ["A"]
+    assert {r.reason for r in rejects} == {"image_missing", "panel_without_image"}
+
+
+def test_crops_missing_panel_images(tmp_path):
+    rd = RunDir(tmp_path)
+    fig = make_figure(rd, "p1", 0, "Figure 1. (A) a. (B) b.", ROW, ["A", "B"], panel_images=False)
+    pairs, rejects = align_figure(fig, make_split(fig, [("A", "a"), ("B", "b")]), AlignSettings(), rd)
+    assert rejects == [] and len(pairs) == 2
+    with Image.open(rd.inside(pairs[1].image)) as im:
+        assert im.size == (95, 200)
+    pairs, rejects = align_figure(fig, make_split(fig, [("A", "a"), ("B", "b")]), AlignSettings(crop_missing=False), rd)
+    assert pairs == [] and {r.reason for r in rejects} == {"no_image", "panel_without_image"}
+
+
+def _write_inputs(rd: RunDir, n_papers: int = 3) -> tuple[list[Figure], list[SplitRow]]:
+    figs, splits = [], []
+    for i in range(n_papers):
+        pid = f"p{i:016x}"
+        f1 = make_figure(rd, pid, 0, "Figure 1. (A) tumour. (B) infarct.", ROW, ["A", "B"])
+        f2 = make_figure(rd, pid, 1, "Figure 2. Normal brain.", [])
+        figs += [f1, f2]
+        splits += [make_split(f1, [("A", "tumour"), ("B", "infarct")]), make_split(f2, [])]
+    write_jsonl(rd.file("figures.jsonl"), figs)
+    write_jsonl(rd.file("subcaptions.jsonl"), splits)
+    return figs, splits
+
+
+def test_align_run_resumes_and_redoes_changed_papers(tmp_path):
+    rd = RunDir(tmp_path / "run")
+    figs, splits = _write_inputs(rd)
+    calls = []
+    s1 = align_run(rd.path, progress=lambda n=1, total=None, note="": calls.append(note))
+    assert s1.papers == 3 and s1.pairs == 9 and s1.papers_skipped == 0
+    assert s1.methods == {"letter": 6, "whole": 3}
+    first = rd.file("pairs.jsonl").read_bytes()
+    rows = list(read_jsonl(rd.file("pairs.jsonl")))
+    assert [r["paper_id"] for r in rows] == sorted(r["paper_id"] for r in rows)
+    assert json.loads(rd.file("run.json").read_text())["stages"]["align"]["settings"]["shared"] == "auto"
+    # a rerun skips everything and writes the same bytes
+    s2 = align_run(rd.path)
+    assert s2.papers_skipped == 3 and rd.file("pairs.jsonl").read_bytes() == first
+    # an interrupted run (one unit lost) resumes to the same output
+    (rd.parts_dir("align") / f"{figs[2].paper_id}.done").unlink()
+    s3 = align_run(rd.path)
+    assert s3.papers_skipped == 2 and rd.file("pairs.jsonl").read_bytes() == first
+    # a changed split row redoes that paper only
+    splits[0] = make_split(figs[0], [("A", "bright tumour"), ("B", "infarct")])
+    write_jsonl(rd.file("subcaptions.jsonl"), splits)
+    s4 = align_run(rd.path)
+    assert s4.papers_skipped == 2
+    texts = [r["text"] for r in read_jsonl(rd.file("pairs.jsonl"))]
+    assert "Bright tumour." not in texts and "bright tumour." in texts
+    # changed settings redo everything
+    s5 = align_run(rd.path, AlignSettings(shared="drop"))
+    assert s5.papers_skipped == 0
+
+
+def test_align_run_bad_rows_orphans_and_missing_split(tmp_path):
+    rd = RunDir(tmp_path / "run")
+    figs, splits = _write_inputs(rd, 1)
+    with open(rd.file("figures.jsonl"), "a") as fh:
+        fh.write(json.dumps({"figure_id": "broken", "paper_id": "p9"}) + "\n")
+    orphan = make_split(make_figure(None, "pX", 0, "Figure 1. x", []), [])
+    write_jsonl(rd.file("subcaptions.jsonl"), [*splits, orphan])
+    s = align_run(rd.path)
+    assert s.pairs == 3
+    rej = list(read_jsonl(rd.file("rejects.jsonl")))
+    reasons = {r["reason"] for r in rej}
+    assert {"bad_record", "orphan_split"} <= reasons
+    bad = next(r for r in rej if r["reason"] == "bad_record")
+    assert "figures.jsonl:3" in bad["detail"]
+    # without any subcaptions file every figure is paired whole, and the run says why
+    rd.file("subcaptions.jsonl").unlink()
+    s = align_run(rd.path)
+    assert s.methods == {"whole": 2} and s.reject_reasons.get("no_split") == 2 and s.reject_reasons.get("missing") == 1
+
+
+def test_align_run_without_figures_is_a_clear_error(tmp_path):
+    from medvl.errors import InputError
+
+    with pytest.raises(InputError, match="figures.jsonl"):
+        align_run(tmp_path)
+
+
+def test_cli_align(tmp_path):
+    from typer.testing import CliRunner
+
+    from medvl.cli import app
+
+    rd = RunDir(tmp_path / "run")
+    _write_inputs(rd, 2)
+    res = CliRunner().invoke(app, ["align", str(rd.path)])
+    assert res.exit_code == 0, res.output
+    assert "6 pairs from 4 figures in 2 papers" in res.output
+    assert len(list(read_jsonl(rd.file("pairs.jsonl")))) == 6
+    res = CliRunner().invoke(app, ["align", str(rd.path), "--shared", "nowhere"])
+    assert res.exit_code != 0
