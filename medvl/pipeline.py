@@ -307,6 +307,11 @@ def execute_shard(task: ShardTask) -> dict[str, Any]:
     except InputError as exc:
         write_reject_unit(run, stage, task, exc.reason, str(exc), started=started)
         return {"status": "rejected", "records": 0, "rejects": 1, "reason": exc.reason}
+    except MedvlError as exc:
+        # not the input but the environment (a dead LLM server, a missing extra): this shard is
+        # not done, and the stage stops instead of failing every other shard the same way
+        write_failed(run, stage.name, task.key, "abort", str(exc), traceback.format_exc())
+        return {"status": "failed", "abort": True, "records": 0, "rejects": 0, "reason": str(exc)}
     except Exception as exc:  # noqa: BLE001 - every failure is data
         detail = f"{type(exc).__name__}: {exc}"
         if stage.on_error == "reject":
@@ -568,24 +573,32 @@ class Pipeline:
         with self.bars(stage.name, len(shards)) as advance:
             if reused:
                 advance(reused, note="done before")
+            aborted = ""
             if tasks:
-                for out in self.executor.map(execute_shard, tasks, timeout_s=timeout):
-                    task: ShardTask = out.task
-                    res.ran += 1
-                    if out.ok and out.value.get("status") == "failed":
-                        res.failed += 1
-                    elif not out.ok:
-                        err = out.error
-                        detail = f"{err.detail}" if err else "unknown failure"
-                        if stage.on_error == "reject":
-                            reason = {"timeout": "timeout", "crash": "crash"}.get(err.kind if err else "", "error")
-                            write_reject_unit(self.run, stage, task, reason, f"{task.source or task.key}: {detail}",
-                                              status=reason)
-                        else:
-                            write_failed(self.run, stage.name, task.key, err.kind if err else "error", detail,
-                                         err.traceback if err else "")
+                outcomes = self.executor.map(execute_shard, tasks, timeout_s=timeout)
+                try:
+                    for out in outcomes:
+                        task: ShardTask = out.task
+                        res.ran += 1
+                        if out.ok and out.value.get("status") == "failed":
                             res.failed += 1
-                    advance(1, note=task.key[:40])
+                            if out.value.get("abort"):
+                                aborted = out.value.get("reason") or "stopped"
+                                break
+                        elif not out.ok:
+                            err = out.error
+                            detail = f"{err.detail}" if err else "unknown failure"
+                            if stage.on_error == "reject":
+                                reason = {"timeout": "timeout", "crash": "crash"}.get(err.kind if err else "", "error")
+                                write_reject_unit(self.run, stage, task, reason,
+                                                  f"{task.source or task.key}: {detail}", status=reason)
+                            else:
+                                write_failed(self.run, stage.name, task.key, err.kind if err else "error", detail,
+                                             err.traceback if err else "")
+                                res.failed += 1
+                        advance(1, note=task.key[:40])
+                finally:
+                    outcomes.close()  # stops the workers still busy when the stage stopped early
         # merge (also when some shards failed: the output holds what is done)
         if stage.output:
             self.run.merge(stage.name, stage.output)
@@ -598,10 +611,14 @@ class Pipeline:
             res.outputs.update(stage.finalize(ctx) or {})
         res.digest = file_sha(self.run.file(stage.output)) if stage.output else digest(
             sorted((s.key, s.fingerprint) for s in shards))
-        if res.failed:
+        if aborted:
+            left = len(shards) - unit_counts(self.run, stage.name)["done"]
+            res.state = "failed"
+            res.message = f"stopped: {aborted} ({left} shard(s) not done; rerun the same command to resume)"
+        elif res.failed:
             res.state = "failed"
             res.message = (f"{res.failed} shard(s) failed; rerun the same command to retry them "
-                           f"(details: medvl status {self.run.path})")
+                           f"(details: medvl status {self.run.path} --failures)")
         return res
 
     def _run_whole(self, stage: Stage, ctx: StageContext, results: dict[str, StageResult]) -> StageResult:
@@ -822,6 +839,127 @@ register(Stage(
     # parse_paper stops itself at timeout_s (SIGALRM); the executor kills what that cannot stop
     timeout_for=lambda s: (s.get("timeout_s") or 0) * 1.5 + 10 if s.get("timeout_s") else None,
     ), replace=True)
+
+
+# ---------------------------------------------------------------- shards joined over several upstream stages
+
+def joined_shards(ctx: StageContext, primary: str, others: Sequence[str] = ()) -> list[Shard]:
+    """One shard per done unit of `primary`, fingerprinted by that unit's part and the same key's
+    parts in `others` (e.g. align reads a paper's figures and its split rows)."""
+    shards = []
+    for s in upstream_shards(ctx, primary):
+        extra = [file_sha(ctx.run.parts_dir(o) / f"{s.key}.jsonl") for o in others]
+        shards.append(Shard(s.key, {"upstream": primary}, digest(s.fingerprint, extra), s.source))
+    return shards
+
+
+# ---------------------------------------------------------------- split (medvl/split/)
+
+SPLIT_LLM_KEYS = ("mode", "timeout_s", "max_reasks", "transport_retries", "concurrency", "params")
+
+
+def _resolve_split(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
+    settings = {"splitter": "rules", **raw}
+    known = {"splitter", "prompt", "cache", *SPLIT_LLM_KEYS}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise MedvlError(f"stage split: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    if settings["splitter"] not in ("rules", "llm"):
+        raise MedvlError(f"stage split: splitter must be rules or llm, not {settings['splitter']!r}")
+    if settings["splitter"] == "llm":
+        if not config.llm.url:
+            raise MedvlError("stage split: splitter llm needs an LLM server: llm.urls in the config or --llm-url")
+        if not config.llm.model:
+            raise MedvlError("stage split: splitter llm needs llm.model in the config or --llm-model")
+        settings.setdefault("prompt", "split/fewshot@1")
+        settings.setdefault("cache", True)
+        settings["url"] = config.llm.url
+        settings["model"] = config.llm.model
+        if config.llm.timeout_s and "timeout_s" not in settings:
+            settings["timeout_s"] = config.llm.timeout_s
+    return settings
+
+
+def _llm_settings(run: RunDir, settings: dict[str, Any]) -> Any:
+    from medvl.llm.client import LLMSettings
+
+    kw = {k: settings[k] for k in SPLIT_LLM_KEYS if k in settings}
+    cache = run.file("cache/llm.sqlite") if settings.get("cache", True) else None
+    return LLMSettings(url=settings["url"], model=settings["model"], cache_path=cache, **kw)
+
+
+def _plan_split(ctx: StageContext) -> list[Shard]:
+    if ctx.settings.get("splitter") == "llm":
+        # fail fast, before any shard: a dead server or a wrong model name is one clear message
+        from medvl.llm.client import StructuredLLM
+
+        llm = StructuredLLM(_llm_settings(ctx.run, ctx.settings))
+        try:
+            llm.check_server()
+        finally:
+            llm.close()
+    return upstream_shards(ctx, "parse")
+
+
+def _run_split_shard(sctx: ShardContext) -> tuple[list[Any], list[Any]]:
+    from medvl.split.llm import LLMSplitter, rules_row, tool_versions_split
+
+    items = [(f["figure_id"], f.get("caption") or "") for f in sctx.upstream_records("parse")]
+    if sctx.settings.get("splitter") != "llm":
+        tools = tool_versions_split(False)
+        return [rules_row(i, c, tools=tools) for i, c in items], []
+    if not items:
+        return [], []
+    splitter = LLMSplitter.from_ref(_llm_settings(sctx.run, sctx.settings), sctx.settings["prompt"])
+    try:
+        return splitter.split_many(items), []  # LLMUnavailable stops the stage; a rerun resumes
+    finally:
+        splitter.close()
+
+
+register(Stage(
+    "split", "1", order=20, description="captions -> labelled subcaptions, rules or a served LLM (subcaptions.jsonl)",
+    output="subcaptions.jsonl", needs=("parse",), modules=("medvl.split.llm", "medvl.split.rules"),
+    tools=("instructor", "openai"), plan=_plan_split, run_shard=_run_split_shard, resolve=_resolve_split,
+    on_error="retry", timeout_s=1800), replace=True)
+
+
+# ---------------------------------------------------------------- align (medvl/align.py)
+
+def _resolve_align(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
+    from medvl.align import AlignSettings
+
+    kw = _kwargs_for(AlignSettings, raw, "align", skip=("figures_file", "subcaptions_file", "out_file", "force"))
+    try:
+        return AlignSettings(**kw).to_dict()
+    except ValueError as exc:
+        raise MedvlError(f"stage align: {exc}") from None
+
+
+def _run_align_shard(sctx: ShardContext) -> tuple[list[Any], list[Any]]:
+    from medvl.align import AlignSettings, align_figure
+    from medvl.records import Figure, SplitRow
+    from medvl.runs import tool_versions
+
+    settings = AlignSettings(**sctx.settings)
+    splits = {r["id"]: SplitRow.model_validate(r) for r in sctx.upstream_records("split")}
+    tools = tool_versions(["medvl", "pydantic", "pillow"])
+    pairs: list[Any] = []
+    rejects: list[Any] = []
+    figs = sorted((Figure.model_validate(r) for r in sctx.upstream_records("parse")),
+                  key=lambda f: (f.index, f.figure_id))
+    for fig in figs:
+        p, r = align_figure(fig, splits.get(fig.figure_id), settings, sctx.run, tools)
+        pairs += p
+        rejects += r
+    return pairs, rejects
+
+
+register(Stage(
+    "align", "1", order=30, description="pair subcaptions with panels (pairs.jsonl)", output="pairs.jsonl",
+    needs=("parse", "split"), modules=("medvl.align",), tools=("pydantic", "pillow"),
+    plan=lambda ctx: joined_shards(ctx, "parse", ["split"]), run_shard=_run_align_shard,
+    resolve=_resolve_align, on_error="reject"), replace=True)
 
 
 def _kwargs_for(cls: Any, settings: dict[str, Any], stage: str, skip: Sequence[str] = ()) -> dict[str, Any]:
