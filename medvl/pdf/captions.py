@@ -137,6 +137,8 @@ def join_lines(lines: list[str], vocab: "set[str] | None" = None) -> str:
                 if hyph in vocab and joined not in vocab:
                     plain = False
             out = (out[:-1] + line) if plain else (out + line)
+        elif out[-1] in _HYPHENS and len(out) >= 2 and out[-2].isalnum():
+            out = out + line  # "anti-" + "CD20": the hyphen belongs to the name
         elif out[-1] in "\u2013\u2014/":
             out = out + line
         else:

@@ -675,7 +675,7 @@ def render_region(page: Any, bbox: Rect4, dpi: int, max_side: int = 4096, margin
     zoom = dpi / 72.0
     side = max(r.width, r.height) * zoom
     if side > max_side:
-        zoom = max_side / max(r.width, r.height)
+        zoom = (max_side - 1.5) / max(r.width, r.height)  # pixmaps round outwards
     zoom = max(zoom, 0.05)
     pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), clip=r, alpha=False, colorspace=pymupdf.csRGB)
     return pix, (r.x0, r.y0, r.x1, r.y1), zoom

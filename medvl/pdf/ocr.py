@@ -88,8 +88,15 @@ def letter_candidates(rgb: np.ndarray, panels: list[tuple[int, int, int, int]], 
     for p in panels:
         pw, ph = p[2] - p[0], p[3] - p[1]
         zone = (p[0] - 0.12 * pw - 4, p[1] - 0.15 * ph - 4, p[0] + 0.25 * pw, p[1] + 0.22 * ph)
+        # a letter printed on the panel itself (on a white patch) separates only within the corner
+        zx0, zy0 = max(0, int(p[0])), max(0, int(p[1]))
+        zx1, zy1 = min(W, int(zone[2])), min(H, int(zone[3]))
+        local = []
+        if zx1 - zx0 > 8 and zy1 - zy0 > 8:
+            local = [(b[0] + zx0, b[1] + zy0, b[2] + zx0, b[3] + zy0)
+                     for b in xy_cut(ink[zy0:zy1, zx0:zx1], min_gap=2, min_side=0, max_depth=8)]
         cands = []
-        for b in pieces:
+        for b in pieces + local:
             w, h = b[2] - b[0], b[3] - b[1]
             if not (6 <= h <= min(80, 0.12 * H + 10) and 2 <= w <= 1.6 * h):
                 continue

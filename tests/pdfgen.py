@@ -1,0 +1,250 @@
+"""Tiny test PDFs built in code with PyMuPDF: raster and vector figures, captions, letters, layouts.
+
+Every builder returns the path it wrote.  Body text is 10 pt Times, captions 8 pt Helvetica with a
+bold label, so the fixtures look like ordinary papers without copying any real one.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+BODY = ("The cells were cultured for three days in standard medium and then fixed. Samples were "
+        "stained and imaged with the same settings for every condition, and the images were "
+        "analysed blind to the treatment group by two observers who agreed on every count. ")
+
+W, H = 612, 792
+
+
+def png(w: int, h: int, seed: int = 0, letter: str | None = None, letter_size: int = 40) -> bytes:
+    """A textured colour PNG (optionally with a big letter drawn in its top-left corner)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    rng = np.random.default_rng(seed)
+    base = rng.integers(40, 200, size=3)
+    yy, xx = np.mgrid[0:h, 0:w]
+    arr = np.zeros((h, w, 3), dtype=np.uint8)
+    for c in range(3):
+        arr[:, :, c] = (base[c] + 40 * np.sin(xx / (7 + c + seed)) + 30 * np.cos(yy / (5 + seed))).clip(0, 255)
+    im = Image.fromarray(arr)
+    if letter:
+        d = ImageDraw.Draw(im)
+        font = ImageFont.load_default(size=letter_size)
+        d.rectangle([0, 0, letter_size + 6, letter_size + 10], fill="white")
+        d.text((4, 0), letter, font=font, fill="black")
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _doc():
+    import pymupdf
+
+    return pymupdf.open()
+
+
+def body(page, rect, text: str = BODY * 2, size: float = 10) -> None:
+    import pymupdf
+
+    page.insert_textbox(pymupdf.Rect(rect), text, fontsize=size, fontname="tiro")
+
+
+def caption(page, x: float, y: float, label: str, lines: list[str], size: float = 8, width: float = 500) -> float:
+    """Write a caption: bold label then the first line; returns the y below the last line."""
+    import pymupdf
+
+    lh = size * 1.25
+    page.insert_text((x, y), label, fontsize=size, fontname="hebo")
+    lw = pymupdf.get_text_length(label, fontname="hebo", fontsize=size)
+    page.insert_text((x + lw + size * 0.3, y), lines[0], fontsize=size, fontname="helv")
+    for i, line in enumerate(lines[1:], 1):
+        page.insert_text((x, y + i * lh), line, fontsize=size, fontname="helv")
+    return y + len(lines) * lh
+
+
+def raster_2x2(path: Path, letters: tuple[str, ...] = ("A", "B", "C", "D"), caption_lines: list[str] | None = None,
+               label: str = "Figure 1.") -> Path:
+    """One page: body text, a figure of 4 placed images in a 2x2 grid with letters as PDF text, caption below."""
+    doc = _doc()
+    page = doc.new_page(width=W, height=H)
+    body(page, (50, 50, 562, 150))
+    x0, y0, cw, ch, gap = 120, 180, 170, 120, 16
+    k = 0
+    for r in range(2):
+        for c in range(2):
+            rx, ry = x0 + c * (cw + gap), y0 + r * (ch + gap)
+            page.insert_image((rx, ry + 14, rx + cw, ry + 14 + ch), stream=png(200, 140, seed=k + 1))
+            if letters:
+                page.insert_text((rx, ry + 10), letters[k], fontsize=11, fontname="hebo")
+            k += 1
+    lines = caption_lines or ["Four views of the same sample. (A) Control. (B) Treated for one day.",
+                              "(C) Treated for two days. (D) Treated for three days; scale bar 10 um."]
+    yb = caption(page, 60, y0 + 2 * (ch + gap) + 30, label, lines)
+    body(page, (50, yb + 14, 562, yb + 200))
+    doc.save(path)
+    return path
+
+
+def vector_chart(path: Path, label: str = "Fig. 2.") -> Path:
+    """A bar chart drawn with vector graphics (axes, bars, tick labels), caption below."""
+    doc = _doc()
+    page = doc.new_page(width=W, height=H)
+    body(page, (50, 50, 562, 140))
+    ox, oy = 150, 420
+    page.draw_line((ox, oy), (ox + 300, oy), color=(0, 0, 0), width=1)
+    page.draw_line((ox, oy), (ox, oy - 230), color=(0, 0, 0), width=1)
+    for i, hgt in enumerate([120, 180, 90, 200, 150]):
+        page.draw_rect((ox + 20 + i * 55, oy - hgt, ox + 55 + i * 55, oy), color=(0, 0, 0), fill=(0.2, 0.4, 0.8))
+        page.insert_text((ox + 30 + i * 55, oy + 12), f"G{i + 1}", fontsize=7, fontname="helv")
+    page.insert_text((ox + 120, oy + 26), "Group", fontsize=8, fontname="helv")
+    yb = caption(page, 60, oy + 50, label, ["Expression in five groups (mean of three repeats)."])
+    body(page, (50, yb + 14, 562, yb + 200))
+    doc.save(path)
+    return path
+
+
+def single_image(path: Path, label: str = "Figure 1:") -> Path:
+    """A figure that is one photo (no panels)."""
+    doc = _doc()
+    page = doc.new_page(width=W, height=H)
+    body(page, (50, 50, 562, 150))
+    page.insert_image((150, 180, 460, 400), stream=png(310, 220, seed=5))
+    yb = caption(page, 60, 425, label, ["Chest radiograph at admission showing no abnormality."])
+    body(page, (50, yb + 14, 562, yb + 200))
+    doc.save(path)
+    return path
+
+
+def two_column(path: Path) -> Path:
+    """Two columns, each with body text, a figure and its caption below; an in-text reference too."""
+    doc = _doc()
+    page = doc.new_page(width=W, height=H)
+    colx = [(50, 296), (316, 562)]
+    for ci, (a, b) in enumerate(colx):
+        body(page, (a, 50, b, 170), text=("Figure %d shows the effect of the dose on growth. " % (ci + 1)) + BODY)
+        page.insert_image((a + 10, 190, b - 10, 330), stream=png(220, 140, seed=10 + ci))
+        yb = caption(page, a, 350, f"Figure {ci + 1}.", [f"Growth curve of strain {ci + 1} in",
+                                                         "minimal medium at 37 degrees."], width=b - a)
+        body(page, (a, yb + 14, b, 700))
+    doc.save(path)
+    return path
+
+
+def caption_beside(path: Path) -> Path:
+    """The caption sits to the right of the figure, in the same vertical band."""
+    doc = _doc()
+    page = doc.new_page(width=W, height=H)
+    body(page, (50, 50, 562, 150))
+    page.insert_image((50, 180, 330, 400), stream=png(280, 220, seed=7))
+    caption(page, 350, 200, "Figure 3.", ["Histology of the lesion,", "stained with H&E at low",
+                                          "magnification."])
+    body(page, (50, 430, 562, 700))
+    doc.save(path)
+    return path
+
+
+def caption_above(path: Path) -> Path:
+    """Captions printed above their figures (two figures on the page)."""
+    doc = _doc()
+    page = doc.new_page(width=W, height=H)
+    body(page, (50, 40, 562, 110))
+    caption(page, 60, 130, "Figure 1.", ["Overview of the study design."])
+    page.insert_image((150, 145, 460, 300), stream=png(300, 150, seed=8))
+    body(page, (50, 320, 562, 400))
+    caption(page, 60, 420, "Figure 2.", ["Timeline of the follow-up visits."])
+    page.insert_image((150, 435, 460, 600), stream=png(300, 160, seed=9))
+    body(page, (50, 620, 562, 740))
+    doc.save(path)
+    return path
+
+
+def caption_next_page(path: Path) -> Path:
+    """A full figure at the bottom of page 1 whose caption opens page 2."""
+    doc = _doc()
+    p1 = doc.new_page(width=W, height=H)
+    body(p1, (50, 50, 562, 300), text=BODY * 4)
+    p1.insert_image((100, 330, 510, 740), stream=png(400, 400, seed=12))
+    p2 = doc.new_page(width=W, height=H)
+    yb = caption(p2, 60, 60, "Figure 1.", ["Magnetic resonance image of the knee."])
+    body(p2, (50, yb + 14, 562, 500), text=BODY * 3)
+    doc.save(path)
+    return path
+
+
+def hyphenated(path: Path) -> Path:
+    """A caption with words broken at line ends (and a real hyphenated compound)."""
+    doc = _doc()
+    page = doc.new_page(width=W, height=H)
+    body(page, (50, 50, 562, 150), text=BODY + " The p75ICD-transfected cells grew faster. ")
+    page.insert_image((150, 180, 460, 380), stream=png(300, 200, seed=3))
+    caption(page, 60, 405, "Figure 1:", ["Immuno-", "histochemistry of p75ICD-", "transfected cells after treat-",
+                                         "ment with the drug."])
+    body(page, (50, 460, 562, 700))
+    doc.save(path)
+    return path
+
+
+def no_figures(path: Path) -> Path:
+    doc = _doc()
+    page = doc.new_page(width=W, height=H)
+    body(page, (50, 50, 562, 700), text=BODY * 6)
+    doc.save(path)
+    return path
+
+
+def encrypted(path: Path) -> Path:
+    import pymupdf
+
+    doc = _doc()
+    page = doc.new_page(width=W, height=H)
+    body(page, (50, 50, 562, 300))
+    doc.save(path, encryption=pymupdf.PDF_ENCRYPT_AES_256, user_pw="secret", owner_pw="owner")
+    return path
+
+
+def ocr_letters(path: Path) -> Path:
+    """One raster figure of two panels whose letters exist only as pixels (no PDF text)."""
+    from PIL import Image
+
+    a = Image.open(io.BytesIO(png(300, 240, seed=21, letter="A", letter_size=44))).convert("RGB")
+    b = Image.open(io.BytesIO(png(300, 240, seed=22, letter="B", letter_size=44))).convert("RGB")
+    canvas = Image.new("RGB", (640, 240), "white")
+    canvas.paste(a, (0, 0))
+    canvas.paste(b, (340, 0))
+    buf = io.BytesIO()
+    canvas.save(buf, format="PNG")
+    doc = _doc()
+    page = doc.new_page(width=W, height=H)
+    body(page, (50, 50, 562, 150))
+    page.insert_image((66, 180, 546, 360), stream=buf.getvalue())
+    yb = caption(page, 60, 385, "Figure 1.", ["(A) Left kidney. (B) Right kidney."])
+    body(page, (50, yb + 14, 562, 700))
+    doc.save(path)
+    return path
+
+
+JATS = """<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE article PUBLIC "-//NLM//DTD JATS (Z39.96) Journal Publishing DTD v1.1 20151215//EN" "JATS-journalpublishing1.dtd">
+<article xmlns:xlink="http://www.w3.org/1999/xlink" article-type="research-article">
+<front><article-meta>
+<article-id pub-id-type="pmcid">PMC0000001</article-id>
+<article-id pub-id-type="doi">10.0000/test.1</article-id>
+<title-group><article-title>A test article</article-title></title-group>
+<permissions><license xlink:href="https://creativecommons.org/licenses/by/4.0/"><license-p>CC BY</license-p></license></permissions>
+</article-meta></front>
+<body><sec><p>Text.</p>
+{figs}
+</sec></body></article>
+"""
+
+
+def jats(path: Path, figs: list[tuple[str, str]], graphics: list[str] | None = None) -> Path:
+    """A small JATS XML with <fig> elements (label, caption text)."""
+    parts = []
+    for i, (label, cap) in enumerate(figs):
+        g = f'<graphic xlink:href="{graphics[i]}"/>' if graphics and i < len(graphics) else ""
+        parts.append(f'<fig id="f{i + 1}"><label>{label}</label><caption><p>{cap}</p></caption>{g}</fig>')
+    path.write_text(JATS.replace("{figs}", "\n".join(parts)), encoding="utf-8")
+    return path

@@ -1,0 +1,48 @@
+"""JATS XML figures: labels, captions (title + paragraphs), graphics, licence; bad XML."""
+
+from __future__ import annotations
+
+import pytest
+
+from medvl.errors import InputError
+from medvl.jats import parse_jats
+
+
+def test_figures_labels_captions_and_license(tmp_path):
+    xml = tmp_path / "a.xml"
+    xml.write_text("""<?xml version="1.0"?>
+<article xmlns:xlink="http://www.w3.org/1999/xlink" article-type="case-report">
+<front><article-meta><article-id pub-id-type="pmc">123</article-id>
+<title-group><article-title>Case <italic>x</italic></article-title></title-group>
+<permissions><license xlink:href="https://creativecommons.org/licenses/by/4.0/"/></permissions>
+</article-meta></front>
+<body><p>See <xref ref-type="fig" rid="f1">Figure 1</xref>.</p>
+<fig id="f1"><label>Figure 1.</label><caption><title>Bold title</title><p>(a) First <italic>panel</italic>
+ text. (b) Second&#x000a0;panel.</p></caption><graphic xlink:href="img.001"/></fig>
+<fig id="f2"><label>Figure 2</label><caption><p>Only text.</p></caption></fig>
+</body></article>""", encoding="utf-8")
+    art = parse_jats(xml)
+    assert art.pmcid == "PMC123"
+    assert art.license == "https://creativecommons.org/licenses/by/4.0/"
+    assert art.article_type == "case-report"
+    assert [f.label for f in art.figures] == ["Figure 1", "Figure 2"]
+    f1 = art.figures[0]
+    assert f1.caption == "Bold title (a) First panel text. (b) Second\u00a0panel." or \
+        f1.caption == "Bold title (a) First panel text. (b) Second panel."
+    assert f1.title == "Bold title"
+    assert f1.graphics == ["img.001"]
+    assert f1.printed_caption().startswith("Figure 1. Bold title (a)")
+
+
+@pytest.mark.parametrize("content,reason", [
+    (b"", "empty"),
+    (b"<article><fig>", "bad_xml"),
+    (b"<html><body>hi</body></html>", "not_jats"),
+])
+def test_bad_xml_raises_input_error_with_reason(tmp_path, content, reason):
+    p = tmp_path / "bad.xml"
+    p.write_bytes(content)
+    with pytest.raises(InputError) as ei:
+        parse_jats(p)
+    assert ei.value.reason == reason
+    assert str(p) in str(ei.value)
