@@ -1,0 +1,192 @@
+"""Search PubMed Central through NCBI's E-utilities, paging on the history server.
+
+``esearch`` (db=pmc, ``usehistory=y``) stores the result set on NCBI's history server and
+returns its ``WebEnv`` and ``query_key``; ``esummary`` then reads it page by page with
+``retstart``/``retmax``, so a search of thousands of papers costs one esearch plus one
+request per page, and every page brings the metadata medvl keeps (PMCID, PMID, DOI, title,
+journal, year).
+
+Replies are parsed with Biopython's ``Bio.Entrez.read`` (which validates them against
+NCBI's DTDs, shipped with Biopython).  The requests themselves are sent by
+:class:`medvl.collect.http.Http`, not by ``Bio.Entrez.esearch``: in Biopython 1.88 every
+E-utility function hard-codes ``https://eutils.ncbi.nlm.nih.gov/entrez/eutils/<cgi>`` (there
+is no module attribute for the base URL), and its ``_open`` rate-limits with a process-wide
+sleep and retries with fixed 15 s pauses through urllib.  Sending them ourselves gives a
+configurable base URL (``MEDVL_EUTILS_URL``, for mirrors and tests), the shared token
+bucket, Retry-After and backoff.  The ``tool``, ``email`` and ``api_key`` parameters NCBI
+asks for are sent with every request, exactly as Bio.Entrez would.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from medvl.collect.http import Http
+from medvl.collect.ratelimit import TokenBucket
+from medvl.errors import MedvlError
+
+DEFAULT_EUTILS_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils"
+ESUMMARY_MAX = 10000  # NCBI's cap on retmax for esummary
+
+
+class EntrezError(MedvlError):
+    """E-utilities answered with an error or with something that is not its XML."""
+
+
+@dataclass
+class Hit:
+    """One search result with the metadata esummary gives."""
+
+    pmcid: str
+    uid: str = ""
+    pmid: str | None = None
+    doi: str | None = None
+    title: str | None = None
+    journal: str | None = None
+    journal_abbrev: str | None = None
+    year: int | None = None
+    pubdate: str | None = None
+    authors: list[str] = field(default_factory=list)
+
+
+def normalize_pmcid(value: str | int) -> str:
+    """``"PMC123"``, ``"pmc123"``, ``"123"``, ``123`` -> ``"PMC123"``; raises on anything else."""
+    s = str(value).strip()
+    m = re.fullmatch(r"(?i)(?:pmc)?(\d+)(?:\.\d+)?", s)
+    if not m:
+        raise ValueError(f"not a PMC id: {value!r}")
+    return f"PMC{int(m.group(1))}"
+
+
+def _year(*dates: str | None) -> int | None:
+    for d in dates:
+        if d:
+            m = re.search(r"\b(1[89]\d\d|20\d\d)\b", str(d))
+            if m:
+                return int(m.group(1))
+    return None
+
+
+def _str(v) -> str | None:
+    if v is None:
+        return None
+    s = str(v).strip()
+    return s or None
+
+
+class Entrez:
+    """A small E-utilities client for db=pmc."""
+
+    def __init__(self, http: Http, limiter: TokenBucket, base_url: str = DEFAULT_EUTILS_URL,
+                 email: str | None = None, tool: str = "medvl", api_key: str | None = None):
+        self.http = http
+        self.limiter = limiter
+        self.base_url = base_url.rstrip("/")
+        self.email = email
+        self.tool = tool
+        self.api_key = api_key
+        self.count: int | None = None
+        self.query_translation: str | None = None
+
+    # ------------------------------------------------------------ plumbing
+    def _params(self, **kw) -> dict:
+        params = {k: v for k, v in kw.items() if v is not None}
+        params["tool"] = self.tool
+        if self.email:
+            params["email"] = self.email
+        if self.api_key:
+            params["api_key"] = self.api_key
+        return params
+
+    def _get(self, cgi: str, **params) -> bytes:
+        url = f"{self.base_url}/{cgi}.fcgi"
+        body, _ = self.http.get_bytes(url, params=self._params(**params), limiter=self.limiter)
+        return body
+
+    @staticmethod
+    def _read(body: bytes, what: str):
+        from Bio import Entrez as BioEntrez  # Biopython: parse against NCBI's DTDs
+
+        try:
+            return BioEntrez.read(io.BytesIO(body))
+        except RuntimeError as exc:  # <ERROR> element in the reply
+            raise EntrezError(f"{what}: E-utilities reported an error: {exc}") from exc
+        except Exception as exc:  # NotXMLError, CorruptedXMLError, ValidationError, ExpatError
+            snippet = body[:120].decode("utf-8", "replace").replace("\n", " ")
+            raise EntrezError(f"{what}: the reply is not valid E-utilities XML "
+                              f"({type(exc).__name__}: {exc}); it starts with {snippet!r}") from exc
+
+    # ------------------------------------------------------------ esearch / esummary
+    def esearch(self, term: str) -> tuple[int, str, str]:
+        """Run the search on the history server; return (count, WebEnv, query_key)."""
+        rec = self._read(self._get("esearch", db="pmc", term=term, usehistory="y", retmax=0),
+                         f"esearch {term!r}")
+        try:
+            count = int(rec["Count"])
+            webenv, qk = str(rec["WebEnv"]), str(rec["QueryKey"])
+        except (KeyError, TypeError, ValueError) as exc:
+            errs = rec.get("ErrorList") if hasattr(rec, "get") else None
+            raise EntrezError(f"esearch {term!r}: reply lacks Count/WebEnv/QueryKey ({exc}); "
+                              f"errors: {errs}") from exc
+        self.count = count
+        self.query_translation = _str(rec.get("QueryTranslation"))
+        return count, webenv, qk
+
+    def esummary(self, *, webenv: str | None = None, query_key: str | None = None,
+                 retstart: int = 0, retmax: int = 100, ids: list[str] | None = None) -> list[Hit]:
+        if ids is not None:
+            body = self._get("esummary", db="pmc", id=",".join(i.removeprefix("PMC") for i in ids))
+            what = f"esummary of {len(ids)} ids"
+        else:
+            body = self._get("esummary", db="pmc", query_key=query_key, WebEnv=webenv,
+                             retstart=retstart, retmax=retmax)
+            what = f"esummary retstart={retstart}"
+        recs = self._read(body, what)
+        return [self._hit(r) for r in recs]
+
+    @staticmethod
+    def _hit(rec) -> Hit:
+        uid = _str(rec.get("Id")) or ""
+        ids = rec.get("ArticleIds") or {}
+        get = ids.get if hasattr(ids, "get") else (lambda k: None)
+        pmcid_raw = _str(get("pmcid")) or uid
+        pmcid = normalize_pmcid(re.sub(r"(?i)^pmc-id:\s*", "", pmcid_raw).split(";")[0])
+        pmid = _str(get("pmid"))
+        if pmid in ("0", ""):
+            pmid = None
+        return Hit(
+            pmcid=pmcid, uid=uid, pmid=pmid,
+            doi=_str(rec.get("DOI")) or _str(get("doi")),
+            title=_str(rec.get("Title")),
+            journal=_str(rec.get("FullJournalName")) or _str(rec.get("Source")),
+            journal_abbrev=_str(rec.get("Source")),
+            year=_year(rec.get("PubDate"), rec.get("EPubDate"), rec.get("SO")),
+            pubdate=_str(rec.get("PubDate")) or _str(rec.get("EPubDate")),
+            authors=[str(a) for a in (rec.get("AuthorList") or [])][:50],
+        )
+
+    def search(self, term: str, max_results: int | None = None, page_size: int = 100) -> Iterator[Hit]:
+        """Yield hits of `term` in NCBI's order, paging through the history server."""
+        count, webenv, qk = self.esearch(term)
+        total = count if max_results is None else min(count, max_results)
+        page_size = max(1, min(page_size, ESUMMARY_MAX))
+        start = 0
+        while start < total:
+            page = self.esummary(webenv=webenv, query_key=qk, retstart=start,
+                                 retmax=min(page_size, total - start))
+            if not page:
+                break  # the history server has fewer records than Count claimed
+            for hit in page[: total - start]:
+                yield hit
+            start += len(page)
+
+    def summaries(self, pmcids: list[str], batch: int = 200) -> Iterator[Hit]:
+        """Metadata of known PMC ids (in batches, by id)."""
+        for i in range(0, len(pmcids), batch):
+            chunk = pmcids[i:i + batch]
+            got = {h.pmcid: h for h in self.esummary(ids=chunk)}
+            for p in chunk:
+                yield got.get(p) or Hit(pmcid=p)
