@@ -201,6 +201,13 @@ def strip_figure_label(caption: str, label: str | None = None) -> str:
     return _FIG_LABEL.sub("", text, count=1).strip()
 
 
+def _starts_with_label(text: str, label: str | None) -> bool:
+    t = text.lstrip()
+    if label:
+        return t.lower().startswith(label.lower())
+    return bool(_FIG_LABEL.match(t)) and bool(re.match(r"(?i)^\s*(?:supplementary\s+)?fig", t))
+
+
 def _sentence(text: str) -> str:
     t = " ".join(text.split()).strip(" ;,")
     if t and t[-1] not in ".!?":
@@ -290,15 +297,18 @@ def align_figure(fig: Figure, split: SplitRow | None, settings: AlignSettings | 
         seen_labelled = False
         for sub in split.subcaptions:
             lab = norm_label(sub.label)
+            # a splitter given the caption as printed may keep "Figure 2." in the first piece
+            text = strip_figure_label(sub.text, fig.label) if _starts_with_label(sub.text, fig.label) else sub.text
             if lab == "_shared":
-                (after if seen_labelled else before).append(sub.text)
+                if text.strip(" .;,:"):
+                    (after if seen_labelled else before).append(text)
             elif lab is None:
                 rejects.append(_reject(fig, "label_not_found",
                                        f"{fig.figure_id}: subcaption label {sub.label!r} is neither a letter nor a "
                                        f"position", f"{fig.figure_id}:{sub.label}"))
             else:
                 seen_labelled = True
-                labelled.append((lab, sub.text))
+                labelled.append((lab, text))
         if settings.shared == "prepend":
             before, after = before + after, []
         elif settings.shared == "append":

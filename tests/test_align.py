@@ -271,3 +271,41 @@ def test_cli_align(tmp_path):
     assert len(list(read_jsonl(rd.file("pairs.jsonl")))) == 6
     res = CliRunner().invoke(app, ["align", str(rd.path), "--shared", "nowhere"])
     assert res.exit_code != 0
+
+
+def test_synth_parse_split_align_against_ground_truth(tmp_path):
+    """Integration: synthetic PDFs -> parse -> rule splitter -> align, checked against the known answers."""
+    from medvl.parse import ParseSettings, parse_inputs
+    from medvl.split.rules import RULES_VERSION, split_caption
+    from medvl.synth import generate_corpus
+    from medvl.synth.score import score_run
+
+    corpus = generate_corpus(tmp_path / "corpus", papers=3, seed=0)
+    rd = RunDir(tmp_path / "run")
+    parse_inputs([corpus / "papers"], rd, ParseSettings())
+    figs = [Figure.model_validate(r) for r in read_jsonl(rd.file("figures.jsonl"))]
+    rows = [SplitRow(id=f.figure_id, caption_sha256=sha256_text(f.caption), subcaptions=split_caption(f.caption),
+                     splitter="rules", provenance=Provenance(stage="split", stage_version=RULES_VERSION,
+                                                             input_sha256=sha256_text(f.caption)))
+            for f in figs]
+    write_jsonl(rd.file("subcaptions.jsonl"), rows)
+    summary = align_run(rd.path)
+    assert summary.pairs > 0 and "letter" in summary.methods and "order" in summary.methods
+    score = score_run(corpus, rd.path)
+    assert score["figures_matched"] == score["gt_figures"]
+    assert score["pair_precision"] >= 0.85, score
+    assert score["panel_recall"] >= 0.6, score
+    # every pair's image exists inside the run directory
+    for p in read_jsonl(rd.file("pairs.jsonl")):
+        assert rd.inside(p["image"]).is_file()
+
+
+def test_figure_label_kept_by_a_splitter_is_dropped(tmp_path):
+    rd = RunDir(tmp_path)
+    fig = make_figure(rd, "p1", 0, "Figure 1. (A) Tumour. (B) Infarct.", ROW, ["A", "B"])
+    split = make_split(fig, [("_shared", "Figure 1."), ("A", "Tumour"), ("B", "Infarct")])
+    pairs, _ = align_figure(fig, split, AlignSettings(), rd)
+    assert {p.label: p.text for p in pairs} == {"A": "Tumour.", "B": "Infarct."}
+    split = make_split(fig, [("A", "Figure 1. Tumour"), ("B", "Infarct")])
+    pairs, _ = align_figure(fig, split, AlignSettings(), rd)
+    assert {p.label: p.text for p in pairs}["A"] == "Tumour."
