@@ -50,6 +50,10 @@ def test_full_report_sections_and_images(tmp_path):
     # raw vs aligned retrieval table
     assert "eval/raw" in html and "eval/aligned" in html and "25.0" in html
     assert info["figures"][0] in html
+    # `medvl eval compare` table: aligned better on R@1 (green), worse on median rank (red)
+    cmp = html[html.index("Raw vs aligned pairs"):]
+    assert "+15.0" in cmp and "+2.0" in cmp
+    assert cmp.index("s-good") < cmp.index("s-bad")
 
 
 def test_gallery_puts_worst_judged_first(tmp_path):
@@ -110,6 +114,7 @@ def test_markdown_summary_fits_a_pull_request(tmp_path):
     assert "| splits | `judge/splits@1` |" in md
     assert "Worst-judged" in md and "mixed_panels" in md
     assert "| eval/aligned | image → text | 25.0 |" in md
+    assert "| image → text R@1 | 10.0 | 25.0 | +15.0 |" in md
     assert "data:image" not in md
     assert len(md.splitlines()) < 120
     # every table row has the same number of cells as its header

@@ -90,7 +90,10 @@ def make_run(root: Path, *, judged: bool = True, metrics: bool = True) -> dict:
     rejects = [Reject(stage="parse", source="corpus/bad.pdf", reason="encrypted", detail="corpus/bad.pdf: encrypted"),
                Reject(stage="parse", source="corpus/b.pdf", reason="no_figures", detail="no figures found"),
                Reject(stage="align", id=f2, reason="no_panel_images", detail="panels have no crops")]
-    write_jsonl(root / "rejects.jsonl", rejects)
+    # rejects go through the stages' parts, as the pipeline writes them; rejects.jsonl is their merge
+    run.write_unit("parse", "corpus", [], rejects[:2])
+    run.write_unit("align", "all", [], rejects[2:])
+    run.merge_rejects()
 
     out = {"run": run, "figures": [f1, f2, f3], "pairs": [p.pair_id for p in pairs],
            "captions": {f1: cap1, f2: cap2, f3: cap3}}
@@ -131,4 +134,12 @@ def make_run(root: Path, *, judged: bool = True, metrics: bool = True) -> dict:
                              "per_class": {"mri": {"n": 6, "recall": 0.66}, "ct": {"n": 6, "recall": 0.33}}}}
             (root / "eval" / name).mkdir(parents=True, exist_ok=True)
             (root / "eval" / name / "metrics.json").write_text(json.dumps(m))
+        # the shape `medvl eval compare` writes beside raw/ and aligned/
+        cmp = {"split": "test", "data": {"n_evaluated": 40}, "code": {},
+               "models": {"raw": {"model": "medvl-tiny"}, "aligned": {"model": "medvl-tiny"}},
+               "rows": [{"metric": "image → text R@1", "values": {"raw": 0.10, "aligned": 0.25},
+                         "delta_aligned_minus_raw": 0.15, "higher_is_better": True, "percent": True},
+                        {"metric": "image → text median rank", "values": {"raw": 7.0, "aligned": 9.0},
+                         "delta_aligned_minus_raw": 2.0, "higher_is_better": False, "percent": False}]}
+        (root / "eval" / "compare.json").write_text(json.dumps(cmp))
     return out

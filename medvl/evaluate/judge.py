@@ -55,7 +55,7 @@ def _score_field(desc: str) -> Any:
 
 
 class _Verdict(BaseModel):
-    rationale: str = Field(min_length=1, max_length=600, description="one or two sentences: why these scores")
+    rationale: str = Field(min_length=1, max_length=300, description="one or two sentences: why these scores")
 
     @field_validator("rationale")
     @classmethod
@@ -105,7 +105,7 @@ class RetrievalVerdict(BaseModel):
     """Verdict on the top-k captions retrieved for one query."""
 
     relevance: list[Score] = Field(description="one score 1-5 per retrieved caption, in the order given")
-    rationale: str = Field(min_length=1, max_length=600)
+    rationale: str = Field(min_length=1, max_length=300, description="one or two sentences")
     flags: list[RetrievalFlag] = Field(default_factory=list)
 
     @field_validator("relevance")
@@ -122,22 +122,28 @@ class RetrievalVerdict(BaseModel):
         return {f"rank{i + 1}": int(s) for i, s in enumerate(self.relevance)}
 
 
+def retrieval_model(k: int, base: type[RetrievalVerdict] = RetrievalVerdict) -> type[RetrievalVerdict]:
+    """A RetrievalVerdict whose schema asks for exactly k scores, so schema-guided decoding
+    cannot produce a list of the wrong length (the validator still checks)."""
+    from pydantic import conint, create_model
+
+    return _RETRIEVAL_MODELS.setdefault((k, base), create_model(
+        f"{base.__name__}K{k}", __base__=base,
+        relevance=(list[conint(ge=1, le=5)], Field(min_length=k, max_length=k,
+                                                   description=f"exactly {k} scores 1-5, one per retrieved caption"))))
+
+
+_RETRIEVAL_MODELS: dict[tuple[int, type], type[RetrievalVerdict]] = {}
+
 RESPONSE_MODELS: dict[str, type[BaseModel]] = {"splits": SplitVerdict, "pairs": PairVerdict,
                                                "retrieval": RetrievalVerdict}
 
 
-def response_model(name: str) -> type[BaseModel]:
-    """Resolve a prompt's `response_model` (a short name, or module:Class)."""
-    short = {"SplitVerdict": SplitVerdict, "PairVerdict": PairVerdict, "RetrievalVerdict": RetrievalVerdict,
-             **RESPONSE_MODELS}
-    if name in short:
-        return short[name]
-    if ":" in name:
-        import importlib
-
-        mod, cls = name.split(":", 1)
-        return getattr(importlib.import_module(mod), cls)
-    raise MedvlError(f"unknown judge response model {name!r}")
+def response_model_for(prompt: Any, what: str) -> type[BaseModel]:
+    """The prompt's `response_model` (module:Class), else the default verdict for `what`."""
+    if getattr(prompt, "response_model", None):
+        return prompt.resolve_response_model()
+    return RESPONSE_MODELS[what]
 
 
 # ---------------------------------------------------------------- items
@@ -189,7 +195,17 @@ def position_words(bbox: list[float] | None, width: float | None, height: float 
     return f"{v} {h}"
 
 
-def split_items(run: Path, rejects: list) -> list[Item]:
+def read_captions(path: str | Path | None) -> dict[str, str]:
+    """id -> caption from a JSONL file of {"id", "caption"} rows (captions-only split input, gold)."""
+    from medvl.runs import read_jsonl
+
+    if not path or not Path(path).is_file():
+        return {}
+    return {str(r["id"]): r["caption"] for r in read_jsonl(path) if r.get("id") and isinstance(r.get("caption"), str)}
+
+
+def split_items(run: Path, rejects: list, captions: dict[str, str] | None = None) -> list[Item]:
+    """Items for the splits judge; captions come from figures.jsonl, else `captions` (by id)."""
     from medvl.records import Reject, sha256_text
     from medvl.runs import read_jsonl
 
@@ -201,10 +217,11 @@ def split_items(run: Path, rejects: list) -> list[Item]:
     for row in read_jsonl(p):
         rid = str(row.get("id"))
         fig = figs.get(rid)
-        caption = (fig or {}).get("caption") or row.get("caption")
+        caption = (fig or {}).get("caption") or row.get("caption") or (captions or {}).get(rid)
         if not caption:
             rejects.append(Reject(stage=STAGE, source=str(p), id=f"splits:{rid}", reason="no_caption",
-                                  detail=f"{rid}: caption not found in figures.jsonl, cannot judge its split"))
+                                  detail=f"{rid}: caption not in figures.jsonl nor the captions file; "
+                                         "cannot judge its split (pass --captions FILE)"))
             continue
         subs = [{"label": s.get("label"), "text": s.get("text")} for s in row.get("subcaptions") or []]
         panels = [pn.get("label") for pn in (fig or {}).get("panels") or [] if pn.get("label")]
@@ -212,7 +229,8 @@ def split_items(run: Path, rejects: list) -> list[Item]:
             what="splits", item_id=rid, figure_id=rid if fig else None, paper_id=(fig or {}).get("paper_id"),
             variables={"caption": caption, "subcaptions": subs, "panel_labels": panels,
                        "figure_label": (fig or {}).get("label")},
-            context={"caption": caption},
+            context={"caption": caption, "caption_sha256": row.get("caption_sha256"),
+                     "caption_norm_sha256": sha256_text(_norm(caption))},
             input_sha=sha256_text(json.dumps([caption, subs], sort_keys=True))))
     return items
 
@@ -231,11 +249,6 @@ def pair_items(run: Path, rejects: list) -> list[Item]:
         fig = figs.get(str(pair.get("figure_id"))) or {}
         panel = next((pn for pn in fig.get("panels") or [] if pn.get("panel_id") == pair.get("panel_id")), None)
         img = run / pair["image"] if pair.get("image") else None
-        if img is not None and not img.is_file():
-            rejects.append(Reject(stage=STAGE, source=str(img), id=f"pairs:{pid}", reason="missing_image",
-                                  detail=f"{pid}: panel image {pair.get('image')} not found",
-                                  paper_id=pair.get("paper_id")))
-            continue
         n_panels = len(fig.get("panels") or [])
         items.append(Item(
             what="pairs", item_id=pid, figure_id=pair.get("figure_id"), paper_id=pair.get("paper_id"),
@@ -354,6 +367,7 @@ def load_gold(path: str | Path | None) -> dict[str, dict] | None:
                 out[f"id:{row[key]}"] = rec
         if row.get("caption"):
             out[f"sha:{sha256_text(row['caption'])}"] = rec
+            out[f"norm:{sha256_text(_norm(row['caption']))}"] = rec
         if row.get("caption_sha256"):
             out[f"sha:{row['caption_sha256']}"] = rec
     return out
@@ -410,8 +424,9 @@ def summarize(judgments: list[dict], rejects: list[dict], gold: dict[str, dict] 
                 cand = gold.get(f"id:{j['item_id']}")
                 if cand is None and row is not None:
                     cand = gold.get(f"sha:{row.get('caption_sha256')}")
-                if cand is None and (j.get("extra") or {}).get("caption_sha256"):
-                    cand = gold.get(f"sha:{j['extra']['caption_sha256']}")
+                for k in ("caption_sha256", "caption_norm_sha256"):
+                    if cand is None and (j.get("extra") or {}).get(k):
+                        cand = gold.get(f"{'sha' if k == 'caption_sha256' else 'norm'}:{j['extra'][k]}")
                 if cand is None or row is None:
                     continue
                 disagree = split_disagrees(row.get("subcaptions") or [], cand["subcaptions"])
@@ -441,6 +456,7 @@ class JudgeSettings:
     k: int = 5
     neighbours: str | None = None
     gold: str | None = None  # default: eval/gold/dev.jsonl when present
+    captions: str | None = None  # JSONL {id, caption} for splits of captions-only input
     interval: Literal["t", "bootstrap"] = "t"
     retry_failed: bool = False
     batch: int = 8  # items per call_many (each item is written as soon as its batch returns)
@@ -449,7 +465,7 @@ class JudgeSettings:
 def _unit_key(what: str, item_id: str, prompt_id: str, prompt_sha: str, model: str, mode: str) -> str:
     from medvl.records import sha256_text
 
-    h = sha256_text("|".join([what, item_id, prompt_id, prompt_sha, model, mode]))[:12]
+    h = sha256_text("|".join([what, item_id, prompt_id, prompt_sha, model, mode]))[:12]  # prompt_id: the ref
     return f"{what}-{item_id}"[:180] + f"-{h}"
 
 
@@ -467,115 +483,196 @@ def _image_data_url(path: Path, max_side: int = 768) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _with_image(prompt: Any) -> Any:
+    """The same prompt (same id, version and sha) whose last user turn also carries the panel
+    image, when the variables hold `image_url` (a data URL); the cache key covers the image."""
+    import dataclasses
+
+    from medvl.prompts import Prompt
+
+    @dataclasses.dataclass(frozen=True)
+    class ImagePrompt(Prompt):
+        def messages(self, **variables: Any) -> list[dict]:
+            msgs = super().messages(**variables)
+            url = variables.get("image_url")
+            if url and msgs and msgs[-1]["role"] == "user":
+                msgs[-1] = {"role": "user", "content": [{"type": "text", "text": msgs[-1]["content"]},
+                                                        {"type": "image_url", "image_url": {"url": url}}]}
+            return msgs
+
+    return ImagePrompt(**{f.name: getattr(prompt, f.name) for f in dataclasses.fields(prompt)})
+
+
 def judge_run(run_dir: str | Path, settings: JudgeSettings, llm_settings: Any = None, llm: Any = None,
               progress: ProgressFn = no_progress) -> dict:
-    """Judge a sample of a run's items; returns the summary (also written to judge_summary.json)."""
+    """Judge a sample of a run's items; returns the summary (also written to judge_summary.json).
+
+    Each item is one unit of work (done marker per item and prompt/model/mode), so an interrupted
+    run resumes where it stopped and a rerun asks the server nothing it has answered before
+    (the LLM client's answer cache covers the rest).
+    """
+    from medvl.llm.client import LLMUnavailable
+    from medvl.prompts import load_prompt
     from medvl.records import Judgment, Provenance, Reject
-    from medvl.runs import RunDir, read_jsonl, tool_versions
+    from medvl.runs import RunDir, atomic_write_text, read_jsonl, tool_versions
 
     if settings.what not in WHATS:
         raise MedvlError(f"--what must be one of {', '.join(WHATS)} (got {settings.what!r})")
     run = RunDir(run_dir)
     pre_rejects: list[Reject] = []
+    gold_path = settings.gold or (str(GOLD_DEFAULT) if GOLD_DEFAULT.is_file() else None)
     if settings.what == "splits":
-        items = split_items(run.path, pre_rejects)
+        captions = {**read_captions(gold_path), **read_captions(settings.captions)}
+        items = split_items(run.path, pre_rejects, captions)
     elif settings.what == "pairs":
         items = pair_items(run.path, pre_rejects)
     else:
         items = retrieval_items(run.path, pre_rejects, settings.neighbours, settings.k)
     items = sample_items(items, settings.sample, settings.seed)
 
-    from medvl.prompts import load_prompt
-
     prompt = load_prompt(settings.prompt or DEFAULT_PROMPTS[settings.what])
-    rmodel = response_model(getattr(prompt, "response_model", None) or settings.what)
+    rmodel = response_model_for(prompt, settings.what)
     if llm is None:
         from medvl.llm.client import StructuredLLM
 
+        if llm_settings is None:
+            raise MedvlError("no LLM server given (--llm-url and --llm-model, or $MEDVL_LLM_URL)")
         llm = StructuredLLM(llm_settings)
-    model_name = getattr(getattr(llm, "settings", None), "model", None) or getattr(llm_settings, "model", None) or "?"
-    mode = "text_only"
-    if settings.what == "pairs":
-        mode = resolve_image_mode(llm, settings.image_mode)
+    model_name = llm.settings.model
+    mode = resolve_image_mode(llm.settings, settings.image_mode) if settings.what == "pairs" else "text_only"
+    call_prompt = _with_image(prompt) if mode == "image" else prompt
     tools = tool_versions(["pydantic", "instructor", "openai", "jinja2"])
+    src = f"{settings.what}|{prompt.ref}|{prompt.sha[:12]}|{model_name}"
 
-    stage = STAGE
     todo = []
     for it in items:
-        key = _unit_key(it.what, it.item_id, prompt.id, prompt.sha, model_name, mode)
-        if run.is_done(stage, key):
-            if not settings.retry_failed:
-                continue
-            part = run.parts_dir(stage) / f"{key}.jsonl"
-            if part.is_file() and part.stat().st_size > 0:
+        key = _unit_key(it.what, it.item_id, prompt.ref, prompt.sha, model_name, mode)
+        if run.is_done(STAGE, key):
+            part = run.parts_dir(STAGE) / f"{key}.jsonl"
+            if not settings.retry_failed or (part.is_file() and part.stat().st_size > 0):
                 continue
         todo.append((key, it))
 
-    progress(0, total=len(todo), note=f"{settings.what} · {prompt.id}")
-    n_new = n_fail = 0
-    for start in range(0, len(todo), max(1, settings.batch)):
-        batch = todo[start:start + settings.batch]
-        calls = []
-        for key, it in batch:
-            variables = dict(it.variables)
-            if mode == "image" and it.image_path is not None:
-                variables["image_url"] = _image_data_url(it.image_path)
-            calls.append((prompt, variables, rmodel, it.context))
-        results = llm.call_many(calls)
-        for (key, it), res in zip(batch, results):
-            src = f"{it.what}|{prompt.id}|{prompt.sha[:12]}|{model_name}"
-            if res.value is None:
-                n_fail += 1
-                rej = Reject(stage=STAGE, source=src, id=f"{it.what}:{it.item_id}", reason="judge_failed",
-                             detail=f"{it.item_id}: {res.error or 'no valid verdict'} (after {res.reasks} re-asks)",
-                             paper_id=it.paper_id)
-                run.write_unit(stage, key, [], [rej], meta={"failed": True})
-            else:
-                v = res.value
-                jid = f"{it.what}:{it.item_id}:{key[-12:]}"
-                rec = Judgment(
-                    judgment_id=jid, what=it.what, item_id=it.item_id, scores=v.scores(),
-                    rationale=v.rationale, flags=list(v.flags), mode=mode if it.what == "pairs" else None,
-                    judge_model=res.model or model_name, prompt_id=prompt.id, prompt_sha=prompt.sha,
-                    extra={"figure_id": it.figure_id, "paper_id": it.paper_id, "label": it.label,
-                           "seed": settings.seed, "reasks": res.reasks, "latency_s": res.latency_s,
-                           "tokens": res.tokens, "cached": res.cached},
-                    provenance=Provenance(stage=STAGE, stage_version=STAGE_VERSION, input_sha256=it.input_sha,
-                                          tools=tools, prompt_id=prompt.id, prompt_sha=prompt.sha,
-                                          model=res.model or model_name))
-                run.write_unit(stage, key, [rec])
-                n_new += 1
-            progress(1, note=it.item_id)
-    if pre_rejects:
-        run.write_unit(stage, f"{settings.what}-input-rejects", [], pre_rejects)
-    n = run.merge(stage, "judgments.jsonl")
+    def write(key: str, it: Item, res: Any) -> bool:
+        if res.value is None:
+            rej = Reject(stage=STAGE, source=src, id=f"{it.what}:{it.item_id}", reason="judge_failed",
+                         detail=f"{it.item_id}: {(res.error or 'no valid verdict')[:400]} (re-asks: {res.reasks})",
+                         paper_id=it.paper_id)
+            run.write_unit(STAGE, key, [], [rej], meta={"failed": True})
+            return False
+        v = res.value
+        rec = Judgment(
+            judgment_id=f"{it.what}:{it.item_id}:{key[-12:]}", what=it.what, item_id=it.item_id,
+            scores=v.scores(), rationale=v.rationale, flags=list(v.flags),
+            mode=mode if it.what == "pairs" else None, judge_model=res.model or model_name,
+            prompt_id=prompt.ref, prompt_sha=prompt.sha,
+            extra={"figure_id": it.figure_id, "paper_id": it.paper_id, "label": it.label, "seed": settings.seed,
+                   "reasks": res.reasks, "latency_s": round(res.latency_s, 4), "tokens": res.tokens,
+                   "cached": res.cached,
+                   **{k: it.context[k] for k in ("caption_sha256", "caption_norm_sha256") if it.context.get(k)}},
+            provenance=Provenance(stage=STAGE, stage_version=STAGE_VERSION, input_sha256=it.input_sha, tools=tools,
+                                  prompt_id=prompt.ref, prompt_sha=prompt.sha, model=res.model or model_name))
+        run.write_unit(STAGE, key, [rec], meta={"cached": res.cached})
+        return True
+
+    progress(0, total=len(todo), note=f"{settings.what} · {prompt.ref}")
+    n_new = n_fail = n_cached = 0
+    requests_before = llm.stats.get("requests", 0) if hasattr(llm, "stats") else 0
+    try:
+        for start in range(0, len(todo), max(1, settings.batch)):
+            batch = todo[start:start + settings.batch]
+            jobs, kept = [], []
+            for key, it in batch:
+                variables = dict(it.variables)
+                if mode == "image":
+                    try:
+                        variables["image_url"] = _image_data_url(it.image_path)
+                    except (OSError, TypeError, ValueError) as exc:  # missing or unreadable panel image
+                        rej = Reject(stage=STAGE, source=str(it.image_path), id=f"{it.what}:{it.item_id}",
+                                     reason="unreadable_image", detail=f"{it.item_id}: panel image {it.image_path}: "
+                                     f"{type(exc).__name__}: {exc}", paper_id=it.paper_id)
+                        run.write_unit(STAGE, key, [], [rej], meta={"failed": True})
+                        n_fail += 1
+                        progress(1, note=it.item_id)
+                        continue
+                model = rmodel
+                if isinstance(rmodel, type) and issubclass(rmodel, RetrievalVerdict):
+                    model = retrieval_model(int(it.context.get("k") or settings.k), rmodel)
+                jobs.append((call_prompt, variables, model, it.context))
+                kept.append((key, it))
+            batch = kept
+            if not jobs:
+                continue
+            try:
+                results = llm.call_many(jobs)
+            except LLMUnavailable as exc:
+                for (key, it), res in zip(batch, exc.partial or []):
+                    if res is not None:
+                        write(key, it, res)
+                raise
+            for (key, it), res in zip(batch, results):
+                ok = write(key, it, res)
+                n_new += ok
+                n_fail += not ok
+                n_cached += bool(res.cached)
+                progress(1, note=it.item_id)
+    finally:
+        if pre_rejects:
+            run.write_unit(STAGE, f"{settings.what}-input-rejects", [], pre_rejects)
+        n = run.merge(STAGE, "judgments.jsonl")
     judgments = list(read_jsonl(run.file("judgments.jsonl")))
     rejects = list(read_jsonl(run.file("rejects.jsonl"))) if run.file("rejects.jsonl").is_file() else []
     splits = {}
     if (run.path / "subcaptions.jsonl").is_file():
         splits = {str(r["id"]): r for r in read_jsonl(run.path / "subcaptions.jsonl")}
-    gold_path = settings.gold or (str(GOLD_DEFAULT) if GOLD_DEFAULT.is_file() else None)
     summary = summarize(judgments, rejects, load_gold(gold_path), splits, method=settings.interval)
     summary["gold_file"] = gold_path
-    summary["last_run"] = {"what": settings.what, "prompt_id": prompt.id, "prompt_sha": prompt.sha,
-                           "model": model_name, "mode": mode, "sampled": len(items), "judged_now": n_new,
-                           "failed_now": n_fail, "skipped_done": len(items) - len(todo),
-                           "input_rejects": len(pre_rejects), "judgments_total": n}
-    from medvl.runs import atomic_write_text
-
+    summary["last_run"] = {
+        "what": settings.what, "prompt_id": prompt.ref, "prompt_sha": prompt.sha, "model": model_name,
+        "mode": mode, "sample": settings.sample, "seed": settings.seed, "candidates": len(items) + 0,
+        "judged_now": n_new, "failed_now": n_fail, "cached_now": n_cached,
+        "requests_now": (llm.stats.get("requests", 0) - requests_before) if hasattr(llm, "stats") else None,
+        "skipped_done": len(items) - len(todo), "input_rejects": len(pre_rejects), "judgments_total": n}
     atomic_write_text(run.file("judge_summary.json"), json.dumps(summary, indent=2, sort_keys=True))
-    run.update_manifest(f"{STAGE}:{settings.what}", {**settings.__dict__, "prompt": prompt.id,
-                                                     "prompt_sha": prompt.sha, "model": model_name, "mode": mode},
+    llm_public = llm.settings.public() if hasattr(llm.settings, "public") else {"model": model_name}
+    run.update_manifest(f"{STAGE}:{settings.what}", {**settings.__dict__, "prompt": prompt.ref,
+                                                     "prompt_sha": prompt.sha, "mode": mode, "llm": llm_public},
                         tools=["pydantic", "instructor", "openai"])
     return summary
 
 
-def resolve_image_mode(llm: Any, wanted: str) -> str:
-    """'image' when asked and the server takes images; 'auto' probes the server once."""
+_PROBE_PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC")
+
+
+def server_takes_images(llm_settings: Any, timeout: float = 30.0) -> tuple[bool, str]:
+    """Ask the server once with a 1x1 image: (accepted, why).  A 4xx answer means text only."""
+    import httpx
+
+    url = llm_settings.urls[0]
+    body = {"model": llm_settings.model, "max_tokens": 1, "temperature": 0,
+            "messages": [{"role": "user", "content": [
+                {"type": "text", "text": "What colour is this pixel?"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64," + _PROBE_PNG}}]}]}
+    try:
+        r = httpx.post(f"{url}/chat/completions", json=body, timeout=min(timeout, llm_settings.timeout_s),
+                       headers={"Authorization": f"Bearer {llm_settings.api_key}"})
+    except httpx.HTTPError as exc:
+        from medvl.llm.client import LLMUnavailable
+
+        raise LLMUnavailable(f"LLM server at {url} does not answer ({exc}); fix --llm-url") from exc
+    if r.status_code == 200:
+        return True, "the server answered an image request"
+    return False, f"http {r.status_code}: {' '.join(r.text.split())[:200]}"
+
+
+def resolve_image_mode(llm_settings: Any, wanted: str) -> str:
+    """'text_only' when asked; 'image' when asked (an error if the server refuses images);
+    'auto' probes the server once and falls back to text_only."""
     if wanted == "text_only":
         return "text_only"
-    probe = getattr(llm, "supports_images", None)
-    ok = bool(probe()) if callable(probe) else False
+    if wanted not in ("auto", "image"):
+        raise MedvlError(f"image mode must be auto, image or text_only (got {wanted!r})")
+    ok, why = server_takes_images(llm_settings)
     if wanted == "image" and not ok:
-        raise MedvlError("the LLM server does not take images (use --image-mode text_only or auto)")
+        raise MedvlError(f"the LLM server does not take images ({why}); use --image-mode text_only or auto")
     return "image" if ok else "text_only"

@@ -50,6 +50,7 @@ class RunData:
     judge_summary: dict | None = None
     metrics: list[tuple[str, dict]] = field(default_factory=list)  # (file, metrics.json)
     prompt_compare: list[tuple[str, Any]] = field(default_factory=list)  # (file, data)
+    eval_compare: list[tuple[str, dict]] = field(default_factory=list)  # `medvl eval compare` compare.json
     split_metrics: list[tuple[str, Any]] = field(default_factory=list)
     present: dict[str, bool] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
@@ -82,14 +83,27 @@ def _read_json_tolerant(path: Path, problems: list[str], rel: str) -> Any:
         return None
 
 
-def load_run(run_dir: str | Path) -> RunData:
-    """Read every optional output of a run; unreadable parts become `problems`, never a crash."""
+def _is_eval_compare(d: Any) -> bool:
+    return isinstance(d, dict) and isinstance(d.get("rows"), list) and isinstance(d.get("models"), dict)
+
+
+def load_run(run_dir: str | Path, extra: list[str | Path] = ()) -> RunData:
+    """Read every optional output of a run; unreadable parts become `problems`, never a crash.
+
+    `extra`: evaluation outputs kept outside the run directory (metrics.json or compare.json
+    files, or folders holding them, e.g. the OUT of `medvl eval compare`)."""
     root = Path(run_dir)
     if not root.is_dir():
         raise InputError(str(run_dir), "not_a_directory", "run directory does not exist")
     root = root.resolve()
     rd = RunData(path=root)
     pr = rd.problems
+
+    def rel(p: Path) -> str:
+        try:
+            return p.resolve().relative_to(root).as_posix()
+        except ValueError:
+            return str(p)
 
     def jl(name: str) -> list[dict]:
         p = root / name
@@ -111,27 +125,50 @@ def load_run(run_dir: str | Path) -> RunData:
     rd.present["judge_summary.json"] = p.is_file()
     if p.is_file():
         rd.judge_summary = _read_json_tolerant(p, pr, "judge_summary.json")
-    # metrics.json of `medvl evaluate`: at the top, or one per eval folder (e.g. eval/raw, eval/aligned)
-    found = [p for p in [root / "metrics.json", *sorted(root.glob("*/metrics.json")),
-                         *sorted(root.glob("*/*/metrics.json"))] if p.is_file()]
-    rd.present["metrics.json"] = bool(found)
-    for mp in found[:12]:
-        rel = mp.relative_to(root).as_posix()
-        m = _read_json_tolerant(mp, pr, rel)
+
+    # evaluation: metrics.json of `medvl eval` (at the top, or one per folder such as eval/raw and
+    # eval/aligned) and compare.json of `medvl eval compare`, here or in the `extra` places
+    metric_files: list[Path] = []
+    compare_files: list[Path] = []
+    for base in [root, *[Path(e) for e in extra]]:
+        if base.is_file():
+            (compare_files if base.name.startswith("compare") else metric_files).append(base)
+            continue
+        if not base.is_dir():
+            pr.append(f"{base}: evaluation output not found; left out")
+            continue
+        for pat in ("metrics.json", "*/metrics.json", "*/*/metrics.json"):
+            metric_files += sorted(base.glob(pat))
+        for pat in ("compare.json", "*/compare.json"):
+            compare_files += sorted(base.glob(pat))
+    seen: set[Path] = set()
+    for mp in metric_files:
+        if mp.resolve() in seen or len(rd.metrics) >= 12:
+            continue
+        seen.add(mp.resolve())
+        m = _read_json_tolerant(mp, pr, rel(mp))
         if isinstance(m, dict):
-            rd.metrics.append((rel, m))
+            rd.metrics.append((rel(mp), m))
         elif m is not None:
-            pr.append(f"{rel}: not a JSON object; left out")
-    for pat in ("*compare*.json", "prompts/*compare*.json", "compare/*.json"):
+            pr.append(f"{rel(mp)}: not a JSON object; left out")
+    rd.present["metrics.json"] = bool(metric_files)
+    for cp in compare_files:
+        d = _read_json_tolerant(cp, pr, rel(cp))
+        if _is_eval_compare(d):
+            rd.eval_compare.append((rel(cp), d))
+    # prompt comparisons (`medvl prompts compare`) and split metrics against gold
+    for pat in ("*prompt*compare*.json", "prompts/*compare*.json", "prompts/*.json", "compare/prompt*.json"):
         for f in sorted(root.glob(pat)):
-            data = _read_json_tolerant(f, pr, f.relative_to(root).as_posix())
+            if any(f.resolve() == Path(x).resolve() for x in [root / c for c, _ in rd.prompt_compare]):
+                continue
+            data = _read_json_tolerant(f, pr, rel(f))
             if data is not None:
-                rd.prompt_compare.append((f.relative_to(root).as_posix(), data))
+                rd.prompt_compare.append((rel(f), data))
     for pat in ("split_metrics*.json", "*/split_metrics*.json", "split_eval*.json"):
         for f in sorted(root.glob(pat)):
-            data = _read_json_tolerant(f, pr, f.relative_to(root).as_posix())
+            data = _read_json_tolerant(f, pr, rel(f))
             if data is not None:
-                rd.split_metrics.append((f.relative_to(root).as_posix(), data))
+                rd.split_metrics.append((rel(f), data))
     return rd
 
 
@@ -750,6 +787,23 @@ def build_context(rd: RunData, images: ImageSink, max_figures: int = 60,
                     plot_recall_curves(curves, title), "recall", "image/png", "png")})
             except Exception as exc:  # a plot must never sink the report
                 problems.append(f"metrics: recall plot '{title}' failed ({exc})")
+    compare_views = []
+    for f, d in rd.eval_compare:
+        names = list(d.get("models") or {})
+        rows = []
+        for r in d.get("rows") or []:
+            vals = r.get("values") or {}
+            pct = r.get("percent", True)
+            show = (lambda v: f"{100 * v:.1f}" if pct and _num(v) else fmt_cell(v))  # noqa: E731
+            delta = r.get("delta_aligned_minus_raw")
+            better = None
+            if _num(delta) and delta != 0:
+                better = (delta > 0) == bool(r.get("higher_is_better", True))
+            rows.append({"metric": r.get("metric"), "values": [show(vals.get(n)) for n in names],
+                         "delta": (f"{100 * delta:+.1f}" if pct else f"{delta:+.1f}") if _num(delta) else "–",
+                         "cls": "s-good" if better else ("s-bad" if better is False else "s-na")})
+        compare_views.append({"file": f, "models": names, "rows": rows,
+                              "split": d.get("split"), "n": (d.get("data") or {}).get("n_evaluated")})
     retrieval_table = None
     if rd.metrics:
         cols, rows = retrieval_rows(rd.metrics)
@@ -829,6 +883,7 @@ def build_context(rd: RunData, images: ImageSink, max_figures: int = 60,
         "n_rejects": len(rd.rejects), "plots": plots,
         "judge_groups": judge_groups, "judge_summary": summary, "worst": worst_views,
         "metric_blocks": metric_blocks, "metric_plots": metric_plots, "retrieval_table": retrieval_table,
+        "eval_compare": compare_views,
         "compare_tables": compare_tables, "split_tables": split_tables,
         "gallery": gallery, "n_figures": len(rd.figures), "n_shown": len(gallery),
         "settings_rows": settings_rows, "stage_settings": stage_settings,
@@ -885,7 +940,7 @@ def render_markdown(ctx: dict) -> str:
 
 
 def build_report(run_dir: str | Path, out: str | Path | None = None, fmt: str = "html",
-                 max_figures: int = 60, embed: bool = True,
+                 max_figures: int = 60, embed: bool = True, extra: list[str | Path] = (),
                  progress: ProgressFn = no_progress) -> Path:
     """Write the report of `run_dir` and return its path.
 
@@ -894,7 +949,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, fmt: str = 
     """
     if fmt not in ("html", "md"):
         raise InputError(str(out or run_dir), "bad_format", f"unknown report format {fmt!r} (use html or md)")
-    rd = load_run(run_dir)
+    rd = load_run(run_dir, extra)
     if not any(rd.present.get(k) for k in ("figures.jsonl", "subcaptions.jsonl", "pairs.jsonl",
                                            "judgments.jsonl", "metrics.json", "run.json", "rejects.jsonl")):
         raise InputError(str(run_dir), "empty_run",

@@ -1,0 +1,48 @@
+"""`medvl report RUN_DIR`: one self-contained HTML page (or a Markdown summary) of a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from medvl.cli import app
+
+
+@app.command("report")
+def report(
+    run_dir: Path = typer.Argument(..., help="Run directory."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output file (default RUN_DIR/report.html or report.md)."),
+    fmt: str = typer.Option("html", "--format", help="html (one self-contained page) | md (pull-request summary)."),
+    max_figures: int = typer.Option(60, "--max-figures", help="Figures in the gallery, worst-judged first (-1: all)."),
+    embed: bool = typer.Option(True, "--embed/--no-embed", help="Images inside the page as data URIs, or in "
+                                                                "one folder beside it."),
+    eval_out: List[Path] = typer.Option([], "--eval", help="Evaluation outputs outside RUN_DIR (metrics.json, "
+                                                           "compare.json, or their folder); repeatable."),
+    check: bool = typer.Option(False, "--check", help="Open the page in headless Chromium: console errors, "
+                                                      "broken images, and a screenshot beside it."),
+) -> None:
+    """Write the run report: settings, counts, rejects, judge scores with CIs, evaluation, figure gallery."""
+    from medvl.cli.common import console, progress_bar
+    from medvl.errors import MedvlError
+    from medvl.evaluate.report import build_report, check_in_browser
+
+    if fmt not in ("html", "md"):
+        raise MedvlError(f"--format must be html or md (got {fmt!r})")
+    with progress_bar("report") as advance:
+        path = build_report(run_dir, out=out, fmt=fmt, max_figures=max_figures, embed=embed, extra=eval_out,
+                            progress=advance)
+    console.print(f"[green]wrote[/] {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    if fmt == "md":
+        typer.echo(path.read_text(encoding="utf-8"))
+    if check and fmt == "html":
+        shot = path.with_suffix(".png")
+        res = check_in_browser(path, screenshot=shot)
+        console.print(f"browser: {res['figures']} figures, {len(res['images'])} images "
+                      f"({res['broken_images']} broken), {len(res['errors'])} errors, "
+                      f"{len(res['requests'])} network requests; screenshot {shot}")
+        for e in res["errors"][:10]:
+            console.print(f"[red]  {e}[/]")
+        if res["errors"] or res["broken_images"] or res["requests"]:
+            raise MedvlError(f"{path}: the page has problems in the browser (see above)")
