@@ -116,15 +116,16 @@ def score_predictions(gold_rows: Iterable[Any], pred_rows: Iterable[Any]) -> dic
         tp += len(matched)
         if gset == pset:
             exact += 1
-        f1s = {lab: round(token_f1(gmap[lab], pmap[lab]), 4) for lab in sorted(matched, key=label_sort_key)}
-        text_scores.extend(f1s.values())
+        raw = {lab: token_f1(gmap[lab], pmap[lab]) for lab in sorted(matched, key=label_sort_key)}
+        text_scores.extend(raw.values())
+        f1s = {lab: round(v, 4) for lab, v in raw.items()}
         gs, ps = SHARED in gmap, SHARED in pmap
         sh_gold += gs
         sh_pred += ps
         if gs and ps:
             sh_tp += 1
             sh_text.append(token_f1(gmap[SHARED], pmap[SHARED]))
-        if gset != pset or any(v < 1.0 for v in f1s.values()):
+        if gset != pset or any(v < 1.0 for v in raw.values()):
             disagreements.append({
                 "id": gid,
                 "gold_labels": sorted(gset, key=label_sort_key),

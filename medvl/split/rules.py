@@ -34,6 +34,7 @@ How it works, in four steps:
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from medvl.records import Subcaption
@@ -56,13 +57,16 @@ _ROMAN_ALL = _ROMAN_MULTI | {"i", "v", "x"}
 
 # bare letters at a clause start: "A. Text", "B-F: text", "E, F. Text", "A, text", "a Text", "A) text"
 _BARE_RE = re.compile(
-    rf"(?P<lab>{_LIST})(?P<term>\s*[.:]\s+|\s*[.:](?=[A-Z])|\s*,\s+|\s*\)\s*|\s+(?=[A-Z0-9(\u201c\"]))")
+    rf"(?:[Pp]anels?\s+)?(?P<lab>{_LIST})(?P<term>\s*[.:]\s+|\s*[.:](?=[A-Z])|\s*,\s+|\s*\)\s*|\s+(?=[A-Z0-9(\u201c\"]))")
 # bare right-parenthesis label anywhere: "and C) empty RFP"
 _RPAREN_RE = re.compile(rf"(?<![\w(\[\-])(?P<lab>{_ITEM}(?:\s*,\s*{_ITEM})*)\)")
 _POS_START_RE = re.compile(rf"(?P<lab>{_POS_PHRASE}(?:\s*(?:,|and|&)\s*{_POS_PHRASE})?)(?P<term>\s*[:,]\s+|\s*[.]\s+(?=[A-Z]))",
                            re.I)
 
-_FIG_REF_RE = re.compile(r"(?:\bFig(?:ure)?s?\.?|\bPanels?|\bTable)\s*S?\d*[A-Za-z]?\s*$", re.I)
+_OPEN_RE = re.compile(r"[(\[]")
+# stain and colour abbreviations that look like letter lists
+_NOT_LABEL_PAREN_RE = re.compile(r"[(\[]\s*(?:H\s*&\s*E|B\s*&\s*W|R\s*&\s*D|H/E|HE)\s*[)\]]")
+_FIG_REF_RE = re.compile(r"(?:\bFig(?:ure)?s?\.?|\bTable|\bSupplementary)\s*S?\d+[A-Za-z]?\s*$", re.I)
 _PANEL_WORD_RE = re.compile(r"\b(?:panels?|pictures?|images?|insets?)\s*$", re.I)
 _BOUNDARY_BEFORE_RE = re.compile(r"(?:^|[.;:!?]\s*|[.;:!?][\)\]]\s*)$")
 _PREFIX_WORD_RE = re.compile(
@@ -87,10 +91,11 @@ _WHOLE_FIGURE_RE = re.compile(
     r"error\s+bars|results\s+are|graphs?\s+show|all\s+(?:images|panels|data|graphs)|statistical|"
     r"statistics|significance|significant|abbreviations?|[*\u2217]+\s*[pP]|\(?[*\u2217]+\)?\s*[pP]\b|"
     r"n\s*=|mean\s*\u00b1|means\s*\u00b1|arrows?\s+(?:indicate|show|point)|magnification|original\s+magnification|"
-    r"each\s+(?:assay|experiment)|experiments\s+were|\(?ns\b)", re.I)
+    r"each\s+experiment|experiments\s+were|\(?ns\b)", re.I)
 _WORD_AFTER_RE = re.compile(r"^\s*([A-Za-z]+)")
-_REF_VERB_RE = re.compile(r"^\s*(?:is|are|was|were|shows?|indicates?|represents?|depicts?|illustrates?|"
-                          r"demonstrates?|displays?|correspond\w*|has|have)\b", re.I)
+_REF_VERB_RE = re.compile(r"^\s*(?:is|are|was|were|shows?|showed|indicates?|represents?|depicts?|illustrates?|"
+                          r"demonstrates?|displays?|correspond\w*|has|have|had|can|could|may|might|"
+                          r"remains?|remained|became|becomes?|appears?|appeared)\b", re.I)
 
 
 @dataclass
@@ -107,19 +112,28 @@ class _Marker:
 
 # ---------------------------------------------------------------- candidates
 
-def _paren_depths(text: str) -> list[int]:
-    depth = 0
-    out = []
-    for ch in text:
-        if ch in "([":
-            out.append(depth)
-            depth += 1
-        elif ch in ")]":
-            depth = max(0, depth - 1)
-            out.append(depth)
-        else:
-            out.append(depth)
-    return out
+_BRACKET_RE = re.compile(r"[()\[\]]")
+
+
+class _Depths:
+    """Bracket depth at any offset: depth[i] is the depth before text[i] ('(' included), after it for ')'."""
+
+    __slots__ = ("pos", "after")
+
+    def __init__(self, text: str):
+        self.pos: list[int] = []
+        self.after: list[int] = []
+        depth = 0
+        for m in _BRACKET_RE.finditer(text):
+            depth = depth + 1 if m.group() in "([" else max(0, depth - 1)
+            self.pos.append(m.start())
+            self.after.append(depth)
+
+    def __getitem__(self, i: int) -> int:
+        k = bisect_right(self.pos, i)  # brackets at offsets <= i
+        if k and self.pos[k - 1] == i and self.after[k - 1] > (self.after[k - 2] if k > 1 else 0):
+            k -= 1  # an opening bracket: the depth before it
+        return self.after[k - 1] if k else 0
 
 
 def _matching_close(text: str, i: int, limit: int = 60) -> int:
@@ -135,22 +149,19 @@ def _matching_close(text: str, i: int, limit: int = 60) -> int:
     return -1
 
 
-def _paren_candidates(text: str, depths: list[int]) -> list[_Marker]:
+def _paren_candidates(text: str, depths: _Depths) -> list[_Marker]:
     out: list[_Marker] = []
-    i = 0
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        if ch not in "([" or depths[i] != 0:
-            i += 1
+    skip_to = -1
+    for om in _OPEN_RE.finditer(text):
+        i = om.start()
+        if i < skip_to or depths[i] != 0:
             continue
         j = _matching_close(text, i)
         if j < 0:
-            i += 1
             continue
+        skip_to = j + 1
         prev = text[i - 1] if i else " "
         if prev.isalnum() or prev in "-_/":  # "subgroup(s)", "2(a)", "IL-6(b)"
-            i = j + 1
             continue
         content = text[i + 1:j]
         flat = re.sub(r"[()\[\]]", " ", content)
@@ -169,7 +180,6 @@ def _paren_candidates(text: str, depths: list[int]) -> list[_Marker]:
                       if (lab := normalise_position(part))]
             if labels:
                 out.append(_Marker(i, j + 1, labels, "pos"))
-        i = j + 1
     # a single "(i)"/"(v)" next to roman numerals is a roman numeral too
     if any(m.kind == "roman" for m in out):
         out = [m for m in out if not (m.kind == "paren" and len(m.labels) == 1
@@ -180,16 +190,16 @@ def _paren_candidates(text: str, depths: list[int]) -> list[_Marker]:
 def _clause_starts(text: str) -> list[int]:
     starts = [0]
     for m in re.finditer(r"[.;:!?][\)\]\u201d\"']?\s+", text):
-        before = text[: m.start() + 1]
-        if text[m.start()] == "." and _ABBREV_END_RE.search(before):
+        if text[m.start()] == "." and _ABBREV_END_RE.search(text[max(0, m.start() - 8): m.start() + 1]):
             # "Fig. 2", "e.g. A" and single initials are no sentence end, except "A. Text" labels
-            if not re.search(r"(?:^|[.;:!?]\s+)[A-Za-z]\.$", before):
+            before = text[max(0, m.start() - 6): m.start() + 1]
+            if not (m.start() == 1 or re.search(r"[.;:!?]\s+[A-Za-z]\.$", before)):
                 continue
         starts.append(m.end())
     return starts
 
 
-def _bare_candidates(text: str, depths: list[int], starts: list[int]) -> list[_Marker]:
+def _bare_candidates(text: str, depths: _Depths, starts: list[int]) -> list[_Marker]:
     out: list[_Marker] = []
     for s in starts:
         if s >= len(text) or depths[s] != 0:
@@ -220,31 +230,67 @@ def _bare_candidates(text: str, depths: list[int], starts: list[int]) -> list[_M
     return out
 
 
-def _rparen_candidates(text: str, depths: list[int]) -> list[_Marker]:
+_BOLD_RE = re.compile(
+    rf"(?:\*\*|<(?:b|bold|strong)>)\s*(?P<lab>{_LIST}|{_POS_PHRASE})\s*[.:,)]?\s*(?:\*\*|</(?:b|bold|strong)>)"
+    r"(?:\s*[.:,])?", re.I)
+
+
+def _bold_candidates(text: str) -> list[_Marker]:
+    """'**a** text', '<b>A</b> text', '<bold>B-D.</bold> text': explicit label markup."""
     out = []
-    for m in _RPAREN_RE.finditer(text):
-        close = m.end() - 1
-        if depths[m.start()] != 0:
+    for m in _BOLD_RE.finditer(text):
+        lab = m.group("lab")
+        labels = expand_labels(lab)
+        if not labels:
             continue
-        # the ")" must not close an earlier "(": depth just after it stays 0 and before it was 0
-        if close + 1 < len(text) and depths[close] != 0:
+        out.append(_Marker(m.start(), m.end(), labels, "bold", upper=lab[:1].isupper()))
+    return out
+
+
+_RPAREN_TAIL_RE = re.compile(rf"(?<![\w(\[\-])(?P<lab>{_ITEM}(?:\s*,\s*{_ITEM})*)\)$")
+
+
+def _rparen_candidates(text: str, depths: _Depths) -> list[_Marker]:
+    out = []
+    for cm in re.finditer(r"(?<=[A-Za-z0-9'\u2032\u2019])\)", text):
+        close = cm.start()
+        if depths[close] != 0:  # the ")" closes an earlier "(": an ordinary parenthesis
+            continue
+        lo = max(0, close - 24)
+        m = _RPAREN_TAIL_RE.search(text, lo, close + 1)
+        if not m or (m.start() == lo and lo > 0 and (text[lo - 1].isalnum() or text[lo - 1] in "([-")):
+            continue
+        if depths[m.start()] != 0:
             continue
         labels = expand_labels(m.group("lab"))
         if labels and all(len(x) == 1 for x in labels):
-            out.append(_Marker(m.start(), m.end(), labels, "rparen", upper=m.group("lab")[:1].isupper()))
+            out.append(_Marker(m.start(), close + 1, labels, "rparen", upper=m.group("lab")[:1].isupper()))
     return out
 
 
 # ---------------------------------------------------------------- validation
 
-def _plausible(letters: set[str], need_a: bool) -> bool:
+def _panel_run(letters: set[str], need_a: bool, max_start: str = "Z") -> set[str]:
+    """The letters that form a plausible panel sequence: from A (or the lowest letter when `need_a` is
+    false, if it is <= `max_start`) upwards, each next letter at most 4 after the previous one."""
     if not letters:
-        return False
-    idx = sorted(ord(c) - 65 for c in letters)
-    if need_a and idx[0] != 0:
-        return False
-    missing = idx[-1] - idx[0] + 1 - len(idx)
-    return missing <= max(2, len(idx) // 2)
+        return set()
+    order = sorted(letters)
+    first = order[0]
+    if (need_a and first != "A") or first > max_start:
+        return set()
+    run = {first}
+    last = first
+    for c in order[1:]:
+        if ord(c) - ord(last) > 4:
+            break
+        run.add(c)
+        last = c
+    return run
+
+
+def _keep_in_run(group: list[_Marker], run: set[str]) -> list[_Marker]:
+    return [m for m in group if m.labels and set(m.labels) <= run]
 
 
 def _abbreviation_list(text: str, marks: list[_Marker]) -> bool:
@@ -274,29 +320,30 @@ def _validate(text: str, cands: list[_Marker]) -> list[_Marker]:
 
     parens = [m for m in cands if m.kind == "paren"]
     low = [m for m in parens if not m.upper]
-    up = [m for m in parens if m.upper]
+    up = [m for m in parens if m.upper and not _NOT_LABEL_PAREN_RE.match(text, m.start)]
     if low:
         letters = {x for m in low for x in m.labels}
-        if _plausible(letters, need_a=False):
-            keep += low
+        # a lone lowercase letter is a panel only early in the alphabet ("(c)" yes, "(n)" no)
+        run = _panel_run(letters, need_a=False, max_start="f")
+        if len(run) == 1 and "A" not in run and len(letters) > 1:
+            run = set()  # "size (n) and effect (d)": scattered letters are variables, not panels
+        keep += _keep_in_run(low, run)
     if up:
-        letters = {x for m in up for x in m.labels}
-        if _plausible(letters, need_a=True) and not (len(letters) < 4 and _initials_of_previous_word(text, up)):
+        run = _panel_run({x for m in up for x in m.labels}, need_a=True)
+        up = _keep_in_run(up, run)
+        if up and not (len(run) < 4 and _initials_of_previous_word(text, up)):
             keep += up
     for kind in ("bare", "rparen"):
         group = [m for m in cands if m.kind == kind]
         if not group:
             continue
-        letters = {x for m in group for x in m.labels}
-        enough = len(letters) >= 2 or (kind == "rparen" and letters == {"A"} and False)
-        if enough and _plausible(letters, need_a=True):
-            commas = [m for m in group if m.kind == "bare" and m.pieces and m.pieces[0] == ","]
-            if commas and _abbreviation_list(text, commas):
-                group = [m for m in group if m not in commas]
-                if len({x for m in group for x in m.labels}) < 2:
-                    continue
-            keep += group
-    keep += [m for m in cands if m.kind == "pos"]
+        commas = [m for m in group if m.kind == "bare" and m.pieces and m.pieces[0] == ","]
+        if commas and _abbreviation_list(text, commas):
+            group = [m for m in group if m not in commas]
+        run = _panel_run({x for m in group for x in m.labels}, need_a=True)
+        if len(run) >= 2:
+            keep += _keep_in_run(group, run)
+    keep += [m for m in cands if m.kind in ("pos", "bold")]
     keep.sort(key=lambda m: (m.start, -m.end))
     # drop overlaps (first, longest wins)
     out: list[_Marker] = []
@@ -333,7 +380,7 @@ def _sentence_bounds(text: str) -> list[int]:
     """Start offsets of sentences and ';' clauses (0 included)."""
     out = [0]
     for m in _SENT_END_RE.finditer(text):
-        before = text[: m.start()].rstrip("\")]\u201d'")
+        before = text[max(0, m.start() - 12): m.start()].rstrip("\")]\u201d'")
         if before.endswith(".") and _ABBREV_END_RE.search(before):
             continue
         out.append(m.end())
@@ -373,10 +420,26 @@ def _assign_roles(text: str, marks: list[_Marker], seen_before: list[set[str]]) 
             m.role = "prefix"
         else:
             m.role = "inline"
-        # a mention of panels that were already labelled is a reference, not a new cut
+        # a mention of panels that were already labelled is a reference, not a new cut;
+        # "seen in (A) has regressed" (preposition before, verb after) is a reference too
+        prep_before = bool(_REF_BEFORE_RE.search(before[-25:]))
+        verb_after = bool(_REF_VERB_RE.match(after))
         if m.kind in ("paren", "pos") and set(m.labels) <= seen_before[k]:
-            if _REF_BEFORE_RE.search(before[-25:]) and (_REF_VERB_RE.match(after) or terminal):
+            if prep_before and (verb_after or terminal):
                 m.ref = True
+        elif m.kind == "paren" and prep_before and verb_after:
+            m.role = "sentence"
+    # a sentence with a reference-style mention: its other preposition-led mentions are references too
+    bounds = _sentence_bounds(text)
+    for m in marks:
+        if m.role != "sentence":
+            continue
+        s0 = _last_bound(bounds, -1, m.start) or 0
+        s1 = _first_bound_after(bounds, m.end, len(text))
+        for o in marks:
+            if o is not m and s0 <= o.start < s1 and not o.ref and o.kind == "paren" \
+                    and _REF_BEFORE_RE.search(text[max(0, o.start - 25):o.start]):
+                o.role = "sentence"
 
 
 def _clean(piece: str) -> str:
@@ -397,9 +460,10 @@ def split_caption(caption: str) -> list[Subcaption]:
     text = caption or ""
     if not text.strip():
         return []
-    depths = _paren_depths(text)
+    depths = _Depths(text)
     starts = _clause_starts(text)
-    cands = _paren_candidates(text, depths) + _bare_candidates(text, depths, starts) \
+    cands = _bold_candidates(text) if ("*" in text or "<" in text) else []
+    cands += _paren_candidates(text, depths) + _bare_candidates(text, depths, starts) \
         + _rparen_candidates(text, depths)
     if not cands:
         return []
@@ -413,26 +477,25 @@ def split_caption(caption: str) -> list[Subcaption]:
         seen_before.append(set(seen))
         seen.update(m.labels)
     _assign_roles(text, marks, seen_before)
-    refs = [m for m in marks if m.ref]
-    marks = [m for m in marks if not m.ref]
-    if not marks:
-        return []
-    return _segments(text, marks, refs)
+    sentence_marks = [m for m in marks if m.role == "sentence"]
+    marks = [m for m in marks if not m.ref and m.role != "sentence"]
+    return _segments(text, marks, sentence_marks)
 
 
-def _strip_refs(piece_start: int, piece_end: int, text: str, refs: list[_Marker]) -> str:
-    parts = []
-    pos = piece_start
-    for r in refs:
-        if r.start >= piece_start and r.end <= piece_end:
-            parts.append(text[pos:r.start])
-            pos = r.end
-    parts.append(text[pos:piece_end])
-    return re.sub(r"\s{2,}", " ", "".join(parts))
-
-
-def _segments(text: str, marks: list[_Marker], refs: list[_Marker]) -> list[Subcaption]:
+def _segments(text: str, marks: list[_Marker], sentence_marks: list[_Marker]) -> list[Subcaption]:
     bounds = _sentence_bounds(text)
+    if not marks:
+        # only reference-style mentions ("the lesion seen in (A) has regressed in (B)"): each label gets
+        # its sentence, verbatim
+        out: dict[str, list[str]] = {}
+        for m in sentence_marks:
+            s0 = _last_bound(bounds, -1, m.start) or 0
+            s1 = _first_bound_after(bounds, m.end, len(text))
+            t = _clean(text[s0:s1])
+            for lab in m.labels:
+                if t not in out.setdefault(lab, []):
+                    out[lab].append(t)
+        return [Subcaption(label=lab, text=" ".join(v)) for lab, v in out.items()]
     owner_pieces: dict[int, list[tuple[int, int]]] = {i: [] for i in range(len(marks))}
     shared: list[tuple[int, int]] = []
     n = len(marks)
@@ -448,6 +511,14 @@ def _segments(text: str, marks: list[_Marker], refs: list[_Marker]) -> list[Subc
     # which marker is "open" (owns the text that follows it)
     def opens(m: _Marker) -> bool:
         return m.role in ("prefix", "inline")
+
+    # reference-style mentions in a sentence that also has real labels: give the labels their sentence
+    extra: dict[str, list[tuple[int, int]]] = {}
+    for m in sentence_marks:
+        s0 = _last_bound(bounds, -1, m.start) or 0
+        s1 = _first_bound_after(bounds, m.end, len(text))
+        for lab in m.labels:
+            extra.setdefault(lab, []).append((s0, s1))
 
     # text before the first marker
     first = marks[0]
@@ -517,13 +588,13 @@ def _segments(text: str, marks: list[_Marker], refs: list[_Marker]) -> list[Subc
 
     result: list[Subcaption] = []
     if shared:
-        st = _join(text, shared, refs)
+        st = _join(text, shared)
         if st:
             result.append(Subcaption(label=SHARED, text=st))
     texts: dict[str, list[str]] = {}
     order: list[str] = []
     for i, m in enumerate(marks):
-        t = _join(text, owner_pieces[i], refs)
+        t = _join(text, owner_pieces[i])
         if not t:
             t = _fallback_text(text, bounds, m, marks)
         for lab in m.labels:
@@ -532,6 +603,13 @@ def _segments(text: str, marks: list[_Marker], refs: list[_Marker]) -> list[Subc
                 order.append(lab)
             if t and t not in texts[lab]:
                 texts[lab].append(t)
+    for lab, spans in extra.items():
+        if lab not in texts:
+            texts[lab] = []
+            order.append(lab)
+        t = _join(text, spans)
+        if t and t not in texts[lab]:
+            texts[lab].append(t)
     for lab in order:
         result.append(Subcaption(label=lab, text=" ".join(texts[lab])))
     return result
@@ -598,10 +676,17 @@ def _distribute_chains(text: str, marks: list[_Marker], owner: dict[int, list[tu
         i = j + 1
 
 
-def _join(text: str, pieces: list[tuple[int, int]], refs: list[_Marker]) -> str:
-    out = []
+def _join(text: str, pieces: list[tuple[int, int]]) -> str:
+    """Clean and join pieces; touching or overlapping pieces are merged first, so the text stays verbatim."""
+    merged: list[list[int]] = []
     for a, b in sorted(pieces):
-        t = _clean(_strip_refs(a, b, text, refs))
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    out = []
+    for a, b in merged:
+        t = _clean(text[a:b])
         if t:
             out.append(t)
     return " ".join(out)
