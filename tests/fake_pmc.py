@@ -273,6 +273,9 @@ class FakePMC:
         return json.dumps(meta).encode()
 
     def route(self, path: str, q: dict) -> tuple[int, str, bytes]:
+        if path == "/_log":  # for benchmarks that run the server in another process
+            with self._lock:
+                return 200, "application/json", json.dumps([[r.t, r.path] for r in self.log]).encode()
         if path == "/eutils/esearch.fcgi":
             return 200, "text/xml; charset=UTF-8", self.esearch(q)
         if path == "/eutils/esummary.fcgi":
@@ -377,3 +380,23 @@ def articles(n: int, start: int = 1000001, **kw) -> list[FakeArticle]:
 
 def ids_of(items: Iterable[FakeArticle]) -> list[str]:
     return [a.pmcid for a in items]
+
+
+def main() -> None:
+    """Serve N generated articles until stdin closes: ``python tests/fake_pmc.py --papers 60``.
+
+    Prints the base URL on the first line (for benchmarks that keep the server out of their process).
+    """
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--papers", type=int, default=60)
+    args = ap.parse_args()
+    with FakePMC(articles(args.papers)) as srv:
+        print(srv.base, flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()
