@@ -80,11 +80,11 @@ _REF_BEFORE_RE = re.compile(
     r"similar to|same as|panels?|pictures?)\s*$", re.I)
 _CONNECTOR_RE = re.compile(rf"^\s*(?:,|,?\s*and|,?\s*&|,?\s*or|/|[{_D}]|to|through)\s*$", re.I)
 _RANGE_CONNECTOR_RE = re.compile(rf"^\s*(?:[{_D}]|to|through)\s*$", re.I)
-_TERMINAL_AFTER_RE = re.compile(r"^\s*(?:[.;,!?)\]]|$|(?:and|or)\b)")
+_TERMINAL_AFTER_RE = re.compile(r"^\s*(?:[.;,!?)\]]|$|(?:and|or|vs|versus|compared\s+(?:with|to))\b)")
 _COLON_AFTER_RE = re.compile(r"^\s*:")
-_SENT_END_RE = re.compile(r"(?<=[.!?;])[\)\]\u201d\"']?\s+(?=[A-Z0-9(\[\u201c\"\u2217*])|(?<=;)\s+")
+_SENT_END_RE = re.compile(r"(?<=[.!?;])[\)\]\u201d\"']?\s+(?=[A-Z0-9(\[\u201c\"\u2217*]|n\s*=)|(?<=;)\s+")
 _ABBREV_END_RE = re.compile(r"(?:\b(?:Fig|Figs|e\.g|i\.e|et al|vs|approx|ca|no|No|Dr|St|Ref|cf)|\b[A-Z])\.$")
-_LEAD_JUNK_RE = re.compile(r"^(?:[\s,;:.\)\]}]|and\b|or\b|while\b|whereas\b|but\b|however\b)+", re.I)
+_LEAD_JUNK_RE = re.compile(r"^(?:[\s,;:.\)\]}]|and\b|or\b|while\b|whereas\b|but\b|however\b|vs\b\.?|versus\b)+", re.I)
 _TRAIL_JUNK_RE = re.compile(r"(?:[\s,;:(\[{]|\band|\bor|\bwhile|\bwhereas|\bboth|\beither)+$", re.I)
 _WHOLE_FIGURE_RE = re.compile(
     r"^(?:scale\s*bars?|bars?\s*[=:,]|data\s+(?:are|were|represent|shown|is)|values\s+(?:are|were|represent)|"
@@ -165,6 +165,7 @@ def _paren_candidates(text: str, depths: _Depths) -> list[_Marker]:
             continue
         content = text[i + 1:j]
         flat = re.sub(r"[()\[\]]", " ", content)
+        flat = re.sub(r"^\s*(?:see\s+)?panels?\s+", "", flat, flags=re.I)
         low = flat.strip().lower()
         if _PAREN_LIST_RE.match(flat):
             items = [p for p in re.split(r"[\s,&/;]+|\band\b|\bor\b", low) if p]
@@ -296,11 +297,15 @@ def _keep_in_run(group: list[_Marker], run: set[str]) -> list[_Marker]:
 def _abbreviation_list(text: str, marks: list[_Marker]) -> bool:
     """'A, anterior; P, posterior': most letters are initials of the word right after them."""
     hits = 0
+    words = 0
     for m in marks:
         w = _WORD_AFTER_RE.match(text[m.end:])
         if w and len(m.labels) == 1 and w.group(1)[:1].upper() == m.labels[0] and len(w.group(1)) > 1:
             hits += 1
-    return hits * 2 > len(marks)
+        entry = re.match(r"[^;,.]*", text[m.end:]).group()
+        words += len(entry.split())
+    # entries of a key are one or two words; panel texts are longer
+    return hits * 2 > len(marks) and words <= 2 * len(marks)
 
 
 def _initials_of_previous_word(text: str, marks: list[_Marker]) -> bool:
@@ -343,6 +348,11 @@ def _validate(text: str, cands: list[_Marker]) -> list[_Marker]:
         run = _panel_run({x for m in group for x in m.labels}, need_a=True)
         if len(run) >= 2:
             keep += _keep_in_run(group, run)
+        elif run == {"A"} and kind == "bare":
+            # "A. Overview B. Detail": a lone bare A counts when the next letters follow mid-sentence
+            first = [m for m in group if m.labels == ["A"] and m.pieces and m.pieces[0] in (".", ":")]
+            if first and len(_fill_bare_gaps(text, first[:1])) > 1:
+                keep += first[:1]
     keep += [m for m in cands if m.kind in ("pos", "bold")]
     keep.sort(key=lambda m: (m.start, -m.end))
     # drop overlaps (first, longest wins)
@@ -352,6 +362,33 @@ def _validate(text: str, cands: list[_Marker]) -> list[_Marker]:
             continue
         out.append(m)
     return out
+
+
+_MID_BARE_RE = re.compile(r"(?<=[\w)\]%.]\s)([A-Za-z])([.:])\s+(?=[A-Z(\u201c\"])")
+
+
+def _fill_bare_gaps(text: str, marks: list[_Marker]) -> list[_Marker]:
+    """'A. Overview B. Detail C. Counts', '... neuron D. DiI staining': in a caption labelled with bare
+    'A.'/'A:' letters, a letter + '.'/':' inside a sentence is a label when it is the next letter due."""
+    bare = [m for m in marks if m.kind == "bare" and m.pieces and m.pieces[0] in (".", ":")]
+    if not bare:
+        return marks
+    upper = bare[0].upper
+    added = []
+    for mm in _MID_BARE_RE.finditer(text):
+        letter = mm.group(1)
+        if letter.isupper() != upper or any(m.start <= mm.start() < m.end for m in marks):
+            continue
+        prev = [m for m in marks + added if m.start < mm.start() and all(len(x) == 1 for x in m.labels)]
+        if not prev:
+            continue
+        last = max(prev, key=lambda m: m.start)
+        due = chr(ord(max(last.labels)) + 1)
+        if letter.upper() == due and letter.upper() not in {x for m in marks + added for x in m.labels}:
+            added.append(_Marker(mm.start(), mm.end(), [due], "bare", upper=upper, pieces=[mm.group(2)]))
+    if not added:
+        return marks
+    return sorted(marks + added, key=lambda m: m.start)
 
 
 def _merge_adjacent(text: str, marks: list[_Marker]) -> list[_Marker]:
@@ -425,7 +462,7 @@ def _assign_roles(text: str, marks: list[_Marker], seen_before: list[set[str]]) 
         prep_before = bool(_REF_BEFORE_RE.search(before[-25:]))
         verb_after = bool(_REF_VERB_RE.match(after))
         if m.kind in ("paren", "pos") and set(m.labels) <= seen_before[k]:
-            if prep_before and (verb_after or terminal):
+            if prep_before:  # "same as (A)", "boxed area in (A)", "Data in (b) are ..."
                 m.ref = True
         elif m.kind == "paren" and prep_before and verb_after:
             m.role = "sentence"
@@ -470,6 +507,7 @@ def split_caption(caption: str) -> list[Subcaption]:
     marks = _validate(text, cands)
     if not marks:
         return []
+    marks = _fill_bare_gaps(text, marks)
     marks = _merge_adjacent(text, marks)
     seen: set[str] = set()
     seen_before: list[set[str]] = []
@@ -572,10 +610,12 @@ def _segments(text: str, marks: list[_Marker], sentence_marks: list[_Marker]) ->
                     else:
                         give(i, a, b)
             elif m.role == "inline":
-                c = seg.rfind(",")
-                if c > 0 and c < len(seg) - 2 and nxt.role == "postfix":
+                c = _last_split_point(seg) if nxt.role == "postfix" else -1
+                if c > 0:
+                    # "growth (A) (n = 10) and survival (B)": the inline marker keeps the words up to the
+                    # last comma or conjunction, the postfix marker the phrase after it
                     give(i, a, a + c)
-                    give(i + 1, a + c + 1, b)
+                    give(i + 1, a + c, b)
                 elif nxt.role == "postfix":
                     give(i + 1, a, b)
                 else:
@@ -613,6 +653,24 @@ def _segments(text: str, marks: list[_Marker], sentence_marks: list[_Marker]) ->
     for lab in order:
         result.append(Subcaption(label=lab, text=" ".join(texts[lab])))
     return result
+
+
+_SPLIT_POINT_RE = re.compile(r",|\b(?:and|or|vs\.?|versus|whereas|while)\b")
+
+
+def _last_split_point(seg: str) -> int:
+    """Offset of the last comma or conjunction outside brackets that leaves words on both sides."""
+    best = -1
+    depth = 0
+    marks = {m.start() for m in _SPLIT_POINT_RE.finditer(seg)}
+    for i, ch in enumerate(seg):
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth = max(0, depth - 1)
+        elif depth == 0 and i in marks and re.search(r"\w", seg[:i]) and re.search(r"\w", seg[i:].lstrip(",")):
+            best = i
+    return best
 
 
 def _same_sentence_words(text: str, a: int, b: int) -> bool:
@@ -664,7 +722,7 @@ def _distribute_chains(text: str, marks: list[_Marker], owner: dict[int, list[tu
     i = 0
     while i < n:
         j = i
-        while j + 1 < n and marks[j].role == "postfix" and re.match(r"^\s*,?\s*(?:and|&)\s", text[marks[j].end:]) \
+        while j + 1 < n and marks[j].role == "postfix" and re.match(r"^\s*,?\s*(?:and|&|or|vs\.?|versus)\s", text[marks[j].end:]) \
                 and "." not in text[marks[j].end:marks[j + 1].start] \
                 and ";" not in text[marks[j].end:marks[j + 1].start]:
             j += 1
