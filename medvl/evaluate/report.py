@@ -765,6 +765,9 @@ def build_context(rd: RunData, images: ImageSink, max_figures: int = 60,
         if w["what"] == "splits" and w["item_id"] in rd.splits:
             w["subject"] = " | ".join(f"{s.get('label')}: {s.get('text')}"
                                       for s in rd.splits[w["item_id"]].get("subcaptions") or [])
+            if not w["subject"]:
+                cap = next((f.get("caption") for f in rd.figures if str(f.get("figure_id")) == w["item_id"]), "")
+                w["subject"] = f"(no subcaptions) caption: {cap}" if cap else "(no subcaptions)"
         elif w["item_id"] in pair_text:
             w["subject"] = pair_text[w["item_id"]].get("text")
         else:
