@@ -166,6 +166,8 @@ def test_ranges_and_combinations(caption, labels, text):
     "Group A received placebo and group B received the drug.",
     "The tumour (T) and normal tissue (N) are separated by a capsule (arrow).",
     "Sample size (n) and effect size (d) for each study.",
+    "Radiograph of the knee (left) with a displaced fracture.",
+    "Left: the dominant hand was affected.",
     "Blood group A patients, assay B results and vitamin A levels (upper left cell counts).",
     "Liver section stained with haematoxylin and eosin (H&E) and Sirius red.",
     "Doppler ultrasound of the left arm (L: left, V: vein, and A: artery).",
@@ -191,6 +193,11 @@ def test_decoys_inside_labelled_captions():
     assert got2["B"] == "higher magnification of the boxed areas in (A)"  # reference kept verbatim
     cap3 = "(a) Baseline. (b) After treatment; Figure 2(c) shows the same patient."
     assert set(as_dict(cap3)) == {"A", "B"}
+
+
+def test_article_a_before_labels():
+    got = as_dict("A 45-year-old man with dyspnoea. (A) Chest X-ray. (B) CT of the chest.")
+    assert got == {"_shared": "A 45-year-old man with dyspnoea.", "A": "Chest X-ray.", "B": "CT of the chest."}
 
 
 def test_reference_only_mentions_give_their_sentence():

@@ -353,7 +353,11 @@ def _validate(text: str, cands: list[_Marker]) -> list[_Marker]:
             first = [m for m in group if m.labels == ["A"] and m.pieces and m.pieces[0] in (".", ":")]
             if first and len(_fill_bare_gaps(text, first[:1])) > 1:
                 keep += first[:1]
-    keep += [m for m in cands if m.kind in ("pos", "bold")]
+    # positional panels come in sets: a lone "(left)" is a side ("CT of the knee (left)"), not a panel
+    pos = [m for m in cands if m.kind == "pos"]
+    if len({x for m in pos for x in m.labels}) >= 2:
+        keep += pos
+    keep += [m for m in cands if m.kind == "bold"]
     keep.sort(key=lambda m: (m.start, -m.end))
     # drop overlaps (first, longest wins)
     out: list[_Marker] = []
