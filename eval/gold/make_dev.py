@@ -16,7 +16,6 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-Piece = "str | tuple[str, str]"
 
 # ------------------------------------------------------------------ captions with panel labels
 # source -> (list of (labels, [pieces]), notes)

@@ -58,8 +58,7 @@ _ROMAN_ALL = _ROMAN_MULTI | {"i", "v", "x"}
 # bare letters at a clause start: "A. Text", "B-F: text", "E, F. Text", "A, text", "a Text", "A) text"
 _BARE_RE = re.compile(
     rf"(?:[Pp]anels?\s+)?(?P<lab>{_LIST})(?P<term>\s*[.:]\s+|\s*[.:](?=[A-Z])|\s*,\s+|\s*\)\s*|\s+(?=[A-Z0-9(\u201c\"]))")
-# bare right-parenthesis label anywhere: "and C) empty RFP"
-_RPAREN_RE = re.compile(rf"(?<![\w(\[\-])(?P<lab>{_ITEM}(?:\s*,\s*{_ITEM})*)\)")
+
 _POS_START_RE = re.compile(rf"(?P<lab>{_POS_PHRASE}(?:\s*(?:,|and|&)\s*{_POS_PHRASE})?)(?P<term>\s*[:,]\s+|\s*[.]\s+(?=[A-Z]))",
                            re.I)
 
@@ -67,7 +66,6 @@ _OPEN_RE = re.compile(r"[(\[]")
 # stain and colour abbreviations that look like letter lists
 _NOT_LABEL_PAREN_RE = re.compile(r"[(\[]\s*(?:H\s*&\s*E|B\s*&\s*W|R\s*&\s*D|H/E|HE)\s*[)\]]")
 _FIG_REF_RE = re.compile(r"(?:\bFig(?:ure)?s?\.?|\bTable|\bSupplementary)\s*S?\d+[A-Za-z]?\s*$", re.I)
-_PANEL_WORD_RE = re.compile(r"\b(?:panels?|pictures?|images?|insets?)\s*$", re.I)
 _BOUNDARY_BEFORE_RE = re.compile(r"(?:^|[.;:!?]\s*|[.;:!?][\)\]]\s*)$")
 _PREFIX_WORD_RE = re.compile(
     r"\b(?:in|of|on|at|from|with|for|by|to|into|within|between|both|either|and|or|versus|vs\.?|"
