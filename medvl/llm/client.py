@@ -166,7 +166,13 @@ class _LoopState:
     """Clients and the semaphore belong to one event loop."""
 
     def __init__(self, settings: LLMSettings):
+        import logging
+        import os
+
         instructor = require("instructor", "llm", "llm")
+        if not os.environ.get("MEDVL_LLM_DEBUG"):
+            # instructor logs every failed attempt at ERROR; we report them as results instead.
+            logging.getLogger("instructor").setLevel(logging.CRITICAL)
         openai = require("openai", "llm", "llm")
         mode = {"json_schema": instructor.Mode.JSON_SCHEMA, "tools": instructor.Mode.TOOLS,
                 "json": instructor.Mode.JSON}[settings.mode]
@@ -293,7 +299,7 @@ class StructuredLLM:
                                             t0, cache_it=s.cache_failures)
                     if isinstance(exc, InstructorRetryException) and self._validation_exhausted(exc):
                         reasks = max(counts["invalid"] - 1, 0)
-                        error = f"invalid after {reasks} re-asks: {_short(str(_last_validation(exc)))}"
+                        error = f"invalid after {reasks} re-asks: {_short(_last_validation(exc))}"
                         return self._finish(key, prompt, None, error, reasks, dict(tokens), counts, t0,
                                             cache_it=s.cache_failures)
                     retryable, why = _is_transport_error(exc)
@@ -396,9 +402,18 @@ class StructuredLLM:
             self.cache.close()
 
 
-def _last_validation(exc: BaseException) -> BaseException:
+def _last_validation(exc: BaseException) -> str:
+    """The last validation error in plain words (pydantic's messages without the boilerplate)."""
     attempts = getattr(exc, "failed_attempts", None) or []
-    return attempts[-1].exception if attempts else exc
+    last = attempts[-1].exception if attempts else exc
+    if isinstance(last, ValidationError):
+        parts = []
+        for e in last.errors():
+            loc = ".".join(str(x) for x in e.get("loc", ()))
+            msg = str(e.get("msg", "")).removeprefix("Value error, ")
+            parts.append(f"{loc}: {msg}" if loc else msg)
+        return "; ".join(parts)
+    return f"{type(last).__name__}: {last}"
 
 
 def settings_from_env(prefix: str = "MEDVL_LLM_", **overrides: Any) -> LLMSettings | None:

@@ -1,0 +1,260 @@
+"""LLM subcaption splitter: a served model answers a pydantic schema, validators hold it to the caption.
+
+The model gets a prompt from prompts/split/ (e.g. ``split/fewshot@1``) and must answer
+`SplitAnswer`: ``{"subcaptions": [{"label": ..., "text": ...}]}``.  Validators (run by
+instructor with the caption as validation context) check that
+
+* every label is a panel label (``A``, ``(b)``, ``A-C``, ``left``, ``top right``, ``_shared``) that
+  occurs in the caption (letters inside a printed range such as ``a–c`` count);
+* every text is verbatim caption text after whitespace normalisation; pieces of the caption joined
+  together are allowed (the rule splitter's convention: label marks cut out, pieces joined).
+
+A failed validation re-asks the model with the error (bounded by `LLMSettings.max_reasks`); when the
+answer is still invalid, or the request fails, the row falls back to the rule splitter and records
+why in `fallback_reason`.  Labels are normalised with `expand_labels` (a range gives one entry per
+panel).  Nothing here parses free text: the answer is JSON validated against the schema.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from pydantic import BaseModel, Field, ValidationInfo, model_validator
+
+from medvl.llm.client import LLMResult, LLMSettings, LLMUnavailable, StructuredLLM
+from medvl.progress import ProgressFn, no_progress
+from medvl.prompts import Prompt, load_prompt
+from medvl.records import Provenance, SplitRow, Subcaption, sha256_text
+from medvl.split.labels import DASHES, SHARED, expand_labels
+from medvl.split.rules import RULES_VERSION, split_caption
+
+SPLIT_STAGE = "split"
+SPLIT_STAGE_VERSION = "1.0"
+DEFAULT_PROMPT = "split/fewshot@1"
+MIN_PIECE_CHARS = 8  # a joined piece shorter than this must be the whole remaining text
+MAX_PIECES = 8
+
+_WS = re.compile(r"\s+")
+_SEPARATORS = " ,;:\u2026"
+_POS_SYNONYMS = {"top": ("top", "upper"), "bottom": ("bottom", "lower"),
+                 "middle": ("middle", "center", "centre", "central", "mid"),
+                 "left": ("left",), "right": ("right",)}
+_RANGE_IN_TEXT = re.compile(rf"(?<![A-Za-z])([A-Za-z])[ivx0-9'\u2032]*\s*(?:[{re.escape(DASHES)}]|to|through)\s*"
+                            rf"([A-Za-z])(?![A-Za-z]{{2}})")
+
+
+# ---------------------------------------------------------------- text checks (pure functions)
+
+def normalise_ws(text: str) -> str:
+    """NFKC, then every run of whitespace becomes one space; ends stripped."""
+    return _WS.sub(" ", unicodedata.normalize("NFKC", text or "")).strip()
+
+
+def verbatim_pieces(text: str, caption: str) -> list[str] | None:
+    """Split `text` into caption substrings (greedy, longest first, word-aligned).
+
+    Returns the pieces, or None when `text` is not made of caption text.  Whitespace is normalised on
+    both sides; separators (space, comma, semicolon, colon, ellipsis) between pieces are ignored."""
+    t, c = normalise_ws(text), normalise_ws(caption)
+    if not t:
+        return None
+    if t in c:
+        return [t]
+    pieces: list[str] = []
+    pos = 0
+    while pos < len(t):
+        while pos < len(t) and t[pos] in _SEPARATORS:
+            pos += 1
+        if pos >= len(t):
+            break
+        lo, hi = 0, len(t) - pos  # longest L with t[pos:pos+L] in c (monotone: binary search)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if t[pos:pos + mid] in c:
+                lo = mid
+            else:
+                hi = mid - 1
+        length = lo
+        end = pos + length
+        if end < len(t) and length and t[end - 1].isalnum() and t[end].isalnum():
+            cut = max(t.rfind(ch, pos, end) for ch in _SEPARATORS)  # back off to a word boundary
+            length = cut - pos if cut > pos else 0
+        remaining = len(t) - pos
+        if length == 0 or (length < MIN_PIECE_CHARS and length < remaining):
+            return None
+        piece = t[pos:pos + length].strip(_SEPARATORS)
+        if piece:
+            pieces.append(piece)
+        pos += length
+        if len(pieces) > MAX_PIECES:
+            return None
+    return pieces or None
+
+
+def caption_letters(caption: str) -> set[str]:
+    """Uppercase letters that could be printed panel labels in `caption` (standalone or in ranges)."""
+    out = {m.group(1).upper() for m in re.finditer(r"(?<![A-Za-z])([A-Za-z])(?:[ivx0-9'\u2032]{0,3})(?![A-Za-z])",
+                                                    caption)}
+    for m in _RANGE_IN_TEXT.finditer(caption):
+        a, b = m.group(1).upper(), m.group(2).upper()
+        if a <= b and ord(b) - ord(a) <= 25:
+            out.update(chr(x) for x in range(ord(a), ord(b) + 1))
+    return out
+
+
+def label_in_caption(label: str, caption: str, letters: set[str] | None = None) -> bool:
+    """Does a normalised label (from expand_labels) occur in the caption?"""
+    if label == SHARED:
+        return True
+    if len(label) == 1 and label.isupper():
+        return label in (letters if letters is not None else caption_letters(caption))
+    low = caption.lower()
+    return all(any(re.search(rf"\b{syn}\b", low) for syn in _POS_SYNONYMS.get(w, (w,))) for w in label.split())
+
+
+# ---------------------------------------------------------------- response model
+
+class LLMSubcaption(BaseModel):
+    label: str = Field(description="panel label as printed (A, b, A-C, left, top right) or _shared for the "
+                                   "whole figure")
+    text: str = Field(description="the caption text for this panel, copied word for word")
+
+
+class SplitAnswer(BaseModel):
+    """What the model must answer; validated against the caption in the validation context."""
+
+    subcaptions: list[LLMSubcaption] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _hold_to_caption(self, info: ValidationInfo) -> "SplitAnswer":
+        ctx = info.context or {}
+        caption = ctx.get("caption")
+        if caption is None:
+            return self
+        letters = caption_letters(caption)
+        errors: list[str] = []
+        for i, sc in enumerate(self.subcaptions):
+            labels = expand_labels(sc.label)
+            if not labels:
+                errors.append(f"subcaptions[{i}].label {sc.label!r} is not a panel label "
+                              f"(use the printed letter such as A or b, a position such as left, or _shared)")
+            missing = [lab for lab in labels if not label_in_caption(lab, caption, letters)]
+            if missing:
+                errors.append(f"subcaptions[{i}].label {sc.label!r} does not occur in the caption")
+            if not normalise_ws(sc.text):
+                errors.append(f"subcaptions[{i}].text is empty")
+            elif verbatim_pieces(sc.text, caption) is None:
+                errors.append(f"subcaptions[{i}].text is not verbatim caption text: {_clip(sc.text)!r}; "
+                              f"copy the words exactly from the caption")
+        if errors:
+            raise ValueError("; ".join(errors))
+        return self
+
+
+def _clip(text: str, n: int = 80) -> str:
+    text = normalise_ws(text)
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def answer_to_subcaptions(answer: SplitAnswer) -> list[Subcaption]:
+    """Normalised labels, one entry per panel (ranges expanded), texts whitespace-normalised."""
+    out: list[Subcaption] = []
+    for sc in answer.subcaptions:
+        text = normalise_ws(sc.text)
+        for lab in expand_labels(sc.label):
+            out.append(Subcaption(label=lab, text=text))
+    return out
+
+
+# ---------------------------------------------------------------- the splitter
+
+def tool_versions_split(llm: bool) -> dict[str, str]:
+    from medvl import __version__
+    from medvl.runs import tool_versions
+
+    tools = {"medvl": __version__, "rules": RULES_VERSION}
+    if llm:
+        tools.update(tool_versions(["instructor", "openai"]))
+    return tools
+
+
+def rules_row(item_id: str, caption: str, *, tools: dict[str, str] | None = None) -> SplitRow:
+    sha = sha256_text(caption)
+    return SplitRow(id=item_id, caption_sha256=sha, subcaptions=split_caption(caption), splitter="rules",
+                    provenance=Provenance(stage=SPLIT_STAGE, stage_version=SPLIT_STAGE_VERSION, input_sha256=sha,
+                                          tools=tools or tool_versions_split(False)))
+
+
+@dataclass
+class LLMSplitter:
+    """Split captions with a served LLM; falls back to the rules with the reason recorded."""
+
+    settings: LLMSettings
+    prompt: Prompt
+
+    def __post_init__(self) -> None:
+        self.llm = StructuredLLM(self.settings)
+        self.response_model = self.prompt.resolve_response_model()
+        self.tools = tool_versions_split(True)
+
+    @classmethod
+    def from_ref(cls, settings: LLMSettings, prompt_ref: str = DEFAULT_PROMPT, prompts_dir=None) -> "LLMSplitter":
+        return cls(settings=settings, prompt=load_prompt(prompt_ref, prompts_dir))
+
+    def job(self, caption: str) -> tuple[Prompt, dict, type[BaseModel], dict]:
+        return (self.prompt, {"caption": caption}, self.response_model, {"caption": caption})
+
+    def row(self, item_id: str, caption: str, res: LLMResult) -> SplitRow:
+        """The SplitRow for one answer (or the rules fallback when the answer failed)."""
+        sha = sha256_text(caption)
+        prov = Provenance(stage=SPLIT_STAGE, stage_version=SPLIT_STAGE_VERSION, input_sha256=sha, tools=self.tools,
+                          prompt_id=self.prompt.ref, prompt_sha=self.prompt.sha, model=res.model)
+        common = dict(id=item_id, caption_sha256=sha, prompt_id=self.prompt.ref, prompt_sha=self.prompt.sha,
+                      model=res.model, reasks=res.reasks, latency_s=round(res.latency_s, 4),
+                      tokens=res.tokens or None, cached=res.cached, provenance=prov)
+        if res.value is not None:
+            return SplitRow(subcaptions=answer_to_subcaptions(res.value), splitter="llm", **common)
+        return SplitRow(subcaptions=split_caption(caption), splitter="rules",
+                        fallback_reason=res.error or "no answer", **common)
+
+    async def asplit(self, item_id: str, caption: str) -> SplitRow:
+        res = await self.llm.acall(*self.job(caption))
+        return self.row(item_id, caption, res)
+
+    def split_many(self, items: Iterable[tuple[str, str]], progress: ProgressFn = no_progress) -> list[SplitRow]:
+        """Split (id, caption) pairs concurrently; rows in input order.
+
+        A dead server raises LLMUnavailable whose `partial` holds the finished rows (None elsewhere)."""
+        items = list(items)
+        try:
+            results = self.llm.call_many([self.job(c) for _, c in items], progress=progress)
+        except LLMUnavailable as exc:
+            partial = [self.row(i, c, r) if r is not None else None for (i, c), r in zip(items, exc.partial)]
+            raise LLMUnavailable(str(exc), partial=partial) from exc
+        return [self.row(i, c, r) for (i, c), r in zip(items, results)]
+
+    def close(self) -> None:
+        self.llm.close()
+
+
+def split_stats(rows: Iterable[SplitRow | dict[str, Any]]) -> dict[str, Any]:
+    """Counts for a summary line: splitter used, fallbacks and their reasons, re-asks, cache hits."""
+    from collections import Counter
+
+    n = fallback = reasks = cached = 0
+    by = Counter()
+    reasons = Counter()
+    for r in rows:
+        d = r.model_dump() if isinstance(r, BaseModel) else r
+        n += 1
+        by[d["splitter"]] += 1
+        if d.get("fallback_reason"):
+            fallback += 1
+            reasons[d["fallback_reason"].split(":")[0]] += 1
+        reasks += d.get("reasks") or 0
+        cached += bool(d.get("cached"))
+    return {"n": n, "by_splitter": dict(by), "fallbacks": fallback, "fallback_reasons": dict(reasons),
+            "reasks": reasks, "cached": cached}
