@@ -119,7 +119,9 @@ class Fault:
     times: int | None = None  # first N matching requests; None: always
     delay: float = 0.0  # for slow (and before any fault)
     retry_after: str | None = None  # for 429/503
+    skip: int = 0  # let the first `skip` matching requests through untouched
     hits: int = 0
+    seen: int = 0
 
 
 @dataclass
@@ -328,7 +330,8 @@ class _Handler(BaseHTTPRequestHandler):
         active = None
         if fault is not None:
             with fake._lock:
-                if fault.times is None or fault.hits < fault.times:
+                fault.seen += 1
+                if fault.seen > fault.skip and (fault.times is None or fault.hits < fault.times):
                     fault.hits += 1
                     active = fault
         if active is not None and active.delay:

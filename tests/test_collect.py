@@ -178,6 +178,20 @@ def test_retracted_papers_are_rejected(tmp_path):
     assert by_key(tmp_path)[("PMC1000001", "paper")]["reason"] == "retracted"
 
 
+def test_formats(tmp_path):
+    arts = [FakeArticle("PMC1000001"),
+            FakeArticle("PMC1000002", license_code=None, jats_license="https://creativecommons.org/licenses/by/4.0/")]
+    with FakePMC(arts) as srv:
+        run(srv, tmp_path / "xml", formats="xml")
+        assert not [r for r in srv.log if r.path.endswith(".pdf") or r.path == "/epmc/render"]
+        run(srv, tmp_path / "pdf", formats="pdf")
+    assert sorted(p.name for p in (tmp_path / "xml").rglob("fulltext.*")) == ["fulltext.xml"] * 2
+    # PDF only: the XML of the paper without a license code was read for its license, not kept
+    assert sorted(p.name for p in (tmp_path / "pdf").rglob("fulltext.*")) == ["fulltext.pdf"] * 2
+    assert license_for(tmp_path / "pdf" / "PMC1000002") == "CC-BY-4.0"
+    assert {r["kind"] for r in rows(tmp_path / "pdf")} == {"pdf"}
+
+
 # ---------------------------------------------------------------- sources and faults
 
 def test_falls_back_to_europe_pmc(tmp_path):
@@ -329,6 +343,16 @@ def test_malformed_eutils_replies_are_clear_errors(tmp_path):
         with pytest.raises(EntrezError, match="E-utilities reported an error: Unable to obtain query #1"):
             run(srv, tmp_path)
     assert (tmp_path / "manifest.jsonl").exists()  # the run still leaves a (here empty) manifest
+
+
+def test_a_search_that_breaks_off_still_fetches_what_it_found(tmp_path):
+    arts = articles(5)
+    with FakePMC(arts) as srv:
+        srv.fault("/eutils/esummary.fcgi", "500", skip=1)  # page 2 of 3 fails for good
+        with pytest.raises(MedvlError, match=r"the search failed: .*HTTP 500.*\[http_500\]"):
+            run(srv, tmp_path, page_size=2, retries=0)
+    assert sorted(r["pmcid"] for r in rows(tmp_path) if r["kind"] == "pdf") == [arts[0].pmcid, arts[1].pmcid]
+    assert all((tmp_path / a.pmcid / "fulltext.pdf").exists() for a in arts[:2])
 
 
 def test_bad_bucket_metadata_falls_back(tmp_path):

@@ -225,18 +225,12 @@ class Collector:
                 yield by_id.get(p) or Hit(pmcid=p)
             return
         assert self.term
-        count, webenv, qk = self.entrez.esearch(self.term)
-        self.summary.count = count
-        total = count if self.s.max is None else min(count, self.s.max)
-        self.progress(0, total=total, note=self.summary.note())
-        start = 0
-        while start < total:
-            page = self.entrez.esummary(webenv=webenv, query_key=qk, retstart=start,
-                                        retmax=min(self.s.page_size, total - start))
-            if not page:
-                break
-            yield from page[: total - start]
-            start += len(page)
+
+        def on_count(count: int, total: int) -> None:
+            self.summary.count = count
+            self.progress(0, total=total, note=self.summary.note())
+
+        yield from self.entrez.search(self.term, self.s.max, self.s.page_size, on_count=on_count)
 
     def run(self) -> CollectSummary:
         self.papers.clean_temp_files()
@@ -271,9 +265,15 @@ class Collector:
             self.summary.interrupted = True
             error = exc
         except (EntrezError, FetchError) as exc:
-            error = exc
+            error = exc  # the search broke off: the papers already found are still fetched
+            try:
+                while pending:
+                    self._drain(pending, block=True)
+            except KeyboardInterrupt as exc2:
+                self.summary.interrupted = True
+                error = exc2
         finally:
-            if error is not None:
+            if isinstance(error, KeyboardInterrupt):
                 self.cancel.set()  # workers stop at the next chunk; temp files are removed
                 self.http.close()  # and requests blocked on a slow server end now
             pool.shutdown(wait=True, cancel_futures=True)

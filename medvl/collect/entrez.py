@@ -22,7 +22,7 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 from medvl.collect.http import Http
 from medvl.collect.ratelimit import TokenBucket
@@ -168,20 +168,24 @@ class Entrez:
             authors=[str(a) for a in (rec.get("AuthorList") or [])][:50],
         )
 
-    def search(self, term: str, max_results: int | None = None, page_size: int = 100) -> Iterator[Hit]:
-        """Yield hits of `term` in NCBI's order, paging through the history server."""
+    def search(self, term: str, max_results: int | None = None, page_size: int = 100,
+               on_count: Callable[[int, int], None] | None = None) -> Iterator[Hit]:
+        """Yield hits of `term` in NCBI's order, paging through the history server.
+
+        `on_count(count, total)` is called once the search is stored (count: all hits;
+        total: what will be yielded, after `max_results`).
+        """
         count, webenv, qk = self.esearch(term)
         total = count if max_results is None else min(count, max_results)
+        if on_count is not None:
+            on_count(count, total)
         page_size = max(1, min(page_size, ESUMMARY_MAX))
         start = 0
         while start < total:
-            page = self.esummary(webenv=webenv, query_key=qk, retstart=start,
-                                 retmax=min(page_size, total - start))
-            if not page:
-                break  # the history server has fewer records than Count claimed
-            for hit in page[: total - start]:
-                yield hit
-            start += len(page)
+            n = min(page_size, total - start)
+            page = self.esummary(webenv=webenv, query_key=qk, retstart=start, retmax=n)
+            yield from page[:n]
+            start += n  # by what was asked: a record without a summary must not shift the next page
 
     def summaries(self, pmcids: list[str], batch: int = 200) -> Iterator[Hit]:
         """Metadata of known PMC ids (in batches, by id)."""
