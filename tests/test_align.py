@@ -273,8 +273,8 @@ def test_cli_align(tmp_path):
     assert res.exit_code != 0
 
 
-def test_synth_parse_split_align_against_ground_truth(tmp_path):
-    """Integration: synthetic PDFs -> parse -> rule splitter -> align, checked against the known answers."""
+def test_synth_parse_split_align_export_against_ground_truth(tmp_path):
+    """Integration: synthetic PDFs -> parse -> rule splitter -> align -> export, checked against the known answers."""
     from medvl.parse import ParseSettings, parse_inputs
     from medvl.split.rules import RULES_VERSION, split_caption
     from medvl.synth import generate_corpus
@@ -298,6 +298,18 @@ def test_synth_parse_split_align_against_ground_truth(tmp_path):
     # every pair's image exists inside the run directory
     for p in read_jsonl(rd.file("pairs.jsonl")):
         assert rd.inside(p["image"]).is_file()
+    # export finds the ground truth next to the papers and labels panels with their drawn class;
+    # the class named in the text agrees with the class drawn in the image
+    from medvl.export import ExportSettings, export_run
+
+    export_run(rd.path, tmp_path / "data", ExportSettings(seed=0))
+    meta = list(read_jsonl(tmp_path / "data" / "metadata.jsonl"))
+    panel_rows = [m for m in meta if m["panel_id"] and m["synthetic_class"]]
+    assert len(panel_rows) >= 0.8 * sum(1 for m in meta if m["panel_id"])
+    words = {"tumour": ("tumour", "tumor"), "hemorrhage": ("hemorrhag", "haemorrhag"), "infarct": ("infarct",),
+             "aneurysm": ("aneurysm",), "demyelination": ("demyelinat",), "normal": ("normal",)}
+    agree = sum(any(w in m["text"].lower() for w in words[m["synthetic_class"]]) for m in panel_rows)
+    assert agree >= 0.85 * len(panel_rows)
 
 
 def test_figure_label_kept_by_a_splitter_is_dropped(tmp_path):

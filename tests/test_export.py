@@ -1,0 +1,262 @@
+"""export: open_clip CSV + WebDataset shards, split by paper, duplicates, raw variant, rejects."""
+
+from __future__ import annotations
+
+import csv
+import json
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from medvl.export import ExportSettings, assign_splits, export_run, paper_hash, parse_split, read_manifest
+from medvl.records import Figure, Pair, Panel, Provenance, figure_id, pair_id, panel_id
+from medvl.runs import RunDir, read_jsonl, write_jsonl
+
+PROV = Provenance(stage="test", stage_version="0", input_sha256="0" * 64)
+
+
+def _png(rd: RunDir, rel: str, seed: int, size: tuple[int, int] = (24, 20)) -> str:
+    p = rd.inside(rel)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    arr = np.random.default_rng(seed).integers(0, 255, (size[1], size[0]), dtype=np.uint8)
+    Image.fromarray(arr).save(p)
+    return rel
+
+
+def build_run(root: Path, n_papers: int = 12, dup: bool = False) -> RunDir:
+    """A run with figures.jsonl, pairs.jsonl and images: 2 panels per figure, 1 figure per paper."""
+    rd = RunDir(root)
+    figs, pairs = [], []
+    for i in range(n_papers):
+        pid = f"p{i:016x}"
+        fid = figure_id(pid, 1, 0)
+        fig_img = _png(rd, f"images/{pid}/{fid}.png", 1000 + i, (50, 20))
+        panels = []
+        for k in range(2):
+            pn = panel_id(fid, k)
+            img = _png(rd, f"images/{pid}/{pn}.png", 7 if (dup and k == 1) else i * 10 + k)
+            panels.append(Panel(panel_id=pn, bbox=[k * 25, 0, k * 25 + 24, 20], label="AB"[k], label_source="pdf_text",
+                                image=img))
+            pairs.append(Pair(pair_id=pair_id(fid, "AB"[k], k), image=img, text=f"Panel {'AB'[k]}\tof paper {i} \"q\".",
+                              figure_id=fid, paper_id=pid, panel_id=pn, label="AB"[k], method="letter",
+                              confidence=0.95 if k == 0 else 0.6, license="CC-BY-4.0", provenance=PROV))
+        figs.append(Figure(paper_id=pid, figure_id=fid, source=f"{pid}.pdf", page=1, index=0, label="Figure 1",
+                           caption=f"Figure 1. (A) Panel A of paper {i}. (B) Panel B.", bbox=[0, 0, 24, 9.6],
+                           image=fig_img, width=50, height=20, dpi=150, panels=panels, provenance=PROV))
+    write_jsonl(rd.file("figures.jsonl"), figs)
+    write_jsonl(rd.file("pairs.jsonl"), pairs)
+    return rd
+
+
+def _csv_rows(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh, delimiter="\t"))
+
+
+def test_split_assignment_is_by_hash_and_stable():
+    ids = [f"p{i:04d}" for i in range(200)]
+    a, moved = assign_splits(ids, (0.8, 0.1, 0.1), seed=1, min_per_split=0)
+    assert moved == []
+    counts = {s: sum(1 for v in a.values() if v == s) for s in ("train", "val", "test")}
+    assert 140 <= counts["train"] <= 180 and counts["val"] >= 8 and counts["test"] >= 8
+    # adding papers never moves the old ones
+    b, _ = assign_splits(ids + [f"q{i}" for i in range(50)], (0.8, 0.1, 0.1), seed=1, min_per_split=0)
+    assert all(b[p] == a[p] for p in ids)
+    # another seed gives another split
+    c, _ = assign_splits(ids, (0.8, 0.1, 0.1), seed=2, min_per_split=0)
+    assert c != a
+    assert 0 <= paper_hash("p1", 0) < 1
+    # tiny corpora: every split with a non-zero fraction gets a paper
+    small, moved = assign_splits(["x1", "x2", "x3"], (0.8, 0.1, 0.1), seed=0)
+    assert sorted(small.values()) == ["test", "train", "val"]
+    assert assign_splits(["x1", "x2", "x3"], (0.8, 0.1, 0.1), seed=0) == (small, moved)
+    only, _ = assign_splits(["x1", "x2"], (1.0, 0.0, 0.0), seed=0)
+    assert set(only.values()) == {"train"}
+    assert parse_split("8,1,1") == pytest.approx((0.8, 0.1, 0.1))
+    with pytest.raises(ValueError):
+        parse_split("0.8,0.2")
+
+
+def test_export_csv_wds_manifest_metadata(tmp_path):
+    rd = build_run(tmp_path / "run")
+    data = tmp_path / "data"
+    s = export_run(rd.path, data, ExportSettings(seed=3, shard_size=5))
+    assert sum(s.rows.values()) == 24 and all(s.rows[k] > 0 for k in ("train", "val", "test"))
+    man = read_manifest(data)
+    assert man["pairs"] == "aligned" and man["source_run"] == str(rd.path)
+    assert man["splits"]["train"]["rows"] == s.rows["train"] and man["methods"] == {"letter": 24}
+    assert set(man["inputs_sha256"]) == {"pairs.jsonl", "figures.jsonl"}
+    meta = list(read_jsonl(data / "metadata.jsonl"))
+    assert len(meta) == 24
+    paper_split: dict[str, str] = {}
+    for split in ("train", "val", "test"):
+        rows = _csv_rows(data / f"{split}.csv")
+        assert len(rows) == s.rows[split]
+        for r in rows:
+            p = data / r["filepath"]
+            assert not Path(r["filepath"]).is_absolute() and p.is_file()
+            assert "\t" not in r["title"] and '"q"' in r["title"]  # tabs flattened, quotes round-trip
+        for m in meta:
+            if m["split"] == split:
+                assert paper_split.setdefault(m["paper_id"], split) == split  # never across splits
+    assert {m["filepath"] for m in meta} == {r["filepath"] for sp in ("train", "val", "test")
+                                              for r in _csv_rows(data / f"{sp}.csv")}
+    # WebDataset: png/txt/json per sample, shard sizes recorded
+    sizes = json.loads((data / "wds" / "sizes.json").read_text())
+    assert sum(sizes.values()) == 24 and max(sizes.values()) <= 5
+    with tarfile.open(data / "wds" / "train-000000.tar") as tar:
+        members = tar.getmembers()
+        names = [m.name for m in members]
+        assert all(m.mtime == 0 and m.uid == 0 for m in members)
+        key = names[0].rsplit(".", 1)[0]
+        assert names[:3] == [f"{key}.png", f"{key}.txt", f"{key}.json"] and "." not in key
+        sample = json.loads(tar.extractfile(names[2]).read())
+        assert sample["pair_id"].replace(".", "_") == key and sample["split"] == "train"
+        assert tar.extractfile(names[1]).read().decode() == sample["text"]
+    assert man["splits"]["train"]["shards"].startswith("wds/train-{000000..")
+
+
+def test_export_is_deterministic_and_replaces_old_exports(tmp_path):
+    rd = build_run(tmp_path / "run")
+    a, b = tmp_path / "a", tmp_path / "b"
+    export_run(rd.path, a, ExportSettings(seed=5))
+    export_run(rd.path, b, ExportSettings(seed=5))
+    files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert files_a == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    for rel in files_a:
+        assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+    # re-export with other settings: stale files are gone, nothing half-written remains beside it
+    export_run(rd.path, a, ExportSettings(seed=5, formats=("csv",)))
+    assert not (a / "wds").exists() and (a / "train.csv").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".a")] == []
+    # a folder that is not an export is never overwritten
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep me")
+    from medvl.errors import InputError
+
+    with pytest.raises(InputError, match="not a medvl export"):
+        export_run(rd.path, other)
+    assert (other / "notes.txt").read_text() == "keep me"
+
+
+def test_duplicates_rejects_and_confidence(tmp_path):
+    rd = build_run(tmp_path / "run", n_papers=6, dup=True)
+    pairs = list(read_jsonl(rd.file("pairs.jsonl")))
+    pairs[0]["text"] = "  "
+    pairs[2]["image"] = "images/nowhere.png"
+    with open(rd.file("pairs.jsonl"), "w") as fh:
+        for p in pairs:
+            fh.write(json.dumps(p) + "\n")
+        fh.write(json.dumps({"pair_id": "broken"}) + "\n")
+    s = export_run(rd.path, tmp_path / "data", ExportSettings(seed=0))
+    assert s.reject_reasons["duplicate_image"] == 5  # six B panels share their pixels: one kept
+    assert s.reject_reasons["empty_text"] == 1 and s.reject_reasons["image_missing"] == 1
+    assert s.reject_reasons["bad_record"] == 1
+    meta = list(read_jsonl(tmp_path / "data" / "metadata.jsonl"))
+    assert len({m["image_sha256"] for m in meta}) == len(meta)
+    kept_b = [m for m in meta if m["label"] == "B"]
+    assert len(kept_b) == 1
+    order = ("train", "val", "test")
+    dup_splits = {json.loads(line)["split"] for line in (tmp_path / "data" / "metadata.jsonl").read_text().splitlines()}
+    assert order.index(kept_b[0]["split"]) == min(order.index(x) for x in dup_splits)
+    # the run directory carries the export rejects too
+    run_rej = [r for r in read_jsonl(rd.file("rejects.jsonl")) if r["stage"] == "export"]
+    assert len(run_rej) == s.rejects and all(r["detail"] for r in run_rej)
+    # minimum confidence drops the B panels (0.6)
+    s2 = export_run(rd.path, tmp_path / "data2", ExportSettings(seed=0, min_confidence=0.9))
+    assert s2.reject_reasons["low_confidence"] >= 5
+
+
+def test_raw_variant_uses_same_papers_and_splits(tmp_path):
+    rd = build_run(tmp_path / "run")
+    export_run(rd.path, tmp_path / "aligned", ExportSettings(seed=9))
+    # a figure of a paper without any aligned pair is not exported raw either
+    figs = list(read_jsonl(rd.file("figures.jsonl")))
+    extra = dict(figs[0], paper_id="pffffffffffffffff", figure_id=figure_id("pffffffffffffffff", 1, 0))
+    write_jsonl(rd.file("figures.jsonl"), [*figs, extra])
+    s = export_run(rd.path, tmp_path / "raw", ExportSettings(seed=9, pairs="raw"))
+    aligned = {m["paper_id"]: m["split"] for m in read_jsonl(tmp_path / "aligned" / "metadata.jsonl")}
+    raw = list(read_jsonl(tmp_path / "raw" / "metadata.jsonl"))
+    assert {m["paper_id"]: m["split"] for m in raw} == aligned
+    assert len(raw) == 12 == sum(s.rows.values())
+    assert all(m["method"] == "whole" and m["panel_id"] is None for m in raw)
+    assert raw[0]["text"].startswith("(A) Panel A of paper")  # printed figure label removed
+    assert read_manifest(tmp_path / "raw")["pairs"] == "raw"
+
+
+def test_synthetic_classes_from_ground_truth(tmp_path):
+    rd = build_run(tmp_path / "run", n_papers=3)
+    gt = {"generator": "medvl.synth", "dpi": 150, "papers": []}
+    for i in range(3):
+        pid = f"p{i:016x}"
+        gt["papers"].append({"paper_id": pid, "figures": [{
+            "page": 1, "bbox": [0, 0, 24, 9.6], "label": "Figure 1", "caption": "Figure 1. x",
+            "panels": [{"index": 0, "bbox_px": [0, 0, 24, 20], "class": "tumour", "label": "A"},
+                       {"index": 1, "bbox_px": [25, 0, 49, 20], "class": "infarct", "label": "B"}]}]})
+    gt_path = tmp_path / "gt" / "ground_truth.json"
+    gt_path.parent.mkdir()
+    gt_path.write_text(json.dumps(gt))
+    export_run(rd.path, tmp_path / "data", ExportSettings(ground_truth=str(gt_path)))
+    meta = list(read_jsonl(tmp_path / "data" / "metadata.jsonl"))
+    assert {m["label"]: m["synthetic_class"] for m in meta} == {"A": "tumour", "B": "infarct"}
+    export_run(rd.path, tmp_path / "raw", ExportSettings(ground_truth=str(gt_path), pairs="raw"))
+    raw = list(read_jsonl(tmp_path / "raw" / "metadata.jsonl"))
+    assert all(m["synthetic_classes"] == ["infarct", "tumour"] and m["synthetic_class"] is None for m in raw)
+    # without ground truth nothing is invented
+    export_run(rd.path, tmp_path / "plain")
+    assert all(m["synthetic_class"] is None for m in read_jsonl(tmp_path / "plain" / "metadata.jsonl"))
+
+
+def test_missing_inputs_are_clear_errors(tmp_path):
+    from medvl.errors import InputError
+
+    with pytest.raises(InputError, match="pairs.jsonl"):
+        export_run(tmp_path / "empty", tmp_path / "d")
+    with pytest.raises(InputError, match="figures.jsonl"):
+        export_run(tmp_path / "empty", tmp_path / "d", ExportSettings(pairs="raw"))
+    with pytest.raises(ValueError):
+        ExportSettings(formats=("parquet",))
+    with pytest.raises(ValueError):
+        ExportSettings(split=(0.5, 0.5, 0.5))
+
+
+def test_open_clip_reads_the_export(tmp_path):
+    data_mod = pytest.importorskip("open_clip_train.data")
+    rd = build_run(tmp_path / "run", n_papers=4)
+    export_run(rd.path, tmp_path / "data", ExportSettings(shard_size=3))
+    import os
+
+    cwd = os.getcwd()
+    os.chdir(tmp_path / "data")  # medvl train runs open_clip_train with DATA_DIR as working directory
+    try:
+        ds = data_mod.CsvDataset("train.csv", lambda im: im.size, "filepath", "title", sep="\t",
+                                 tokenizer=lambda texts: texts)
+        assert len(ds) > 0
+        size, text = ds[0]
+        assert size == (24, 20) and text.startswith("Panel")
+        shards = read_manifest(".")["splits"]["train"]["shards"]
+        n, n_shards = data_mod.get_dataset_size(shards)
+        assert n == len(ds) and n_shards >= 1
+    finally:
+        os.chdir(cwd)
+
+
+def test_cli_export(tmp_path):
+    from typer.testing import CliRunner
+
+    from medvl.cli import app
+
+    rd = build_run(tmp_path / "run", n_papers=5)
+    res = CliRunner().invoke(app, ["export", str(rd.path), "--out", str(tmp_path / "d"), "--format", "csv",
+                                   "--split", "0.6,0.2,0.2", "--seed", "4"])
+    assert res.exit_code == 0, res.output
+    assert "exported 10 pairs" in res.output
+    man = read_manifest(tmp_path / "d")
+    assert man["settings"]["formats"] == ["csv"] and man["settings"]["split"] == pytest.approx([0.6, 0.2, 0.2])
+    assert not (tmp_path / "d" / "wds").exists()
+    res = CliRunner().invoke(app, ["export", str(rd.path), "--out", str(tmp_path / "d"), "--split", "1,2"])
+    assert res.exit_code != 0
