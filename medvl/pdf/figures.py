@@ -200,7 +200,7 @@ def page_model(page: Any, max_drawings: int = 20000) -> PageModel:
 
     graphics: list[Graphic] = []
     page_area = r_area(prect)
-    for info in page.get_image_info(xrefs=True):
+    for info in page.get_image_info():
         bb = r_inter(tuple(info["bbox"]), prect)
         if bb is None:
             continue
