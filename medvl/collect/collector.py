@@ -281,8 +281,8 @@ class Collector:
             for fut in list(pending):
                 if fut.done() and not fut.cancelled():
                     self._record(fut.result())
-            if search_rows or search_rejects:
-                self.papers.write_search(search_rows, search_rejects, {"term": self.term})
+            # always rewritten, so duplicates reported by an earlier run do not linger
+            self.papers.write_search(search_rows, search_rejects, {"term": self.term})
             self.papers.merge()
             self.summary.manifest = str(self.papers.path / "manifest.jsonl")
             self.summary.requests = self.http.requests
