@@ -454,6 +454,10 @@ def test_license_for_reads_the_paper_folder_or_metadata_jsonl(tmp_path):
     stray.parent.mkdir()
     stray.write_bytes(b"%PDF-1.4")
     assert license_for(stray) is None
+    # a metadata.jsonl beside the files, naming them in "file" (the layout of medvl synth)
+    (stray.parent / "metadata.jsonl").write_text(json.dumps({"file": "paper.pdf", "license": "CC-BY-4.0"}) + "\n")
+    assert license_for(stray) == "CC-BY-4.0"
+    assert license_for(stray.parent / "other.pdf") is None
 
 
 def test_settings_validation_and_env(monkeypatch):

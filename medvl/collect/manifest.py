@@ -190,7 +190,8 @@ def paper_metadata(path: str | Path) -> dict | None:
 
     `path` may be ``PAPERS_DIR/<PMCID>/fulltext.pdf``, the ``<PMCID>`` folder, or any file in
     it.  Reads ``<folder>/metadata.json``; failing that, looks the folder name up in a
-    ``metadata.jsonl`` one or two levels up.
+    ``metadata.jsonl`` one or two levels up.  A ``metadata.jsonl`` beside a file whose rows
+    name it in ``file`` (the layout of ``medvl synth``) works too.
     """
     p = Path(path)
     folder = p if p.is_dir() else p.parent
@@ -202,16 +203,27 @@ def paper_metadata(path: str | Path) -> dict | None:
                 return data
         except (OSError, json.JSONDecodeError):
             pass
+    if not p.is_dir():
+        row = _find_row(folder / "metadata.jsonl", lambda r: r.get("file") == p.name)
+        if row is not None:
+            return row
     for up in (folder.parent, folder.parent.parent):
-        mj = up / "metadata.jsonl"
-        if mj.is_file():
-            try:
-                for row in read_jsonl(mj):
-                    if row.get("pmcid") == folder.name or (row.get("files") or {}).get("pdf", "").startswith(
-                            f"{folder.name}/"):
-                        return row
-            except (OSError, ValueError):
-                return None
+        row = _find_row(up / "metadata.jsonl", lambda r: r.get("pmcid") == folder.name or any(
+            str(v).startswith(f"{folder.name}/") for v in (r.get("files") or {}).values()))
+        if row is not None:
+            return row
+    return None
+
+
+def _find_row(path: Path, match) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        for row in read_jsonl(path):
+            if isinstance(row, dict) and match(row):
+                return row
+    except (OSError, ValueError):
+        return None
     return None
 
 
