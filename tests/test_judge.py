@@ -151,7 +151,8 @@ def test_gold_agreement_flag_precision_and_recall(tmp_path):
     gold = tmp_path / "gold.jsonl"
     # f1's split equals gold; f2's gold splits b and c apart, so the run's split disagrees
     gold.write_text("\n".join(json.dumps(r) for r in [
-        {"id": "G1", "caption": info["captions"][f1], "subcaptions": splits[f1]["subcaptions"]},
+        # gold captions carry no printed label: "Figure 1. " is ignored when matching
+        {"id": "G1", "caption": info["captions"][f1].replace("Figure 1. ", ""), "subcaptions": splits[f1]["subcaptions"]},
         {"id": "G2", "caption": info["captions"][f2], "subcaptions": [
             {"label": "_shared", "text": "Chest CT of the patient."}, {"label": "a", "text": "Before treatment;"},
             {"label": "b", "text": "after one month;"}, {"label": "c", "text": "after three months;"},

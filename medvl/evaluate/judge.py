@@ -230,7 +230,8 @@ def split_items(run: Path, rejects: list, captions: dict[str, str] | None = None
             variables={"caption": caption, "subcaptions": subs, "panel_labels": panels,
                        "figure_label": (fig or {}).get("label")},
             context={"caption": caption, "caption_sha256": row.get("caption_sha256"),
-                     "caption_norm_sha256": sha256_text(_norm(caption))},
+                     "caption_norm_sha256": sha256_text(_norm(caption)), "caption_key": caption_key(caption),
+                     "gold_ids": gold_id_candidates(fig)},
             input_sha=sha256_text(json.dumps([caption, subs], sort_keys=True))))
     return items
 
@@ -317,6 +318,27 @@ def retrieval_items(run: Path, rejects: list, neighbours: Path | None = None, k:
 
 # ---------------------------------------------------------------- gold
 
+_LEADING_LABEL = re.compile(r"^\s*(?:supplementary\s+)?(?:fig(?:ure)?s?|scheme|plate)\.?\s*S?\d+[A-Za-z]?\s*[:.|\-\u2013\u2014]?\s*",
+                            re.I)
+
+
+def caption_key(caption: str) -> str:
+    """sha256 of the caption without its printed label ("Figure 1:"), whitespace and case folded:
+    PDF captions carry the label, gold and XML captions do not."""
+    from medvl.records import sha256_text
+
+    return sha256_text(_norm(_LEADING_LABEL.sub("", caption or "", count=1)))
+
+
+def gold_id_candidates(fig: dict | None) -> list[str]:
+    """Gold ids this figure may have: '<PMCID>-fig<number>' from its source path and number."""
+    if not fig:
+        return []
+    m = re.search(r"PMC\d+", str(fig.get("source") or ""))
+    num = fig.get("number") or ""
+    return [f"{m.group(0)}-fig{num}"] if m and num else []
+
+
 def _norm(s: str | None) -> str:
     return re.sub(r"\s+", " ", (s or "")).strip().casefold()
 
@@ -368,6 +390,7 @@ def load_gold(path: str | Path | None) -> dict[str, dict] | None:
         if row.get("caption"):
             out[f"sha:{sha256_text(row['caption'])}"] = rec
             out[f"norm:{sha256_text(_norm(row['caption']))}"] = rec
+            out[f"key:{caption_key(row['caption'])}"] = rec
         if row.get("caption_sha256"):
             out[f"sha:{row['caption_sha256']}"] = rec
     return out
@@ -385,7 +408,8 @@ def _group_key(what: str, prompt_id: str, prompt_sha: str, model: str) -> str:
 
 
 def summarize(judgments: list[dict], rejects: list[dict], gold: dict[str, dict] | None,
-              splits: dict[str, dict] | None = None, method: str = "t", conf: float = 0.95) -> dict:
+              splits: dict[str, dict] | None = None, method: str = "t", conf: float = 0.95,
+              figures: dict[str, dict] | None = None) -> dict:
     """Aggregate judgments per (what, prompt, model): per-criterion means with intervals, the
     flagged share (Wilson), failures, and for splits the agreement of flags with gold."""
     from medvl.evaluate import stats
@@ -424,9 +448,16 @@ def summarize(judgments: list[dict], rejects: list[dict], gold: dict[str, dict] 
                 cand = gold.get(f"id:{j['item_id']}")
                 if cand is None and row is not None:
                     cand = gold.get(f"sha:{row.get('caption_sha256')}")
-                for k in ("caption_sha256", "caption_norm_sha256"):
-                    if cand is None and (j.get("extra") or {}).get(k):
-                        cand = gold.get(f"{'sha' if k == 'caption_sha256' else 'norm'}:{j['extra'][k]}")
+                ex = dict(j.get("extra") or {})
+                fig = (figures or {}).get(j["item_id"])
+                if fig and fig.get("caption"):  # match from the run's own figure, whatever the judgment kept
+                    ex.setdefault("caption_key", caption_key(fig["caption"]))
+                    ex.setdefault("gold_ids", gold_id_candidates(fig))
+                for gid in ex.get("gold_ids") or []:
+                    cand = cand or gold.get(f"id:{gid}")
+                for k, prefix in (("caption_sha256", "sha"), ("caption_norm_sha256", "norm"), ("caption_key", "key")):
+                    if cand is None and ex.get(k):
+                        cand = gold.get(f"{prefix}:{ex[k]}")
                 if cand is None or row is None:
                     continue
                 disagree = split_disagrees(row.get("subcaptions") or [], cand["subcaptions"])
@@ -569,7 +600,8 @@ def judge_run(run_dir: str | Path, settings: JudgeSettings, llm_settings: Any = 
             extra={"figure_id": it.figure_id, "paper_id": it.paper_id, "label": it.label, "seed": settings.seed,
                    "reasks": res.reasks, "latency_s": round(res.latency_s, 4), "tokens": res.tokens,
                    "cached": res.cached,
-                   **{k: it.context[k] for k in ("caption_sha256", "caption_norm_sha256") if it.context.get(k)}},
+                   **{k: it.context[k] for k in ("caption_sha256", "caption_norm_sha256", "caption_key", "gold_ids")
+                      if it.context.get(k)}},
             provenance=Provenance(stage=STAGE, stage_version=STAGE_VERSION, input_sha256=it.input_sha, tools=tools,
                                   prompt_id=prompt.ref, prompt_sha=prompt.sha, model=res.model or model_name))
         run.write_unit(STAGE, key, [rec], meta={"cached": res.cached})
@@ -625,7 +657,8 @@ def judge_run(run_dir: str | Path, settings: JudgeSettings, llm_settings: Any = 
     splits = {}
     if (run.path / "subcaptions.jsonl").is_file():
         splits = {str(r["id"]): r for r in read_jsonl(run.path / "subcaptions.jsonl")}
-    summary = summarize(judgments, rejects, load_gold(gold_path), splits, method=settings.interval)
+    summary = summarize(judgments, rejects, load_gold(gold_path), splits, method=settings.interval,
+                        figures=_figures(run.path))
     summary["gold_file"] = gold_path
     summary["last_run"] = {
         "what": settings.what, "prompt_id": prompt.ref, "prompt_sha": prompt.sha, "model": model_name,
