@@ -8,6 +8,9 @@ Per figure, in this order:
 
 1. **letter**   a subcaption labelled "B" goes to the panel whose detected letter is "B"
                 (confidence 0.95 for letters read from PDF text, 0.85 for OCR letters).
+                Detected letters that increase neither along the rows nor down the columns of
+                the panel grid (e.g. letters a parser put on the neighbouring panel) are not
+                trusted: those panels are paired by order instead (confidence 0.6).
 2. **position** positional labels ("left", "right", "top", "bottom", "middle", "top left", ...)
                 go to the panel at that place of the panel grid, when exactly one panel is
                 there and the number of positional subcaptions equals the number of panels
@@ -190,6 +193,19 @@ def position_of(label: str, boxes: list[list[float]]) -> list[int]:
     if len(cols) < 2 and any(w in ("left", "right") for w in words):
         return []
     return sorted(cand)
+
+
+def letters_follow_layout(letter_of: dict[int, str], boxes: dict[int, list[float]]) -> bool:
+    """True when the detected letters increase along the rows (row-major) or down the columns
+    (column-major) of the panel grid, as panel letters in figures do."""
+    ks = sorted(boxes)
+    box_list = [boxes[k] for k in ks]
+    for groups in (reading_order(box_list), _columns(box_list)):
+        pos = {ks[i]: n for n, i in enumerate(i for g in groups for i in g)}
+        seq = [letter_of[k] for k in sorted(letter_of, key=lambda k: pos[k])]
+        if all(a < b for a, b in zip(seq, seq[1:])):
+            return True
+    return False
 
 
 def strip_figure_label(caption: str, label: str | None = None) -> str:
@@ -385,6 +401,12 @@ def align_figure(fig: Figure, split: SplitRow | None, settings: AlignSettings | 
             else:
                 letter_of[k] = L
     dup_letters = {L for L, c in counts.items() if c > 1}
+    distrusted = False
+    if len(letter_of) >= 2 and not letters_follow_layout(letter_of, {k: p.bbox for k, p, _ in usable}):
+        # letters that follow neither rows nor columns were most likely put on the wrong panels:
+        # pair these panels by reading order instead
+        letter_of = {}
+        distrusted = True
 
     # 1. letters
     for k, L in sorted(letter_of.items()):
@@ -428,7 +450,7 @@ def align_figure(fig: Figure, split: SplitRow | None, settings: AlignSettings | 
         ks = list(boxes)
         order = [ks[i] for row in reading_order([boxes[k] for k in ks]) for i in row]
         if len(order) == len(letters_left):
-            partial = bool(letter_of) or bool(dup_letters)
+            partial = bool(letter_of) or bool(dup_letters) or distrusted
             conf = CONFIDENCE["order_partial" if partial else "order"]
             for L, k in zip(letters_left, order):
                 p, img = free.pop(k)

@@ -68,15 +68,18 @@ def test_reading_order_and_positions():
 
 def test_letter_pairs_with_shared_text(tmp_path):
     rd = RunDir(tmp_path)
-    fig = make_figure(rd, "p1", 0, "Figure 1. Brain MRI. (A) Tumour. (B) Infarct. Scale bar, 1 cm.", ROW, ["B", "A"])
-    split = make_split(fig, [("_shared", "Brain MRI"), ("A", "Tumour"), ("B", "Infarct"), ("_shared", "Scale bar, 1 cm")])
+    # letters down the columns (A, B on the left; C, D on the right): letters, not reading order
+    fig = make_figure(rd, "p1", 0, "Figure 1. Brain MRI. (A) Tumour. (B) Infarct. (C) c. (D) d. Scale bar, 1 cm.",
+                      GRID, ["A", "C", "B", "D"])
+    split = make_split(fig, [("_shared", "Brain MRI"), ("A", "Tumour"), ("B", "Infarct"), ("C", "c"), ("D", "d"),
+                             ("_shared", "Scale bar, 1 cm")])
     pairs, rejects = align_figure(fig, split, AlignSettings(), rd)
     assert rejects == []
     by = {p.label: p for p in pairs}
-    assert by["A"].panel_id == fig.panels[1].panel_id  # by letter, not by order
+    assert by["B"].panel_id == fig.panels[2].panel_id and by["C"].panel_id == fig.panels[1].panel_id
     assert by["A"].text == "Brain MRI. Tumour. Scale bar, 1 cm."
     assert by["A"].method == "letter" and by["A"].confidence == pytest.approx(0.95)
-    assert by["A"].image == fig.panels[1].image and by["A"].license == "CC-BY-4.0"
+    assert by["A"].image == fig.panels[0].image and by["A"].license == "CC-BY-4.0"
     assert by["A"].provenance.stage == "align"
     # shared text forced to the front, or dropped
     pairs, _ = align_figure(fig, split, AlignSettings(shared="prepend"), rd)
@@ -111,6 +114,26 @@ def test_partial_letters_fill_by_order(tmp_path):
     assert got["A"] == (fig.panels[0].panel_id, "letter") and got["C"] == (fig.panels[2].panel_id, "letter")
     assert got["B"] == (fig.panels[1].panel_id, "order") and got["D"] == (fig.panels[3].panel_id, "order")
     assert {p.label: p.confidence for p in pairs}["B"] == pytest.approx(0.6)
+
+
+def test_letters_against_the_layout(tmp_path):
+    from medvl.align import letters_follow_layout
+
+    boxes = dict(enumerate(GRID))
+    assert letters_follow_layout({0: "A", 1: "B", 2: "C", 3: "D"}, boxes)  # rows
+    assert letters_follow_layout({0: "A", 2: "B", 1: "C", 3: "D"}, boxes)  # columns
+    assert not letters_follow_layout({1: "A", 0: "C", 3: "B", 2: "D"}, boxes)
+    # letters shifted onto the neighbouring panels (a letter in the top-right corner read as the
+    # next panel's): not trusted, reading order decides
+    rd = RunDir(tmp_path)
+    three = [[0, 0, 60, 60], [70, 0, 130, 60], [140, 0, 200, 60]]
+    fig = make_figure(rd, "p1", 0, "Figure 1. (A) a. (B) b. (C) c.", three, ["C", "A", "B"])
+    pairs, rejects = align_figure(fig, make_split(fig, [("A", "a"), ("B", "b"), ("C", "c")]), AlignSettings(), rd)
+    assert rejects == []
+    assert [(p.label, p.panel_id, p.method) for p in pairs] == [
+        ("A", fig.panels[0].panel_id, "order"), ("B", fig.panels[1].panel_id, "order"),
+        ("C", fig.panels[2].panel_id, "order")]
+    assert pairs[0].confidence == pytest.approx(0.6)
 
 
 def test_positions(tmp_path):
