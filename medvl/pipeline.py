@@ -126,6 +126,11 @@ class Stage:
     timeout_s: float | None = None  # default per-shard time limit
     timeout_for: Callable[[dict[str, Any]], "float | None"] | None = None  # per-shard limit from settings
     unavailable: str | None = None  # a fixed reason the stage cannot run (e.g. not built yet)
+    preload: Callable[[dict[str, Any]], Sequence[str]] | Sequence[str] = ()  # imported once per worker pool
+
+    def preload_modules(self, settings: dict[str, Any]) -> list[str]:
+        mods = self.preload(settings) if callable(self.preload) else self.preload
+        return list(mods)
 
     @property
     def sharded(self) -> bool:
@@ -453,8 +458,16 @@ class Pipeline:
             from medvl.executors import make_executor
 
             ex = self.config.executor
+            preload = ["medvl.pipeline"]
+            for name in self.names:  # heavy imports happen once in the fork server, not once per worker
+                stage = get_stage(name)
+                if stage.sharded and not stage.missing():
+                    try:
+                        preload += stage.preload_modules(self.settings_for(stage))
+                    except MedvlError:
+                        pass  # the stage reports its own settings error when it runs
             self._executor = make_executor(ex.kind, ex.workers, address=ex.address, memory_mb=ex.memory_mb,
-                                           preload=["medvl.pipeline"])
+                                           preload=list(dict.fromkeys(preload)))
         return self._executor
 
     def close(self) -> None:
@@ -836,6 +849,7 @@ register(Stage(
     output="figures.jsonl", modules=("medvl.parse", "pymupdf"),
     tools=("pymupdf", "layoutparser", "pytesseract", "rapid-layout", "pillow", "numpy"),
     plan=_plan_parse, run_shard=_run_parse_shard, resolve=_resolve_parse, on_error="reject",
+    preload=("medvl.parse", "pymupdf", "numpy", "PIL.Image"),
     # parse_paper stops itself at timeout_s (SIGALRM); the executor kills what that cannot stop
     timeout_for=lambda s: (s.get("timeout_s") or 0) * 1.5 + 10 if s.get("timeout_s") else None,
     ), replace=True)
@@ -855,7 +869,8 @@ def joined_shards(ctx: StageContext, primary: str, others: Sequence[str] = ()) -
 
 # ---------------------------------------------------------------- split (medvl/split/)
 
-SPLIT_LLM_KEYS = ("mode", "timeout_s", "max_reasks", "transport_retries", "concurrency", "params")
+SPLIT_LLM_KEYS = ("mode", "timeout_s", "max_reasks", "transport_retries", "concurrency", "params", "backoff_s",
+                  "backoff_max_s")
 
 
 def _resolve_split(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
@@ -921,7 +936,9 @@ register(Stage(
     "split", "1", order=20, description="captions -> labelled subcaptions, rules or a served LLM (subcaptions.jsonl)",
     output="subcaptions.jsonl", needs=("parse",), modules=("medvl.split.llm", "medvl.split.rules"),
     tools=("instructor", "openai"), plan=_plan_split, run_shard=_run_split_shard, resolve=_resolve_split,
-    on_error="retry", timeout_s=1800), replace=True)
+    on_error="retry", timeout_s=1800,
+    preload=lambda s: ["medvl.split.llm", "instructor", "openai", "openai.resources"] if s.get("splitter") == "llm" else ["medvl.split"],
+    ), replace=True)
 
 
 # ---------------------------------------------------------------- align (medvl/align.py)
@@ -959,7 +976,7 @@ register(Stage(
     "align", "1", order=30, description="pair subcaptions with panels (pairs.jsonl)", output="pairs.jsonl",
     needs=("parse", "split"), modules=("medvl.align",), tools=("pydantic", "pillow"),
     plan=lambda ctx: joined_shards(ctx, "parse", ["split"]), run_shard=_run_align_shard,
-    resolve=_resolve_align, on_error="reject"), replace=True)
+    resolve=_resolve_align, on_error="reject", preload=("medvl.align", "PIL.Image")), replace=True)
 
 
 def _kwargs_for(cls: Any, settings: dict[str, Any], stage: str, skip: Sequence[str] = ()) -> dict[str, Any]:
