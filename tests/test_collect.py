@@ -382,20 +382,20 @@ def test_duplicate_ids_are_reported_once(tmp_path):
 # ---------------------------------------------------------------- rate limit
 
 def test_rate_limits_are_kept_as_measured_at_the_server(tmp_path):
-    rate = 25.0
+    rates = {"eutils": 10.0, "bucket": 20.0}
     with FakePMC(articles(4)) as srv:
-        run(srv, tmp_path, page_size=1, eutils_rate=rate, pmc_rate=rate, workers=4)
-        eutils = [r.t for r in srv.requests_to("/eutils/")]
-        bucket = sorted(r.t for r in srv.requests_to("/pmc/"))
-    for name, stamps in (("eutils", eutils), ("bucket", bucket)):
-        n = len(stamps)
-        gaps = [b - a for a, b in zip(stamps, stamps[1:])]
-        assert n >= 5, name
-        # n requests at `rate` per second span at least (n-1)/rate; allow one gap of network jitter
-        assert stamps[-1] - stamps[0] >= (n - 2) / rate, name
-        assert statistics.median(gaps) >= 0.8 / rate, name
-    assert len(eutils) == 5  # 1 esearch + 4 pages of one
-    assert len(bucket) == 16  # 4 workers together: listing, metadata, xml, pdf per paper
+        run(srv, tmp_path, page_size=1, eutils_rate=rates["eutils"], pmc_rate=rates["bucket"], workers=4)
+        stamps = {"eutils": [r.t for r in srv.requests_to("/eutils/")],
+                  "bucket": sorted(r.t for r in srv.requests_to("/pmc/"))}
+    assert len(stamps["eutils"]) == 5  # 1 esearch + 4 pages of one
+    assert len(stamps["bucket"]) == 16  # 4 workers together: listing, metadata, xml, pdf per paper
+    # Without a limiter these requests arrive within ~0.1 s with ~5 ms gaps (measured on this server).
+    for name, st in stamps.items():
+        rate, n = rates[name], len(st)
+        gaps = [b - a for a, b in zip(st, st[1:])]
+        # n requests at `rate`/s span (n-1)/rate; two gaps of slack for the test server's scheduling
+        assert st[-1] - st[0] >= (n - 3) / rate, (name, st[-1] - st[0])
+        assert statistics.median(gaps) >= 0.5 / rate, (name, gaps)
 
 
 # ---------------------------------------------------------------- interruption and resume
