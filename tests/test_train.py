@@ -22,7 +22,7 @@ SHAPES = ("circle", "square", "triangle")
 
 
 def make_shapes(root: Path, n_train: int = 96, n_val: int = 0, n_test: int = 0, seed: int = 0) -> Path:
-    """A tiny open_clip CSV dataset: coloured shapes captioned 'a red circle' (+ metadata with the shape)."""
+    """A tiny open_clip CSV dataset: coloured shapes captioned 'a red circle' (+ metadata, class = colour)."""
     from PIL import Image, ImageDraw
 
     rng = random.Random(seed)
@@ -43,7 +43,7 @@ def make_shapes(root: Path, n_train: int = 96, n_val: int = 0, n_test: int = 0, 
             rel = f"img/{split}_{i:04d}.png"
             im.save(root / rel)
             rows.append((rel, f"a {c} {s}"))
-            meta.append({"pair_id": f"{split}-{i}", "filepath": rel, "synthetic_class": s, "paper_id": f"p{i % 7}"})
+            meta.append({"pair_id": f"{split}-{i}", "filepath": rel, "synthetic_class": c, "paper_id": f"p{i % 7}"})
         with open(root / f"{split}.csv", "w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh, delimiter="\t")
             w.writerow(["filepath", "title"])
