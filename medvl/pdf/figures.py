@@ -293,6 +293,17 @@ def mark_furniture(pages: list[PageModel]) -> None:
             if b.bbox[3] < pm.rect[1] + 0.12 * h or b.bbox[1] > pm.rect[3] - 0.12 * h:
                 keys[key(pm, b)] += 1
     need = max(2, int(0.3 * len(pages)))
+    # graphics repeated at the same place on many pages: header bands, logos, rules
+    gkeys: Counter = Counter()
+
+    def gkey(g: Graphic) -> tuple:
+        return (g.kind,) + tuple(round(v / 3) for v in g.bbox)
+
+    for pm in pages:
+        for k in {gkey(g) for g in pm.graphics}:
+            gkeys[k] += 1
+    for pm in pages:
+        pm.graphics = [g for g in pm.graphics if gkeys[gkey(g)] < need]
     for pm in pages:
         h = pm.rect[3] - pm.rect[1]
         for b in pm.blocks:
@@ -479,7 +490,13 @@ def _barriers(pm: PageModel, body_size: float, captions: list[Caption]) -> list[
     return out
 
 
-def _grow(seeds: list[Graphic], pool: list[Graphic], band: Rect4, tol: float) -> list[Graphic]:
+def _grow(seeds: list[Graphic], pool: list[Graphic], band: Rect4, tol: float,
+          cap: Rect4 | None = None, others: list[Rect4] = ()) -> list[Graphic]:
+    """Add graphics touching the group (within `tol`) inside the band.
+
+    A graphic standing over another caption's column and not over this caption's column belongs
+    to that other caption (two figures side by side in two columns).
+    """
     group = list(seeds)
     ids = {id(g) for g in group}
     changed = True
@@ -488,6 +505,9 @@ def _grow(seeds: list[Graphic], pool: list[Graphic], band: Rect4, tol: float) ->
         u = union_all([g.bbox for g in group])
         for g in pool:
             if id(g) in ids:
+                continue
+            if cap is not None and x_overlap(g.bbox, cap) <= 0 and any(
+                    x_overlap(g.bbox, o) > 0.5 * min(g.bbox[2] - g.bbox[0], o[2] - o[0]) for o in others):
                 continue
             inside_band = r_inter(g.bbox, band) is not None and r_area(r_inter(g.bbox, band)) >= 0.6 * r_area(g.bbox)
             if inside_band and r_gap(g.bbox, u) <= tol:
@@ -498,7 +518,7 @@ def _grow(seeds: list[Graphic], pool: list[Graphic], band: Rect4, tol: float) ->
 
 
 def _search(pm: PageModel, cap: Caption, direction: str, barriers: list[Rect4], free: list[Graphic],
-            col: Rect4) -> tuple[list[Graphic], Rect4] | None:
+            col: Rect4, all_caps: list[Caption] | None = None) -> tuple[list[Graphic], Rect4] | None:
     """Graphics in the band on one side of a caption, bounded by the nearest barrier."""
     px0, py0, px1, py1 = pm.rect
     cb = cap.bbox
@@ -537,7 +557,8 @@ def _search(pm: PageModel, cap: Caption, direction: str, barriers: list[Rect4], 
              and x_overlap(g.bbox, col) > 0]
     if not seeds:
         return None
-    group = _grow(seeds, free, band, tol=24)
+    others = [c.bbox for c in all_caps if c.page == pm.number and c.bbox != cb] if all_caps else []
+    group = _grow(seeds, free, band, tol=24, cap=col, others=others)
     return group, band
 
 
@@ -585,7 +606,7 @@ def locate_figures(pages: list[PageModel], captions: list[Caption], body_size: f
             pm = pages[c.page]
             col = c.bbox
             for direction in pass_dirs:
-                res = _search(pm, c, direction, barriers[pm.number], free(pm), col)
+                res = _search(pm, c, direction, barriers[pm.number], free(pm), col, captions)
                 if res is None:
                     continue
                 group, band = res
@@ -617,6 +638,7 @@ def locate_figures(pages: list[PageModel], captions: list[Caption], body_size: f
         if r.graphics:
             pm = pages[r.page]
             r.bbox, r.text_lines = _with_text(pm, r, barriers[pm.number], body_size)
+            r.bbox = _clip_off_caption(r.bbox, r)
         out.append(r)
     return out
 
@@ -717,3 +739,23 @@ def document_vocab(pages: list[PageModel]) -> set[str]:
                 if w:
                     vocab.add(w)
     return vocab
+
+
+def _clip_off_caption(box: Rect4, r: FigureRegion) -> Rect4:
+    """A background box drawn behind figure and caption must not pull the caption into the image."""
+    if r.page != r.caption.page:
+        return box
+    cb = r.caption.bbox
+    if r_inter(box, cb) is None:
+        return box
+    x0, y0, x1, y1 = box
+    if r.placement == "above" and cb[1] - 1 > y0 + 10:
+        y1 = min(y1, cb[1] - 1)
+    elif r.placement == "below" and cb[3] + 1 < y1 - 10:
+        y0 = max(y0, cb[3] + 1)
+    elif r.placement == "beside":
+        if cb[0] >= (x0 + x1) / 2:
+            x1 = min(x1, cb[0] - 1)
+        else:
+            x0 = max(x0, cb[2] + 1)
+    return (x0, y0, x1, y1)
