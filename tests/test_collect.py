@@ -509,3 +509,15 @@ def test_cli_collect(tmp_path):
         bad = CliRunner().invoke(app, ["collect", "--query", "x", "--ids", "PMC1", "--out", str(tmp_path)])
         assert bad.exit_code != 0 and isinstance(bad.exception, MedvlError)
         assert "exactly one of query, saved or ids" in str(bad.exception)
+
+
+def test_esummary_record_to_hit():
+    from medvl.collect.entrez import Entrez, normalize_pmcid
+
+    hit = Entrez._hit({"Id": "123", "ArticleIds": {"pmcid": "pmc-id: PMC123;", "pmid": "0", "doi": "10.1/x"},
+                       "Title": "T", "Source": "J Abbr", "PubDate": "2019 Dec", "AuthorList": ["A B"]})
+    assert (hit.pmcid, hit.pmid, hit.doi, hit.journal, hit.year) == ("PMC123", None, "10.1/x", "J Abbr", 2019)
+    assert Entrez._hit({"Id": "456", "ArticleIds": {"pmcid": "garbled"}}).pmcid == "PMC456"
+    assert normalize_pmcid("pmc0042.3") == "PMC42"
+    with pytest.raises(ValueError):
+        normalize_pmcid("10.1/x")

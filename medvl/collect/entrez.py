@@ -111,7 +111,8 @@ class Entrez:
         from Bio import Entrez as BioEntrez  # Biopython: parse against NCBI's DTDs
 
         try:
-            return BioEntrez.read(io.BytesIO(body))
+            # validate=False: an element NCBI adds later must not break the search
+            return BioEntrez.read(io.BytesIO(body), validate=False)
         except RuntimeError as exc:  # <ERROR> element in the reply
             raise EntrezError(f"{what}: E-utilities reported an error: {exc}") from exc
         except Exception as exc:  # NotXMLError, CorruptedXMLError, ValidationError, ExpatError
@@ -153,7 +154,10 @@ class Entrez:
         ids = rec.get("ArticleIds") or {}
         get = ids.get if hasattr(ids, "get") else (lambda k: None)
         pmcid_raw = _str(get("pmcid")) or uid
-        pmcid = normalize_pmcid(re.sub(r"(?i)^pmc-id:\s*", "", pmcid_raw).split(";")[0])
+        try:  # "PMC123", or "pmc-id: PMC123;" in some esummary versions
+            pmcid = normalize_pmcid(re.sub(r"(?i)^pmc-id:\s*", "", pmcid_raw).split(";")[0])
+        except ValueError:
+            pmcid = normalize_pmcid(uid)  # db=pmc uids are the PMCID's digits
         pmid = _str(get("pmid"))
         if pmid in ("0", ""):
             pmid = None
