@@ -278,6 +278,7 @@ def test_malformed_xml(tmp_path):
         # a: license known from the bucket, so its PDF is fetched; the XML failed
         assert man[("PMC1000001", "xml")]["reason"] == "malformed_xml"
         assert man[("PMC1000001", "pdf")]["status"] == "ok"
+        assert man[("PMC1000001", "pdf")]["attempts"] == []  # the XML's troubles are not the PDF's
         # b: without the XML the license is unknown: failed for now (not rejected), no files
         assert (man[("PMC1000002", "paper")]["status"], man[("PMC1000002", "paper")]["reason"]) == (
             "failed", "malformed_xml")

@@ -329,16 +329,16 @@ class Collector:
             return out
         except Interrupted:
             return None
-        except Exception as exc:
+        except Exception as exc:  # a bug or an unforeseen reply must not stop the other papers
             if self.cancel.is_set():
-                return None  # a bug or an unforeseen reply must not stop the other papers
+                return None
             detail = f"unexpected {type(exc).__name__}: {exc}"
             return _Outcome(hit.pmcid, "failed", "error", [self._row(hit, "paper", "failed", "error", detail)],
                             [self._reject(hit, "error", detail)], None, final=False)
 
     def _process(self, hit: Hit) -> _Outcome:
         s = self.s
-        attempts_meta: list[_Attempt] = []
+        attempts_meta: list[_Attempt] = []  # the bucket's listing/metadata; copied into each file's row
         record: CloudRecord | None = None
         if "pmc-cloud" in s.sources:
             try:
@@ -374,6 +374,7 @@ class Collector:
         xml_source: tuple[str, str] | None = None
         need_xml = "xml" in s.formats or lic is None or lic.family in ("unknown", "other")
         xml_failure: _FileResult | None = None
+        xml_attempts = list(attempts_meta)
         xml_path = self.papers.file_path(hit.pmcid, "xml")
         if "xml" in s.formats and xml_path.exists():
             try:
@@ -383,7 +384,7 @@ class Collector:
             except (OSError, ContentError):
                 xml_path.unlink(missing_ok=True)
         if need_xml and jats is None:
-            got = self._fetch_xml(hit, record, attempts_meta)
+            got = self._fetch_xml(hit, record, xml_attempts)
             if isinstance(got, _FileResult):
                 xml_failure = got
                 if "xml" in s.formats:
@@ -405,7 +406,7 @@ class Collector:
                 detail = ("the license could not be read: no usable license in the PMC metadata and "
                           "the XML could not be fetched" + (f" ({res.row.detail})" if res else ""))
                 row = self._row(hit, "paper", "failed", reason, detail,
-                                attempts=[a.as_dict() for a in attempts_meta])
+                                attempts=[a.as_dict() for a in xml_attempts])
                 return _Outcome(hit.pmcid, "failed", reason, [row], [self._reject(hit, reason, detail)],
                                 None, final=False)
             if "unknown" not in s.licenses and not (lic is not None and lic.allowed(s.licenses)):
@@ -425,7 +426,7 @@ class Collector:
                 hit, "xml", "ok", "downloaded", source=xml_source[0], url=xml_source[1],
                 path=self.papers.rel(xml_path), sha256=sha256_bytes(xml_bytes),
                 md5=hashlib.md5(xml_bytes).hexdigest(), size=len(xml_bytes),
-                attempts=[a.as_dict() for a in attempts_meta if a.reason != "not_in_bucket"]), new=True)
+                attempts=[a.as_dict() for a in xml_attempts if a.reason != "not_in_bucket"]), new=True)
             new_files += 1
             new_bytes += len(xml_bytes)
 
