@@ -171,3 +171,30 @@ def test_recall_curves_found_in_any_shape():
     assert set(both["image_to_text"]) == {"eval/raw", "eval/aligned", "chance"}
     alt = rep.find_recall_curves({"models": [{"name": "raw", "recall@1": 0.2, "recall@5": 0.4}]})
     assert alt["models"]["raw"] == [(1.0, 0.2), (5.0, 0.4)]
+
+
+def test_prompt_comparison_from_medvl_prompts_compare(tmp_path):
+    """compare.json written by the real `medvl prompts compare` code (rule splitter only: no LLM)."""
+    from medvl.split.compare import compare_splitters
+
+    make_run(tmp_path / "run", judged=False, metrics=False)
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text("\n".join(json.dumps(r) for r in [
+        {"id": "g1", "caption": "CT scan. (A) Axial view. (B) Coronal view.",
+         "subcaptions": [{"label": "_shared", "text": "CT scan."}, {"label": "A", "text": "Axial view."},
+                         {"label": "B", "text": "Coronal view."}]},
+        {"id": "g2", "caption": "MRI of the knee.", "subcaptions": []}]) + "\n")
+    outside = tmp_path / "cmp"
+    compare_splitters(gold, [], None, rules=True, out_dir=outside)
+    assert (outside / "compare.json").is_file()
+    html = rep.build_report(tmp_path / "run", extra=[outside]).read_text(encoding="utf-8")
+    sec = html[html.index('id="prompts"'):html.index('id="gallery"')]
+    assert "split prompts on gold.jsonl (2 captions)" in sec
+    assert "<td>rules</td>" in sec and "label F1" in sec
+    # the same file inside the run directory is found without --include
+    (tmp_path / "run" / "prompts").mkdir()
+    (tmp_path / "run" / "prompts" / "compare.json").write_text((outside / "compare.json").read_text())
+    html = rep.build_report(tmp_path / "run").read_text(encoding="utf-8")
+    assert 'id="prompts"' in html and "eval compare" not in html
+    md = rep.build_report(tmp_path / "run", fmt="md").read_text(encoding="utf-8")
+    assert "Prompt comparison" in md and "| rules |" in md

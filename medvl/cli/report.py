@@ -18,8 +18,9 @@ def report(
     max_figures: int = typer.Option(60, "--max-figures", help="Figures in the gallery, worst-judged first (-1: all)."),
     embed: bool = typer.Option(True, "--embed/--no-embed", help="Images inside the page as data URIs, or in "
                                                                 "one folder beside it."),
-    eval_out: List[Path] = typer.Option([], "--eval", help="Evaluation outputs outside RUN_DIR (metrics.json, "
-                                                           "compare.json, or their folder); repeatable."),
+    include: List[Path] = typer.Option([], "--include", "-i", help="Outputs kept outside RUN_DIR: metrics.json, "
+                                       "compare.json of `medvl eval compare` or `medvl prompts compare`, or their "
+                                       "folders; repeatable."),
     check: bool = typer.Option(False, "--check", help="Open the page in headless Chromium: console errors, "
                                                       "broken images, and a screenshot beside it."),
 ) -> None:
@@ -31,7 +32,7 @@ def report(
     if fmt not in ("html", "md"):
         raise MedvlError(f"--format must be html or md (got {fmt!r})")
     with progress_bar("report") as advance:
-        path = build_report(run_dir, out=out, fmt=fmt, max_figures=max_figures, embed=embed, extra=eval_out,
+        path = build_report(run_dir, out=out, fmt=fmt, max_figures=max_figures, embed=embed, extra=include,
                             progress=advance)
     console.print(f"[green]wrote[/] {path} ({path.stat().st_size / 1e6:.1f} MB)")
     if fmt == "md":

@@ -139,7 +139,7 @@ def load_run(run_dir: str | Path, extra: list[str | Path] = ()) -> RunData:
             continue
         for pat in ("metrics.json", "*/metrics.json", "*/*/metrics.json"):
             metric_files += sorted(base.glob(pat))
-        for pat in ("compare.json", "*/compare.json"):
+        for pat in ("compare.json", "*/compare.json", "*/*/compare.json", "*compare*.json", "prompts/*.json"):
             compare_files += sorted(base.glob(pat))
     seen: set[Path] = set()
     for mp in metric_files:
@@ -152,18 +152,17 @@ def load_run(run_dir: str | Path, extra: list[str | Path] = ()) -> RunData:
         elif m is not None:
             pr.append(f"{rel(mp)}: not a JSON object; left out")
     rd.present["metrics.json"] = bool(metric_files)
+    # compare.json of `medvl eval compare` (rows + models) or of `medvl prompts compare` (systems)
+    seen_cmp: set[Path] = set()
     for cp in compare_files:
+        if cp.resolve() in seen_cmp:
+            continue
+        seen_cmp.add(cp.resolve())
         d = _read_json_tolerant(cp, pr, rel(cp))
         if _is_eval_compare(d):
             rd.eval_compare.append((rel(cp), d))
-    # prompt comparisons (`medvl prompts compare`) and split metrics against gold
-    for pat in ("*prompt*compare*.json", "prompts/*compare*.json", "prompts/*.json", "compare/prompt*.json"):
-        for f in sorted(root.glob(pat)):
-            if any(f.resolve() == Path(x).resolve() for x in [root / c for c, _ in rd.prompt_compare]):
-                continue
-            data = _read_json_tolerant(f, pr, rel(f))
-            if data is not None:
-                rd.prompt_compare.append((rel(f), data))
+        elif isinstance(d, dict) and isinstance(d.get("systems"), list):
+            rd.prompt_compare.append((rel(cp), d))
     for pat in ("split_metrics*.json", "*/split_metrics*.json", "split_eval*.json"):
         for f in sorted(root.glob(pat)):
             data = _read_json_tolerant(f, pr, rel(f))
@@ -504,6 +503,28 @@ def find_recall_curves(metrics: Any, path: tuple[str, ...] = ()) -> dict[str, di
     return dict(out)
 
 
+_PROMPT_COLS = [("label_precision", "label P"), ("label_recall", "label R"), ("label_f1", "label F1"),
+                ("exact_label_set", "exact set"), ("text_f1", "text F1"), ("schema_failure_rate", "schema fail"),
+                ("reask_rate", "re-ask"), ("fallback_rate", "fallback"), ("latency_mean_s", "latency s"),
+                ("tokens_per_caption", "tokens/caption"), ("n_disagreements", "disagreements")]
+
+
+def prompt_compare_view(file: str, d: Any) -> dict:
+    """`medvl prompts compare` output as one table per file (systems x metrics), best F1 first."""
+    systems = [s for s in d.get("systems") or [] if isinstance(s, dict)] if isinstance(d, dict) else []
+    if not systems:
+        return {"file": file, "tables": tables_from(d)}
+    cols = [(k, name) for k, name in _PROMPT_COLS if any(k in s for s in systems)]
+    systems = sorted(systems, key=lambda s: -(s.get("label_f1") or 0))
+    rows = [[s.get("system") or s.get("prompt")] + [s.get(k) for k, _ in cols] for s in systems]
+    title = f"split prompts on {Path(str(d.get('gold') or '')).name or 'gold'}" + (
+        f" ({d['n_captions']} captions)" if d.get("n_captions") else "")
+    llm = d.get("llm") or {}
+    note = f"LLM {llm.get('model')} ({llm.get('mode')})" if llm.get("model") else ""
+    return {"file": file, "tables": [{"title": title, "columns": ["system"] + [n for _, n in cols], "rows": rows,
+                                      "note": note}]}
+
+
 def _metric_label(rel: str) -> str:
     parent = str(Path(rel).parent)
     return "metrics" if parent in ("", ".") else parent
@@ -812,7 +833,7 @@ def build_context(rd: RunData, images: ImageSink, max_figures: int = 60,
         cols, rows = retrieval_rows(rd.metrics)
         if rows:
             retrieval_table = {"columns": cols, "rows": rows}
-    compare_tables = [{"file": f, "tables": tables_from(d)} for f, d in rd.prompt_compare]
+    compare_tables = [prompt_compare_view(f, d) for f, d in rd.prompt_compare]
     split_tables = [{"file": f, "tables": tables_from(d)} for f, d in rd.split_metrics]
 
     # gallery -------------------------------------------------------------------
