@@ -387,15 +387,19 @@ class StructuredLLM:
             try:
                 return await self.acall_many(jobs, progress)
             finally:
-                if self._state is not None:
-                    await self._state.aclose()
-                    self._state = None
+                await self.aclose()
 
         return asyncio.run(main())
 
     def call(self, prompt: Prompt, variables: dict, response_model: type[BaseModel],
              validation_context: dict | None = None) -> LLMResult:
         return self.call_many([(prompt, variables, response_model, validation_context)])[0]
+
+    async def aclose(self) -> None:
+        """Close the HTTP clients of the running event loop (call before the loop ends)."""
+        if self._state is not None:
+            await self._state.aclose()
+            self._state = None
 
     def close(self) -> None:
         if self.cache is not None:

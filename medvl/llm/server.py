@@ -73,6 +73,8 @@ class ServerSpec:
             # CPU: no graph capture or compilation (slow to start, little gain for a tiny model), bf16
             # weights (AVX-512 BF16 where the CPU has it; vLLM converts otherwise), a short context.
             cmd += ["--enforce-eager", "--dtype", "bfloat16", "--max-model-len", str(self.max_model_len or 2048)]
+            # named tool calls (instructor Mode.TOOLS) need a tool parser; hermes is the generic one
+            cmd += ["--enable-auto-tool-choice", "--tool-call-parser", "hermes"]
         return cmd + list(self.extra_args)
 
     def env(self) -> dict[str, str]:

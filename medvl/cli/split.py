@@ -1,0 +1,80 @@
+"""`medvl split`: captions -> labelled subcaptions with the rule splitter or a served LLM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from medvl.cli import app
+
+
+def llm_options_to_settings(llm_url: str | None, llm_model: str | None, llm_mode: str, concurrency: int,
+                            timeout: float, max_reasks: int, max_tokens: int | None, cache: Path | None,
+                            retries: int = 4):
+    """LLMSettings from the shared --llm-* options (None when no url was given)."""
+    from medvl.llm.client import LLMSettings
+
+    if not llm_url:
+        return None
+    params = {"max_tokens": max_tokens} if max_tokens else {}
+    return LLMSettings(url=llm_url, model=llm_model or "smollm2-135m", mode=llm_mode, concurrency=concurrency,
+                       timeout_s=timeout, max_reasks=max_reasks, transport_retries=retries, cache_path=cache,
+                       params=params)
+
+
+@app.command("split")
+def split_cmd(
+    input: Path = typer.Argument(..., help="A run directory (reads figures.jsonl) or a JSONL file with id and caption per line."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output JSONL (default: RUN_DIR/subcaptions.jsonl, or INPUT.subcaptions.jsonl)."),
+    splitter: str = typer.Option("rules", "--splitter", help="rules or llm."),
+    prompt: str = typer.Option("split/fewshot@1", "--prompt", help="Prompt for the llm splitter: split/NAME@VERSION (see medvl prompts ls)."),
+    llm_url: Optional[str] = typer.Option(None, "--llm-url", envvar="MEDVL_LLM_URL", help="OpenAI-compatible base URL(s), comma-separated, e.g. http://127.0.0.1:8000/v1."),
+    llm_model: Optional[str] = typer.Option(None, "--llm-model", envvar="MEDVL_LLM_MODEL", help="Served model name (default smollm2-135m)."),
+    llm_mode: str = typer.Option("json_schema", "--llm-mode", envvar="MEDVL_LLM_MODE", help="json_schema (vLLM), tools (llama.cpp server) or json."),
+    concurrency: int = typer.Option(8, "--concurrency", "-c", min=1, help="Requests in flight at once."),
+    max_reasks: int = typer.Option(2, "--max-reasks", min=0, help="Re-asks after a failed validation before falling back to the rules."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=16, help="Override the prompt's max_tokens."),
+    timeout: float = typer.Option(120.0, "--timeout", help="Seconds per request."),
+    shard_size: int = typer.Option(32, "--shard-size", min=1, help="Captions per resumable unit."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="SQLite answer cache (default: in the work folder)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the answer cache."),
+) -> None:
+    """Split captions into labelled subcaptions (SplitRow per caption, resumable).
+
+    A rerun does only the shards that are missing; a rerun with other settings starts over.
+    With --splitter llm every answer is validated against its caption (labels present, text verbatim),
+    re-asked on failure, and falls back to the rules with the reason in fallback_reason.
+
+    Exit code: 0 when every input line was used, 1 when some were rejected (see the rejects file),
+    2 on usage errors or when the LLM server is unavailable (finished shards are kept).
+    """
+    from medvl.cli.common import console, progress_bar, report_rejects
+    from medvl.runs import read_jsonl
+    from medvl.split.stage import run_split
+
+    settings = None
+    if splitter == "llm":
+        if not llm_url:
+            console.print("[bold red]error:[/] --splitter llm needs --llm-url (or $MEDVL_LLM_URL); "
+                          "start a local server with scripts/llm_server.sh start --port 8000")
+            raise typer.Exit(2)
+        settings = llm_options_to_settings(llm_url, llm_model, llm_mode, concurrency, timeout, max_reasks,
+                                           max_tokens, cache)
+    with progress_bar(f"split ({splitter})") as bar:
+        summary = run_split(input, out, splitter=splitter, prompt=prompt, llm_settings=settings,
+                            shard_size=shard_size, use_cache=not no_cache, progress=bar)
+    rejects = list(read_jsonl(summary.rejects_path)) if summary.rejects_path.exists() else []
+    report_rejects([r for r in rejects if r.get("stage") == "split"], "split")
+    st = summary.stats
+    extra = ""
+    if splitter == "llm":
+        ls = summary.llm_stats
+        extra = (f"; llm {st['by_splitter'].get('llm', 0)}, fallback {st['fallbacks']} "
+                 f"{st['fallback_reasons'] or ''}, re-asks {st['reasks']}, cached {st['cached']}, "
+                 f"requests this run {ls.get('requests', 0)}")
+    console.print(f"split: {summary.n_rows} caption(s) -> {summary.out}; {summary.n_shards_run} of "
+                  f"{summary.n_shards} shard(s) run now{' (settings changed: started over)' if summary.restarted else ''}; "
+                  f"{summary.n_rejected} reject(s){extra}")
+    raise typer.Exit(1 if summary.n_rejected else 0)
