@@ -14,7 +14,6 @@ never hyphenated, so captions extract verbatim.
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -193,7 +192,7 @@ def _fmt_letter(style: str, i: int) -> str:
 
 
 def render_figure(spec: FigSpec, width_pt: float, max_h_pt: float, dpi: int) -> tuple[bytes, int, int, list[list[int]]]:
-    """Draw the figure image.  Returns (png bytes, width px, height px, panel boxes in px)."""
+    """Draw the figure image.  Returns (8-bit grey pixels, width px, height px, panel boxes in px)."""
     from PIL import Image, ImageDraw, ImageFont
 
     ncols = max(len(r) for r in spec.rows)
@@ -234,9 +233,7 @@ def render_figure(spec: FigSpec, width_pt: float, max_h_pt: float, dpi: int) -> 
                 draw.text((tx - l, ty - t), txt, fill=0, font=font)
             else:
                 draw.text((tx - l, ty - t), txt, fill=255, font=font)
-    buf = io.BytesIO()
-    pil.save(buf, format="PNG", optimize=False, compress_level=1)
-    return buf.getvalue(), W, H, boxes
+    return pil.tobytes(), W, H, boxes
 
 
 # ---------------------------------------------------------------- page flow
@@ -405,7 +402,7 @@ class Flow:
             key = (spec.number, round(fig_w, 3), round(max_h, 3))
             if key not in self._renders:  # a figure that must wait is not drawn twice
                 self._renders[key] = render_figure(spec, fig_w, max_h, self.dpi)
-            png, W, H, boxes = self._renders[key]
+            pixels, W, H, boxes = self._renders[key]
             w_pt, h_pt = W * 72 / self.dpi, H * 72 / self.dpi
             cap_lead = self.cap_size * 1.25
             cap_lines = self._caption_lines(spec, area_w)
@@ -414,19 +411,20 @@ class Flow:
                 if self.y == self.top:  # cannot fit even in an empty column: never happens by design
                     raise RuntimeError(f"figure {spec.number} is taller than a column")
                 return
-            self._draw_figure(spec, full, area_w, png, W, H, boxes, w_pt, h_pt, cap_lines, cap_lead)
+            self._draw_figure(spec, full, area_w, pixels, W, H, boxes, w_pt, h_pt, cap_lines, cap_lead)
             self.pending.pop(0)
             if full:
                 self.top = self.y
 
-    def _draw_figure(self, spec, full, area_w, png, W, H, boxes, w_pt, h_pt, cap_lines, cap_lead) -> None:
+    def _draw_figure(self, spec, full, area_w, pixels, W, H, boxes, w_pt, h_pt, cap_lines, cap_lead) -> None:
         import pymupdf
 
         ax0 = MARGIN_X if full else self.x0
         fx0 = ax0 + (area_w - w_pt) / 2
         fy0 = self.y + 2
         rect = pymupdf.Rect(fx0, fy0, fx0 + w_pt, fy0 + h_pt)
-        self.page.insert_image(rect, stream=png)
+        # raw grey pixels straight into the PDF (no PNG round trip); stored Flate-compressed
+        self.page.insert_image(rect, pixmap=pymupdf.Pixmap(pymupdf.csGRAY, W, H, pixels, False))
         s = 72 / self.dpi
         panels = []
         for p, (x0, y0, x1, y1) in enumerate(boxes):
@@ -505,7 +503,7 @@ def _paper(index: int, seed: int, dpi: int) -> tuple[bytes, dict[str, Any]]:
                       "creator": "medvl synth", "producer": "medvl synth", "keywords": "synthetic",
                       "creationDate": FIXED_DATE, "modDate": FIXED_DATE})
     doc.subset_fonts()
-    data = doc.tobytes(garbage=3, deflate=True, no_new_id=True)
+    data = doc.tobytes(garbage=3, deflate=True, compression_effort=30, no_new_id=True)
     npages = doc.page_count
     doc.close()
 

@@ -38,7 +38,8 @@ def _smooth_noise(rng: np.random.Generator, h: int, w: int, cells: int) -> np.nd
     g01 = grid[y0][:, x0 + 1]
     g10 = grid[y0 + 1][:, x0]
     g11 = grid[y0 + 1][:, x0 + 1]
-    return (g00 * (1 - fy) * (1 - fx) + g01 * (1 - fy) * fx + g10 * fy * (1 - fx) + g11 * fy * fx)
+    out = g00 * (1 - fy) * (1 - fx) + g01 * (1 - fy) * fx + g10 * fy * (1 - fx) + g11 * fy * fx
+    return out.astype(np.float32)
 
 
 def _soft(d: np.ndarray, edge: float) -> np.ndarray:
@@ -89,9 +90,9 @@ def draw_scan(cls: str, h: int, w: int, rng: np.random.Generator) -> tuple[np.nd
     brain = _soft(r - 0.9, 2 * px)
     base = rng.uniform(95, 125)
     tex = _smooth_noise(rng, h, w, int(rng.integers(5, 9))) * rng.uniform(8, 16)
-    fine = noise_rng.normal(0, 1, (h, w)).astype(np.float32) * rng.uniform(3, 8)
+    fine = noise_rng.standard_normal((h, w), dtype=np.float32) * np.float32(rng.uniform(3, 8))
     theta = np.arctan2(v, u)
-    gyri = np.sin(theta * rng.integers(14, 22) + r * rng.uniform(10, 18)) * 10 * _soft(0.62 - r, 0.08)
+    gyri = np.sin(theta * int(rng.integers(14, 22)) + r * rng.uniform(10, 18)) * 10 * _soft(0.62 - r, 0.08)
     cortex = 18 * _soft(r - 0.88, 2 * px) * _soft(0.66 - r, 0.06)
     img += brain * (base + tex + gyri + cortex)
     # ventricles: two dark mirrored ellipses near the centre
@@ -146,7 +147,7 @@ def draw_scan(cls: str, h: int, w: int, rng: np.random.Generator) -> tuple[np.nd
     elif cls == "infarct":
         a0 = rng.uniform(-math.pi, math.pi)
         half = rng.uniform(0.22, 0.42)
-        dang = np.angle(np.exp(1j * (theta - a0)))
+        dang = np.mod(theta - np.float32(a0) + np.float32(math.pi), np.float32(2 * math.pi)) - np.float32(math.pi)
         wedge = brain * _soft(np.abs(dang) - half, 0.05) * _soft(rng.uniform(0.3, 0.45) - r, 0.05)
         img = img * (1 - wedge) + wedge * rng.uniform(30, 55)
         info.update(nx=0.65 * math.cos(a0), ny=0.65 * math.sin(a0))
@@ -156,7 +157,7 @@ def draw_scan(cls: str, h: int, w: int, rng: np.random.Generator) -> tuple[np.nd
         d_ring = np.abs(np.sqrt(u * u + (v - 0.05) ** 2) - ring)
         vessels = _soft(d_ring - width, px)
         angles = rng.uniform(0, 2 * math.pi, int(rng.integers(4, 7)))
-        for a in angles:  # straight branches leaving the ring
+        for a in angles.tolist():  # straight branches leaving the ring
             ex, ey = math.cos(a), math.sin(a)
             t = np.clip(u * ex + (v - 0.05) * ey, ring, 0.8)
             dl = np.sqrt((u - t * ex) ** 2 + (v - 0.05 - t * ey) ** 2)
@@ -189,10 +190,11 @@ def draw_scan(cls: str, h: int, w: int, rng: np.random.Generator) -> tuple[np.nd
         info.update(nx=0.0, ny=0.0)
 
     # acquisition: contrast, gamma, noise, vignetting
-    img = img * rng.uniform(0.85, 1.1) + noise_rng.normal(0, rng.uniform(1.5, 4.0), (h, w))
-    img = np.clip(img, 0, 255)
-    gamma = rng.uniform(0.85, 1.15)
-    img = 255.0 * (img / 255.0) ** gamma
+    gain, sigma = np.float32(rng.uniform(0.85, 1.1)), np.float32(rng.uniform(1.5, 4.0))
+    img = img * gain + noise_rng.standard_normal((h, w), dtype=np.float32) * sigma
+    np.clip(img, 0, 255, out=img)
+    gamma = np.float32(rng.uniform(0.85, 1.15))
+    img = np.float32(255.0) * np.power(img * np.float32(1 / 255.0), gamma)
     nx, ny = float(info.get("nx", 0.0)), float(info.get("ny", 0.0))
     info["side"] = _side(nx)
     info["lobe"] = _lobe(ny, nx)
