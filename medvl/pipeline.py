@@ -637,8 +637,9 @@ class Pipeline:
     def _run_whole(self, stage: Stage, ctx: StageContext, results: dict[str, StageResult]) -> StageResult:
         assert stage.run_all is not None
         prior = pipeline_manifest(self.run.path).get("stages", {})
+        before = [n for n in self.names if get_stage(n).order < stage.order]
         upstream = {n: (results[n].digest if n in results else prior.get(n, {}).get("digest"))
-                    for n in stage.needs}
+                    for n in dict.fromkeys([*stage.needs, *before])}
         fp = digest(stage.name, stage.version, ctx.settings, upstream)
         m = _marker(self.run, stage.name, WHOLE_KEY)
         if m is not None and m.get("fingerprint") == fp and stage.name not in self.force:
@@ -683,6 +684,15 @@ def unit_counts(run: RunDir, stage: str) -> dict[str, Any]:
     d = run.path / ".parts" / safe_key(stage)
     out: dict[str, Any] = {"done": 0, "failed": 0, "records": 0, "rejects": 0}
     if not d.is_dir():
+        return out
+    whole = d / f"{WHOLE_KEY}.done"
+    if whole.exists():  # a whole stage: one unit; its library may keep units of its own beside it
+        try:
+            meta = json.loads(whole.read_text(encoding="utf-8") or "{}")
+        except (OSError, json.JSONDecodeError):
+            meta = {}
+        out.update(done=1, records=int(meta.get("records") or 0),
+                   rejects=sum(_count_lines(p) for p in d.glob("*.rejects.jsonl")))
         return out
     for marker in d.glob("*.done"):
         out["done"] += 1
@@ -994,31 +1004,217 @@ def _kwargs_for(cls: Any, settings: dict[str, Any], stage: str, skip: Sequence[s
     return {k: v for k, v in settings.items() if k not in skip}
 
 
+def _stage_outputs(ctx: StageContext, stage: str) -> dict[str, Any]:
+    """What an earlier stage recorded as its outputs (relative paths inside RUN_DIR)."""
+    return dict(pipeline_manifest(ctx.run.path).get("stages", {}).get(stage, {}).get("outputs") or {})
+
+
+# ---------------------------------------------------------------- export (medvl/export.py)
+
+VARIANTS = ("aligned", "raw")
+
+
+def _resolve_export(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
+    from medvl.export import ExportSettings, parse_split
+
+    settings = dict(raw)
+    variants = settings.pop("variants", list(VARIANTS) if config.demo is not None else ["aligned"])
+    if isinstance(variants, str):
+        variants = [v.strip() for v in variants.split(",") if v.strip()]
+    if not variants or any(v not in VARIANTS for v in variants):
+        raise MedvlError(f"stage export: variants must be a list of aligned and/or raw, not {variants!r}")
+    if isinstance(settings.get("split"), str):
+        settings["split"] = parse_split(settings["split"])
+    kw = _kwargs_for(ExportSettings, settings, "export", skip=("pairs",))
+    try:
+        es = ExportSettings(**kw).to_dict()
+    except ValueError as exc:
+        raise MedvlError(f"stage export: {exc}") from None
+    es.pop("pairs")
+    return {"variants": list(dict.fromkeys(variants)), **es}
+
+
+def _run_export(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
+    from medvl.export import ExportSettings, export_run
+
+    settings = dict(ctx.settings)
+    variants = settings.pop("variants")
+    outputs, rows, rejects = {}, 0, 0
+    for v in variants:
+        summary = export_run(ctx.run.path, ctx.run.inside(f"export/{v}"), ExportSettings(pairs=v, **settings),
+                             progress=progress)
+        outputs[v] = f"export/{v}"
+        rows += sum(summary.rows.values())
+        rejects += summary.rejects
+        ctx.notify(f"export {v}: " + ", ".join(f"{k} {n}" for k, n in summary.rows.items()))
+    return {"records": rows, "rejects": rejects, "outputs": outputs}
+
+
+register(Stage(
+    "export", "1", order=40, description="pairs -> open_clip CSV + WebDataset shards, split by paper (export/<variant>)",
+    needs=("parse", "align"), modules=("medvl.export",), tools=("pillow",), run_all=_run_export,
+    resolve=_resolve_export), replace=True)
+
+
+# ---------------------------------------------------------------- train (medvl/train.py)
+
+def _resolve_train(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
+    from medvl.train import TrainConfig
+
+    settings = dict(raw)
+    if config.demo is not None:  # the demo trains a tiny model for a few steps on the CPU
+        settings = {"model": "medvl-tiny", "epochs": 2, "batch_size": 8, "workers": 0, "warmup": 2,
+                    "val_frequency": 0, **settings}
+    _kwargs_for(TrainConfig, {k: v for k, v in settings.items() if k != "variants"}, "train",
+                skip=("data_dir", "out"))
+    for bad in ("data_dir", "out"):
+        if bad in settings:
+            raise MedvlError(f"stage train: {bad} is set by the pipeline (export/<variant>, train/<variant>)")
+    return settings
+
+
 def _run_train(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
     from medvl.train import TrainConfig, train
 
     settings = dict(ctx.settings)
-    data_dir = ctx.run.inside(settings.pop("data_dir", EXPORT_DIR))
-    out = ctx.run.inside(settings.pop("out", "train"))
-    kwargs = _kwargs_for(TrainConfig, settings, "train", skip=("data_dir", "out"))
-    result = train(TrainConfig(data_dir=data_dir, out=out, **kwargs), progress=progress)
-    return {"records": result.trained_samples,
-            "outputs": {"checkpoint": ctx.run.rel(result.checkpoint), "train_dir": ctx.run.rel(out)},
-            "message": f"{result.epochs_done} epochs"}
+    exported = _stage_outputs(ctx, "export")
+    variants = settings.pop("variants", None) or [v for v in VARIANTS if v in exported]
+    if not variants:
+        raise MedvlError("train: no exported data (run the export stage first)")
+    outputs, samples, notes = {}, 0, []
+    for v in variants:
+        if v not in exported:
+            raise MedvlError(f"train: variant {v} was not exported (export variants: {', '.join(exported)})")
+        out = ctx.run.inside(f"train/{v}")
+        result = train(TrainConfig(data_dir=ctx.run.inside(exported[v]), out=out, **settings), progress=progress)
+        outputs[v] = ctx.run.rel(out)
+        samples += result.trained_samples
+        notes.append(f"{v}: {result.epochs_done} epochs, {result.samples_per_second} samples/s")
+        ctx.notify(f"train {v}: {result.epochs_done} epochs -> {ctx.run.rel(result.checkpoint)}")
+    return {"records": samples, "outputs": outputs, "message": "; ".join(notes)}
 
-
-def _resolve_train(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
-    if config.demo is not None:  # the demo trains a tiny model for a few steps on the CPU
-        return {"model": "medvl-tiny", "epochs": 2, "batch_size": 8, "workers": 0, "warmup": 2, **raw}
-    return raw
-
-
-EXPORT_DIR = "export"  # where the export stage writes its DATA_DIR inside RUN_DIR
 
 register(Stage(
-    "train", "1", order=50, description="train a CLIP model with open_clip_train on the exported pairs",
+    "train", "1", order=50, description="train CLIP models with open_clip_train on the exported pairs (train/<variant>)",
     needs=("export",), modules=("torch", "open_clip", "open_clip_train", "medvl.train"), extra="train",
-    tools=("torch", "torchvision", "open_clip_torch"), run_all=_run_train, resolve=_resolve_train))
+    tools=("torch", "torchvision", "open_clip_torch"), run_all=_run_train, resolve=_resolve_train), replace=True)
+
+
+# ---------------------------------------------------------------- eval (medvl/evaluate/)
+
+EVAL_KEYS = ("suite", "split", "device", "batch_size")
+
+
+def _resolve_eval(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(raw) - set(EVAL_KEYS))
+    if unknown:
+        raise MedvlError(f"stage eval: unknown setting(s) {', '.join(unknown)}; known: {', '.join(EVAL_KEYS)}")
+    return {"suite": "brain" if config.demo is not None else None, "split": "test", "device": "cpu",
+            "batch_size": 64, **raw}
+
+
+def _run_eval(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
+    from medvl.evaluate import evaluate
+    from medvl.evaluate.compare import compare
+
+    s = ctx.settings
+    trained = _stage_outputs(ctx, "train")
+    exported = _stage_outputs(ctx, "export")
+    if "aligned" not in trained or "aligned" not in exported:
+        raise MedvlError("eval: needs the aligned export and its trained model (stages export and train)")
+    data_dir = ctx.run.inside(exported["aligned"])
+    kw = dict(suite=s["suite"], split=s["split"], device=s["device"], batch_size=s["batch_size"], progress=progress)
+    if "raw" in trained:  # both models on the same aligned test set
+        cmp = compare(ctx.run.inside(trained["raw"]), ctx.run.inside(trained["aligned"]), data_dir,
+                      out=ctx.run.inside("eval"), **kw)
+        for row in cmp.get("rows", [])[:2]:
+            ctx.notify(f"eval {row.get('metric')}: " + ", ".join(f"{k} {v}" for k, v in row.get("values", {}).items()))
+        return {"records": 2, "outputs": {"metrics": "eval/aligned/metrics.json", "raw": "eval/raw/metrics.json",
+                                          "compare": "eval/compare.json"}}
+    m = evaluate(ctx.run.inside(trained["aligned"]), data_dir, out=ctx.run.inside("eval/aligned"), **kw)
+    r = (m.get("retrieval") or {}).get("image_to_text", {})
+    ctx.notify(f"eval: image->text R@1 {r.get('R@1')}, R@5 {r.get('R@5')}")
+    return {"records": 1, "outputs": {"metrics": "eval/aligned/metrics.json"}}
+
+
+register(Stage(
+    "eval", "1", order=60, description="retrieval and zero-shot metrics (raw vs aligned when both were trained)",
+    needs=("export", "train"), modules=("torch", "open_clip", "medvl.evaluate"), extra="train",
+    tools=("torch", "open_clip_torch", "numpy"), run_all=_run_eval, resolve=_resolve_eval), replace=True)
+
+
+# ---------------------------------------------------------------- judge (medvl/evaluate/judge.py)
+
+JUDGE_LLM_KEYS = ("mode", "timeout_s", "max_reasks", "transport_retries", "concurrency")
+
+
+def _resolve_judge(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
+    from medvl.evaluate.judge import WHATS, JudgeSettings
+
+    settings = {"what": ["splits", "pairs"], "cache": True, **raw}
+    if isinstance(settings["what"], str):
+        settings["what"] = [w.strip() for w in settings["what"].split(",") if w.strip()]
+    bad = [w for w in settings["what"] if w not in WHATS]
+    if bad:
+        raise MedvlError(f"stage judge: what must be among {', '.join(WHATS)}, not {bad}")
+    _kwargs_for(JudgeSettings, {k: v for k, v in settings.items() if k not in ("what", "cache", *JUDGE_LLM_KEYS)},
+                "judge")
+    settings["url"] = config.llm.url
+    settings["model"] = config.llm.model
+    if config.llm.timeout_s and "timeout_s" not in settings:
+        settings["timeout_s"] = config.llm.timeout_s
+    return settings
+
+
+def _judge_when(config: RunConfig, settings: dict[str, Any]) -> str | None:
+    if not config.llm.url:
+        return "no LLM server configured (llm.urls or --llm-url)"
+    if not config.llm.model:
+        return "no LLM model configured (llm.model or --llm-model)"
+    return None
+
+
+def _run_judge(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
+    from medvl.evaluate.judge import JudgeSettings, judge_run
+    from medvl.llm.client import LLMSettings
+
+    s = dict(ctx.settings)
+    whats, cache = s.pop("what"), s.pop("cache")
+    llm_kw = {k: s.pop(k) for k in JUDGE_LLM_KEYS if k in s}
+    url, model = s.pop("url"), s.pop("model")
+    llm = LLMSettings(url=url, model=model, cache_path=ctx.run.file("cache/llm.sqlite") if cache else None, **llm_kw)
+    judged = 0
+    for what in whats:
+        summary = judge_run(ctx.run.path, JudgeSettings(what=what, **s), llm, progress=progress)
+        last = summary.get("last_run", {})
+        judged += int(last.get("judgments_total") or 0)
+        ctx.notify(f"judge {what}: {last.get('judged_now', 0)} new, {last.get('failed_now', 0)} failed")
+    return {"records": judged, "outputs": {"judgments": "judgments.jsonl", "summary": "judge_summary.json"}}
+
+
+register(Stage(
+    "judge", "1", order=70, description="LLM judgments of splits and pairs (judgments.jsonl; needs an LLM server)",
+    needs=("split",), modules=("medvl.evaluate.judge", "instructor", "openai"), extra="llm",
+    tools=("instructor", "openai"), run_all=_run_judge, resolve=_resolve_judge, when=_judge_when), replace=True)
+
+
+# ---------------------------------------------------------------- report (medvl/evaluate/report.py)
+
+def _run_report(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
+    from medvl.evaluate.report import build_report
+
+    s = {"format": "html", "max_figures": 60, "embed": True, **ctx.settings}
+    unknown = sorted(set(s) - {"format", "max_figures", "embed"})
+    if unknown:
+        raise MedvlError(f"stage report: unknown setting(s) {', '.join(unknown)}; known: format, max_figures, embed")
+    path = build_report(ctx.run.path, fmt=s["format"], max_figures=s["max_figures"], embed=s["embed"],
+                        progress=progress)
+    return {"records": 1, "outputs": {"report": ctx.run.rel(path)}}
+
+
+register(Stage(
+    "report", "1", order=80, description="one self-contained report page (report.html)",
+    modules=("medvl.evaluate.report", "jinja2"), tools=("jinja2", "matplotlib"), run_all=_run_report), replace=True)
 
 
 def _not_ready(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
