@@ -449,7 +449,8 @@ def export_run(run_dir: str | Path, data_dir: str | Path, settings: ExportSettin
         raise
 
     # the run directory keeps the rejects and the settings too
-    rd.write_unit(STAGE, settings.pairs, [], rejects, meta={"data_dir": str(data_dir.resolve())})
+    # (in .parts/export-<variant>/, apart from .parts/export/ which a pipeline may use for its own markers)
+    rd.write_unit(f"{STAGE}-{settings.pairs}", "all", [], rejects, meta={"data_dir": str(data_dir.resolve())})
     rd.merge_rejects()
     rd.update_manifest(f"{STAGE}:{settings.pairs}", {**settings.to_dict(), "data_dir": str(data_dir.resolve()),
                                                       "rows": summary.rows}, tools=["pillow"])
