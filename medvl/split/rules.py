@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from medvl.records import Subcaption
 from medvl.split.labels import DASHES, SHARED, expand_labels, normalise_position
 
-RULES_VERSION = "rules-1.0"
+RULES_VERSION = "rules-1.1"
 
 _D = re.escape(DASHES)
 _SUB = r"(?:viii|vii|vi|iv|v|iii|ii|i|\d{1,2}|['\u2032\u2019]{1,2})?"
@@ -59,10 +59,24 @@ _ROMAN_ALL = _ROMAN_MULTI | {"i", "v", "x"}
 _BARE_RE = re.compile(
     rf"(?:[Pp]anels?\s+)?(?P<lab>{_LIST})(?P<term>\s*[.:]\s+|\s*[.:](?=[A-Z])|\s*,\s+|\s*\)\s*|\s+(?=[A-Z0-9(\u201c\"]))")
 
+# "Panels A and B show ...", "Panel C shows ..." (NEJM style: the panel word makes a lowercase verb fine);
+# "In A, a microadenoma ..."
+_PANEL_WORD_RE = re.compile(rf"(?:[Pp]anels?|PANELS?)\s+(?P<lab>{_LIST})(?P<term>\s*[.:,]\s+|\s*[.:](?=[A-Z])|\s+(?=[a-z]))")
+_IN_LABEL_RE = re.compile(rf"[Ii]n\s+(?:[Pp]anels?\s+)?(?P<lab>{_LIST})(?P<term>\s*,\s+)")
+# a figure number that opens a caption extracted from a PDF: "Fig. 1 a Text", "Figure 2: (a) Text"
+_FIG_PREFIX_RE = re.compile(r"^\s*(?:Fig(?:ure)?s?\.?|FIG(?:URE)?S?\.?)\s*S?\d+(?:\s*[.:|]\s*|\s+)(?=\S)")
+
 _POS_START_RE = re.compile(rf"(?P<lab>{_POS_PHRASE}(?:\s*(?:,|and|&)\s*{_POS_PHRASE})?)(?P<term>\s*[:,]\s+|\s*[.]\s+(?=[A-Z]))",
                            re.I)
 
 _OPEN_RE = re.compile(r"[(\[]")
+# a label inside an annotation: "(arrow, A)", "(arrows in A and B)", "(A, arrowheads)", "(A and B, respectively)"
+_ANNOT_WORDS = (r"(?:(?:white|black|open|closed|solid|dashed|dotted|red|yellow|green|blue|thin|thick|small|large|"
+                r"curved|double)\s+)?(?:arrows?|arrowheads?|asterisks?|stars?|circles?|boxes?|ovals?|outlines?|"
+                r"lines?|dashed\s+lines?)")
+_ANNOT_PRE_RE = re.compile(rf"^(?P<pre>\s*{_ANNOT_WORDS})(?:\s*,\s*|\s+(?:in|on)\s+(?:panels?\s+)?)(?P<lab>{_LIST})\s*$",
+                           re.I)
+_ANNOT_POST_RE = re.compile(rf"^\s*(?P<lab>{_LIST})\s*,\s*(?P<word>{_ANNOT_WORDS}|respectively)\s*$", re.I)
 # stain and colour abbreviations that look like letter lists
 _NOT_LABEL_PAREN_RE = re.compile(r"[(\[]\s*(?:H\s*&\s*E|B\s*&\s*W|R\s*&\s*D|H/E|HE)\s*[)\]]")
 _FIG_REF_RE = re.compile(r"(?:\bFig(?:ure)?s?\.?|\bTable|\bSupplementary)\s*S?\d+[A-Za-z]?\s*$", re.I)
@@ -80,7 +94,10 @@ _CONNECTOR_RE = re.compile(rf"^\s*(?:,|,?\s*and|,?\s*&|,?\s*or|/|[{_D}]|to|throu
 _RANGE_CONNECTOR_RE = re.compile(rf"^\s*(?:[{_D}]|to|through)\s*$", re.I)
 _TERMINAL_AFTER_RE = re.compile(r"^\s*(?:[.;,!?)\]]|$|(?:and|or|vs|versus|compared\s+(?:with|to))\b)")
 _COLON_AFTER_RE = re.compile(r"^\s*:")
-_SENT_END_RE = re.compile(r"(?<=[.!?;])[\)\]\u201d\"']?\s+(?=[A-Z0-9(\[\u201c\"\u2217*]|n\s*=)|(?<=;)\s+")
+# a sentence starts with a capital, digit, bracket, quote, asterisk or "n =", or with a lowercase key entry
+# ("... heart. a, atrium; v, ventricle")
+_SENT_END_RE = re.compile(r"(?<=[.!?;])[\)\]\u201d\"']?\s+(?=[A-Z0-9(\[\u201c\"\u2217*]|n\s*=|[a-z]{1,4},\s)|(?<=;)\s+")
+_AFTER_WORD_INITIAL_RE = re.compile(r"\b[a-z]{2,}\s+[A-Z]\.$")
 _ABBREV_END_RE = re.compile(r"(?:\b(?:Fig|Figs|e\.g|i\.e|et al|vs|approx|ca|no|No|Dr|St|Ref|cf)|\b[A-Z])\.$")
 _LEAD_JUNK_RE = re.compile(r"^(?:[\s,;:.\)\]}]|and\b|or\b|while\b|whereas\b|but\b|however\b|vs\b\.?|versus\b)+", re.I)
 _TRAIL_JUNK_RE = re.compile(r"(?:[\s,;:(\[{]|\band|\bor|\bwhile|\bwhereas|\bboth|\beither)+$", re.I)
@@ -89,7 +106,28 @@ _WHOLE_FIGURE_RE = re.compile(
     r"error\s+bars|results\s+are|graphs?\s+show|all\s+(?:images|panels|data|graphs)|statistical|"
     r"statistics|significance|significant|abbreviations?|[*\u2217]+\s*[pP]|\(?[*\u2217]+\)?\s*[pP]\b|"
     r"n\s*=|mean\s*\u00b1|means\s*\u00b1|arrows?\s+(?:indicate|show|point)|magnification|original\s+magnification|"
-    r"each\s+experiment|experiments\s+were|\(?ns\b)", re.I)
+    r"each\s+experiment|experiments\s+were|\(?ns\b|"
+    # display elements explained for the whole figure (plural: "The arrow indicates the opening" is one
+    # panel's): "Arrowheads indicate ...", "Dots indicate ...",
+    # "Colour bar indicates ...", "The insets show ...", "Numbers at risk are shown ..."
+    r"(?:the\s+)?(?:(?:white|black|open|closed|filled|solid|dashed|dotted|red|green|blue|yellow|thin|thick|"
+    r"small|large|curved|double)\s+)*(?:arrows|arrowheads|asterisks|stars|dots|lines|circles|squares|"
+    r"triangles|boxes|boxed\s+areas|insets|symbols|colou?r\s+(?:bars?|scales?|codes?)|"
+    r"numbers\s+(?:at\s+risk|in\s+brackets|in\s+parenthes[ie]s))\s+(?:\w+\s+){0,3}?(?:indicates?|shows?|"
+    r"denotes?|marks?|represents?|points?|are|is|correspond\w*|highlights?|delineates?|outlines?)\b|"
+    # methods or provenance of every panel: "Results represent ...", "Sections were stained ...",
+    # "Images courtesy of ..."
+    r"results\s+(?:represent|are|were|show)|representative\s+of\s+(?:\w+\s+)?(?:independent|separate)|"
+    r"(?:images?\s+)?courtesy\b|(?:all\s+)?(?:\w+\s+)?(?:sections|images|cells|samples|slides|specimens|"
+    r"micrographs|photomicrographs|blots|measurements)\s+(?:were|are)\s+(?:\w+ed|shown|taken|done)\b)", re.I)
+# an abbreviation or colour key: "HR, hazard ratio; CI, ...", "SUVR, standardised uptake value ratio.",
+# "a, atrium; v, ventricle", "Red, visceral fat; blue, ...", "Class labels: N, normal; B, benign"
+_KEY_ENTRY_RE = re.compile(
+    r"^(?:(?:[A-Za-z]+\s+)?(?:labels?|keys?|legends?|codes?|abbreviations?)\s*:\s*)?"
+    r"(?P<tok>[^\s,;:=()]{1,10}|(?:red|green|blue|yellow|magenta|cyan|gr[ae]y|white|black|orange|purple|pink|"
+    r"brown)(?:\s+[a-z]+)?)\s*(?:,|=|:)\s+(?P<exp>[^,;()]{1,80}?)\s*[;.]?$", re.I)
+_COLOUR_RE = re.compile(r"^(?:red|green|blue|yellow|magenta|cyan|gr[ae]y|white|black|orange|purple|pink|brown)\b",
+                        re.I)
 _WORD_AFTER_RE = re.compile(r"^\s*([A-Za-z]+)")
 _REF_VERB_RE = re.compile(r"^\s*(?:is|are|was|were|shows?|showed|indicates?|represents?|depicts?|illustrates?|"
                           r"demonstrates?|displays?|correspond\w*|has|have|had|can|could|may|might|"
@@ -106,6 +144,9 @@ class _Marker:
     role: str = ""  # "prefix", "postfix", "inline"
     ref: bool = False
     pieces: list[str] = field(default_factory=list)
+    weak: bool = False  # a bare letter followed only by a space ("A CT scan ...", "a Axial CT ...")
+    annot: bool = False  # a label inside an annotation parenthesis: "(arrow, A)", "(arrows in A and B)"
+    named: bool = False  # a bare label named by a word: "Panel A shows ...", "In B, ..."
 
 
 # ---------------------------------------------------------------- candidates
@@ -174,6 +215,17 @@ def _paren_candidates(text: str, depths: _Depths) -> list[_Marker]:
                 if labels:
                     upper = any(c.isupper() for c in flat)
                     out.append(_Marker(i, j + 1, labels, "paren", upper=upper))
+        elif (am := _ANNOT_PRE_RE.match(re.sub(r"[()\[\]]", " ", content))
+              or _ANNOT_POST_RE.match(re.sub(r"[()\[\]]", " ", content))):
+            labels = expand_labels(am.group("lab"))
+            if labels and all(len(x) == 1 for x in labels):
+                upper = any(c.isupper() for c in am.group("lab"))
+                if "pre" in am.groupdict():
+                    # the mark is ", A)": "sinus (arrow, A)." leaves "sinus (arrow" to the panel's text
+                    out.append(_Marker(i + 1 + am.end("pre"), j + 1, labels, "paren", upper=upper, annot=True))
+                else:
+                    out.append(_Marker(i, j + 1, labels, "paren", upper=upper,
+                                       annot=am.group("word").lower() != "respectively"))
         elif _PAREN_POS_RE.match(flat):
             labels = [lab for part in re.split(r"\s*(?:,|\band\b|&)\s*", flat)
                       if (lab := normalise_position(part))]
@@ -188,6 +240,9 @@ def _paren_candidates(text: str, depths: _Depths) -> list[_Marker]:
 
 def _clause_starts(text: str) -> list[int]:
     starts = [0]
+    fm = _FIG_PREFIX_RE.match(text)
+    if fm:
+        starts.append(fm.end())
     for m in re.finditer(r"[.;:!?][\)\]\u201d\"']?\s+", text):
         if text[m.start()] == "." and _ABBREV_END_RE.search(text[max(0, m.start() - 8): m.start() + 1]):
             # "Fig. 2", "e.g. A" and single initials are no sentence end, except "A. Text" labels
@@ -195,7 +250,7 @@ def _clause_starts(text: str) -> list[int]:
             if not (m.start() == 1 or re.search(r"[.;:!?]\s+[A-Za-z]\.$", before)):
                 continue
         starts.append(m.end())
-    return starts
+    return sorted(set(starts))
 
 
 def _bare_candidates(text: str, depths: _Depths, starts: list[int]) -> list[_Marker]:
@@ -208,17 +263,26 @@ def _bare_candidates(text: str, depths: _Depths, starts: list[int]) -> list[_Mar
             lab = m.group("lab")
             term = m.group("term")
             rest = text[m.end():]
-            if len(lab) > 12:
-                continue
             t = term.strip()
+            ok = len(lab) <= 12
             if t == "." and rest[:1].islower():  # "E. coli", "S. aureus"
-                continue
+                ok = False
             if t == "" and not re.match(r"[A-Z0-9(\u201c\"]", rest[:1] or "x"):
+                ok = False
+            labels = expand_labels(lab) if ok else []
+            if labels and all(len(x) == 1 for x in labels):
+                panel_word = text[s:s + 5].lower() == "panel"
+                mk = _Marker(s, m.end(), labels, "bare", upper=lab[:1].isupper(), pieces=[t or " "],
+                             weak=not t and not panel_word, named=panel_word)
+                out.append(mk)
                 continue
+        m = _PANEL_WORD_RE.match(text, s) or _IN_LABEL_RE.match(text, s)
+        if m and len(m.group("lab")) <= 12:
+            lab = m.group("lab")
             labels = expand_labels(lab)
             if labels and all(len(x) == 1 for x in labels):
-                mk = _Marker(s, m.end(), labels, "bare", upper=lab[:1].isupper(), pieces=[t or " "])
-                out.append(mk)
+                out.append(_Marker(s, m.end(), labels, "bare", upper=lab[:1].isupper(),
+                                   pieces=[m.group("term").strip() or " "], named=True))
                 continue
         pm = _POS_START_RE.match(text, s)
         if pm:
@@ -318,8 +382,36 @@ def _initials_of_previous_word(text: str, marks: list[_Marker]) -> bool:
 
 def _validate(text: str, cands: list[_Marker]) -> list[_Marker]:
     keep: list[_Marker] = []
-    # figure cross-references and parenthetical "panel (b)" mentions never label
-    cands = [m for m in cands if not _FIG_REF_RE.search(text[max(0, m.start - 14):m.start])]
+    # figure cross-references and parenthetical "panel (b)" mentions never label; the figure number that
+    # opens a caption ("Fig. 1 a Text") is no reference
+    fm = _FIG_PREFIX_RE.match(text)
+    fig_end = fm.end() if fm else -1
+    cands = [m for m in cands
+             if m.start == fig_end or not _FIG_REF_RE.search(text[max(0, m.start - 14):m.start])]
+
+    up_paren = {x for m in cands if m.kind == "paren" and m.upper for x in m.labels}
+    for kind in ("bare", "rparen"):
+        group = [m for m in cands if m.kind == kind]
+        if not group:
+            continue
+        commas = [m for m in group if m.kind == "bare" and m.pieces and m.pieces[0] == ","]
+        if commas and _abbreviation_list(text, commas):
+            group = [m for m in group if m not in commas]
+        run = _panel_run({x for m in group for x in m.labels}, need_a=True)
+        named = [m for m in group if m.named and m.upper]
+        if len(run) >= 2:
+            keep += _keep_in_run(group, run)
+        elif named and len(both := _panel_run({x for m in named for x in m.labels} | up_paren, need_a=True)) >= 2:
+            # "Panel A shows ... A CT scan (Panel B) revealed ...": named labels and parentheses together
+            keep += _keep_in_run(named, both)
+        elif run == {"A"} and kind == "bare":
+            # "A. Overview B. Detail": a lone bare A counts when the next letters follow mid-sentence
+            first = [m for m in group if m.labels == ["A"] and m.pieces and m.pieces[0] in (".", ":")]
+            if first and len(_fill_bare_gaps(text, first[:1])) > 1:
+                keep += first[:1]
+    # "Panel A shows ... A CT scan (Panel B) revealed ...": bare labels count towards the sequence of
+    # parenthesised ones of the same case
+    bare_up = {x for m in keep if m.upper and not m.weak for x in m.labels}
 
     parens = [m for m in cands if m.kind == "paren"]
     low = [m for m in parens if not m.upper]
@@ -332,28 +424,18 @@ def _validate(text: str, cands: list[_Marker]) -> list[_Marker]:
             run = set()  # "size (n) and effect (d)": scattered letters are variables, not panels
         keep += _keep_in_run(low, run)
     if up:
-        run = _panel_run({x for m in up for x in m.labels}, need_a=True)
+        run = _panel_run({x for m in up for x in m.labels} | bare_up, need_a=True)
         up = _keep_in_run(up, run)
         if up and not (len(run) < 4 and _initials_of_previous_word(text, up)):
             keep += up
-    for kind in ("bare", "rparen"):
-        group = [m for m in cands if m.kind == kind]
-        if not group:
-            continue
-        commas = [m for m in group if m.kind == "bare" and m.pieces and m.pieces[0] == ","]
-        if commas and _abbreviation_list(text, commas):
-            group = [m for m in group if m not in commas]
-        run = _panel_run({x for m in group for x in m.labels}, need_a=True)
-        if len(run) >= 2:
-            keep += _keep_in_run(group, run)
-        elif run == {"A"} and kind == "bare":
-            # "A. Overview B. Detail": a lone bare A counts when the next letters follow mid-sentence
-            first = [m for m in group if m.labels == ["A"] and m.pieces and m.pieces[0] in (".", ":")]
-            if first and len(_fill_bare_gaps(text, first[:1])) > 1:
-                keep += first[:1]
-    # positional panels come in sets: a lone "(left)" is a side ("CT of the knee (left)"), not a panel
+    # a weak bare letter ("A 14-year-old girl ...", "A CT scan ...") gives way to a real label of that panel
+    strong = {x for m in keep if not m.weak for x in m.labels}
+    keep = [m for m in keep if not (m.weak and set(m.labels) & strong)]
+    # positional panels come in sets: a lone "(left)" is a side ("CT of the knee (left)"), not a panel;
+    # in a caption with lettered panels, "stable (left) and unstable (right) plaques" are parts of a panel
     pos = [m for m in cands if m.kind == "pos"]
-    if len({x for m in pos for x in m.labels}) >= 2:
+    lettered = {x for m in keep for x in m.labels}
+    if len({x for m in pos for x in m.labels}) >= 2 and len(lettered) < 2:
         keep += pos
     keep += [m for m in cands if m.kind == "bold"]
     keep.sort(key=lambda m: (m.start, -m.end))
@@ -421,7 +503,11 @@ def _sentence_bounds(text: str) -> list[int]:
     for m in _SENT_END_RE.finditer(text):
         before = text[max(0, m.start() - 12): m.start()].rstrip("\")]\u201d'")
         if before.endswith(".") and _ABBREV_END_RE.search(before):
-            continue
+            # a single capital is an initial ("E. coli", "J. Smith"), unless it ends a phrase ("genotypes
+            # A to D. (B) ...", "shown in B. Dots ...") and the next sentence does not go on in lowercase
+            nxt = text[m.end():m.end() + 1]
+            if not (_AFTER_WORD_INITIAL_RE.search(before) and not nxt.islower()):
+                continue
         out.append(m.end())
     return out
 
@@ -438,6 +524,7 @@ def _last_bound(bounds: list[int], lo: int, hi: int) -> int | None:
 
 
 def _assign_roles(text: str, marks: list[_Marker], seen_before: list[set[str]]) -> None:
+    bounds = _sentence_bounds(text)
     for k, m in enumerate(marks):
         before = text[: m.start]
         after = text[m.end:]
@@ -466,10 +553,13 @@ def _assign_roles(text: str, marks: list[_Marker], seen_before: list[set[str]]) 
         if m.kind in ("paren", "pos") and set(m.labels) <= seen_before[k]:
             if prep_before:  # "same as (A)", "boxed area in (A)", "Data in (b) are ..."
                 m.ref = True
+            elif m.annot:  # "(arrows in A and B)" after panels A and B
+                m.ref = True
+            elif _WHOLE_FIGURE_RE.match(text[_last_bound(bounds, -1, m.start) or 0:]):
+                m.ref = True  # "Scale bars: 1 mm (A), 100 µm (B)": a whole-figure sentence naming panels
         elif m.kind == "paren" and prep_before and verb_after:
             m.role = "sentence"
     # a sentence with a reference-style mention: its other preposition-led mentions are references too
-    bounds = _sentence_bounds(text)
     for m in marks:
         if m.role != "sentence":
             continue
@@ -511,6 +601,7 @@ def split_caption(caption: str) -> list[Subcaption]:
         return []
     marks = _fill_bare_gaps(text, marks)
     marks = _merge_adjacent(text, marks)
+    marks, holes = _drop_headers(text, marks)
     seen: set[str] = set()
     seen_before: list[set[str]] = []
     for m in marks:
@@ -519,11 +610,37 @@ def split_caption(caption: str) -> list[Subcaption]:
     _assign_roles(text, marks, seen_before)
     sentence_marks = [m for m in marks if m.role == "sentence"]
     marks = [m for m in marks if not m.ref and m.role != "sentence"]
-    return _segments(text, marks, sentence_marks)
+    return _segments(text, marks, sentence_marks, holes)
 
 
-def _segments(text: str, marks: list[_Marker], sentence_marks: list[_Marker]) -> list[Subcaption]:
+def _drop_headers(text: str, marks: list[_Marker]) -> tuple[list[_Marker], list[tuple[int, int]]]:
+    """'c–e, Frequency of T cells (c), B cells (d) and NK cells (e)': a label list that opens a sentence
+    whose own postfix marks name exactly its panels is only a header; the marks inside split the text.
+    Returns the markers without such headers, and the headers' spans (left out of every text)."""
+    if len(marks) < 3:
+        return marks, []
+    ends = [x for x in _sentence_bounds(text) if not _semicolon_bound(text, x)]
+    drop: set[int] = set()
+    for k, m in enumerate(marks):
+        if len(m.labels) < 2 or m.kind not in ("bare", "paren", "bold"):
+            continue
+        if text[:m.start].strip() and not _BOUNDARY_BEFORE_RE.search(text[:m.start].rstrip()):
+            continue
+        send = _first_bound_after(ends, m.end, len(text))
+        inner = [o for o in marks[k + 1:] if o.start < send]
+        if len(inner) >= 2 and all(o.kind == "paren" for o in inner) \
+                and {x for o in inner for x in o.labels} == set(m.labels) \
+                and not _BOUNDARY_BEFORE_RE.search(text[:inner[0].start].rstrip()):
+            drop.add(k)
+    return [m for k, m in enumerate(marks) if k not in drop], [(marks[k].start, marks[k].end) for k in sorted(drop)]
+
+
+def _segments(text: str, marks: list[_Marker], sentence_marks: list[_Marker],
+              holes: list[tuple[int, int]] | None = None) -> list[Subcaption]:
     bounds = _sentence_bounds(text)
+    if holes:
+        text = _blank(text, holes)
+        bounds = sorted(set(bounds) | {a for a, _ in holes})  # a dropped header opened its sentence
     if not marks:
         # only reference-style mentions ("the lesion seen in (A) has regressed in (B)"): each label gets
         # its sentence, verbatim
@@ -612,10 +729,11 @@ def _segments(text: str, marks: list[_Marker], sentence_marks: list[_Marker]) ->
                     else:
                         give(i, a, b)
             elif m.role == "inline":
-                c = _last_split_point(seg) if nxt.role == "postfix" else -1
+                c = _last_split_point(seg) if nxt.role in ("postfix", "inline") else -1
                 if c > 0:
-                    # "growth (A) (n = 10) and survival (B)": the inline marker keeps the words up to the
-                    # last comma or conjunction, the postfix marker the phrase after it
+                    # "growth (A) (n = 10) and survival (B)", "image (C) shows X, and the delayed image (D)
+                    # shows Y": the inline marker keeps the words up to the last comma or conjunction, the
+                    # next marker the phrase after it
                     give(i, a, a + c)
                     give(i + 1, a + c, b)
                 elif nxt.role == "postfix":
@@ -699,12 +817,45 @@ def _tail(text, bounds, i, m, a, b, give) -> None:
         give(i, a, nb)
         give_sentences(text, bounds, nb, b, None, give)
         return
-    # prefix: following sentences stay with it until a whole-figure sentence
+    # prefix: its sentence stays with it, ";" clauses included ("(F) Staining; scale bar = 50 µm."), and so
+    # do the following sentences until a whole-figure one
+    nb = _first_bound_after([x for x in bounds if not _semicolon_bound(text, x)], a, b)
     give(i, a, nb)
-    give_sentences(text, bounds, nb, b, i, give)
+    # a scale bar after the last panel is that panel's when earlier panels state their own, or when it names
+    # the panel ("Scale bar in B, 500 µm"); otherwise it is the whole figure's
+    own_scale = bool(_SCALE_RE.search(text[:m.start])) or any(
+        re.search(rf"\b(?:in|for)\s+(?:panels?\s+)?\(?{re.escape(lab)}\)?(?![\w\u2032'])", text[nb:b], re.I)
+        for lab in m.labels if len(lab) == 1)
+    give_sentences(text, bounds, nb, b, i, give, own_scale=own_scale)
 
 
-def give_sentences(text, bounds, a, b, owner, give) -> None:
+_SCALE_RE = re.compile(r"\bscale\s*bars?\b", re.I)
+
+
+def _semicolon_bound(text: str, bnd: int) -> bool:
+    return text[:bnd].rstrip().rstrip(")]\u201d\"'").endswith(";")
+
+
+def _is_key_chunk(chunk: str) -> bool:
+    """'HR, hazard ratio;', 'SUVR, standardised uptake value ratio.', 'a, atrium;', 'Red, visceral fat;'."""
+    m = _KEY_ENTRY_RE.match(chunk)
+    if not m:
+        return False
+    tok, exp = m.group("tok"), m.group("exp")
+    if len(exp.split()) > 8:
+        return False
+    if _COLOUR_RE.match(tok):
+        return True
+    if " " in tok:
+        return False
+    caps = sum(c.isupper() or c.isdigit() for c in tok)
+    if caps >= 2 and tok[:1].isalnum():
+        return True  # HR, T2, 3V, P1, OVX+D, mRS
+    # single letters and short lowercase tokens only as an entry of a list ("A, artery; V, vein")
+    return chunk.rstrip().endswith(";") and len(tok) <= 4 and tok.isalpha()
+
+
+def give_sentences(text, bounds, a, b, owner, give, own_scale: bool = False) -> None:
     if b <= a:
         return
     cuts = [x for x in bounds if a < x < b]
@@ -714,8 +865,8 @@ def give_sentences(text, bounds, a, b, owner, give) -> None:
         chunk = text[s:e].strip()
         if not chunk:
             continue
-        if not whole and _WHOLE_FIGURE_RE.match(chunk):
-            whole = True
+        if not whole and (_WHOLE_FIGURE_RE.match(chunk) or _is_key_chunk(chunk)):
+            whole = not (own_scale and _SCALE_RE.match(chunk))
         give(None if whole or owner is None else owner, s, e)
 
 
@@ -728,12 +879,23 @@ def _distribute_chains(text: str, marks: list[_Marker], owner: dict[int, list[tu
                 and "." not in text[marks[j].end:marks[j + 1].start] \
                 and ";" not in text[marks[j].end:marks[j + 1].start]:
             j += 1
-        if j > i and marks[j].role == "inline":
+        # "FT3 (A), FT4 (B) and LVEF (C) in patients": the end of a longer list is the last item's
+        in_list = i > 0 and marks[i - 1].role == "postfix" and re.match(r"^\s*,", text[marks[i - 1].end:]) \
+            and "." not in text[marks[i - 1].end:marks[i].start]
+        if j > i and marks[j].role == "inline" and not in_list:
             # continuation of the last one: pieces that start at its end
             cont = [(a, b) for (a, b) in owner[j] if a >= marks[j].end]
             for k in range(i, j):
                 owner[k].extend(cont)
         i = j + 1
+
+
+def _blank(text: str, holes: list[tuple[int, int]]) -> str:
+    """`text` with the spans in `holes` turned into spaces (offsets unchanged; _join collapses the gap)."""
+    chars = list(text)
+    for a, b in holes:
+        chars[a:b] = " " * (b - a)
+    return "".join(chars)
 
 
 def _join(text: str, pieces: list[tuple[int, int]]) -> str:
