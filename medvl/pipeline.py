@@ -394,6 +394,19 @@ def pipeline_manifest(run_dir: str | Path) -> dict[str, Any]:
         return {}
 
 
+_SECRET_WORDS = ("api_key", "apikey", "token", "secret", "password")
+
+
+def redact(obj: Any) -> Any:
+    """A copy of settings with secret-looking values (api keys, tokens) replaced by '***'."""
+    if isinstance(obj, dict):
+        return {k: ("***" if v and any(w in str(k).lower() for w in _SECRET_WORDS) else redact(v))
+                for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [redact(v) for v in obj]
+    return obj
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -487,7 +500,7 @@ class Pipeline:
     def run_all(self) -> RunResult:
         missing = self.check()
         _update_pipeline_manifest(
-            self.run, version=PIPELINE_VERSION, config=self.config.resolved(), stages_requested=self.names,
+            self.run, version=PIPELINE_VERSION, config=redact(self.config.resolved()), stages_requested=self.names,
             executor={"kind": self.config.executor.kind, "workers": getattr(self._executor, "workers", None)
                       or self.config.executor.workers},
             started_at=_now(), finished_at=None)
@@ -536,7 +549,7 @@ class Pipeline:
         ctx = StageContext(self.run, stage.name, settings, self.config, self.notify)
         if stage.name in self.force:
             self.run.clear_stage(stage.name)
-        self.run.update_manifest(stage.name, settings, tools=stage.tools)
+        self.run.update_manifest(stage.name, redact(settings), tools=stage.tools)
         t0 = time.monotonic()
         try:
             if stage.sharded:
@@ -655,12 +668,15 @@ class Pipeline:
         meta = {"fingerprint": fp, "stage_version": stage.version, "status": "done",
                 "records": int(info.get("records", 0)), "rejects": int(info.get("rejects", 0)),
                 "outputs": info.get("outputs", {})}
-        self.run.write_unit(stage.name, WHOLE_KEY, [], [], meta=meta)
-        _failed_path(self.run, stage.name, WHOLE_KEY).unlink(missing_ok=True)
+        message = str(info.get("message", ""))
+        if info.get("incomplete"):  # usable, but not done: the next run does the stage again
+            message = f"{message}; {info['incomplete']}" if message else str(info["incomplete"])
+        else:
+            self.run.write_unit(stage.name, WHOLE_KEY, [], [], meta=meta)
+            _failed_path(self.run, stage.name, WHOLE_KEY).unlink(missing_ok=True)
         self.run.merge_rejects()
         return StageResult(stage.name, "done", planned=1, ran=1, records=meta["records"],
-                           rejects=meta["rejects"], outputs=meta["outputs"], digest=fp,
-                           message=str(info.get("message", "")))
+                           rejects=meta["rejects"], outputs=meta["outputs"], digest=fp, message=message)
 
 
 def _summary_line(res: StageResult) -> str:
@@ -807,10 +823,51 @@ def input_pdfs_dir(ctx: StageContext) -> Path | None:
     """Where the papers are: inputs.pdfs, else what collect or synth put in the run directory."""
     if ctx.config.inputs.pdfs:
         return Path(ctx.config.inputs.pdfs)
+    collected = _stage_outputs(ctx, "collect").get("papers")
+    if collected:
+        return ctx.run.path / collected if not Path(collected).is_absolute() else Path(collected)
     for rel in ("papers", "corpus/papers"):
         if (ctx.run.path / rel).is_dir():
             return ctx.run.path / rel
     return None
+
+
+# ---------------------------------------------------------------- collect (medvl/collect/)
+
+def _resolve_collect(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
+    from pydantic import ValidationError
+
+    from medvl.collect import CollectSettings
+
+    settings = {"papers_dir": "papers", **raw}
+    try:
+        CollectSettings(**{k: v for k, v in settings.items() if k != "papers_dir"})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in exc.errors())
+        raise MedvlError(f"stage collect: {problems}") from None
+    return settings  # as given (environment-derived keys such as api_key stay out of run.json)
+
+
+def _run_collect(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
+    from medvl.collect import collect
+
+    settings = dict(ctx.settings)
+    papers = settings.pop("papers_dir")
+    out = Path(papers) if Path(papers).is_absolute() else ctx.run.inside(papers)
+    summary = collect(settings, out, progress=progress)
+    rel = ctx.run.rel(out) if out.resolve().is_relative_to(ctx.run.path) else str(out)
+    info: dict[str, Any] = {"records": summary.downloaded + summary.skipped, "rejects": summary.rejected,
+                            "outputs": {"papers": rel, "manifest": summary.manifest}, "message": summary.note()}
+    if summary.failed or summary.interrupted:
+        # later stages go on with what is there; the next run retries the rest (collect resumes)
+        info["incomplete"] = f"{summary.failed} paper(s) could not be fetched; rerun to retry them"
+    return info
+
+
+register(Stage(
+    "collect", "1", order=8, description="search PubMed Central and download open-access papers (RUN_DIR/papers)",
+    modules=("medvl.collect.collector",), tools=("httpx",), run_all=_run_collect, resolve=_resolve_collect),
+    replace=True)
 
 
 # ---------------------------------------------------------------- parse (medvl/parse.py)
