@@ -319,7 +319,7 @@ def test_concurrency_is_bounded():
         llm = StructuredLLM(settings(fake.url, concurrency=3))
         results = llm.call_many([(PROMPT, {"word": f"w{i}"}, Word, None) for i in range(9)])
     assert all(r.ok for r in results) and len(fake.requests) == 9
-    assert fake.max_inflight == 3
+    assert fake.max_inflight == 3 and llm.stats["max_inflight"] == 3
 
 
 def test_results_keep_job_order_and_progress_counts():

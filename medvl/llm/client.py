@@ -18,6 +18,7 @@ llama.cpp: Mode.TOOLS, or Mode.JSON) and instructor validates the answer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import random
 import time
@@ -200,8 +201,19 @@ class StructuredLLM:
         self._rr = itertools.count()
         self._state: _LoopState | None = None
         self._dead: str | None = None
+        self._inflight = 0
 
     # ------------------------------------------------------------------ helpers
+    @contextlib.asynccontextmanager
+    async def _inflight_slot(self):
+        """Count calls in flight (stats['max_inflight'] shows the concurrency really reached)."""
+        self._inflight += 1
+        self.stats["max_inflight"] = max(self.stats["max_inflight"], self._inflight)
+        try:
+            yield
+        finally:
+            self._inflight -= 1
+
     def _loop_state(self) -> _LoopState:
         loop = asyncio.get_running_loop()
         if self._state is None or self._state.loop is not loop:
@@ -279,7 +291,7 @@ class StructuredLLM:
         hooks.on("parse:error", on_parse_error)
 
         last_transport = ""
-        async with state.semaphore:
+        async with state.semaphore, self._inflight_slot():
             for attempt in range(s.transport_retries + 1):
                 if self._dead:
                     raise LLMUnavailable(self._dead)

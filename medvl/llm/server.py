@@ -23,7 +23,7 @@ from pathlib import Path
 from medvl.errors import MedvlError
 
 REPO = Path(__file__).resolve().parent.parent.parent
-CACHE = Path(os.environ.get("MEDVL_CACHE_DIR", REPO / ".cache"))
+CACHE = Path(os.environ.get("MEDVL_CACHE_DIR", REPO / ".cache"))  # models, GGUF download
 DEFAULT_MODEL_DIR = CACHE / "models" / "smollm2-135m"
 DEFAULT_NAME = "smollm2-135m"
 DEFAULT_VLLM_PYTHON = REPO / ".venv-vllm" / "bin" / "python"
@@ -89,12 +89,19 @@ class ServerSpec:
         return env
 
 
+def run_dir() -> Path:
+    """Where pid files and logs go: $MEDVL_LLM_RUN_DIR, else .cache/ of the repository."""
+    d = Path(os.environ.get("MEDVL_LLM_RUN_DIR") or CACHE)
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
 def pid_file(port: int) -> Path:
-    return CACHE / f"llm-server-{port}.pid"
+    return run_dir() / f"llm-server-{port}.pid"
 
 
 def log_file(port: int) -> Path:
-    return CACHE / f"llm-server-{port}.log"
+    return run_dir() / f"llm-server-{port}.log"
 
 
 def models_answer(url: str, timeout: float = 3.0) -> list[str] | None:
@@ -153,7 +160,6 @@ def start_server(spec: ServerSpec, timeout_s: float = 600, progress=None) -> dic
         raise ServerError(f"no vLLM environment at {spec.interpreter()}: run `scripts/llm_server.sh setup`")
     if not spec.gpu and not Path(spec.model).exists():
         raise ServerError(f"model folder {spec.model} does not exist: run `scripts/llm_server.sh setup`")
-    CACHE.mkdir(parents=True, exist_ok=True)
     log = log_file(spec.port)
     cmd = spec.command()
     with open(log, "w", encoding="utf-8") as fh:
