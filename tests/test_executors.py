@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -89,15 +90,57 @@ def test_make_executor_rejects_unknown_kind():
         make_executor("slurm")
 
 
-@pytest.mark.slow
-def test_ray_executor_same_results_on_a_local_instance():
+@pytest.fixture(scope="module")
+def local_ray():
     ray = pytest.importorskip("ray")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"PYTHONPATH": os.environ["PYTHONPATH"]}})
-    try:
-        ex = make_executor("ray", 2)
-        assert ex.workers == 2
-        outcomes = list(ex.map(square_or_fail, list(range(10)), timeout_s=8))
-        _check(outcomes, 10, signal_named=False)
-    finally:
-        ray.shutdown()
+    yield ray
+    ray.shutdown()
+
+
+@pytest.mark.slow
+def test_ray_executor_same_results_on_a_local_instance(local_ray):
+    ex = make_executor("ray", 2)
+    assert ex.workers == 2
+    outcomes = list(ex.map(square_or_fail, list(range(10)), timeout_s=8))
+    _check(outcomes, 10, signal_named=False)
+
+
+@pytest.mark.slow
+def test_pipeline_on_ray_writes_what_the_local_pool_writes(local_ray, tmp_path):
+    """The same stages over the same shards as Ray tasks: identical outputs, rejects and run state."""
+    from test_pipeline import TOY
+
+    from medvl.config import config_from_dict
+    from medvl.pipeline import run_pipeline
+
+    plugin = tmp_path / "toy_stages.py"
+    plugin.write_text(TOY)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name, text in {"a": "1 2 3", "b": "4 5", "c": "6", "d": "bad", "e": "boom", "f": "crash"}.items():
+        (inputs / f"{name}.txt").write_text(text)
+
+    def cfg(kind):
+        return config_from_dict({"inputs": {"pdfs": str(inputs)}, "plugins": [str(plugin)],
+                                 "executor": {"kind": kind, "workers": 2},
+                                 "stages": ["toy_make", "toy_double", "toy_sum"]})
+
+    local = run_pipeline(cfg("local"), tmp_path / "local")
+    on_ray = run_pipeline(cfg("ray"), tmp_path / "ray")
+    assert local.ok and on_ray.ok
+    for name in ("toy_make.jsonl", "toy_double.jsonl", "toy_sum.txt"):
+        assert (tmp_path / "ray" / name).read_bytes() == (tmp_path / "local" / name).read_bytes(), name
+
+    def rejects(run: str) -> list[dict]:  # how a dead worker is described differs by executor
+        rows = [json.loads(line) for line in (tmp_path / run / "rejects.jsonl").read_text().splitlines()]
+        return [{k: v for k, v in r.items() if not (k == "detail" and r["reason"] == "crash")} for r in rows]
+
+    assert rejects("ray") == rejects("local")
+    reasons = {json.loads(line)["id"]: json.loads(line)["reason"]
+               for line in (tmp_path / "ray" / "rejects.jsonl").read_text().splitlines()}
+    assert reasons["f"] == "crash" and reasons["d"] == "not_numbers"
+    # a rerun on Ray resumes from the markers like a local one
+    again = run_pipeline(cfg("ray"), tmp_path / "ray")
+    assert all(s.ran == 0 for s in again.stages)
