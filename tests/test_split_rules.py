@@ -470,3 +470,44 @@ def test_rule_splitter_keeps_its_scores_on_heldout():
     assert s["label_f1"] >= 0.97, s["label_f1"]
     assert s["exact_label_set"] >= 0.95, s["exact_label_set"]
     assert s["text_f1"] >= 0.95, s["text_f1"]
+
+
+# ------------------------------------------------------------------ rules-1.1: categories found on held-out batch B
+
+@pytest.mark.parametrize("tail", [
+    "HR=hazard ratio. CI=confidence interval.",
+    "Figure 3—source data 1. Raw counts.",
+    "At least 50 cells were analysed per condition.",
+    "Shaded areas are 95% confidence intervals.",
+    "Two-way ANOVA; *P < 0.05.",
+    "Stained with uranyl acetate; scale bars, 1 µm.",
+    "The findings are consistent with sarcoidosis.",
+])
+def test_more_figure_wide_sentences(tail):
+    got = as_dict(f"Title. (A) Axial CT. (B) Coronal CT. {tail}")
+    assert got["B"] == "Coronal CT." and got["_shared"] == f"Title. {tail}"
+
+
+def test_statement_repeated_per_panel_stays_with_the_last_panel():
+    cap = ("(A) Cilia length. One way ANOVA, *p < 0.05. (B) Odortaxis index. One way ANOVA, **p < 0.01. "
+           "Each assay was run three times.")
+    got = as_dict(cap)
+    assert got["B"] == "Odortaxis index. One way ANOVA, **p < 0.01. Each assay was run three times."
+    assert "_shared" not in got
+
+
+def test_preposition_chain_of_postfix_marks():
+    got = as_dict("Pulmonary function before (A) and after (B) bronchodilator inhalation.")
+    assert got == {"A": "Pulmonary function before bronchodilator inhalation.",
+                   "B": "after bronchodilator inhalation."}
+    # a label after a preposition still opens its own text
+    got = as_dict("Dendritic cells present in (a) the stroma and (b) the lymph node.")
+    assert got["A"] == "the stroma" and got["B"] == "the lymph node."
+
+
+def test_panel_word_before_a_parenthesised_label():
+    got = as_dict("Hydrogels. Panel (a) shows the stress–strain curves and panel (b) the modulus.")
+    assert got == {"_shared": "Hydrogels.", "A": "shows the stress–strain curves", "B": "the modulus."}
+    # "as in panel (a)" is still a reference
+    got = as_dict("(a) Control. (b) Treated, imaged as in panel (a).")
+    assert got["B"] == "Treated, imaged as in panel (a)."

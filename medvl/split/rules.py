@@ -76,6 +76,7 @@ _ANNOT_WORDS = (r"(?:(?:white|black|open|closed|solid|dashed|dotted|red|yellow|g
                 r"lines?|dashed\s+lines?)")
 _ANNOT_PRE_RE = re.compile(rf"^(?P<pre>\s*{_ANNOT_WORDS})(?:\s*,\s*|\s+(?:in|on)\s+(?:panels?\s+)?)(?P<lab>{_LIST})\s*$",
                            re.I)
+_PANEL_BEFORE_RE = re.compile(r"(?<![\w-])[Pp]anels?\s+$")
 _ANNOT_POST_RE = re.compile(rf"^\s*(?P<lab>{_LIST})\s*,\s*(?P<word>{_ANNOT_WORDS}|respectively)\s*$", re.I)
 # stain and colour abbreviations that look like letter lists
 _NOT_LABEL_PAREN_RE = re.compile(r"[(\[]\s*(?:H\s*&\s*E|B\s*&\s*W|R\s*&\s*D|H/E|HE)\s*[)\]]")
@@ -119,13 +120,22 @@ _WHOLE_FIGURE_RE = re.compile(
     # "Images courtesy of ..."
     r"results\s+(?:represent|are|were|show)|representative\s+of\s+(?:\w+\s+)?(?:independent|separate)|"
     r"(?:images?\s+)?courtesy\b|(?:all\s+)?(?:\w+\s+)?(?:sections|images|cells|samples|slides|specimens|"
-    r"micrographs|photomicrographs|blots|measurements)\s+(?:were|are)\s+(?:\w+ed|shown|taken|done)\b)", re.I)
+    r"micrographs|photomicrographs|blots|measurements)\s+(?:were|are)\s+(?:\w+ed|shown|taken|done)\b|"
+    r"(?:at\s+least|a\s+total\s+of|more\s+than|up\s+to)\s+[\d,]+\s+(?:\w+\s+){1,3}?(?:were|was)\b|"
+    # plot elements and statistical tests: "Shaded areas are 95% CIs", "Two-way ANOVA"
+    r"(?:shaded|grey|gray)\s+(?:areas|regions|bands)|error\s+bands|(?:one|two|three)[-\s]way\s+anova|"
+    r"(?:unpaired|paired|two-tailed|two-sided)\s+(?:student|t[-\s]test|wilcoxon|mann)|"
+    # eLife/PLOS extras: "Figure 1—source data 1.", "Source data are provided ..."
+    r"(?:figure\s+\d+\s*[\u2014\u2013-]\s*)?(?:source\s+data|figure\s+supplements?)\b|"
+    # a closing interpretation of a case: "The findings are consistent with ..."
+    r"(?:the\s+)?(?:imaging\s+|above\s+|these\s+)?findings\s+(?:are|were)\s+(?:consistent|compatible|"
+    r"suggestive|typical|characteristic|diagnostic)\b)", re.I)
 # an abbreviation or colour key: "HR, hazard ratio; CI, ...", "SUVR, standardised uptake value ratio.",
 # "a, atrium; v, ventricle", "Red, visceral fat; blue, ...", "Class labels: N, normal; B, benign"
 _KEY_ENTRY_RE = re.compile(
     r"^(?:(?:[A-Za-z]+\s+)?(?:labels?|keys?|legends?|codes?|abbreviations?)\s*:\s*)?"
     r"(?P<tok>[^\s,;:=()]{1,10}|(?:red|green|blue|yellow|magenta|cyan|gr[ae]y|white|black|orange|purple|pink|"
-    r"brown)(?:\s+[a-z]+)?)\s*(?:,|=|:)\s+(?P<exp>[^,;()]{1,80}?)\s*[;.]?$", re.I)
+    r"brown)(?:\s+[a-z]+)?)\s*(?:,\s+|=\s*|:\s+)(?P<exp>[^,;()=]{1,80}?)\s*[;.]?$", re.I)
 _COLOUR_RE = re.compile(r"^(?:red|green|blue|yellow|magenta|cyan|gr[ae]y|white|black|orange|purple|pink|brown)\b",
                         re.I)
 _WORD_AFTER_RE = re.compile(r"^\s*([A-Za-z]+)")
@@ -203,6 +213,9 @@ def _paren_candidates(text: str, depths: _Depths) -> list[_Marker]:
         if prev.isalnum() or prev in "-_/":  # "subgroup(s)", "2(a)", "IL-6(b)"
             continue
         content = text[i + 1:j]
+        # "Panel (a) shows ..., and panel (b) ...": the word is part of the mark
+        pw = _PANEL_BEFORE_RE.search(text, max(0, i - 8), i)
+        start = pw.start() if pw else i
         flat = re.sub(r"[()\[\]]", " ", content)
         flat = re.sub(r"^\s*(?:see\s+)?panels?\s+", "", flat, flags=re.I)
         low = flat.strip().lower()
@@ -214,7 +227,7 @@ def _paren_candidates(text: str, depths: _Depths) -> list[_Marker]:
                 labels = expand_labels(flat)
                 if labels:
                     upper = any(c.isupper() for c in flat)
-                    out.append(_Marker(i, j + 1, labels, "paren", upper=upper))
+                    out.append(_Marker(start, j + 1, labels, "paren", upper=upper))
         elif (am := _ANNOT_PRE_RE.match(re.sub(r"[()\[\]]", " ", content))
               or _ANNOT_POST_RE.match(re.sub(r"[()\[\]]", " ", content))):
             labels = expand_labels(am.group("lab"))
@@ -523,6 +536,11 @@ def _last_bound(bounds: list[int], lo: int, hi: int) -> int | None:
     return best
 
 
+# "before (A) and after (B) inhalation": connector + one preposition between a postfix mark and the next
+_CHAIN_PREP_RE = re.compile(r"^\s*,?\s*(?:and|or|vs\.?|versus)\s+(?:before|after|during|with|without|at|in|on)\s*$",
+                            re.I)
+
+
 def _assign_roles(text: str, marks: list[_Marker], seen_before: list[set[str]]) -> None:
     bounds = _sentence_bounds(text)
     for k, m in enumerate(marks):
@@ -540,7 +558,8 @@ def _assign_roles(text: str, marks: list[_Marker], seen_before: list[set[str]]) 
             m.role = "prefix" if at_boundary else "inline"
         elif terminal:
             m.role = "postfix"
-        elif _PREFIX_WORD_RE.search(before[-30:]):
+        elif _PREFIX_WORD_RE.search(before[-30:]) and not (
+                k and marks[k - 1].role == "postfix" and _CHAIN_PREP_RE.match(text[marks[k - 1].end:m.start])):
             m.role = "prefix"
         elif m.kind == "rparen":
             m.role = "prefix"
@@ -826,7 +845,7 @@ def _tail(text, bounds, i, m, a, b, give) -> None:
     own_scale = bool(_SCALE_RE.search(text[:m.start])) or any(
         re.search(rf"\b(?:in|for)\s+(?:panels?\s+)?\(?{re.escape(lab)}\)?(?![\w\u2032'])", text[nb:b], re.I)
         for lab in m.labels if len(lab) == 1)
-    give_sentences(text, bounds, nb, b, i, give, own_scale=own_scale)
+    give_sentences(text, bounds, nb, b, i, give, own_scale=own_scale, earlier=text[:m.start])
 
 
 _SCALE_RE = re.compile(r"\bscale\s*bars?\b", re.I)
@@ -855,19 +874,49 @@ def _is_key_chunk(chunk: str) -> bool:
     return chunk.rstrip().endswith(";") and len(tok) <= 4 and tok.isalpha()
 
 
-def give_sentences(text, bounds, a, b, owner, give, own_scale: bool = False) -> None:
+def _said_before(chunk: str, earlier: str) -> bool:
+    """The first two words of `chunk` open a sentence or clause of `earlier` too: a statement each panel makes
+    ("... One way ANOVA, ... (K, L). M ... One way ANOVA, ...") is the last panel's when it follows it."""
+    words = re.findall(r"[A-Za-z]+", chunk)[:2]
+    if len(words) < 2:
+        return False
+    pat = rf"(?:^|[.;:]\s+){re.escape(words[0])}\W+{re.escape(words[1])}\b"
+    return bool(re.search(pat, earlier, re.I))
+
+
+def give_sentences(text, bounds, a, b, owner, give, own_scale: bool = False, earlier: str = "") -> None:
+    """Give the sentences in [a, b) to `owner` until the first whole-figure one; it and all after it go to
+    "_shared".  A sentence is whole-figure when one of its ";" clauses is ("Images are MIPs; scale bars,
+    10 µm.", "Two-way ANOVA; ****P < 0.0001."), unless an earlier panel made the same statement."""
     if b <= a:
         return
     cuts = [x for x in bounds if a < x < b]
     edges = [a] + cuts + [b]
     whole = False
+    sentence: list[tuple[int, int]] = []
+
+    def flush() -> None:
+        nonlocal whole
+        if not sentence:
+            return
+        if not whole:
+            for s, e in sentence:
+                chunk = text[s:e].strip()
+                if _WHOLE_FIGURE_RE.match(chunk) or _is_key_chunk(chunk):
+                    if not (own_scale and _SCALE_RE.match(chunk)) and not (earlier and _said_before(chunk, earlier)):
+                        whole = True
+                        break
+        for s, e in sentence:
+            give(None if whole or owner is None else owner, s, e)
+        sentence.clear()
+
     for s, e in zip(edges, edges[1:]):
-        chunk = text[s:e].strip()
-        if not chunk:
+        if not text[s:e].strip():
             continue
-        if not whole and (_WHOLE_FIGURE_RE.match(chunk) or _is_key_chunk(chunk)):
-            whole = not (own_scale and _SCALE_RE.match(chunk))
-        give(None if whole or owner is None else owner, s, e)
+        sentence.append((s, e))
+        if not text[s:e].rstrip().endswith(";"):
+            flush()
+    flush()
 
 
 def _distribute_chains(text: str, marks: list[_Marker], owner: dict[int, list[tuple[int, int]]]) -> None:
