@@ -511,3 +511,13 @@ def test_panel_word_before_a_parenthesised_label():
     # "as in panel (a)" is still a reference
     got = as_dict("(a) Control. (b) Treated, imaged as in panel (a).")
     assert got["B"] == "Treated, imaged as in panel (a)."
+
+
+def test_fallback_text_stays_verbatim_around_marks_without_spaces():
+    # marks glued to text ("X(B)(C)(A).", " in A and B)"): a label whose text falls back to its sentence must
+    # still be caption pieces joined with single spaces (rules-1.0 gave "X(B)." here)
+    for cap in ["X(B)(C)(A). ", "(A and B, respectively)(arrows in A and B)Band C (c), (d) and (e)."]:
+        out = split_caption(cap)
+        assert out
+        for s in out:
+            assert is_verbatim(s.text, cap), (cap, s.text)

@@ -974,4 +974,5 @@ def _fallback_text(text: str, bounds: list[int], m: _Marker, marks: list[_Marker
             pieces.append(text[pos:o.start])
             pos = o.end
     pieces.append(text[pos:e])
-    return _clean(re.sub(r"\s{2,}", " ", "".join(pieces)))
+    # pieces joined with one space: a mark such as " in A and B)" carries no spaces around it
+    return _clean(" ".join(p.strip() for p in pieces if p.strip()))
