@@ -495,6 +495,16 @@ class Pipeline:
         if missing and not self.skip_unavailable:
             lines = "; ".join(f"{n}: {m}" for n, m in missing.items())
             raise MedvlError(f"cannot run: {lines}")
+        # every stage's settings are checked before anything runs
+        problems = []
+        for n in self.names:
+            if n not in missing:
+                try:
+                    self.settings_for(get_stage(n))
+                except MedvlError as exc:
+                    problems.append(str(exc))
+        if problems:
+            raise MedvlError("; ".join(problems))
         return missing
 
     def run_all(self) -> RunResult:

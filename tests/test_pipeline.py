@@ -251,3 +251,15 @@ def test_demo_flow_end_to_end_and_resume(tmp_path):
     third = run_pipeline(cfg, run_dir, only=["parse", "split", "align", "export"])
     assert [third.stage(n).ran for n in ("parse", "split")] == [0, 0]
     assert third.stage("align").ran == 4 and third.stage("export").ran == 1
+
+
+def test_settings_errors_stop_the_run_before_anything_runs(toy, tmp_path):
+    pytest.importorskip("medvl.split.llm")
+    config, _inputs, run_dir = toy
+    cfg = config()
+    cfg.stages["split"] = {"splitter": "llm"}  # no LLM server configured
+    cfg.stages["align"] = {"sharde": "auto"}  # a typo
+    with pytest.raises(MedvlError) as err:
+        run_pipeline(cfg, run_dir)
+    assert "needs an LLM server" in str(err.value) and "sharde" in str(err.value)
+    assert not (run_dir / ".parts" / "toy_make").exists()

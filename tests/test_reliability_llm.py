@@ -165,7 +165,7 @@ def _config(corpus: Path, url: str, stages=("parse", "split"), workers: int = 2,
     return config_from_dict({
         "inputs": {"pdfs": str(corpus)}, "executor": {"workers": workers},
         "llm": {"urls": [url], "model": "fake"},
-        "stages": {s: ({"dpi": 60, "ocr": "never"} if s == "parse" else settings) for s in stages}})
+        "stages": {s: {"parse": {"dpi": 60, "ocr": "never"}, "split": settings}.get(s, {}) for s in stages}})
 
 
 def _copy(template: Path, dst: Path) -> Path:
@@ -286,43 +286,67 @@ def test_server_dying_mid_run_stops_the_stage_and_a_rerun_finishes(parsed, tmp_p
     _assert_complete_llm_rows(run_dir)
 
 
-# ---------------------------------------------------------------- SIGKILL mid-split
+# ---------------------------------------------------------------- SIGKILL mid-parse, then mid-split
 
-def test_sigkill_mid_llm_split_then_rerun_equals_uninterrupted_run(parsed, server, tmp_path):
-    corpus, template = parsed
-    server.delay = 0.25
-    ref_dir = _copy(template, tmp_path / "ref")
-    assert run_pipeline(_config(corpus, server.url, concurrency=1), ref_dir).ok
-
-    run_dir = _copy(template, tmp_path / "run")
-    cfg = tmp_path / "run.yaml"
-    data = _config(corpus, server.url, concurrency=1).model_dump(mode="json")
-    data["out"] = str(run_dir)
-    cfg.write_text(json.dumps(data))
-    cmd = [sys.executable, "-c", "from medvl.cli import main; main()", "run", str(cfg), "-q"]
-    # a cold cache: the killed run must really be talking to the server
-    shutil.rmtree(run_dir / "cache", ignore_errors=True)
+def _kill_at(cmd: list[str], parts: Path, at_least: int) -> int:
+    """Start `medvl run`, SIGKILL its process group once `at_least` done markers are in `parts`."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    parts = run_dir / ".parts" / "split"
     t0 = time.monotonic()
     while True:
         n = len(list(parts.glob("*.done"))) if parts.is_dir() else 0
-        if n >= 2:
+        if n >= at_least:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-            break
+            return n
         if proc.poll() is not None:
             pytest.fail(f"the run ended before the kill:\n{proc.stdout.read()}")
-        if time.monotonic() - t0 > 120:
+        if time.monotonic() - t0 > 180:
             os.killpg(proc.pid, signal.SIGKILL)
-            pytest.fail("no split progress")
+            pytest.fail(f"no progress in {parts}")
         time.sleep(0.01)
-    planned = len([p for p in (run_dir / ".parts" / "parse").glob("*.done")])
-    assert n < planned, "the split finished before the kill; nothing was tested"
+
+
+def _pairs(run_dir: Path) -> list[dict]:
+    rows = [json.loads(line) for line in (run_dir / "pairs.jsonl").read_text().splitlines() if line.strip()]
+    for r in rows:  # align hashes the whole split row, whose latency differs from run to run
+        r["provenance"].pop("input_sha256")
+    return rows
+
+
+def test_sigkill_mid_parse_then_mid_split_then_rerun_equals_uninterrupted_run(parsed, server, tmp_path):
+    corpus, _template = parsed
+    server.delay = 0.25
+    stages = ("parse", "split", "align")
+    cfg = _config(corpus, server.url, stages=stages, concurrency=1).model_dump(mode="json")
+    cfg["stages"]["parse"] = {"ocr": "never"}  # 150 dpi: slow enough to be caught in the middle
+    ref_dir = tmp_path / "ref"
+    from medvl.config import config_from_dict as _cfd
+
+    assert run_pipeline(_cfd(cfg), ref_dir).ok
+
+    run_dir = tmp_path / "run"
+    cfg["out"] = str(run_dir)
+    cfg_path = tmp_path / "run.yaml"
+    cfg_path.write_text(json.dumps(cfg))
+    cmd = [sys.executable, "-c", "from medvl.cli import main; main()", "run", str(cfg_path), "-q"]
+    planned = len(list(corpus.glob("*.pdf")))
+
+    n = _kill_at(cmd, run_dir / ".parts" / "parse", at_least=2)
+    assert n < planned, "parse finished before the kill; nothing was tested"
+    assert not (run_dir / "figures.jsonl").exists()
+
+    n = _kill_at(cmd, run_dir / ".parts" / "split", at_least=2)  # the rerun resumes parse, then split
+    assert n < planned, "split finished before the kill; nothing was tested"
+    assert len(list((run_dir / ".parts" / "parse").glob("*.done"))) == planned
     assert not (run_dir / "subcaptions.jsonl").exists()
+
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stdout + again.stderr
-    rows = _rows(run_dir)
-    assert rows == _rows(ref_dir)
-    ids = [r["id"] for r in rows]
-    assert len(ids) == len(set(ids)) == len(_figure_ids(run_dir))
+    assert (run_dir / "figures.jsonl").read_bytes() == (ref_dir / "figures.jsonl").read_bytes()
+    assert _rows(run_dir) == _rows(ref_dir)
+    assert _pairs(run_dir) == _pairs(ref_dir)
+    for name in ("subcaptions.jsonl", "pairs.jsonl"):
+        ids = [json.loads(line).get("id") or json.loads(line).get("pair_id")
+               for line in (run_dir / name).read_text().splitlines() if line]
+        assert len(ids) == len(set(ids))  # none duplicated
+    assert (run_dir / "rejects.jsonl").read_bytes() == (ref_dir / "rejects.jsonl").read_bytes()
