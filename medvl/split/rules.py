@@ -12,23 +12,31 @@
 
 How it works, in four steps:
 
-1. **candidates**: parenthesised label lists "(a)", "(A, B)", "(a–c)", "((b) and (c))", "(left)";
-   bare right-parenthesis labels "A)", "B-F)"; bare letters at a sentence or clause start followed by
-   ".", ":", "," or a capitalised word ("A. Text", "B-F: text", "a Text"); positional words at a
-   sentence start followed by ":" or "," ("Left: ...", "Upper panel, ...").
+1. **candidates**: parenthesised label lists "(a)", "(A, B)", "(a–c)", "((b) and (c))", "(left)",
+   "Panel (a)", and labels inside annotations "(arrow, A)", "(arrows in A and B)", "(A and B,
+   respectively)"; bare right-parenthesis labels "A)", "B-F)"; bare letters at a sentence or clause start
+   (or after a PDF figure number "Fig. 1 a Text") followed by ".", ":", "," or a capitalised word
+   ("A. Text", "B-F: text", "a Text"); named labels "Panel A shows", "Panels A and B show", "In A,";
+   positional words at a sentence start followed by ":" or "," ("Left: ...", "Upper panel, ...").
 2. **decoys out**: figure cross-references ("Figure 2(a)"), sub-expressions glued to a word
    ("subgroup(s)"), roman numerals ("(i)", "(ii)"), parenthetical asides ("(seen in picture (b))"),
    binomials ("E. coli"), abbreviation lists ("A, anterior; P, posterior"), letters used as names
    ("bone (B)", "vitamin A", "type B", "hepatitis B" are never at a clause start), and letter sets that
-   are not a plausible panel sequence (must contain A for uppercase/bare labels, few gaps);
-   references to a panel already labelled ("Data in (b) are ...") are not cut points.
+   are not a plausible panel sequence (must contain A for uppercase/bare labels, few gaps; "Panel A"
+   counts for "(Panel B)"); a weak bare letter ("A CT scan", "A 14-year-old") yields to a real label of
+   that panel; positional words inside lettered panels are not panels; a range header whose sentence has
+   its own postfix marks ("c–e, X (c), Y (d) and Z (e)") only names them; references to a panel already
+   labelled ("Data in (b) are ...", "(arrows in A)", "Scale bars: 1 mm (A)") are not cut points.
 3. **roles**: each marker is a *prefix* (it starts its text: at a sentence start or after a
    preposition / verb / conjunction of a list), *postfix* (it ends its text: followed by punctuation or
    "and"), or *inline* (follows its noun phrase and the sentence goes on: "CT scan (a) shows ...").
 4. **segments**: text between markers goes to the marker that owns it by role; a postfix marker owns
    its sentence (or clause) up to it; the predicate after a chain "X (a) and Y (b) show Z" goes to every
-   label of the chain; text before the first marker and whole-figure sentences after the last one
-   ("Scale bars ...", "Data are mean ± SD") go to ``"_shared"``.
+   label of the chain (the tail of a longer list "X (a), Y (b) and Z (c) in ..." goes to the last item);
+   text before the first marker and whole-figure sentences after the last one go to ``"_shared"``:
+   statistics, "Data are mean ± SD", abbreviation and colour keys ("HR, hazard ratio; ...", "Red, ..."),
+   plural display elements ("Arrowheads indicate ..."), methods of every panel, a single trailing scale
+   bar; a statement an earlier panel also made (its own scale bar, its own test) stays with the last one.
 """
 
 from __future__ import annotations
