@@ -46,6 +46,39 @@ def bench_rules(gold: list[dict], repeat: int = 20) -> dict[str, Any]:
     return scores
 
 
+def bench_llm(gold: list[dict], *, url: str, model: str, prompt: str = "split/fewshot@1", n: int = 20,
+              concurrency: int = 8, mode: str = "json_schema", max_tokens: int | None = None,
+              max_reasks: int = 2) -> list[dict[str, Any]]:
+    """LLM splitter on the first `n` gold captions against a served model: scores (fallbacks to the rules
+    included, as in production) and captions per wall-second, sequentially and with `concurrency` requests
+    in flight.  No answer cache: every caption is a real request."""
+    from medvl.llm.client import LLMSettings
+    from medvl.split.compare import behaviour
+    from medvl.split.llm import LLMSplitter
+
+    sub = gold[:n]
+    items = [(g["id"], g["caption"]) for g in sub]
+    results = []
+    for c in dict.fromkeys((1, concurrency)):
+        settings = LLMSettings(url=url, model=model, mode=mode, concurrency=c, max_reasks=max_reasks, timeout_s=600,
+                               params={"max_tokens": max_tokens} if max_tokens else {}, cache_path=None)
+        sp = LLMSplitter.from_ref(settings, prompt)
+        sp.llm.check_server()
+        t0 = time.perf_counter()
+        rows = sp.split_many(items)
+        wall = time.perf_counter() - t0
+        sp.close()
+        scores = score_predictions(sub, rows)
+        scores.update(behaviour(rows, wall))
+        scores["captions_per_s"] = None  # the work happens in the server: wall time only
+        scores["captions_per_wall_s"] = len(items) / wall
+        scores["llm_answered"] = sum(1 for r in rows if r.splitter == "llm")
+        scores["splitter"] = f"llm {sp.prompt.ref} {model} c={c}"
+        scores["predictions"] = [r.model_dump(mode="json") for r in rows]
+        results.append(scores)
+    return results
+
+
 # name -> function; the LLM splitter adds its entry here
 BENCHES: dict[str, Callable[[list[dict]], dict[str, Any]]] = {"rules": bench_rules}
 
@@ -53,7 +86,9 @@ COLUMNS = [("splitter", "splitter", "{}"), ("n_captions", "n", "{}"), ("label_pr
            ("label_recall", "label R", "{:.3f}"), ("label_f1", "label F1", "{:.3f}"),
            ("exact_label_set", "exact set", "{:.3f}"), ("text_f1", "text F1", "{:.3f}"),
            ("shared_f1", "shared F1", "{:.3f}"), ("captions_per_s", "captions/cpu-s", "{:,.0f}"),
-           ("captions_per_wall_s", "captions/wall-s", "{:,.0f}")]
+           ("captions_per_wall_s", "captions/wall-s", "{:,.2f}"), ("fallback_rate", "fallback", "{:.2f}"),
+           ("schema_failure_rate", "schema fail", "{:.2f}"), ("reask_rate", "re-ask", "{:.2f}"),
+           ("latency_mean_s", "latency s", "{:.1f}")]
 
 
 def print_table(results: list[dict[str, Any]]) -> None:
@@ -71,10 +106,27 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--gold", default=str(DEFAULT_GOLD))
     ap.add_argument("--only", nargs="*", default=None, help="splitters to run (default: all in BENCHES)")
     ap.add_argument("--show-disagreements", type=int, default=0, metavar="N")
+    llm = ap.add_argument_group("LLM splitter (runs when --llm-url is given)")
+    llm.add_argument("--llm-url", default=None, help="OpenAI-compatible base URL, e.g. http://127.0.0.1:18765/v1")
+    llm.add_argument("--llm-model", default="smollm2-135m")
+    llm.add_argument("--llm-mode", default="json_schema")
+    llm.add_argument("--prompt", default="split/fewshot@1", help="comma-separated prompt refs")
+    llm.add_argument("--n", type=int, default=20, help="first N gold captions for the LLM (CPU servers are slow)")
+    llm.add_argument("--concurrency", type=int, default=8)
+    llm.add_argument("--max-tokens", type=int, default=None, help="override the prompt's max_tokens")
     args = ap.parse_args(argv)
     gold = load_gold(args.gold)
-    names = args.only or list(BENCHES)
-    results = [BENCHES[n](gold) for n in names]
+    names = args.only or list(BENCHES) + (["llm"] if args.llm_url else [])
+    results = []
+    for name in names:
+        if name != "llm":
+            results.append(BENCHES[name](gold))
+            continue
+        if not args.llm_url:
+            ap.error("--only llm needs --llm-url")
+        for ref in [r.strip() for r in args.prompt.split(",") if r.strip()]:
+            results.extend(bench_llm(gold, url=args.llm_url, model=args.llm_model, prompt=ref, n=args.n,
+                                     concurrency=args.concurrency, mode=args.llm_mode, max_tokens=args.max_tokens))
     print(f"gold: {args.gold} ({len(gold)} captions, "
           f"{sum(1 for g in gold if g['subcaptions'])} with panels)")
     print_table(results)
