@@ -36,6 +36,7 @@ import importlib
 import importlib.util
 import json
 import os
+import socket
 import sys
 import time
 import traceback
@@ -407,6 +408,34 @@ def redact(obj: Any) -> Any:
     return obj
 
 
+def _lock_run_dir(path: Path) -> Any:
+    """Hold RUN_DIR/.medvl.lock for this run: a second run on the same directory fails clearly."""
+    import fcntl
+
+    fh = open(path / ".medvl.lock", "a+")
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        who = pipeline_manifest(path)
+        raise MedvlError(f"{path}: another medvl run is using this run directory "
+                         f"(pid {who.get('pid', '?')} on {who.get('host', '?')}); wait for it or stop it") from None
+    return fh
+
+
+def _alive(pid: Any, host: Any) -> bool | None:
+    """Is the run's process alive?  None when it cannot be told (another host)."""
+    if not isinstance(pid, int) or host != socket.gethostname():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -509,11 +538,12 @@ class Pipeline:
 
     def run_all(self) -> RunResult:
         missing = self.check()
+        lock = _lock_run_dir(self.run.path)
         _update_pipeline_manifest(
             self.run, version=PIPELINE_VERSION, config=redact(self.config.resolved()), stages_requested=self.names,
             executor={"kind": self.config.executor.kind, "workers": getattr(self._executor, "workers", None)
                       or self.config.executor.workers},
-            started_at=_now(), finished_at=None)
+            started_at=_now(), finished_at=None, pid=os.getpid(), host=socket.gethostname())
         results: dict[str, StageResult] = {}
         try:
             for name in self.names:
@@ -526,8 +556,11 @@ class Pipeline:
                 results[name] = res
                 _update_pipeline_manifest(self.run, stage=(name, res.to_dict() | {"updated_at": _now()}))
         finally:
-            self.close()
-            _update_pipeline_manifest(self.run, finished_at=_now())
+            try:
+                self.close()
+                _update_pipeline_manifest(self.run, finished_at=_now())
+            finally:
+                lock.close()  # releases the lock (the OS does the same when the process dies)
         return RunResult(self.run.path, list(results.values()))
 
     def _blocked_by(self, stage: Stage, results: dict[str, StageResult]) -> str | None:
@@ -794,7 +827,7 @@ def run_status(run_dir: str | Path) -> list[dict[str, Any]]:
         counts = unit_counts(run, name)
         state = info.get("state") or ("done" if counts["done"] else "pending")
         planned = info.get("planned")
-        if state == "running" and pipe.get("finished_at"):
+        if state == "running" and (pipe.get("finished_at") or _alive(pipe.get("pid"), pipe.get("host")) is False):
             state = "interrupted"
         elif state == "running" and planned and counts["done"] >= planned:
             state = "merging"

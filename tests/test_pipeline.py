@@ -263,3 +263,17 @@ def test_settings_errors_stop_the_run_before_anything_runs(toy, tmp_path):
         run_pipeline(cfg, run_dir)
     assert "needs an LLM server" in str(err.value) and "sharde" in str(err.value)
     assert not (run_dir / ".parts" / "toy_make").exists()
+
+
+def test_one_run_at_a_time_per_run_directory(toy):
+    from medvl.pipeline import _lock_run_dir
+
+    config, _inputs, run_dir = toy
+    run_dir.mkdir()
+    held = _lock_run_dir(run_dir)  # as if another `medvl run` were working here
+    try:
+        with pytest.raises(MedvlError, match="another medvl run"):
+            run_pipeline(config(), run_dir)
+    finally:
+        held.close()
+    assert run_pipeline(config(), run_dir).ok

@@ -80,7 +80,7 @@ def test_sigkill_mid_parse_then_rerun_equals_uninterrupted_run(corpus, tmp_path)
     assert done_at_kill < 16, "the run finished before the kill; nothing was tested"
     assert not (run_dir / "figures.jsonl").exists()  # killed before the merge
     rows = {r["stage"]: r for r in run_status(run_dir)}
-    assert rows["parse"]["state"] == "running" and rows["parse"]["done"] >= 3
+    assert rows["parse"]["state"] == "interrupted" and rows["parse"]["done"] >= 3  # its process is gone
 
     again = _medvl("run", str(cfg), "-q")
     out, _ = again.communicate(timeout=300)

@@ -90,7 +90,11 @@ def run_cmd(
     pipe = Pipeline(cfg, cfg.out, bars=bars, notify=notify, force=_split_names(force), only=only,
                     skip_unavailable=demo)
     console.print(f"run directory: {pipe.run.path}")
-    result = pipe.run_all()
+    try:
+        result = pipe.run_all()
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: finished shards are kept; run the same command to resume")
+        raise typer.Exit(130) from None
     _print_table(result.run_dir)
     report = result.stage("report")
     if report is not None and report.state == "done":
