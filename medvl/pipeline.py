@@ -1315,15 +1315,3 @@ def _run_report(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
 register(Stage(
     "report", "1", order=80, description="one self-contained report page (report.html)",
     modules=("medvl.evaluate.report", "jinja2"), tools=("jinja2", "matplotlib"), run_all=_run_report), replace=True)
-
-
-def _not_ready(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
-    raise MedvlError(f"stage {ctx.stage} is not available in this version of medvl")
-
-
-# Stages whose library is not integrated yet are known by name (configs naming them validate)
-# and reported as unavailable; each is replaced by its adapter below as it lands.
-for _name, _order in (("collect", 8), ("parse", 10), ("split", 20), ("align", 30), ("export", 40),
-                      ("train", 50), ("eval", 60), ("judge", 70), ("report", 80)):
-    if _name not in _REGISTRY:
-        register(Stage(_name, "0", order=_order, run_all=_not_ready, unavailable="not integrated in medvl run yet"))

@@ -277,3 +277,14 @@ def test_one_run_at_a_time_per_run_directory(toy):
     finally:
         held.close()
     assert run_pipeline(config(), run_dir).ok
+
+
+def test_orchestration_imports_without_heavy_packages():
+    import subprocess
+    import sys
+
+    code = ("import sys, medvl.pipeline, medvl.config, medvl.executors.local, medvl.cli.run; "
+            "heavy = [m for m in ('torch', 'open_clip', 'instructor', 'openai', 'ray', 'vllm') if m in sys.modules]; "
+            "assert not heavy, heavy")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
