@@ -288,3 +288,28 @@ def test_orchestration_imports_without_heavy_packages():
             "assert not heavy, heavy")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def test_cli_run_pdfs_then_status(tmp_path):
+    pytest.importorskip("medvl.parse")
+    synth = pytest.importorskip("medvl.synth")
+    import subprocess
+    import sys
+
+    synth.generate_corpus(tmp_path / "c", papers=2, seed=5, dpi=72)
+    (tmp_path / "c" / "papers" / "broken.pdf").write_bytes(b"%PDF-1.7\nnot really")
+    medvl = [sys.executable, "-c", "from medvl.cli import main; main()"]
+    run_dir = tmp_path / "run"
+    out = subprocess.run(medvl + ["run", "--pdfs", str(tmp_path / "c" / "papers"), "--out", str(run_dir),
+                                  "--stages", "parse,split,align", "--workers", "2", "-q"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "parse" in out.stdout and "align" in out.stdout  # the summary table
+    status = subprocess.run(medvl + ["status", str(run_dir), "--json"], capture_output=True, text=True, timeout=60)
+    rows = {r["stage"]: r for r in json.loads(status.stdout)}
+    assert rows["parse"]["done"] == rows["parse"]["planned"] == 3
+    assert rows["parse"]["rejects"] >= 1 and rows["parse"]["state"] == "done"
+    assert rows["align"]["records"] > 0
+    bad = subprocess.run(medvl + ["run", "--pdfs", str(tmp_path / "nope"), "--out", str(run_dir)],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "nope: no such file or folder" in " ".join(bad.stderr.split())
