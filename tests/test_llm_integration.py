@@ -106,6 +106,10 @@ class Colour(BaseModel):
         return v
 
 
+class Note(BaseModel):
+    text: str
+
+
 def colour_prompt() -> Prompt:
     return Prompt(id="test/colour", version=1, sha="c" * 64, description="test", system="Answer in JSON.",
                   user="Name a colour.", params={"temperature": 0.0, "max_tokens": 24})
@@ -156,8 +160,9 @@ def test_parallel_requests_run_together_on_the_server():
 
     t = threading.Thread(target=poll, daemon=True)
     t.start()
-    # distinct variables so that no answer comes from a cache
-    jobs = [(Prompt(**{**prompt.__dict__, "user": f"Name a colour ({i})."}), {}, Colour, None) for i in range(4)]
+    # distinct prompts (no prefix-cache shortcut) with free text, so that each request decodes for a while
+    jobs = [(Prompt(**{**prompt.__dict__, "user": f"Describe colour number {i} in a long sentence.",
+                       "params": {"temperature": 0.0, "max_tokens": 40}}), {}, Note, None) for i in range(4)]
     try:
         results = llm.call_many(jobs)
     finally:

@@ -107,7 +107,7 @@ def compare_cmd(
     prompts_dir: Optional[Path] = _DIR_OPT,
 ) -> None:
     """Run each prompt (and optionally the rules) on the same gold captions and tabulate the scores."""
-    from medvl.cli.common import console, out, progress_bar
+    from medvl.cli.common import console, progress_bar
     from medvl.cli.split import llm_options_to_settings
     from medvl.split.compare import compare_splitters, to_markdown
 
@@ -123,6 +123,6 @@ def compare_cmd(
     with progress_bar("compare") as bar:
         report = compare_splitters(gold, refs, settings, rules=rules, out_dir=out_dir, limit=limit,
                                    prompts_dir=prompts_dir, progress=bar)
-    out.print(to_markdown(report, max_rows=20), markup=False)
+    typer.echo(to_markdown(report, max_rows=20))  # plain text: markdown must not be re-wrapped
     if out_dir:
         console.print(f"wrote {out_dir}/compare.json, compare.md, predictions/")
