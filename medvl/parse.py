@@ -341,29 +341,30 @@ def _panels_and_letters(rgb: Any, image_rects_px: list[tuple[int, int, int, int]
         boxes = image_rects_px
     else:
         boxes = P.panels_from_pixels(rgb)
+    hits = P.plausible_letters(text_letters)
+    if hits and len(boxes) > len(hits):
+        # more images / gutter cells than printed letters: a panel is the group of cells of a letter
+        grouped = P.group_cells([tuple(b) for b in boxes], hits)
+        if grouped:
+            boxes = grouped
     order = P.reading_order(boxes)
     pboxes = [P.PanelBox(bbox=tuple(int(v) for v in boxes[i])) for i in order]
     tools: dict[str, str] = {}
     if len(pboxes) < 2:
         return [], tools
-    hits = P.plausible_letters(text_letters)
     if hits:
         P.attach_letters(pboxes, hits)
     want_ocr = settings.ocr == "always" or (settings.ocr == "auto" and not hits and has_raster)
     if want_ocr and any(p.label is None for p in pboxes):
-        from medvl.pdf.ocr import ocr_panel_letters, tesseract_version
+        from medvl.pdf.ocr import read_panel_letters, tesseract_version
 
         tv = tesseract_version()
         if tv:
             tools["tesseract"] = tv
-            ocr_hits = P.plausible_letters(ocr_panel_letters(rgb, [p.bbox for p in pboxes]), allow_gaps=True,
-                                           unique_only=True)
             have = {p.label for p in pboxes if p.label}
-            ocr_hits = [h for h in ocr_hits if h.letter not in have]
-            free = [p for p in pboxes if p.label is None]
-            if ocr_hits and free:
-                P.attach_letters(free, ocr_hits)
-                P.enforce_order(pboxes, "ocr")
+            for p, lab in zip(pboxes, read_panel_letters(rgb, [p.bbox for p in pboxes])):
+                if p.label is None and lab is not None and lab[0] not in have:
+                    p.label, p.label_source = lab
     if any(p.label for p in pboxes):
         P.fill_by_order(pboxes)
     return pboxes, tools
@@ -378,7 +379,8 @@ def _text_letter_hits(page: Any, bbox: tuple, clip: tuple, zoom: float, size: tu
         if letter is None:
             continue
         wb = (w[0], w[1], w[2], w[3])
-        hits.append(LetterHit(letter=letter, bbox=to_pixels(wb, (clip[0], clip[1]), zoom, size), source="pdf_text"))
+        hits.append(LetterHit(letter=letter, bbox=to_pixels(wb, (clip[0], clip[1]), zoom, size), source="pdf_text",
+                              raw=w[4]))
     return hits
 
 

@@ -81,8 +81,9 @@ def panels_from_images(image_rects: list[Rect4], fig_bbox: Rect4) -> list[Rect4]
     fa = r_area(fig_bbox)
     if fa <= 0:
         return None
-    rects = [r for r in image_rects if r_area(r) >= 0.02 * fa and min(r[2] - r[0], r[3] - r[1]) >= 20]
-    rects = _merge_overlapping(rects)
+    rects = merge_tiles([r for r in image_rects if r_area(r) > 0])
+    rects = [r for r in rects if r_area(r) >= 0.02 * fa and min(r[2] - r[0], r[3] - r[1]) >= 20]
+    rects = merge_tiles(_merge_overlapping(rects))
     if len(rects) < 2:
         return None
     covered = sum(r_area(r) for r in rects)
@@ -190,6 +191,8 @@ class LetterHit:
     letter: str  # upper-case
     bbox: tuple[int, int, int, int]  # pixels
     source: str
+    raw: str = ""  # the text as printed ("(b)", "c.")
+    conf: float = 100.0  # OCR confidence (0-100); PDF text is certain
 
 
 def letter_of(text: str) -> str | None:
@@ -227,8 +230,23 @@ def plausible_letters(hits: list[LetterHit], allow_gaps: bool = False, unique_on
         while c in by and c <= "Z":
             letters.append(c)
             c = chr(ord(c) + 1)
-    # several hits of the same letter: prefer the top-left-most
-    return [min(by[c], key=lambda h: (h.bbox[1] + h.bbox[0])) for c in letters]
+    # several hits of the same letter ("A" of a panel and "A" of an axis label): prefer the hit
+    # that looks like the unambiguous letters (same case, similar size), then the top-left-most
+    single = [v[0] for c, v in by.items() if len(v) == 1 and c in letters]
+    heights = sorted(h.bbox[3] - h.bbox[1] for h in single)
+    med_h = heights[len(heights) // 2] if heights else None
+    lower = sum(1 for h in single if h.raw and any(ch.islower() for ch in h.raw))
+    upper = sum(1 for h in single if h.raw and any(ch.isupper() for ch in h.raw))
+    want_lower = lower > upper if (lower or upper) else None
+
+    def rank(h: LetterHit) -> tuple:
+        case_miss = 0
+        if want_lower is not None and h.raw:
+            case_miss = int(any(ch.islower() for ch in h.raw) != want_lower)
+        size_miss = abs((h.bbox[3] - h.bbox[1]) - med_h) / max(1, med_h) if med_h else 0.0
+        return (case_miss, round(size_miss, 1), h.bbox[1] + h.bbox[0])
+
+    return [min(by[c], key=rank) for c in letters]
 
 
 def enforce_order(panels: list[PanelBox], source: str) -> None:
@@ -256,30 +274,228 @@ def enforce_order(panels: list[PanelBox], source: str) -> None:
             panels[i].label_source = None
 
 
-def attach_letters(panels: list[PanelBox], hits: list[LetterHit]) -> None:
-    """Attach each letter to the nearest panel (containing it, else closest; near its top-left)."""
+def _hungarian(cost: list[list[float]]) -> list[tuple[int, int]]:
+    """Minimum-cost one-to-one assignment (rows to columns, rectangular allowed): (row, col) pairs.
+
+    The O(n^2 m) shortest augmenting path form of the Hungarian method; figures have few panels,
+    so plain Python is fast enough and keeps the core free of scipy.
+    """
+    n = len(cost)
+    if n == 0:
+        return []
+    m = len(cost[0])
+    if m == 0:
+        return []
+    if n > m:
+        return [(r, c) for c, r in _hungarian([[cost[r][c] for r in range(n)] for c in range(m)])]
+    INF = float("inf")
+    u = [0.0] * (n + 1)
+    v = [0.0] * (m + 1)
+    p = [0] * (m + 1)  # p[j]: row matched to column j (1-based), 0 = free
+    way = [0] * (m + 1)
+    for i in range(1, n + 1):
+        p[0] = i
+        j0 = 0
+        minv = [INF] * (m + 1)
+        used = [False] * (m + 1)
+        while True:
+            used[j0] = True
+            i0, delta, j1 = p[j0], INF, 0
+            for j in range(1, m + 1):
+                if not used[j]:
+                    cur = cost[i0 - 1][j - 1] - u[i0] - v[j]
+                    if cur < minv[j]:
+                        minv[j], way[j] = cur, j0
+                    if minv[j] < delta:
+                        delta, j1 = minv[j], j
+            for j in range(m + 1):
+                if used[j]:
+                    u[p[j]] += delta
+                    v[j] -= delta
+                else:
+                    minv[j] -= delta
+            j0 = j1
+            if p[j0] == 0:
+                break
+        while True:
+            j1 = way[j0]
+            p[j0] = p[j1]
+            j0 = j1
+            if j0 == 0:
+                break
+    return sorted((p[j] - 1, j - 1) for j in range(1, m + 1) if p[j])
+
+
+# Where a panel's letter sits relative to the panel: at one of its corners (inside the panel or
+# just outside it), or centred under / above it.  One figure uses one convention throughout.
+ANCHORS = ("tl", "tr", "bl", "br", "below", "above")
+
+
+def _center(b: tuple) -> tuple[float, float]:
+    return (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+
+
+def _inside(pt: tuple[float, float], b: tuple, tol: float = 2.0) -> bool:
+    return b[0] - tol <= pt[0] <= b[2] + tol and b[1] - tol <= pt[1] <= b[3] + tol
+
+
+def _contains(outer: tuple, box: tuple, margin: float = 1.0) -> bool:
+    return (outer[0] + margin <= box[0] and outer[1] + margin <= box[1] and box[2] <= outer[2] - margin
+            and box[3] <= outer[3] - margin)
+
+
+def anchor_distance(letter: tuple, panel: tuple, anchor: str) -> float:
+    """Distance in pixels from a letter box to where `anchor` puts a panel's letter."""
+    cx, cy = _center(letter)
+    x0, y0, x1, y1 = panel
+    if anchor in ("below", "above"):
+        y = y1 if anchor == "below" else y0
+        dx = max(0.0, x0 - cx, cx - x1)
+        dy = abs(cy - y)
+        # centred: off-centre letters cost a little, so two letters under one wide panel resolve
+        return (dx * dx + dy * dy) ** 0.5 + 0.15 * abs(cx - (x0 + x1) / 2)
+    ax = x0 if anchor[1] == "l" else x1
+    ay = y0 if anchor[0] == "t" else y1
+    return ((cx - ax) ** 2 + (cy - ay) ** 2) ** 0.5
+
+
+def _letter_cost(letter: tuple, panels: list[tuple], pi: int, anchor: str, scale: float) -> float:
+    cost = anchor_distance(letter, panels[pi], anchor)
+    c = _center(letter)
+    if not _inside(c, panels[pi]) and any(_contains(q, letter) for k, q in enumerate(panels) if k != pi):
+        cost += 4 * scale  # a letter printed (wholly) on another panel is that panel's letter
+    return cost
+
+
+def _inversions(labels: list[str | None]) -> int:
+    vals = [x for x in labels if x]
+    return sum(1 for i in range(len(vals)) for j in range(i + 1, len(vals)) if vals[i] > vals[j])
+
+
+def match_letters(boxes: list[tuple], hits: list[LetterHit]) -> tuple[dict[int, int], str | None]:
+    """One-to-one letter -> panel assignment under the best-fitting anchor convention.
+
+    ``boxes`` are in reading order.  For every anchor (corners, centred below, centred above) the
+    Hungarian method gives the assignment of least total distance; the anchor whose assignment
+    keeps the letters in alphabetical order along the reading order wins, then the least cost.
+    Returns ({panel index: hit index}, anchor).
+    """
+    if not boxes or not hits:
+        return {}, None
+    scale = float(np.median([min(b[2] - b[0], b[3] - b[1]) for b in boxes])) or 1.0
+    best = None
+    for anchor in ANCHORS:
+        cost = [[_letter_cost(h.bbox, boxes, pi, anchor, scale) for pi in range(len(boxes))] for h in hits]
+        pairs = _hungarian(cost)
+        total = sum(cost[hi][pi] for hi, pi in pairs)
+        labels: list[str | None] = [None] * len(boxes)
+        for hi, pi in pairs:
+            labels[pi] = hits[hi].letter
+        key = (_inversions(labels), total)
+        if best is None or key < best[0]:
+            best = (key, {pi: hi for hi, pi in pairs}, anchor)
+    assert best is not None
+    return best[1], best[2]
+
+
+def attach_letters(panels: list[PanelBox], hits: list[LetterHit]) -> str | None:
+    """Give panels (in reading order) their letters; returns the anchor convention used."""
     if not panels or not hits:
-        return
-    cost = []
-    for hi, h in enumerate(hits):
-        cx, cy = (h.bbox[0] + h.bbox[2]) / 2, (h.bbox[1] + h.bbox[3]) / 2
-        for pi, p in enumerate(panels):
-            b = p.bbox
-            inside = b[0] - 2 <= cx <= b[2] + 2 and b[1] - 2 <= cy <= b[3] + 2
-            d = 0.0 if inside else r_gap(tuple(map(float, b)), (cx, cy, cx, cy))
-            corner = ((cx - b[0]) ** 2 + (cy - b[1]) ** 2) ** 0.5
-            # a letter just left of / above a panel belongs to it more than to the panel it sits beside
-            below_right = cx <= b[0] + 0.5 * (b[2] - b[0]) and cy <= b[1] + 0.5 * (b[3] - b[1])
-            cost.append((d + 0.15 * corner + (0 if below_right else 25), hi, pi))
-    cost.sort()
-    used_h, used_p = set(), set()
-    for _, hi, pi in cost:
-        if hi in used_h or pi in used_p:
-            continue
+        return None
+    assign, anchor = match_letters([p.bbox for p in panels], hits)
+    for pi, hi in assign.items():
         panels[pi].label = hits[hi].letter
         panels[pi].label_source = hits[hi].source
-        used_h.add(hi)
-        used_p.add(pi)
+    return anchor
+
+
+def _owner_cost(letter: tuple, cell: tuple, anchor: str) -> float | None:
+    """How well `letter` fits as the letter of a group that contains `cell` (None: it cannot)."""
+    cx, cy = _center(letter)
+    mx, my = _center(cell)
+    x0, y0, x1, y1 = cell
+    if anchor == "below":  # letter centred under its group: somewhere below the cell
+        if cy < my:
+            return None
+        dx = max(0.0, x0 - cx, cx - x1)
+        return max(0.0, cy - y1) + 2 * dx
+    if anchor == "above":
+        if cy > my:
+            return None
+        dx = max(0.0, x0 - cx, cx - x1)
+        return max(0.0, y0 - cy) + 2 * dx
+    # tl: the letter is above-left of (or on the top-left of) every cell of its group; the
+    # nearest such letter in rows first (a row of cells under one letter), then in columns
+    if cx > mx or cy > my:
+        return None
+    return 2 * abs(cy - y0) + abs(cx - x0)
+
+
+def group_cells(cells: list[tuple], hits: list[LetterHit]) -> list[tuple] | None:
+    """Group more cells (placed images, gutter pieces) than letters into one panel per letter.
+
+    Under each convention (letter top-left of its group, centred below it, centred above it) a
+    cell joins the letter that fits it best; a grouping is valid when every letter gets cells,
+    every cell a letter, and the groups' boxes do not overlap.  Returns the union box of each
+    group, or None when no convention gives a valid grouping.
+    """
+    if len(hits) < 2 or len(cells) <= len(hits):
+        return None
+    best = None
+    for anchor in ("tl", "below", "above"):
+        groups: dict[int, list[int]] = {}
+        total = 0.0
+        ok = True
+        for ci, c in enumerate(cells):
+            opts = [(cost, hi) for hi, h in enumerate(hits) if (cost := _owner_cost(h.bbox, c, anchor)) is not None]
+            if not opts:
+                ok = False
+                break
+            cost, hi = min(opts)
+            groups.setdefault(hi, []).append(ci)
+            total += cost
+        if not ok or len(groups) != len(hits):
+            continue
+        unions = {hi: (min(cells[i][0] for i in g), min(cells[i][1] for i in g),
+                       max(cells[i][2] for i in g), max(cells[i][3] for i in g)) for hi, g in groups.items()}
+        clash = False
+        for hi, u in unions.items():
+            for hj, g in groups.items():
+                if hj == hi:
+                    continue
+                for ci in g:
+                    inter = r_inter(tuple(map(float, u)), tuple(map(float, cells[ci])))
+                    if inter and r_area(inter) > 0.1 * r_area(tuple(map(float, cells[ci]))):
+                        clash = True
+        if clash:
+            continue
+        if best is None or total < best[0]:
+            best = (total, [unions[hi] for hi in sorted(unions)])
+    return best[1] if best else None
+
+
+def merge_tiles(rects: list[Rect4], tol: float = 1.5) -> list[Rect4]:
+    """Merge images that are tiles of one picture: touching and together filling their union box."""
+    rects = list(rects)
+    changed = True
+    while changed:
+        changed = False
+        for i in range(len(rects)):
+            for j in range(i + 1, len(rects)):
+                a, b = rects[i], rects[j]
+                if r_gap(a, b) > tol:
+                    continue
+                u = r_union(a, b)
+                inter = r_inter(a, b)
+                filled = r_area(a) + r_area(b) - (r_area(inter) if inter else 0.0)
+                if filled >= 0.97 * r_area(u):
+                    rects[i] = u
+                    del rects[j]
+                    changed = True
+                    break
+            if changed:
+                break
+    return rects
 
 
 def fill_by_order(panels: list[PanelBox]) -> None:
