@@ -363,8 +363,9 @@ class StructuredLLM:
 
     # ------------------------------------------------------------------ many calls
     async def acall_many(self, jobs: list[tuple[Prompt, dict, type[BaseModel], dict | None]],
-                         progress: ProgressFn = no_progress) -> list[LLMResult]:
+                         progress: ProgressFn | None = no_progress) -> list[LLMResult]:
         results: list[LLMResult | None] = [None] * len(jobs)
+        progress = progress or no_progress
         progress(0, total=len(jobs))
 
         async def run(i: int, job) -> None:
@@ -389,7 +390,7 @@ class StructuredLLM:
         return results  # type: ignore[return-value]
 
     def call_many(self, jobs: list[tuple[Prompt, dict, type[BaseModel], dict | None]],
-                  progress: ProgressFn = no_progress) -> list[LLMResult]:
+                  progress: ProgressFn | None = no_progress) -> list[LLMResult]:
         """Run jobs concurrently (at most `concurrency` in flight); results in job order.
 
         On a dead server raises LLMUnavailable whose `partial` list holds the finished results
