@@ -36,6 +36,9 @@ from pydantic import BaseModel
 
 from medvl.records import Reject
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 _SAFE_KEY = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -56,6 +59,7 @@ def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give outputs the usual permissions
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as fh:
             yield fh
             fh.flush()
