@@ -448,6 +448,7 @@ def _parse_pdf(pdf: Path, xml: Path | None, settings: ParseSettings, rd: RunDir 
         except Exception as exc:  # noqa: BLE001 - damaged content streams
             raise InputError(source, "corrupt", f"the PDF content cannot be read ({type(exc).__name__}: {exc})") from exc
         article = _load_xml(xml, source, rejects, pid) if settings.xml_repair else None
+        paper_license = _paper_license(pdf, xml, article)
         xml_figs = {}
         if article is not None:
             for xf in article.figures:
@@ -495,7 +496,8 @@ def _parse_pdf(pdf: Path, xml: Path | None, settings: ParseSettings, rd: RunDir 
                 caption_source=cap_source, caption_similarity=cap_sim,
                 bbox=[round(v, 2) for v in r.bbox] if r.bbox else None,
                 caption_bbox=[round(v, 2) for v in cap.bbox], caption_page=cap.page + 1,
-                kind=r.kind, dpi=settings.dpi, license=article.license if article is not None else None,
+                kind=r.kind, dpi=settings.dpi, license=paper_license,
+                note="continued" if cap.match.continued else None,
             )
             panels: list[Panel] = []
             if r.bbox is not None:
@@ -571,7 +573,7 @@ def _xml_figure(xf: Any, article: Any, pid: str, sha: str, source: str, index: i
     fid = figure_id(pid, None, index)
     kw: dict[str, Any] = dict(paper_id=pid, figure_id=fid, source=source, page=None, index=index,
                               label=xf.label, number=_number_of(xf.label), caption=xf.printed_caption(),
-                              caption_source="xml", license=article.license, kind=None)
+                              caption_source="xml", license=_paper_license(None, xml_path, article), kind=None)
     panels: list[Panel] = []
     tools: dict[str, str] = {}
     if xml_path is not None and settings.render:
@@ -597,6 +599,26 @@ def _xml_figure(xf: Any, article: Any, pid: str, sha: str, source: str, index: i
     kw["panels"] = panels
     kw["provenance"] = Provenance(stage=STAGE, stage_version=STAGE_VERSION, input_sha256=sha, tools=_tools(tools))
     return Figure(**kw)
+
+
+def _paper_license(pdf: Path | None, xml: Path | None, article: Any) -> str | None:
+    """The paper's licence id: `medvl collect` metadata beside the file, else the JATS licence
+    normalised to an SPDX-style id (CC-BY-4.0); the raw JATS text when it names no known licence."""
+    from medvl.collect.licenses import normalize
+    from medvl.collect.manifest import license_for
+
+    for f in (pdf, xml):
+        if f is not None:
+            lic = license_for(f)
+            if lic:
+                return lic
+    raw = getattr(article, "license", None) if article is not None else None
+    if not raw:
+        return None
+    norm = normalize(raw)
+    if norm is not None and norm.family not in ("unknown", "other"):
+        return norm.spdx
+    return " ".join(str(raw).split())[:300]
 
 
 def _number_of(label: str | None) -> str | None:

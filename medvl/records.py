@@ -120,6 +120,7 @@ class Figure(Record):
     kind: str | None = None  # "raster", "vector", "mixed", "layout_model"
     panels: list[Panel] = Field(default_factory=list)
     license: str | None = None
+    note: str | None = None  # "continued": the part of a figure continued on a later page
     provenance: Provenance
 
 

@@ -30,7 +30,7 @@ def test_xml_only_input(tmp_path):
     assert [f.caption for f in figs] == ["Figure 1. Survival of mice.", "Figure 2. Weight curves."]
     assert all(f.page is None and f.caption_source == "xml" and f.bbox is None for f in figs)
     assert figs[0].figure_id.endswith("-p000-f00") and figs[1].figure_id.endswith("-p000-f01")
-    assert figs[0].license == "https://creativecommons.org/licenses/by/4.0/"
+    assert figs[0].license == "CC-BY-4.0"  # the JATS licence URL, normalised
 
 
 def test_xml_graphic_beside_the_xml_becomes_the_image(tmp_path):
@@ -60,7 +60,7 @@ def test_pdf_and_xml_confirm_and_repair_captions(tmp_path):
     assert by["Figure 2"]["caption_source"] == "xml_repaired" and by["Figure 2"]["caption_similarity"] < 0.95
     assert by["Figure 2"]["caption"] == "Figure 2. Growth curve of the mutant strain in rich medium at 30 degrees."
     assert by["Figure 3"]["caption_source"] == "xml" and by["Figure 3"]["page"] is None
-    assert all(r["license"] == "https://creativecommons.org/licenses/by/4.0/" for r in rows)
+    assert all(r["license"] == "CC-BY-4.0" for r in rows)
     assert s.figures == 3 and s.total_rejects == 0
     # with repair off, the XML is not used at all
     parse_inputs([d], tmp_path / "run2", ParseSettings(dpi=60, ocr="never", xml_repair=False))

@@ -442,8 +442,8 @@ def _next_block_below(pm: PageModel, blk: Block, lines: list[Line]) -> Block | N
 def resolve_duplicates(caps: list[Caption], pages: list[PageModel]) -> tuple[list[Caption], list[Caption]]:
     """One caption per label key: keep the best-scored candidate (ties: near graphics, earlier).
 
-    Returns (kept, dropped).  A "(continued)" caption of an already captioned figure is kept as a
-    continuation only when its own label is unique otherwise.
+    Returns (kept, dropped).  A "(continued)" caption on another page than the figure's first
+    caption is kept too: the continued part is a figure of its own (same label).
     """
     by_key: dict[str, list[Caption]] = {}
     for c in caps:
@@ -462,7 +462,12 @@ def resolve_duplicates(caps: list[Caption], pages: list[PageModel]) -> tuple[lis
 
         group = sorted(group, key=rank)
         kept.append(group[0])
-        dropped.extend(group[1:])
+        for c in group[1:]:
+            # "Figure 2 (continued)" on a later page is the rest of the figure: a figure of its own
+            if c.match.continued and not group[0].match.continued and c.page != group[0].page:
+                kept.append(c)
+            else:
+                dropped.append(c)
     kept.sort(key=lambda c: (c.page, c.bbox[1], c.bbox[0]))
     return kept, dropped
 

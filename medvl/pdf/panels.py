@@ -35,26 +35,70 @@ def to_pixels(rect: Rect4, origin: tuple[float, float], zoom: float, size: tuple
     return (max(0, min(w, x0)), max(0, min(h, y0)), max(0, min(w, x1)), max(0, min(h, y1)))
 
 
-def reading_order(boxes: list[tuple[int, int, int, int]]) -> list[int]:
-    """Indices of boxes in reading order: rows (by vertical overlap) top to bottom, then left to right."""
-    idx = sorted(range(len(boxes)), key=lambda i: (boxes[i][1], boxes[i][0]))
+def _rows_order(boxes: list[tuple[int, int, int, int]], idx: list[int]) -> list[int]:
+    """Rows (by vertical overlap) top to bottom, then left to right: for boxes no straight cut separates."""
+    idx = sorted(idx, key=lambda i: (boxes[i][1], boxes[i][0]))
     rows: list[list[int]] = []
     for i in idx:
         b = boxes[i]
-        placed = False
         for row in rows:
             rb = boxes[row[0]]
             ov = min(b[3], rb[3]) - max(b[1], rb[1])
             if ov > 0.5 * min(b[3] - b[1], rb[3] - rb[1]):
                 row.append(i)
-                placed = True
                 break
-        if not placed:
+        else:
             rows.append([i])
     out: list[int] = []
     for row in rows:
         out.extend(sorted(row, key=lambda i: boxes[i][0]))
     return out
+
+
+def _cut(boxes: list[tuple[int, int, int, int]], idx: list[int], axis: int, tol: float) -> list[list[int]]:
+    """Split boxes by straight gutters along one axis (0: horizontal lines, 1: vertical lines)."""
+    lo, hi = (1, 3) if axis == 0 else (0, 2)
+    idx = sorted(idx, key=lambda i: boxes[i][lo])
+    groups: list[list[int]] = []
+    end = None
+    for i in idx:
+        if end is None or boxes[i][lo] >= end - tol:
+            groups.append([i])
+            end = boxes[i][hi]
+        else:
+            groups[-1].append(i)
+            end = max(end, boxes[i][hi])
+    return groups
+
+
+def reading_order(boxes: list[tuple[int, int, int, int]]) -> list[int]:
+    """Indices of boxes in reading order.
+
+    Recursive cuts: bands separated by horizontal gutters top to bottom, inside a band columns
+    separated by vertical gutters left to right (a tall panel beside a stack of small ones is read
+    before the stack); boxes no straight line separates fall back to rows by vertical overlap.
+    Small overlaps (a tenth of the typical panel) are tolerated.
+    """
+    if not boxes:
+        return []
+    heights = sorted(b[3] - b[1] for b in boxes)
+    widths = sorted(b[2] - b[0] for b in boxes)
+    tol_y = 0.1 * heights[len(heights) // 2]
+    tol_x = 0.1 * widths[len(widths) // 2]
+
+    def rec(idx: list[int], depth: int) -> list[int]:
+        if len(idx) <= 1 or depth > 12:
+            return list(idx)
+        for axis, tol in ((0, tol_y), (1, tol_x)):
+            groups = _cut(boxes, idx, axis, tol)
+            if len(groups) > 1:
+                out: list[int] = []
+                for g in groups:
+                    out.extend(rec(g, depth + 1))
+                return out
+        return _rows_order(boxes, idx)
+
+    return rec(list(range(len(boxes))), 0)
 
 
 def _merge_overlapping(rects: list[Rect4]) -> list[Rect4]:
@@ -436,7 +480,7 @@ def group_cells(cells: list[tuple], hits: list[LetterHit]) -> list[tuple] | None
 
     Under each convention (letter top-left of its group, centred below it, centred above it) a
     cell joins the letter that fits it best; a grouping is valid when every letter gets cells,
-    every cell a letter, and the groups' boxes do not overlap.  Returns the union box of each
+    every cell a letter, the groups' boxes do not overlap and their letters run in reading order.  Returns the union box of each
     group, or None when no convention gives a valid grouping.
     """
     if len(hits) < 2 or len(cells) <= len(hits):
@@ -469,6 +513,10 @@ def group_cells(cells: list[tuple], hits: list[LetterHit]) -> list[tuple] | None
                         clash = True
         if clash:
             continue
+        keys = sorted(unions)
+        order = reading_order([unions[k] for k in keys])
+        if _inversions([hits[keys[i]].letter for i in order]):
+            continue  # the groups' letters must run A, B, C ... in reading order
         if best is None or total < best[0]:
             best = (total, [unions[hi] for hi in sorted(unions)])
     return best[1] if best else None
