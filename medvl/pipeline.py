@@ -951,7 +951,21 @@ def _run_parse_shard(sctx: ShardContext) -> tuple[list[Any], list[Any]]:
         return [], [Reject(stage="parse", source=u["source"], id=sctx.key, reason=u["reject"]["reason"],
                            detail=f"{u['source']}: {u['reject']['detail']}")]
     settings = ParseSettings.from_dict(sctx.settings)
-    return parse_paper(u.get("pdf"), u.get("xml"), settings, run_dir=sctx.run, source=u["source"])
+    try:
+        return parse_paper(u.get("pdf"), u.get("xml"), settings, run_dir=sctx.run, source=u["source"])
+    finally:
+        _empty_mupdf_store()
+
+
+def _empty_mupdf_store() -> None:
+    """MuPDF caches fonts and images across documents (up to 256 MB per process): a worker that
+    parses paper after paper would grow by about 1 MB a paper.  Emptying it keeps workers flat."""
+    try:
+        import pymupdf
+
+        pymupdf.TOOLS.store_shrink(100)
+    except Exception:  # noqa: BLE001 - best effort
+        pass
 
 
 register(Stage(
