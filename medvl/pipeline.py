@@ -1023,7 +1023,8 @@ def _llm_settings(run: RunDir, settings: dict[str, Any]) -> Any:
     from medvl.llm.client import LLMSettings
 
     kw = {k: settings[k] for k in SPLIT_LLM_KEYS if k in settings}
-    cache = run.file("cache/llm.sqlite") if settings.get("cache", True) else None
+    # the same answer cache as `medvl split RUN_DIR`, so either command reuses the other's answers
+    cache = run.file(".cache/llm-split.sqlite") if settings.get("cache", True) else None
     return LLMSettings(url=settings["url"], model=settings["model"], cache_path=cache, **kw)
 
 
@@ -1296,7 +1297,7 @@ def _run_judge(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
     whats, cache = s.pop("what"), s.pop("cache")
     llm_kw = {k: s.pop(k) for k in JUDGE_LLM_KEYS if k in s}
     url, model = s.pop("url"), s.pop("model")
-    llm = LLMSettings(url=url, model=model, cache_path=ctx.run.file("cache/llm.sqlite") if cache else None, **llm_kw)
+    llm = LLMSettings(url=url, model=model, cache_path=ctx.run.file(".cache/llm.sqlite") if cache else None, **llm_kw)
     judged = 0
     for what in whats:
         summary = judge_run(ctx.run.path, JudgeSettings(what=what, **s), llm, progress=progress)
