@@ -83,7 +83,7 @@ def _window(panel: tuple[int, int, int, int], corner: str, W: int, H: int) -> tu
     side = min(pw, ph)
     ww = int(min(max(0.32 * pw, 28), max(0.5 * pw, 28), 220))
     wh = int(min(max(0.32 * ph, 28), max(0.5 * ph, 28), 220))
-    out = int(max(3, 0.04 * side))  # letters just outside the panel (in the gutter)
+    out = int(max(3, 0.12 * side))  # letters just outside the panel (in the gutter)
     wx0 = x0 - out if corner[1] == "l" else x1 - ww
     wy0 = y0 - out if corner[0] == "t" else y1 - wh
     wx1 = x0 + ww if corner[1] == "l" else x1 + out
@@ -280,47 +280,64 @@ def consistent_labels(n_panels: int, reads: list[Read], min_conf: float = 10.0, 
                       ) -> list[tuple[str, str] | None]:
     """Per panel (reading order): (letter, "ocr" | "order") or None.
 
-    The letters of a figure run A, B, C ... along the reading order, all at one corner.  The
-    corner whose reads match that run best is chosen; a read matching its panel's expected
-    letter is accepted even when weak (>= ``min_conf``), a read that does not match is dropped.
-    The run must be evidenced by at least two matching panels (all of them for two-panel
-    figures, where one strong read is also enough).  One panel missing from an otherwise
-    matched run gets its letter from the order.
+    The letters of a figure are A, B, C ... (one per panel, at most one skipped), all at one
+    corner, running in reading order (one swap tolerated among four or more reads: reading
+    order is ambiguous for staggered layouts).  For each corner the reads in that range are kept (duplicates: the most
+    confident), weak ones included (>= ``min_conf``: the sequence is the evidence); the corner
+    with the most such reads wins.  At least two panels must agree, letters must be distinct and
+    nearly in order.  A matching strong read at another corner completes a panel, and when
+    exactly one panel and one letter of A..N are left, that panel gets that letter ("order").
     """
     if n_panels < 2 or not reads:
         return [None] * n_panels
-    expected = [chr(ord("A") + i) if i < 26 else None for i in range(n_panels)]
+    top = chr(ord("A") + min(25, n_panels))  # one letter of slack: a panel may be two printed ones
     best = None
     for corner in CORNERS:
-        hits: dict[int, float] = {}
+        by_panel: dict[int, Read] = {}
         for r in reads:
-            if r.corner == corner and r.letter == expected[r.panel] and r.conf >= min_conf:
-                hits[r.panel] = max(hits.get(r.panel, 0.0), r.conf)
-        key = (len(hits), sum(hits.values()))
+            if r.corner != corner or not ("A" <= r.letter <= top) or r.conf < min_conf:
+                continue
+            if r.panel not in by_panel or r.conf > by_panel[r.panel].conf:
+                by_panel[r.panel] = r
+        # one panel per letter: the most confident read of a letter wins
+        by_letter: dict[str, Read] = {}
+        for r in by_panel.values():
+            if r.letter not in by_letter or r.conf > by_letter[r.letter].conf:
+                by_letter[r.letter] = r
+        chosen = {r.panel: r for r in by_letter.values()}
+        seq = [chosen[i].letter for i in sorted(chosen)]
+        inv = sum(1 for i in range(len(seq)) for j in range(i + 1, len(seq)) if seq[i] > seq[j])
+        # starts at A (or the first panel is unread), at most one swap
+        ok = len(chosen) >= 2 and inv <= (1 if len(chosen) >= 4 else 0) and ("A" in by_letter or 0 not in chosen)
+        key = (ok, len(chosen) - 2 * inv, sum(r.conf for r in chosen.values()))
         if best is None or key > best[0]:
-            best = (key, corner, hits)
+            best = (key, corner, chosen)
     assert best is not None
-    (n_match, conf_sum), corner, hits = best
-    strong = sum(1 for c in hits.values() if c >= strong_conf)
-    if n_match < 2 and not (n_match >= 1 and strong >= 1 and n_panels == 2 and _other_corner_ok(reads, hits,
-                                                                                                    expected)):
+    (ok, _, _), corner, chosen = best
+    if not ok:
+        if n_panels == 2:  # two panels, letters at two different corners: both must read right
+            a = max((r for r in reads if r.panel == 0 and r.letter == "A" and r.conf >= 30), key=lambda r: r.conf,
+                    default=None)
+            b = max((r for r in reads if r.panel == 1 and r.letter == "B" and r.conf >= 30), key=lambda r: r.conf,
+                    default=None)
+            if a is not None and b is not None and max(a.conf, b.conf) >= strong_conf:
+                return [("A", "ocr"), ("B", "ocr")]
         return [None] * n_panels
-    # panels without a read at the chosen corner: a matching read at another corner, if strong
-    for r in reads:
-        if r.panel not in hits and r.letter == expected[r.panel] and r.conf >= strong_conf:
-            hits[r.panel] = r.conf
+    used = {r.letter for r in chosen.values()}
+    labels: dict[int, str] = {i: r.letter for i, r in chosen.items()}
+    expected = [chr(ord("A") + i) if i < 26 else None for i in range(n_panels)]
+    for r in sorted(reads, key=lambda r: -r.conf):
+        if r.panel not in labels and r.letter not in used and r.conf >= strong_conf and r.letter == expected[r.panel]:
+            labels[r.panel] = r.letter
+            used.add(r.letter)
     out: list[tuple[str, str] | None] = [None] * n_panels
-    for i in hits:
-        out[i] = (expected[i], "ocr")
+    for i, letter in labels.items():
+        out[i] = (letter, "ocr")
     missing = [i for i in range(n_panels) if out[i] is None]
-    if len(missing) == 1 and n_panels >= 3 and expected[missing[0]]:
-        out[missing[0]] = (expected[missing[0]], "order")
+    free = [c for c in (chr(ord("A") + k) for k in range(min(26, n_panels))) if c not in used]
+    if len(missing) == 1 and len(free) == 1 and n_panels >= 3 and len(used) == n_panels - 1:
+        out[missing[0]] = (free[0], "order")
     return out
-
-
-def _other_corner_ok(reads: list[Read], hits: dict[int, float], expected: list[str | None]) -> bool:
-    """Two-panel figure with one match: the other panel read its own letter at any corner."""
-    return any(r.panel not in hits and r.letter == expected[r.panel] and r.conf >= 30 for r in reads)
 
 
 def read_panel_letters(rgb: np.ndarray, panels: list[tuple[int, int, int, int]], timeout_s: float = 10.0

@@ -74,9 +74,9 @@ def _cut(boxes: list[tuple[int, int, int, int]], idx: list[int], axis: int, tol:
 def reading_order(boxes: list[tuple[int, int, int, int]]) -> list[int]:
     """Indices of boxes in reading order.
 
-    Recursive cuts: bands separated by horizontal gutters top to bottom, inside a band columns
-    separated by vertical gutters left to right (a tall panel beside a stack of small ones is read
-    before the stack); boxes no straight line separates fall back to rows by vertical overlap.
+    Recursive cuts: bands separated by horizontal gutters top to bottom; inside a band, columns
+    separated by vertical gutters left to right when one column is a single panel as tall as the
+    band (a tall panel is read before the stack beside it); otherwise rows by vertical overlap.
     Small overlaps (a tenth of the typical panel) are tolerated.
     """
     if not boxes:
@@ -89,12 +89,23 @@ def reading_order(boxes: list[tuple[int, int, int, int]]) -> list[int]:
     def rec(idx: list[int], depth: int) -> list[int]:
         if len(idx) <= 1 or depth > 12:
             return list(idx)
-        for axis, tol in ((0, tol_y), (1, tol_x)):
-            groups = _cut(boxes, idx, axis, tol)
-            if len(groups) > 1:
-                out: list[int] = []
-                for g in groups:
-                    out.extend(rec(g, depth + 1))
+        groups = _cut(boxes, idx, 0, tol_y)
+        if len(groups) > 1:
+            out: list[int] = []
+            for g in groups:
+                out.extend(rec(g, depth + 1))
+            return out
+        cols = _cut(boxes, idx, 1, tol_x)
+        if len(cols) > 1:
+            # columns first only beside a panel as tall as the band (a tall panel next to a stack);
+            # otherwise panels of staggered heights are read row by row
+            top = min(boxes[i][1] for i in idx)
+            bottom = max(boxes[i][3] for i in idx)
+            tall = any(len(c) == 1 and boxes[c[0]][3] - boxes[c[0]][1] >= 0.8 * (bottom - top) for c in cols)
+            if tall:
+                out = []
+                for c in cols:
+                    out.extend(rec(c, depth + 1))
                 return out
         return _rows_order(boxes, idx)
 
