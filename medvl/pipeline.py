@@ -408,6 +408,12 @@ def redact(obj: Any) -> Any:
     return obj
 
 
+def _default_workers(kind: str) -> int | None:
+    from medvl.executors import default_workers
+
+    return default_workers() if kind == "local" else (1 if kind == "inline" else None)
+
+
 def _lock_run_dir(path: Path) -> Any:
     """Hold RUN_DIR/.medvl.lock for this run: a second run on the same directory fails clearly."""
     import fcntl
@@ -542,7 +548,7 @@ class Pipeline:
         _update_pipeline_manifest(
             self.run, version=PIPELINE_VERSION, config=redact(self.config.resolved()), stages_requested=self.names,
             executor={"kind": self.config.executor.kind, "workers": getattr(self._executor, "workers", None)
-                      or self.config.executor.workers},
+                      or self.config.executor.workers or _default_workers(self.config.executor.kind)},
             started_at=_now(), finished_at=None, pid=os.getpid(), host=socket.gethostname())
         results: dict[str, StageResult] = {}
         try:
