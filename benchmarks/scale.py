@@ -5,7 +5,8 @@
 
 1. **Throughput**: `medvl run` with only the parse stage (default settings: 150 dpi, OCR when
    needed) on the same synthetic papers with 1, then 2 workers (``--workers``); papers/s of the
-   parse stage and the speedup over 1 worker.
+   parse stage and the speedup over 1 worker.  A control runs pure CPU work through the same pool
+   first: on a shared machine its speedup is the most any stage can get at that moment.
 2. **Memory**: `medvl run` with parse, split (rules), align and export on 100 and 1,000
    synthetic papers (``--sizes``).  The papers are clones of a small generated pool, each made
    distinct by a trailing PDF comment (so each is its own paper id); parse runs at 72 dpi without
@@ -122,6 +123,30 @@ def clone_corpus(pool: Path, dst: Path, n: int) -> None:
 
 # ---------------------------------------------------------------- the benchmarks
 
+def _spin(seconds: float) -> int:
+    t = time.process_time()
+    x = 0
+    while time.process_time() - t < seconds:
+        x += 1
+    return x
+
+
+def control(workers: list[int], tasks: int = 8, cpu_s: float = 0.5) -> dict:
+    """The same pool on pure CPU work: how much parallelism this machine gives us right now."""
+    from medvl.executors.local import LocalExecutor
+
+    out = {}
+    for w in workers:
+        t0 = time.perf_counter()
+        list(LocalExecutor(w).map(_spin, [cpu_s] * tasks))
+        out[w] = round(time.perf_counter() - t0, 2)
+    base = out.get(1)
+    for w, secs in out.items():
+        print(f"  control, {w} worker(s): {tasks * cpu_s:g} CPU-s of pure Python in {secs:.2f} s"
+              + (f" (speedup {base / secs:.2f})" if base else ""), flush=True)
+    return {"tasks": tasks, "cpu_s_each": cpu_s, "wall_s": out}
+
+
 def throughput(work: Path, pool: Path, n: int, workers: list[int]) -> dict:
     papers = work / "tp-papers"
     clone_corpus(pool, papers, n)
@@ -205,8 +230,9 @@ def main() -> None:
         pool = work / "pool" / "papers"
         if not args.no_throughput:
             print("throughput:", flush=True)
-            results["throughput"] = throughput(work, pool, args.throughput_papers,
-                                               [int(w) for w in args.workers.split(",")])
+            wl = [int(w) for w in args.workers.split(",")]
+            results["control"] = control(wl)
+            results["throughput"] = throughput(work, pool, args.throughput_papers, wl)
         if not args.no_memory:
             print("memory:", flush=True)
             results["memory"] = memory(work, pool, [int(n) for n in args.sizes.split(",")], args.memory_workers)
@@ -222,6 +248,11 @@ def main() -> None:
     print("\nsummary")
     for w, r in tp.items():
         print(f"  parse throughput, {w} worker(s): {r['papers_per_s']} papers/s (speedup {r.get('speedup')})")
+    ctl = results.get("control", {}).get("wall_s", {})
+    if 1 in ctl and len(ctl) > 1:
+        print("  control (pure CPU work, same pool): speedup "
+              + ", ".join(f"{w} workers x{ctl[1] / s:.2f}" for w, s in ctl.items() if w != 1)
+              + " -- the most this machine allows right now")
     for n, r in mem.get("runs", {}).items():
         print(f"  peak RSS at {n} papers: {r['peak_tree_rss_mb']} MB tree / {r['peak_main_rss_mb']} MB main")
     if "growth_tree" in mem:
