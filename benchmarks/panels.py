@@ -1,12 +1,13 @@
 """Benchmark panels and panel letters: real hand-annotated gold figures and a synthetic corpus.
 
-    python benchmarks/panels.py [--corpus ../shared/corpus] [--gold eval/panels/gold.jsonl]
+    python benchmarks/panels.py [--corpus ../shared/corpus] [--gold PATH [PATH ...]]
                                 [--synth-papers 20] [--seed 0] [--ocr auto] [--only real|synth]
                                 [--show-errors] [--out DIR]
 
-Real: the papers named in the gold file (eval/panels/gold.jsonl, annotated by looking at the
-rendered figures) are parsed from their PDFs (XML repair off, so only the PDF counts); each gold
-figure is looked up by label.  Synthetic: ``medvl synth`` papers with known panels and letters
+Real: the papers named in each gold file (default: eval/panels/gold.jsonl, the development set,
+and eval/panels/heldout.jsonl, figures of other papers kept for measuring; both annotated by
+looking at the rendered figures) are parsed from their PDFs (XML repair off, so only the PDF
+counts); each gold figure is looked up by label.  Each gold file is parsed and scored on its own.  Synthetic: ``medvl synth`` papers with known panels and letters
 (scored with the same rules; panel boxes matched by IoU >= 0.5).
 
 Numbers printed for each set:
@@ -132,7 +133,8 @@ class Score:
 
 
 def _fmt(letters: list[str | None]) -> str:
-    return "".join(x or "-" for x in letters) or "(none)"
+    sep = " " if any(x and len(x) > 1 for x in letters) else ""  # Roman numerals: "I II III"
+    return sep.join(x or "-" for x in letters) or "(none)"
 
 
 def _parse(pdfs: list[Path], out: Path, ocr: str) -> tuple[list[dict], float, float]:
@@ -234,7 +236,9 @@ def bench_synth(n: int, seed: int, out: Path, ocr: str, show: bool) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", default=str(ROOT.parent / "shared" / "corpus"))
-    ap.add_argument("--gold", default=str(ROOT / "eval" / "panels" / "gold.jsonl"))
+    ap.add_argument("--gold", nargs="+", default=[str(ROOT / "eval" / "panels" / "gold.jsonl"),
+                                                  str(ROOT / "eval" / "panels" / "heldout.jsonl")],
+                    help="gold file(s), each scored on its own (default: gold.jsonl and heldout.jsonl)")
     ap.add_argument("--synth-papers", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--ocr", default="auto", choices=["auto", "always", "never"])
@@ -249,10 +253,11 @@ def main() -> int:
     try:
         if args.only in (None, "real"):
             corpus = Path(args.corpus)
-            if corpus.is_dir() and Path(args.gold).exists():
-                bench_real(corpus, Path(args.gold), out / "real", args.ocr, args.show_errors)
-            else:
-                print(f"real: corpus {corpus} or gold {args.gold} not found; skipped")
+            for k, gold in enumerate(args.gold):
+                if corpus.is_dir() and Path(gold).exists():
+                    bench_real(corpus, Path(gold), out / f"real{k}", args.ocr, args.show_errors)
+                else:
+                    print(f"real: corpus {corpus} or gold {gold} not found; skipped")
         if args.only in (None, "synth"):
             bench_synth(args.synth_papers, args.seed, out / "synth", args.ocr, args.show_errors)
     finally:
