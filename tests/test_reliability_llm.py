@@ -120,6 +120,15 @@ class FakeLLM:
     def answer(self, req: dict) -> str:
         from medvl.split.rules import split_caption
 
+        schema = ((req.get("response_format") or {}).get("json_schema") or {}).get("schema") or {}
+        props = schema.get("properties") or {}
+        if "rationale" in props:  # a judge verdict: middling scores, no flags
+            verdict = {"rationale": "The text matches the panel."}
+            for name, spec in props.items():
+                if name not in verdict:
+                    verdict[name] = [] if spec.get("type") == "array" else 4
+            return json.dumps(verdict)
+
         caption = ""
         for m in req.get("messages", []):
             c = m.get("content")
@@ -350,3 +359,24 @@ def test_sigkill_mid_parse_then_mid_split_then_rerun_equals_uninterrupted_run(pa
                for line in (run_dir / name).read_text().splitlines() if line]
         assert len(ids) == len(set(ids))  # none duplicated
     assert (run_dir / "rejects.jsonl").read_bytes() == (ref_dir / "rejects.jsonl").read_bytes()
+
+
+def test_judge_runs_in_a_whole_run_only_when_an_llm_is_configured(parsed, server, tmp_path):
+    pytest.importorskip("medvl.evaluate.judge")
+    corpus, template = parsed
+    run_dir = _copy(template, tmp_path / "run")
+    cfg = _config(corpus, server.url, stages=("parse", "split", "align", "judge", "report"))
+    cfg.stages["judge"] = {"what": ["splits", "pairs"], "sample": 5, "image_mode": "text_only",
+                           "max_reasks": 1, "transport_retries": 1, "timeout_s": 5}
+    res = run_pipeline(cfg, run_dir)
+    assert res.ok, [(s.name, s.state, s.message) for s in res.stages]
+    judgments = [json.loads(line) for line in (run_dir / "judgments.jsonl").read_text().splitlines() if line]
+    assert {j["what"] for j in judgments} == {"splits", "pairs"} and len(judgments) == 10
+    assert all(j["judge_model"] == "fake" and j["scores"] and set(j["scores"].values()) == {4} for j in judgments)
+    assert (run_dir / "judge_summary.json").is_file() and (run_dir / "report.html").is_file()
+    # without an LLM server the same config skips judge and still reports
+    cfg.llm.urls = []
+    cfg.stages["split"] = {}
+    other = _copy(template, tmp_path / "nollm")
+    res = run_pipeline(cfg, other)
+    assert res.ok and res.stage("judge").state == "skipped" and (other / "report.html").is_file()
