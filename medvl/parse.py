@@ -57,6 +57,7 @@ REJECT_REASONS = {
     "bad_page": "one page could not be read",
     "bad_image": "an image file could not be decoded",
     "unreadable": "the file cannot be read",
+    "not_a_caption": "a figure label with no caption text and no figure graphics (an in-text reference)",
 }
 
 
@@ -429,7 +430,7 @@ def _load_xml(xml_path: Path | None, source_pdf: str, rejects: list[Reject], pap
 
 def _parse_pdf(pdf: Path, xml: Path | None, settings: ParseSettings, rd: RunDir | None, source: str
                ) -> tuple[list[Figure], list[Reject]]:
-    from medvl.pdf.captions import caption_body, label_key, match_label, similarity
+    from medvl.pdf.captions import caption_body, label_key, match_label, reference_only, similarity
     from medvl.pdf.figures import analyse_document, render_region
 
     data = _read(pdf, source)
@@ -469,6 +470,12 @@ def _parse_pdf(pdf: Path, xml: Path | None, settings: ParseSettings, rd: RunDir 
         for r in regions:
             if deadline is not None and time.monotonic() > deadline:
                 raise InputError(source, "timeout", f"parsing took longer than the time limit of {settings.timeout_s:g} s")
+            if r.bbox is None and reference_only(caption_body(r.caption.text)):
+                # a label with no caption text and no graphics ("Fig. 4A." opening a line of body text)
+                rejects.append(_reject(source, "not_a_caption",
+                                       f"page {r.caption.page + 1}: {r.caption.text[:80]!r} has no caption text and "
+                                       "no figure graphics; read as an in-text reference", paper_id=pid))
+                continue
             page_no = r.page + 1
             idx = per_page.get(page_no, 0)
             per_page[page_no] = idx + 1

@@ -248,3 +248,22 @@ def jats(path: Path, figs: list[tuple[str, str]], graphics: list[str] | None = N
         parts.append(f'<fig id="f{i + 1}"><label>{label}</label><caption><p>{cap}</p></caption>{g}</fig>')
     path.write_text(JATS.replace("{figs}", "\n".join(parts)), encoding="utf-8")
     return path
+
+
+def panel_reference_lines(path: Path) -> Path:
+    """A real figure, then body text whose lines open with "Fig. 4A." and "Figure 2." in bold and nothing
+    else after them (a panel reference set as a run-in heading), with no figure graphics near them."""
+    doc = _doc()
+    page = doc.new_page(width=W, height=H)
+    body(page, (50, 50, 562, 150))
+    page.insert_image((150, 180, 460, 400), stream=png(310, 220, seed=5))
+    yb = caption(page, 60, 425, "Figure 1:", ["Chest radiograph at admission showing no abnormality."])
+    body(page, (50, yb + 14, 562, yb + 110))
+    page2 = doc.new_page(width=W, height=H)
+    body(page2, (50, 50, 562, 150))
+    page2.insert_text((50, 180), "Fig. 4A.", fontsize=10, fontname="hebo")
+    body(page2, (50, 200, 562, 300))
+    page2.insert_text((50, 330), "Figure 2.", fontsize=10, fontname="hebo")
+    body(page2, (50, 350, 562, 450))
+    doc.save(path)
+    return path

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from medvl.pdf.captions import caption_body, join_lines, label_key, match_label, similarity
+from medvl.pdf.captions import (caption_body, join_lines, label_key, match_label, panel_suffixed, reference_only,
+                                similarity)
 
 
 @pytest.mark.parametrize("text,label,number", [
@@ -57,3 +58,31 @@ def test_similarity_ignores_whitespace_and_dash_variants():
     assert similarity("Data are mean \u00b1 SD (n = 3).", "Data are mean \u00b1 SD (n=3).") == 1.0
     assert similarity("Kaplan\u2013Meier curves", "Kaplan-Meier  curves") == 1.0
     assert similarity("Kaplan-Meier curves", "Western blot of lysates") < 0.6
+
+
+@pytest.mark.parametrize("body,ref", [
+    ("", True), ("A.", True), ("(b)", True), ("A-C", True), ("a, b", True), ("A and B.", True),
+    ("(continued)", False), ("A patient with fever", False), ("Overview of the pipeline", False),
+])
+def test_reference_only_bodies(body, ref):
+    assert reference_only(body) is ref
+
+
+def test_panel_suffixed_labels():
+    assert panel_suffixed(match_label("Fig. 4A."))
+    assert not panel_suffixed(match_label("Figure S4. Extra"))
+    assert not panel_suffixed(match_label("Figure 4. Extra"))
+
+
+def test_label_with_only_a_panel_reference_is_not_a_caption(tmp_path):
+    """Issue 2: "Fig. 4A." opening a line of body text was read as a caption (empty text, no image)."""
+    import pdfgen as gen
+    from medvl.parse import ParseSettings, parse_paper
+
+    pdf = gen.panel_reference_lines(tmp_path / "fulltext.pdf")
+    figs, rejects = parse_paper(pdf, None, ParseSettings(dpi=72, ocr="never"))
+    assert [f.label for f in figs] == ["Figure 1"]
+    assert figs[0].image is None and figs[0].bbox is not None and figs[0].caption.startswith("Figure 1: Chest")
+    # "Figure 2." alone (no text, no graphics) is dropped with a reason; "Fig. 4A." is never a caption
+    assert [(r.reason, r.detail.split(":")[0]) for r in rejects] == [("not_a_caption", "page 2")]
+    assert "'Figure 2.'" in rejects[0].detail

@@ -76,6 +76,22 @@ def match_label(text: str) -> LabelMatch | None:
                       strong_sep=strong, body_like=body_like, continued=continued)
 
 
+# what may follow a label without making it a caption: nothing, or only a panel reference
+# ("Fig. 4A.", "Figure 2 (b)", "Fig. 3A-C", "Fig. 5 a, b")
+_REF_ONLY_RE = re.compile(
+    r"^[(\[]?\s*(?:[A-Za-z](?:\s*(?:[-\u2013\u2014,&/]|and)\s*[A-Za-z])*)?\s*[)\]]?\s*[.,;:)\]]*\s*$")
+
+
+def reference_only(body: str) -> bool:
+    """True when a caption's text after its label is empty or only a panel reference ("A", "(b)", "A-C")."""
+    return bool(_REF_ONLY_RE.match(normalize_ws(body)))
+
+
+def panel_suffixed(m: LabelMatch) -> bool:
+    """The label's number ends with a panel letter ("Fig. 4A", not "Figure S4" or "Figure IV")."""
+    return bool(re.fullmatch(r"\d{1,3}[A-Za-z]", m.number))
+
+
 def label_key(label_or_number: str) -> str:
     """A comparable key for a figure label: 'Figure 3' / 'Fig. 3' / 'FIGURE 3' -> '3', supplementary -> 'S3'."""
     m = LABEL_RE.match(label_or_number)

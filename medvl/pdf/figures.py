@@ -22,7 +22,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from medvl.pdf.captions import LabelMatch, join_lines, label_key, match_label, normalize_ws
+from medvl.pdf.captions import (LabelMatch, caption_body, join_lines, label_key, match_label, normalize_ws,
+                                panel_suffixed, reference_only)
 
 Rect4 = tuple[float, float, float, float]
 
@@ -372,9 +373,11 @@ def find_captions(pm: PageModel, body_size: float) -> list[Caption]:
             if score < 1.0 and not (not rest and (label_bold or abs(ln.size - body_size) >= 0.5)):
                 continue
             cap_lines = _caption_lines(pm, blk, i, body_size)
+            text = join_lines([cl.text for cl in cap_lines])
+            if panel_suffixed(m) and reference_only(caption_body(text)):
+                continue  # "Fig. 4A." starting a line of body text: a panel reference, not a caption
             for cl in cap_lines:
                 used.add((cl.block, cl.index_in_block))
-            text = join_lines([cl.text for cl in cap_lines])
             caps.append(Caption(page=pm.number, match=m, lines=cap_lines,
                                 bbox=union_all([cl.bbox for cl in cap_lines]), text=text, score=score,
                                 block=blk.number))
