@@ -820,8 +820,16 @@ def run_status(run_dir: str | Path) -> list[dict[str, Any]]:
     recorded = pipe.get("stages", {})
     names = list(pipe.get("stages_requested") or [])
     parts = path / ".parts"
+    helpers: dict[str, list[str]] = {}  # units a stage's library keeps beside it (export-aligned ...)
     for d in sorted(parts.iterdir()) if parts.is_dir() else []:
-        if d.is_dir() and d.name not in names:
+        if not d.is_dir() or d.name in names:
+            continue
+        owner = d.name.split("-")[0].split(":")[0]
+        if d.name not in _REGISTRY and owner in _REGISTRY and owner != d.name:
+            helpers.setdefault(owner, []).append(d.name)
+            if owner not in names:
+                names.append(owner)
+        else:
             names.append(d.name)
     for n in recorded:
         if n not in names:
@@ -831,6 +839,11 @@ def run_status(run_dir: str | Path) -> list[dict[str, Any]]:
     for name in sorted(names, key=lambda n: order[n]):
         info = recorded.get(name, {})
         counts = unit_counts(run, name)
+        reasons = reject_reasons(run, name)
+        for h in helpers.get(name, []):
+            counts["rejects"] += sum(_count_lines(p) for p in (parts / h).glob("*.rejects.jsonl"))
+            for k, v in reject_reasons(run, h).items():
+                reasons[k] = reasons.get(k, 0) + v
         state = info.get("state") or ("done" if counts["done"] else "pending")
         planned = info.get("planned")
         if state == "running" and (pipe.get("finished_at") or _alive(pipe.get("pid"), pipe.get("host")) is False):
@@ -840,7 +853,7 @@ def run_status(run_dir: str | Path) -> list[dict[str, Any]]:
         rows.append({
             "stage": name, "state": state, "planned": planned, "done": counts["done"],
             "failed": counts["failed"], "records": counts["records"], "rejects": counts["rejects"],
-            "reasons": reject_reasons(run, name), "seconds": info.get("seconds"),
+            "reasons": dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))), "seconds": info.get("seconds"),
             "message": info.get("message", ""), "outputs": info.get("outputs", {}),
         })
     return rows
