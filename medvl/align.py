@@ -39,11 +39,16 @@ Every subcaption and every panel left unpaired becomes a reject row with its rea
 ``empty_text``, ``orphan_split`` (a split row for a figure that figures.jsonl does not have).
 
 The paper is the unit of work (``RunDir.write_unit("align", paper_id)``); a unit is redone
-when its inputs or the settings change (their hashes are kept in the done marker).
+when its inputs or the settings change (their hashes are kept in the done marker).  The input hash
+(also ``Provenance.input_sha256`` of every pair) covers only what determines the pairs: the
+figure's caption, label, image and panels, the split row's subcaptions and prompt/model, and the
+settings (``figure_input_sha``); a split rerun that changes only latency_s, cached or tokens
+(an LLM splitter answering from its cache) changes no pair and redoes no paper.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections import Counter
@@ -236,6 +241,45 @@ def compose_text(shared_before: list[str], body: str, shared_after: list[str]) -
     return " ".join(parts)
 
 
+# ---------------------------------------------------------------- input hashes
+
+# what align_figure reads of a figure and of its split row: nothing else goes into the input hash,
+# so a split rerun that only changes latency_s, cached, tokens or tool versions changes no pair
+FIGURE_FIELDS = ("figure_id", "paper_id", "label", "caption", "image", "license", "panels")
+SPLIT_FIELDS = ("id", "subcaptions", "prompt_id", "prompt_sha", "model")
+
+
+def figure_content(fig: Figure | dict) -> dict[str, Any]:
+    """The fields of a figure that determine its pairs (caption, image, panel data ...)."""
+    d = fig.model_dump(mode="json") if isinstance(fig, Figure) else fig
+    return {k: d.get(k) for k in FIGURE_FIELDS}
+
+
+def split_content(split: SplitRow | dict | None) -> dict[str, Any] | None:
+    """The fields of a split row that determine the pairs: subcaptions and the prompt/model named in
+    the pairs' provenance; not latency_s, cached, tokens, reasks or the splitter's tool versions."""
+    if split is None:
+        return None
+    d = split.model_dump(mode="json") if isinstance(split, SplitRow) else split
+    return {k: d.get(k) for k in SPLIT_FIELDS}
+
+
+def figure_input_sha(fig: Figure, split: SplitRow | None, settings: AlignSettings | None = None) -> str:
+    """Hash of what determines one figure's pairs: its content, its subcaptions and the settings."""
+    settings = settings or AlignSettings()
+    return sha256_text(json.dumps({"figure": figure_content(fig), "split": split_content(split),
+                                   "settings": settings.sha()}, sort_keys=True, ensure_ascii=False))
+
+
+def splits_content_sha(rows: Iterable[SplitRow | dict]) -> str:
+    """Hash of the content of split rows (e.g. one paper's part of subcaptions.jsonl), in order."""
+    h = hashlib.sha256()
+    for r in rows:
+        h.update(json.dumps(split_content(r), sort_keys=True, ensure_ascii=False).encode("utf-8"))
+        h.update(b"\n")
+    return h.hexdigest()
+
+
 # ---------------------------------------------------------------- one figure
 
 @dataclass
@@ -288,7 +332,7 @@ def align_figure(fig: Figure, split: SplitRow | None, settings: AlignSettings | 
     ctx = _Ctx(run_dir, settings, tools or {})
     pairs: list[Pair] = []
     rejects: list[Reject] = []
-    input_sha = sha256_text(fig.model_dump_json() + (split.model_dump_json() if split else ""))
+    input_sha = figure_input_sha(fig, split, settings)
     prov = Provenance(stage=STAGE, stage_version=STAGE_VERSION, input_sha256=input_sha, tools=ctx.tools,
                       prompt_id=split.prompt_id if split else None, prompt_sha=split.prompt_sha if split else None,
                       model=split.model if split else None)
@@ -562,8 +606,7 @@ def align_run(run_dir: str | Path, settings: AlignSettings | None = None,
     methods: Counter[str] = Counter()
     for pid in sorted(by_paper):
         figs = sorted(by_paper[pid], key=lambda f: (f.index, f.figure_id))
-        in_sha = sha256_text("".join(f.model_dump_json() + (splits[f.figure_id].model_dump_json()
-                                                             if f.figure_id in splits else "") for f in figs))[:16]
+        in_sha = sha256_text("".join(figure_input_sha(f, splits.get(f.figure_id), settings) for f in figs))[:16]
         summary.papers += 1
         summary.figures += len(figs)
         meta = {"settings": sset, "input": in_sha}

@@ -1116,10 +1116,24 @@ def _run_align_shard(sctx: ShardContext) -> tuple[list[Any], list[Any]]:
     return pairs, rejects
 
 
+def _plan_align(ctx: StageContext) -> list[Shard]:
+    """One shard per paper, fingerprinted by its parse part and the *content* of its split rows
+    (subcaptions, prompt, model): a split rerun that changes only latencies or cache flags (an LLM
+    answering from its cache) redoes no paper here."""
+    from medvl.align import splits_content_sha
+
+    shards = []
+    for s in upstream_shards(ctx, "parse"):
+        part = ctx.run.parts_dir("split") / f"{s.key}.jsonl"
+        split_sha = splits_content_sha(read_jsonl(part)) if part.exists() else None
+        shards.append(Shard(s.key, {"upstream": "parse"}, digest(s.fingerprint, split_sha), s.source))
+    return shards
+
+
 register(Stage(
     "align", "1", order=30, description="pair subcaptions with panels (pairs.jsonl)", output="pairs.jsonl",
     needs=("parse", "split"), modules=("medvl.align",), tools=("pydantic", "pillow"),
-    plan=lambda ctx: joined_shards(ctx, "parse", ["split"]), run_shard=_run_align_shard,
+    plan=_plan_align, run_shard=_run_align_shard,
     resolve=_resolve_align, on_error="reject", preload=("medvl.align", "PIL.Image")), replace=True)
 
 

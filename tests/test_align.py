@@ -253,6 +253,46 @@ def test_align_run_resumes_and_redoes_changed_papers(tmp_path):
     assert s5.papers_skipped == 0
 
 
+def test_input_hash_ignores_split_run_details_but_not_content(tmp_path):
+    """An LLM split rerun changes latency_s, cached, tokens and tool versions of a row, not its content:
+    the pairs (their provenance input hash included) stay byte-identical and align redoes no paper."""
+    from medvl.align import figure_input_sha
+
+    rd = RunDir(tmp_path / "run")
+    figs, splits = _write_inputs(rd)
+    llm_like = [s.model_copy(update={"splitter": "llm", "prompt_id": "split/fewshot@1", "prompt_sha": "ab" * 8,
+                                     "model": "m", "latency_s": 1.25, "cached": False, "tokens": {"prompt": 90}})
+                for s in splits]
+    write_jsonl(rd.file("subcaptions.jsonl"), llm_like)
+    align_run(rd.path)
+    first = rd.file("pairs.jsonl").read_bytes()
+    rerun = [s.model_copy(update={"latency_s": 0.001, "cached": True, "tokens": None, "reasks": 0,
+                                  "provenance": s.provenance.model_copy(update={"tools": {"openai": "9"}})})
+             for s in llm_like]
+    write_jsonl(rd.file("subcaptions.jsonl"), rerun)
+    s = align_run(rd.path)
+    assert s.papers_skipped == 3 and rd.file("pairs.jsonl").read_bytes() == first
+    # the same holds for align_figure itself (what the pipeline's align shards call)
+    p1, _ = align_figure(figs[0], llm_like[0], AlignSettings(), rd)
+    p2, _ = align_figure(figs[0], rerun[0], AlignSettings(), rd)
+    assert [p.model_dump_json() for p in p1] == [p.model_dump_json() for p in p2]
+    # what does change the pairs changes the hash: subcaptions, prompt, panels, caption, settings
+    base = figure_input_sha(figs[0], llm_like[0])
+    other_sub = llm_like[0].model_copy(update={"subcaptions": llm_like[0].subcaptions[:1]})
+    other_prompt = llm_like[0].model_copy(update={"prompt_sha": "cd" * 8})
+    moved = figs[0].model_copy(update={"panels": [figs[0].panels[1], figs[0].panels[0]]})
+    recaptioned = figs[0].model_copy(update={"caption": "Figure 1. (A) glioma. (B) infarct."})
+    assert len({base, figure_input_sha(figs[0], other_sub), figure_input_sha(figs[0], other_prompt),
+                figure_input_sha(moved, llm_like[0]), figure_input_sha(recaptioned, llm_like[0]),
+                figure_input_sha(figs[0], llm_like[0], AlignSettings(shared="drop")),
+                figure_input_sha(figs[0], None)}) == 7
+    assert p1[0].provenance.input_sha256 == base
+    # and a changed subcaption redoes its paper only
+    rerun[0] = other_sub
+    write_jsonl(rd.file("subcaptions.jsonl"), rerun)
+    assert align_run(rd.path).papers_skipped == 2
+
+
 def test_align_run_bad_rows_orphans_and_missing_split(tmp_path):
     rd = RunDir(tmp_path / "run")
     figs, splits = _write_inputs(rd, 1)
