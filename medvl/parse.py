@@ -338,11 +338,18 @@ def _panels_and_letters(rgb: Any, image_rects_px: list[tuple[int, int, int, int]
     """Panel boxes (pixels) with letters for one figure image."""
     from medvl.pdf import panels as P
 
+    from_pixels = not image_rects_px
     if image_rects_px:
         boxes = image_rects_px
     else:
         boxes = P.panels_from_pixels(rgb)
     hits = P.plausible_letters(text_letters)
+    if len(hits) >= 2 and len(boxes) < len(hits) and from_pixels:
+        # fewer gutter cells than printed letters (panels closer than a gutter): the letters are
+        # anchors, and the pieces of a fine cut group under them
+        grouped = P.group_cells(P.fine_cells(rgb), hits)
+        if grouped and len(grouped) == len(hits):
+            boxes = grouped
     if hits and len(boxes) > len(hits):
         # more images / gutter cells than printed letters: a panel is the group of cells of a letter
         grouped = P.group_cells([tuple(b) for b in boxes], hits)
@@ -357,18 +364,43 @@ def _panels_and_letters(rgb: Any, image_rects_px: list[tuple[int, int, int, int]
         P.attach_letters(pboxes, hits)
     want_ocr = settings.ocr == "always" or (settings.ocr == "auto" and not hits and has_raster)
     if want_ocr and any(p.label is None for p in pboxes):
-        from medvl.pdf.ocr import read_panel_letters, tesseract_version
+        from medvl.pdf.ocr import read_panel_letters_and_hits, tesseract_version
 
         tv = tesseract_version()
         if tv:
             tools["tesseract"] = tv
             have = {p.label for p in pboxes if p.label}
-            for p, lab in zip(pboxes, read_panel_letters(rgb, [p.bbox for p in pboxes])):
+            labels, ocr_hits = read_panel_letters_and_hits(rgb, [p.bbox for p in pboxes])
+            for p, lab in zip(pboxes, labels):
                 if p.label is None and lab is not None and lab[0] not in have:
                     p.label, p.label_source = lab
+            if from_pixels and not hits and len(ocr_hits) >= 2 and len(pboxes) > len(ocr_hits) + 1:
+                # more gutter cells than letters read (Nature-style "a" over two stacked images):
+                # the cells group under the letters, as for printed text letters
+                grouped = P.group_cells([p.bbox for p in pboxes], ocr_hits)
+                if grouped and len(grouped) == len(ocr_hits):
+                    pboxes = [P.PanelBox(bbox=tuple(int(v) for v in grouped[i])) for i in P.reading_order(grouped)]
+                    P.attach_letters(pboxes, ocr_hits)
     if any(p.label for p in pboxes):
         P.fill_by_order(pboxes)
+    elif from_pixels and P.unsupported_graphics_split(rgb, [p.bbox for p in pboxes]):
+        # no letter supports more than one panel and the cells look like parts of one chart or
+        # diagram (a flowchart cut at an arrow): one panel
+        return [], tools
     return pboxes, tools
+
+
+def _pixel_separation(rgb: Any, clip: tuple, zoom: float, size: tuple[int, int]) -> Any:
+    """separated(a, b) for two touching placed images (PDF rects): a line or seam between them in the pixels."""
+    from medvl.pdf import panels as P
+
+    grey = P._grey(rgb)
+
+    def separated(a: tuple, b: tuple) -> bool:
+        return P.tiles_separated(grey, P.to_pixels(a, (clip[0], clip[1]), zoom, size),
+                                 P.to_pixels(b, (clip[0], clip[1]), zoom, size))
+
+    return separated
 
 
 def _text_letter_hits(page: Any, bbox: tuple, clip: tuple, zoom: float, size: tuple[int, int]) -> list[Any]:
@@ -515,7 +547,8 @@ def _parse_pdf(pdf: Path, xml: Path | None, settings: ParseSettings, rd: RunDir 
                 fig_kw.update(width=pix.width, height=pix.height)
                 from medvl.pdf.panels import panels_from_images, to_pixels
 
-                img_rects = panels_from_images([g.bbox for g in r.graphics if g.kind == "image"], r.bbox)
+                img_rects = panels_from_images([g.bbox for g in r.graphics if g.kind == "image"], r.bbox,
+                                               separated=_pixel_separation(rgb, clip, zoom, size))
                 img_px = [to_pixels(x, (clip[0], clip[1]), zoom, size) for x in img_rects] if img_rects else None
                 letters = _text_letter_hits(page, r.bbox, clip, zoom, size)
                 pboxes, t = _panels_and_letters(rgb, img_px, letters, settings,

@@ -83,7 +83,9 @@ def _window(panel: tuple[int, int, int, int], corner: str, W: int, H: int) -> tu
     side = min(pw, ph)
     ww = int(min(max(0.32 * pw, 28), max(0.5 * pw, 28), 220))
     wh = int(min(max(0.32 * ph, 28), max(0.5 * ph, 28), 220))
-    out = int(max(3, 0.12 * side))  # letters just outside the panel (in the gutter)
+    # letters just outside the panel: in the gutter beside it, or above-left of a chart whose
+    # box starts at its frame (a quarter of the panel's side, at most 64 pixels)
+    out = int(max(4, min(0.25 * side, 64)))
     wx0 = x0 - out if corner[1] == "l" else x1 - ww
     wy0 = y0 - out if corner[0] == "t" else y1 - wh
     wx1 = x0 + ww if corner[1] == "l" else x1 + out
@@ -107,31 +109,48 @@ def _components(mask: np.ndarray) -> tuple[list[tuple[tuple[int, int, int, int],
     return out, lab
 
 
+def _is_line(box: tuple[int, int, int, int], h: int) -> bool:
+    """A long thin component next to a letter (a frame edge, an axis, a rule): not clutter."""
+    bw, bh = box[2] - box[0], box[3] - box[1]
+    return (bw >= 2.5 * h and bh <= max(3, 0.3 * h)) or (bh >= 2.5 * h and bw <= max(3, 0.3 * h))
+
+
 def _window_candidates(grey: np.ndarray, win: tuple[int, int, int, int], panel: tuple[int, int, int, int],
                        corner: str, pi: int, keep: int = 2) -> list[Candidate]:
     wx0, wy0, wx1, wy1 = win
-    g = grey[wy0:wy1, wx0:wx1]
-    if g.shape[0] < 8 or g.shape[1] < 8:
-        return []
     side = min(panel[2] - panel[0], panel[3] - panel[1])
     min_h = max(6, int(0.025 * side))
     max_h = max(min_h + 4, int(0.3 * side))
-    t = _otsu(g)
-    lo, hi = float(g.min()), float(g.max())
+    # components are found in a padded window so that a letter on the window's edge is whole;
+    # those touching the padded border are cut off and ignored
+    H, W = grey.shape
+    pad = max_h // 2 + 2
+    px0, py0, px1, py1 = max(0, wx0 - pad), max(0, wy0 - pad), min(W, wx1 + pad), min(H, wy1 + pad)
+    g = grey[py0:py1, px0:px1]
+    if wy1 - wy0 < 8 or wx1 - wx0 < 8:
+        return []
+    inner = (wx0 - px0, wy0 - py0, wx1 - px0, wy1 - py0)  # the window in padded coordinates
+    gw = g[inner[1]:inner[3], inner[0]:inner[2]]
+    t = _otsu(gw)
+    lo, hi = float(gw.min()), float(gw.max())
     if hi - lo < 60:
         return []  # no contrast: no printed letter here
     cands: list[Candidate] = []
-    # corner point of the panel, in window coordinates
-    ax = (panel[0] if corner[1] == "l" else panel[2]) - wx0
-    ay = (panel[1] if corner[0] == "t" else panel[3]) - wy0
-    diag = (g.shape[0] ** 2 + g.shape[1] ** 2) ** 0.5
+    # corner point of the panel, in padded-window coordinates
+    ax = (panel[0] if corner[1] == "l" else panel[2]) - px0
+    ay = (panel[1] if corner[0] == "t" else panel[3]) - py0
+    diag = ((wy1 - wy0) ** 2 + (wx1 - wx0) ** 2) ** 0.5
+    ph, pw = g.shape
     for dark in (True, False):
         mask = g < min(t, 200) if dark else g > max(t, 90)
         comps, lab = _components(mask)
         if not comps:
             continue
-        small = [c for c in comps if 2 <= c[0][3] - c[0][1] <= max_h and c[0][2] - c[0][0] <= 1.6 * max_h]
-        # words: side-by-side blobs of similar height ("(a)", "Ab")
+        lines = {c[1] for c in comps if _is_line(c[0], min_h * 2)}
+        small = [c for c in comps if 2 <= c[0][3] - c[0][1] <= max_h and c[0][2] - c[0][0] <= 1.6 * max_h
+                 and c[1] not in lines]
+        # words: side-by-side blobs of similar height ("(a)", "Ab"); a word space ends the word,
+        # so "(A) Phase 1" and "a Control" give the letter alone
         small.sort(key=lambda c: c[0][0])
         used: set[int] = set()
         for c in small:
@@ -148,23 +167,34 @@ def _window_candidates(grey: np.ndarray, win: tuple[int, int, int, int], panel: 
                 dh = dy1 - dy0
                 gap = dx0 - wb[2]
                 vov = min(wb[3], dy1) - max(wb[1], dy0)
-                if -1 <= gap <= 0.45 * h and vov > 0.5 * min(h, dh) and 0.3 * h <= dh <= 1.5 * h:
+                if -1 <= gap <= 0.22 * h and vov > 0.5 * min(h, dh) and 0.3 * h <= dh <= 1.5 * h:
                     members.append(d)
                     wb = [min(wb[0], dx0), min(wb[1], dy0), max(wb[2], dx1), max(wb[3], dy1)]
             ww, wh = wb[2] - wb[0], wb[3] - wb[1]
             if not (min_h <= wh <= max_h and ww <= 3.2 * wh and len(members) <= 3):
                 continue
+            # the word must lie in the window proper and be whole (not cut by the padded border)
+            if wb[2] <= inner[0] or wb[0] >= inner[2] or wb[3] <= inner[1] or wb[1] >= inner[3]:
+                continue
+            if (wb[0] == 0 and px0 > 0) or (wb[1] == 0 and py0 > 0) or (wb[2] == pw and px1 < W) or (
+                    wb[3] == ph and py1 < H):
+                continue
             ids = [m[1] for m in members]
             sub = lab[wb[1]:wb[3], wb[0]:wb[2]]
             glyph = np.isin(sub, ids)
             fill = glyph.sum() / float(max(1, ww * wh))
-            if not 0.1 <= fill <= 0.8:
+            bar = ww <= 0.4 * wh  # "I", "l": a narrow solid bar
+            if not (0.1 <= fill <= 0.8 or (bar and fill <= 1.0)):
                 continue
-            # isolation: a clear ring around the word (other ink of this polarity is scarce there)
+            # isolation: a clear ring around the word (other ink of this polarity is scarce
+            # there); frame edges, axes and rules next to a letter do not count
             r = max(2, int(0.12 * wh))
             rx0, ry0 = max(0, wb[0] - r), max(0, wb[1] - r)
             rx1, ry1 = min(mask.shape[1], wb[2] + r), min(mask.shape[0], wb[3] + r)
+            ring_lab = lab[ry0:ry1, rx0:rx1]
             ring = mask[ry0:ry1, rx0:rx1].copy()
+            if lines:
+                ring &= ~np.isin(ring_lab, list(lines))
             ring[wb[1] - ry0:wb[3] - ry0, wb[0] - rx0:wb[2] - rx0] &= ~glyph
             ring_area = max(1, (ry1 - ry0) * (rx1 - rx0) - ww * wh)
             clutter = ring.sum() / float(ring_area)
@@ -175,10 +205,20 @@ def _window_candidates(grey: np.ndarray, win: tuple[int, int, int, int], panel: 
             near = ((cx - ax) ** 2 + (cy - ay) ** 2) ** 0.5 / max(1.0, diag)
             score = 1.0 - clutter * 4 - near
             cands.append(Candidate(panel=pi, corner=corner,
-                                   bbox=(wx0 + wb[0], wy0 + wb[1], wx0 + wb[2], wy0 + wb[3]),
+                                   bbox=(px0 + wb[0], py0 + wb[1], px0 + wb[2], py0 + wb[3]),
                                    glyph=glyph, score=score))
     cands.sort(key=lambda c: -c.score)
     return cands[:keep]
+
+
+def _inside_other(box: tuple[int, int, int, int], pi: int, panels: list[tuple[int, int, int, int]]) -> bool:
+    """The candidate lies wholly inside another panel (and not in its own): that panel's letter."""
+    own = panels[pi]
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    if own[0] <= cx <= own[2] and own[1] <= cy <= own[3]:
+        return False
+    return any(k != pi and q[0] <= box[0] and q[1] <= box[1] and box[2] <= q[2] and box[3] <= q[3]
+               for k, q in enumerate(panels))
 
 
 def letter_candidates(rgb: np.ndarray, panels: list[tuple[int, int, int, int]], per_window: int = 2
@@ -188,12 +228,15 @@ def letter_candidates(rgb: np.ndarray, panels: list[tuple[int, int, int, int]], 
     H, W = grey.shape
     out: list[Candidate] = []
     seen: set[tuple[int, int, int, int, int]] = set()
+    panels = [tuple(int(v) for v in p) for p in panels]
     for pi, p in enumerate(panels):
         if p[2] - p[0] < 16 or p[3] - p[1] < 16:
             continue
         for corner in CORNERS:
-            win = _window(tuple(int(v) for v in p), corner, W, H)
-            for c in _window_candidates(grey, win, p, corner, pi, keep=per_window):
+            win = _window(p, corner, W, H)
+            cs = [c for c in _window_candidates(grey, win, p, corner, pi, keep=per_window + 2)
+                  if not _inside_other(c.bbox, pi, panels)][:per_window]
+            for c in cs:
                 key = (pi,) + c.bbox
                 if key not in seen:
                     seen.add(key)
@@ -276,17 +319,39 @@ def ocr_candidates(cands: list[Candidate], timeout_s: float = 10.0) -> list[Read
 
 # ---------------------------------------------------------------- consistency
 
+def _increasing(seq: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """Longest run of (panel, letter) pairs whose letters increase along the panel order."""
+    n = len(seq)
+    if n == 0:
+        return []
+    best = [1] * n
+    prev = [-1] * n
+    for i in range(n):
+        for j in range(i):
+            # letters increase, and no faster than the panels do (B two panels after A, not D)
+            if seq[j][1] < seq[i][1] and best[j] + 1 > best[i]:
+                best[i], prev[i] = best[j] + 1, j
+    k = max(range(n), key=lambda i: (best[i], -i))
+    out = []
+    while k != -1:
+        out.append(seq[k])
+        k = prev[k]
+    return out[::-1]
+
+
 def consistent_labels(n_panels: int, reads: list[Read], min_conf: float = 10.0, strong_conf: float = 80.0
                       ) -> list[tuple[str, str] | None]:
     """Per panel (reading order): (letter, "ocr" | "order") or None.
 
-    The letters of a figure are A, B, C ... (one per panel, at most one skipped), all at one
-    corner, running in reading order (one swap tolerated among four or more reads: reading
-    order is ambiguous for staggered layouts).  For each corner the reads in that range are kept (duplicates: the most
-    confident), weak ones included (>= ``min_conf``: the sequence is the evidence); the corner
-    with the most such reads wins.  At least two panels must agree, letters must be distinct and
-    nearly in order.  A matching strong read at another corner completes a panel, and when
-    exactly one panel and one letter of A..N are left, that panel gets that letter ("order").
+    The letters of a figure are A, B, C ... (one per panel, a few may be unreadable), printed at
+    one corner, running in reading order.  For each corner the reads in range are kept
+    (duplicates: the most confident), weak ones included (>= ``min_conf``: the sequence is the
+    evidence); reads that break the alphabetical order along the panels (a misread, or a panel
+    the reading order puts elsewhere) are dropped, at most a quarter of them.  The corner with
+    the most surviving reads wins; at least two panels must agree, and the first letter read is
+    A unless the first panel has no read.  A matching strong read at another corner completes a
+    panel, and when exactly one panel and one letter of A..N are left, that panel gets that
+    letter ("order").
     """
     if n_panels < 2 or not reads:
         return [None] * n_panels
@@ -305,13 +370,18 @@ def consistent_labels(n_panels: int, reads: list[Read], min_conf: float = 10.0, 
             if r.letter not in by_letter or r.conf > by_letter[r.letter].conf:
                 by_letter[r.letter] = r
         chosen = {r.panel: r for r in by_letter.values()}
-        seq = [chosen[i].letter for i in sorted(chosen)]
-        inv = sum(1 for i in range(len(seq)) for j in range(i + 1, len(seq)) if seq[i] > seq[j])
-        # starts at A (or the first panel is unread), at most one swap
-        ok = len(chosen) >= 2 and inv <= (1 if len(chosen) >= 4 else 0) and ("A" in by_letter or 0 not in chosen)
-        key = (ok, len(chosen) - 2 * inv, sum(r.conf for r in chosen.values()))
+        seq = [(i, chosen[i].letter) for i in sorted(chosen)]
+        kept = _increasing(seq)
+        # a letter cannot come before its place: the k-th panel carries at most letter k+slack
+        kept = [(i, c) for i, c in kept if ord(c) - ord("A") <= i + 1]
+        dropped = len(seq) - len(kept)
+        kept_d = {i: chosen[i] for i, _ in kept}
+        letters = {r.letter for r in kept_d.values()}
+        first_ok = "A" in letters or 0 not in kept_d
+        ok = len(kept_d) >= 2 and first_ok and dropped <= max(1, len(seq) // 4)
+        key = (ok, len(kept_d) - dropped, sum(r.conf for r in kept_d.values()))
         if best is None or key > best[0]:
-            best = (key, corner, chosen)
+            best = (key, corner, kept_d)
     assert best is not None
     (ok, _, _), corner, chosen = best
     if not ok:
@@ -338,6 +408,23 @@ def consistent_labels(n_panels: int, reads: list[Read], min_conf: float = 10.0, 
     if len(missing) == 1 and len(free) == 1 and n_panels >= 3 and len(used) == n_panels - 1:
         out[missing[0]] = (free[0], "order")
     return out
+
+
+def read_panel_letters_and_hits(rgb: np.ndarray, panels: list[tuple[int, int, int, int]], timeout_s: float = 10.0
+                                ) -> tuple[list[tuple[str, str] | None], list[LetterHit]]:
+    """:func:`read_panel_letters` plus the accepted reads as :class:`LetterHit` (one tesseract call)."""
+    if tesseract_version() is None or len(panels) < 2:
+        return [None] * len(panels), []
+    cands = letter_candidates(rgb, panels)
+    reads = ocr_candidates(cands, timeout_s=timeout_s)
+    labels = consistent_labels(len(panels), reads)
+    hits = []
+    for i, lab in enumerate(labels):
+        if lab is None or lab[1] != "ocr":
+            continue
+        r = max((r for r in reads if r.panel == i and r.letter == lab[0]), key=lambda r: r.conf)
+        hits.append(LetterHit(letter=lab[0], bbox=r.bbox, source="ocr", raw=r.raw, conf=r.conf))
+    return labels, hits
 
 
 def read_panel_letters(rgb: np.ndarray, panels: list[tuple[int, int, int, int]], timeout_s: float = 10.0

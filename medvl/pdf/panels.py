@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -101,11 +102,22 @@ def reading_order(boxes: list[tuple[int, int, int, int]]) -> list[int]:
             # otherwise panels of staggered heights are read row by row
             top = min(boxes[i][1] for i in idx)
             bottom = max(boxes[i][3] for i in idx)
-            tall = any(len(c) == 1 and boxes[c[0]][3] - boxes[c[0]][1] >= 0.8 * (bottom - top) for c in cols)
-            if tall:
+            is_tall = [len(c) == 1 and boxes[c[0]][3] - boxes[c[0]][1] >= 0.75 * (bottom - top) for c in cols]
+            if any(is_tall):
+                # a tall panel is read in its place; the columns between tall panels form one
+                # block read on its own (a 2x3 grid beside a tall chart: the grid, then the chart)
                 out = []
-                for c in cols:
-                    out.extend(rec(c, depth + 1))
+                block: list[int] = []
+                for c, t in zip(cols, is_tall):
+                    if t:
+                        if block:
+                            out.extend(rec(block, depth + 1))
+                            block = []
+                        out.extend(c)
+                    else:
+                        block.extend(c)
+                if block:
+                    out.extend(rec(block, depth + 1))
                 return out
         return _rows_order(boxes, idx)
 
@@ -131,14 +143,19 @@ def _merge_overlapping(rects: list[Rect4]) -> list[Rect4]:
     return rects
 
 
-def panels_from_images(image_rects: list[Rect4], fig_bbox: Rect4) -> list[Rect4] | None:
-    """Placed images as panels when there are at least two sizeable, non-overlapping ones."""
+def panels_from_images(image_rects: list[Rect4], fig_bbox: Rect4,
+                       separated: "Callable[[Rect4, Rect4], bool] | None" = None) -> list[Rect4] | None:
+    """Placed images as panels when there are at least two sizeable, non-overlapping ones.
+
+    ``separated(a, b)`` (optional, from the rendered pixels) tells touching images that are
+    separate pictures (a visible line or seam between them) from tiles of one picture.
+    """
     fa = r_area(fig_bbox)
     if fa <= 0:
         return None
-    rects = merge_tiles([r for r in image_rects if r_area(r) > 0])
+    rects = merge_tiles([r for r in image_rects if r_area(r) > 0], separated=separated)
     rects = [r for r in rects if r_area(r) >= 0.02 * fa and min(r[2] - r[0], r[3] - r[1]) >= 20]
-    rects = merge_tiles(_merge_overlapping(rects))
+    rects = merge_tiles(_merge_overlapping(rects), separated=separated)
     if len(rects) < 2:
         return None
     covered = sum(r_area(r) for r in rects)
@@ -206,23 +223,202 @@ def ink_mask(rgb: np.ndarray, threshold: int = 235) -> np.ndarray:
     return rgb < threshold
 
 
-def panels_from_pixels(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """Panels by XY-cut along white gutters; small pieces (letters, labels) merge into neighbours."""
+def flatness(grey: np.ndarray) -> float:
+    """Share of pixels in the four most frequent of 64 grey levels.
+
+    Charts, diagrams and text are drawn in a few flat colours (>= 0.8); photographs, micrographs
+    and scans spread over many levels (mostly < 0.6).
+    """
+    if grey.size == 0:
+        return 1.0
+    h = np.bincount((grey >> 2).ravel(), minlength=64)
+    return float(np.sort(h)[-4:].sum()) / grey.size
+
+
+def smoothness(grey: np.ndarray) -> float:
+    """Share of pixels whose neighbours have (almost) the same value.
+
+    Drawn graphics are flat fills between sharp edges (>= 0.65 even after JPEG compression);
+    photographs and scans carry noise and texture everywhere (mostly < 0.6).
+    """
+    if grey.shape[0] < 2 or grey.shape[1] < 2:
+        return 1.0
+    g = grey.astype(np.int16)
+    d = np.abs(g[:-1, 1:] - g[:-1, :-1]) + np.abs(g[1:, :-1] - g[:-1, :-1])
+    return float((d <= 1).mean())
+
+
+def graphic_like(grey: np.ndarray) -> bool:
+    """Drawn in flat colours (a chart, a diagram, text), not a photograph."""
+    return flatness(grey) >= 0.8 or smoothness(grey) >= 0.62
+
+
+def _grey(rgb: np.ndarray) -> np.ndarray:
+    if rgb.ndim == 2:
+        return rgb.astype(np.uint8)
+    return (rgb[:, :, 0].astype(np.uint16) * 77 + rgb[:, :, 1].astype(np.uint16) * 150
+            + rgb[:, :, 2].astype(np.uint16) * 29 >> 8).astype(np.uint8)
+
+
+def _line_cuts(g: np.ndarray, min_part: float) -> list[tuple[int, int]]:
+    """Vertical separators inside one raster piece (``g``: grey, rows x columns): [start, end) column runs.
+
+    Two kinds, both spanning the whole height of the piece: a band of uniform colour (a black or
+    grey gutter between image tiles: every column of the run has nearly one value and differs
+    from the content beside it), or a seam where two images touch (a step edge that is the
+    strongest local edge in at least 85% of rows and stands out from the columns around it).
+    Separators closer than ``min_part`` (a share of the width) to an edge or to each other are
+    ignored: tiles are big.
+    """
+    h, w = g.shape
+    if h < 24 or w < 24:
+        return []
+    gi = g.astype(np.int16)
+    lo, hi = int(np.ceil(min_part * w)), int(w - min_part * w)
+    cuts: list[tuple[int, int]] = []
+    # uniform bands
+    std = g.std(axis=0)
+    uni = std <= 10.0
+    mean = g.mean(axis=0)
+    for s, e in _runs(uni):
+        if s <= 0 or e >= w or e - s > 0.08 * w:
+            continue
+        m = float(mean[s:e].mean())
+        left, right = g[:, max(0, s - 4)], g[:, min(w - 1, e + 3)]
+        if (np.abs(left.astype(np.int16) - m) > 30).mean() < 0.3 or (np.abs(right.astype(np.int16) - m) > 30).mean() < 0.3:
+            continue  # the band continues the background on one side: not a separator
+        if (s + e) / 2 < lo or (s + e) / 2 > hi:
+            continue
+        cuts.append((s, e))
+    # seams: a step between columns x and x+1 that peaks in most rows
+    dx = np.abs(np.diff(gi, axis=1))
+    pad = np.pad(dx, ((0, 0), (2, 2)))
+    n = dx.shape[1]
+    neigh = np.maximum.reduce([pad[:, k:k + n] for k in (0, 1, 3, 4)])
+    # a step well above the piece's own texture (noise, grain): 2.5 times its typical step
+    step = max(12.0, 2.5 * float(np.median(dx)))
+    peak = ((dx >= neigh) & (dx >= step)).astype(np.uint8)
+    pp = np.pad(peak, ((0, 0), (1, 1)))
+    frac = np.maximum.reduce([pp[:, k:k + n] for k in range(3)]).mean(axis=0)
+    for x in np.flatnonzero(frac >= 0.85):
+        x = int(x)
+        if x + 1 < lo or x + 1 > hi:
+            continue
+        around = np.concatenate([frac[max(0, x - 20):max(0, x - 2)], frac[x + 3:x + 21]])
+        if around.size and frac[x] < 2.0 * float(np.median(around)):
+            continue  # texture: every column has edges
+        if any(a - 3 <= x + 1 <= b + 3 for a, b in cuts):
+            continue
+        cuts.append((x + 1, x + 1))
+    cuts.sort()
+    out: list[tuple[int, int]] = []
+    last = 0
+    for s, e in cuts:
+        if s - last >= min_part * w:
+            out.append((s, e))
+            last = e
+    if out and w - out[-1][1] < min_part * w:
+        out.pop()
+    return out
+
+
+def tiles_separated(grey: np.ndarray, a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    """Two touching images (pixel boxes) show a separator where they meet: a uniform line (white,
+    black) or a seam, so they are two pictures, not tiles of one."""
+    side = a[2] <= b[0] + 3 or b[2] <= a[0] + 3  # side by side (else one above the other)
+    u = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+    if side:
+        edge = b[0] if a[0] < b[0] else a[0]
+        y0, y1 = max(a[1], b[1]), min(a[3], b[3])
+        g = grey[y0:y1, max(u[0], edge - 12):min(u[2], edge + 12)]
+        off = edge - max(u[0], edge - 12)
+    else:
+        edge = b[1] if a[1] < b[1] else a[1]
+        x0, x1 = max(a[0], b[0]), min(a[2], b[2])
+        g = grey[max(u[1], edge - 12):min(u[3], edge + 12), x0:x1].T
+        off = edge - max(u[1], edge - 12)
+    if g.shape[0] < 24 or g.shape[1] < 8:
+        return False
+    return any(s - 4 <= off <= e + 4 for s, e in _line_cuts(g, 0.0))
+
+
+def split_tiles(grey: np.ndarray, box: tuple[int, int, int, int], depth: int = 0, min_part: float = 0.2
+                ) -> list[tuple[int, int, int, int]]:
+    """Split a photographic piece along dark/uniform gutters and seams (no white gutter needed).
+
+    Only pieces whose pixels look photographic (not :func:`graphic_like`) are split: charts and
+    diagrams have straight uniform lines (axes, frames) that are not gutters.
+    """
+    x0, y0, x1, y1 = box
+    g = grey[y0:y1, x0:x1]
+    if depth > 3 or g.shape[0] < 48 or g.shape[1] < 48 or graphic_like(g):
+        return [box]
+    for axis in (1, 0):  # vertical separators first (side-by-side tiles are the common case)
+        cuts = _line_cuts(g if axis == 1 else g.T, min_part)
+        if not cuts:
+            continue
+        edges = [0]
+        for s, e in cuts:
+            edges.extend([s, e])
+        edges.append(g.shape[1] if axis == 1 else g.shape[0])
+        out: list[tuple[int, int, int, int]] = []
+        for a, b in zip(edges[0::2], edges[1::2]):
+            sub = (x0 + a, y0, x0 + b, y1) if axis == 1 else (x0, y0 + a, x1, y0 + b)
+            out.extend(split_tiles(grey, sub, depth + 1, min_part))
+        return out
+    return [box]
+
+
+def _thin(b: tuple, w: int, h: int) -> bool:
+    """A strip (axis labels, a legend row, a colour bar): too thin or too small to be a panel."""
+    bw, bh = b[2] - b[0], b[3] - b[1]
+    return min(bw, bh) < 0.08 * min(w, h) or max(bw, bh) > 5.0 * min(bw, bh) or bw * bh < 0.02 * w * h
+
+
+def panels_from_pixels(rgb: np.ndarray, min_gap_frac: float = 0.0025) -> list[tuple[int, int, int, int]]:
+    """Panels by XY-cut along white gutters, then dark gutters and seams inside photographic pieces.
+
+    Small pieces (letters, labels) merge into the nearest panel; strips (axis labels, legends: see
+    :func:`_thin`) join the panel they share the longest edge with.
+    """
     h, w = rgb.shape[:2]
     if h < 20 or w < 20:
         return []
-    ink = ink_mask(rgb)
-    min_gap = max(3, int(round(0.005 * max(h, w))))
+    ink = ink_mask(rgb)  # a frame around everything stays: without letters it is one panel
+    grey = _grey(rgb)
+    min_gap = max(3, int(round(min_gap_frac * max(h, w))))
     boxes = xy_cut(ink, min_gap=min_gap, min_side=0)
-    if len(boxes) < 2:
+    if not boxes:
         return []
     fa = float(w * h)
-    big = [b for b in boxes if (b[2] - b[0]) * (b[3] - b[1]) >= 0.03 * fa
-           and (b[2] - b[0]) >= 0.12 * w and (b[3] - b[1]) >= 0.12 * h]
-    small = [b for b in boxes if b not in big]
+    big: list[list[int]] = []
+    small: list[tuple[int, int, int, int]] = []
+    for b in boxes:
+        bw, bh = b[2] - b[0], b[3] - b[1]
+        if bw * bh >= 0.03 * fa and bw >= 0.06 * w and bh >= 0.06 * h and min(bw, bh) >= 16:
+            big.extend(list(t) for t in split_tiles(grey, b))
+        else:
+            small.append(b)
     if len(big) < 2:
         return []
-    big = [list(b) for b in big]
+    # strips are not panels: they join the big piece they share the longest edge with
+    changed = True
+    while changed and len(big) >= 2:
+        changed = False
+        for i, b in enumerate(big):
+            if not _thin(tuple(b), w, h):
+                continue
+            def shared(k: int) -> float:
+                o = big[k]
+                ox = min(b[2], o[2]) - max(b[0], o[0])
+                oy = min(b[3], o[3]) - max(b[1], o[1])
+                return max(ox, oy) - 0.5 * r_gap(tuple(map(float, b)), tuple(map(float, o)))
+            j = max((k for k in range(len(big)) if k != i), key=shared)
+            o = big[j]
+            big[j] = [min(o[0], b[0]), min(o[1], b[1]), max(o[2], b[2]), max(o[3], b[3])]
+            del big[i]
+            changed = True
+            break
     for s in small:
         # merge a small piece into the nearest big one unless it is a panel letter far away
         j = min(range(len(big)), key=lambda k: r_gap(tuple(big[k]), s))
@@ -237,6 +433,67 @@ def panels_from_pixels(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
     # pieces that now overlap heavily were one panel
     merged = [tuple(int(v) for v in r) for r in _merge_overlapping([tuple(map(float, b)) for b in merged])]
     return merged if len(merged) >= 2 else []
+
+
+def drop_frame(ink: np.ndarray) -> np.ndarray:
+    """The ink mask without a frame drawn around the whole figure (a thin line on three or four
+    sides with white inside it), which would hide every gutter from the XY-cut."""
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    if rows.size < 12 or cols.size < 12:
+        return ink
+    y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    sub = ink[y0:y1, x0:x1]
+    h, w = sub.shape
+    k = 3  # frame line width, pixels
+    bands = {
+        "top": (sub[:k, :].any(axis=0).mean(), sub[k:2 * k + 3, k:w - k].mean()),
+        "bottom": (sub[h - k:, :].any(axis=0).mean(), sub[h - 2 * k - 3:h - k, k:w - k].mean()),
+        "left": (sub[:, :k].any(axis=1).mean(), sub[k:h - k, k:2 * k + 3].mean()),
+        "right": (sub[:, w - k:].any(axis=1).mean(), sub[k:h - k, w - 2 * k - 3:w - k].mean()),
+    }
+    sides = [name for name, (cover, inside) in bands.items() if cover >= 0.85 and inside < 0.5]
+    if len(sides) < 3:  # a frame (one side may be cut off by the figure box), not an axis line
+        return ink
+    out = ink.copy()
+    if "top" in sides:
+        out[y0:y0 + k, x0:x1] = False
+    if "bottom" in sides:
+        out[y1 - k:y1, x0:x1] = False
+    if "left" in sides:
+        out[y0:y1, x0:x0 + k] = False
+    if "right" in sides:
+        out[y0:y1, x1 - k:x1] = False
+    return out
+
+
+def fine_cells(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """All pieces of a fine XY-cut (2-pixel white gutters), for grouping under printed letters."""
+    h, w = rgb.shape[:2]
+    if h < 20 or w < 20:
+        return []
+    boxes = xy_cut(drop_frame(ink_mask(rgb)), min_gap=2, min_side=0, max_depth=8)
+    # specks (the rounded corner of a frame, a dot) belong to no panel
+    return [b for b in boxes if (b[2] - b[0]) * (b[3] - b[1]) >= max(4.0, 0.0005 * w * h)]
+
+
+def unsupported_graphics_split(rgb: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> bool:
+    """Cells that look like parts of one chart or diagram rather than panels.
+
+    Used when no printed letter supports more than one panel: every cell is drawn in flat colours
+    (:func:`graphic_like`: charts, flowchart boxes, legends) and the cells differ in size or
+    shape (a flowchart cut at an arrow, a chart and its legend); a regular arrangement of like
+    cells (a row or grid of same-size charts) is kept.
+    """
+    if len(boxes) < 2:
+        return False
+    grey = _grey(rgb)
+    for b in boxes:
+        if not graphic_like(grey[b[1]:b[3], b[0]:b[2]]):
+            return False  # a photograph is a panel of its own
+    areas = [max(1, (b[2] - b[0]) * (b[3] - b[1])) for b in boxes]
+    aspects = [(b[2] - b[0]) / max(1, b[3] - b[1]) for b in boxes]
+    alike = max(areas) <= 1.6 * min(areas) and max(aspects) <= 1.6 * min(aspects)
+    return not alike
 
 
 # ---------------------------------------------------------------- letters
@@ -533,8 +790,10 @@ def group_cells(cells: list[tuple], hits: list[LetterHit]) -> list[tuple] | None
     return best[1] if best else None
 
 
-def merge_tiles(rects: list[Rect4], tol: float = 1.5) -> list[Rect4]:
-    """Merge images that are tiles of one picture: touching and together filling their union box."""
+def merge_tiles(rects: list[Rect4], tol: float = 1.5,
+                separated: "Callable[[Rect4, Rect4], bool] | None" = None) -> list[Rect4]:
+    """Merge images that are tiles of one picture: touching and together filling their union box,
+    unless ``separated(a, b)`` sees a line or seam between them (two panels that touch)."""
     rects = list(rects)
     changed = True
     while changed:
@@ -547,7 +806,7 @@ def merge_tiles(rects: list[Rect4], tol: float = 1.5) -> list[Rect4]:
                 u = r_union(a, b)
                 inter = r_inter(a, b)
                 filled = r_area(a) + r_area(b) - (r_area(inter) if inter else 0.0)
-                if filled >= 0.97 * r_area(u):
+                if filled >= 0.97 * r_area(u) and not (separated is not None and separated(a, b)):
                     rects[i] = u
                     del rects[j]
                     changed = True
