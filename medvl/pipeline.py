@@ -128,6 +128,9 @@ class Stage:
     timeout_for: Callable[[dict[str, Any]], "float | None"] | None = None  # per-shard limit from settings
     unavailable: str | None = None  # a fixed reason the stage cannot run (e.g. not built yet)
     preload: Callable[[dict[str, Any]], Sequence[str]] | Sequence[str] = ()  # imported once per worker pool
+    # the plan's fingerprints already cover the stage version and the settings that change the output,
+    # and are used as they are (split: shared with `medvl split RUN_DIR`, which writes the same units)
+    own_fingerprints: bool = False
 
     def preload_modules(self, settings: dict[str, Any]) -> list[str]:
         mods = self.preload(settings) if callable(self.preload) else self.preload
@@ -622,8 +625,9 @@ class Pipeline:
             dup = sorted({k for k in keys if keys.count(k) > 1})[:5]
             raise MedvlError(f"stage {stage.name}: two inputs map to the same shard key {dup}")
         # fingerprints include the stage version and settings
-        base = digest(stage.name, stage.version, ctx.settings)
-        shards = [Shard(s.key, s.payload, digest(base, s.fingerprint), s.source) for s in shards]
+        if not stage.own_fingerprints:
+            base = digest(stage.name, stage.version, ctx.settings)
+            shards = [Shard(s.key, s.payload, digest(base, s.fingerprint), s.source) for s in shards]
         # temp files of writes cut short by a kill (atomic writes rename only complete files)
         for tmp in self.run.parts_dir(stage.name).glob(".*.tmp"):
             tmp.unlink(missing_ok=True)
@@ -1048,30 +1052,47 @@ def _llm_settings(run: RunDir, settings: dict[str, Any]) -> Any:
 
 
 def _plan_split(ctx: StageContext) -> list[Shard]:
-    if ctx.settings.get("splitter") == "llm":
-        # fail fast, before any shard: a dead server or a wrong model name is one clear message
-        from medvl.llm.client import StructuredLLM
+    """One shard per paper: the units and fingerprints of `medvl split RUN_DIR` (medvl/split/stage.py),
+    so either command reuses the units the other finished."""
+    from medvl.split.stage import fingerprint_sha, iter_paper_units, settings_fingerprint, unit_fingerprint
 
-        llm = StructuredLLM(_llm_settings(ctx.run, ctx.settings))
-        try:
-            llm.check_server()
-        finally:
-            llm.close()
-    return upstream_shards(ctx, "parse")
+    splitter = None
+    if ctx.settings.get("splitter") == "llm":
+        from medvl.split.llm import LLMSplitter
+
+        splitter = LLMSplitter.from_ref(_llm_settings(ctx.run, ctx.settings), ctx.settings["prompt"])
+    try:
+        if splitter is not None:
+            # fail fast, before any shard: a dead server or a wrong model name is one clear message
+            splitter.llm.check_server()
+        fp = fingerprint_sha(settings_fingerprint(ctx.settings.get("splitter", "rules"), splitter))
+    finally:
+        if splitter is not None:
+            splitter.close()
+    shards = []
+    for unit in iter_paper_units(ctx.run):
+        payload: dict[str, Any] = {"from_part": True} if unit.from_part else {
+            "items": unit.items, "rejects": [r.model_dump(mode="json") for r in unit.rejects]}
+        shards.append(Shard(unit.key, payload, unit_fingerprint(fp, unit), unit.source))
+    return shards
 
 
 def _run_split_shard(sctx: ShardContext) -> tuple[list[Any], list[Any]]:
-    from medvl.split.llm import LLMSplitter, rules_row, tool_versions_split
+    from medvl.split.llm import LLMSplitter
+    from medvl.split.stage import SplitUnit, load_paper_unit, split_unit_rules
 
-    items = [(f["figure_id"], f.get("caption") or "") for f in sctx.upstream_records("parse")]
+    if sctx.payload.get("from_part"):
+        unit = load_paper_unit(sctx.run, sctx.key)
+    else:
+        unit = SplitUnit(sctx.key, [tuple(x) for x in sctx.payload["items"]],
+                         [Reject.model_validate(r) for r in sctx.payload["rejects"]])
     if sctx.settings.get("splitter") != "llm":
-        tools = tool_versions_split(False)
-        return [rules_row(i, c, tools=tools) for i, c in items], []
-    if not items:
-        return [], []
+        return split_unit_rules(unit), unit.rejects
+    if not unit.items:
+        return [], unit.rejects
     splitter = LLMSplitter.from_ref(_llm_settings(sctx.run, sctx.settings), sctx.settings["prompt"])
     try:
-        return splitter.split_many(items), []  # LLMUnavailable stops the stage; a rerun resumes
+        return splitter.split_many(unit.items), unit.rejects  # LLMUnavailable stops the stage; a rerun resumes
     finally:
         splitter.close()
 
@@ -1080,7 +1101,7 @@ register(Stage(
     "split", "1", order=20, description="captions -> labelled subcaptions, rules or a served LLM (subcaptions.jsonl)",
     output="subcaptions.jsonl", needs=("parse",), modules=("medvl.split.llm", "medvl.split.rules"),
     tools=("instructor", "openai"), plan=_plan_split, run_shard=_run_split_shard, resolve=_resolve_split,
-    on_error="retry", timeout_s=1800,
+    on_error="retry", timeout_s=1800, own_fingerprints=True,
     preload=lambda s: ["medvl.split.llm", "instructor", "openai", "openai.resources"] if s.get("splitter") == "llm" else ["medvl.split"],
     ), replace=True)
 

@@ -273,3 +273,103 @@ def test_compare_prompts_and_rules_on_gold(tmp_path):
     assert "| `split/zeroshot@1` |" in md and "f4" in md
     assert json.loads((tmp_path / "cmp" / "compare.json").read_text())["n_captions"] == 5
     assert len(rows_of(tmp_path / "cmp" / "predictions" / "split_zeroshot_v1.jsonl")) == 5
+
+
+# ---------------------------------------------------------------- one run directory, two commands
+
+
+@pytest.fixture(scope="module")
+def parsed_run(tmp_path_factory):
+    """Three synthetic papers parsed by `medvl run --stages parse` (copied by each test)."""
+    from medvl.synth import generate_corpus
+
+    root = tmp_path_factory.mktemp("splitunits")
+    generate_corpus(root / "corpus", papers=3, seed=5, dpi=72)
+    cfg = root / "run.json"
+    cfg.write_text(json.dumps({"inputs": {"pdfs": str(root / "corpus" / "papers")}, "executor": {"kind": "inline"},
+                               "stages": {"parse": {"dpi": 60, "ocr": "never"}, "split": {}, "align": {}}}))
+    template = root / "template"
+    r = CliRunner().invoke(app, ["run", str(cfg), "--out", str(template), "--stages", "parse", "-q"])
+    assert r.exit_code == 0, r.output
+    return cfg, template
+
+
+def _pipeline_stage(run: Path, name: str) -> dict:
+    return json.loads((run / "run.json").read_text())["pipeline"]["stages"][name]
+
+
+def _markers(run: Path, stage: str = "split") -> dict[str, float]:
+    return {p.name: p.stat().st_mtime_ns for p in (run / ".parts" / stage).glob("*.done")}
+
+
+def test_medvl_split_and_medvl_run_share_per_paper_units(parsed_run, tmp_path):
+    import shutil
+
+    cfg, template = parsed_run
+    papers = sorted(p.name[:-5] for p in (template / ".parts" / "parse").glob("*.done"))
+    assert len(papers) == 3
+
+    # medvl run --stages parse,split, then medvl split RUN_DIR: nothing new to do
+    a = shutil.copytree(template, tmp_path / "a")
+    r = CliRunner().invoke(app, ["run", str(cfg), "--out", str(a), "--stages", "parse,split", "-q"])
+    assert r.exit_code == 0, r.output
+    assert _pipeline_stage(a, "split")["ran"] == 3
+    assert sorted(k[:-5] for k in _markers(a)) == papers  # one unit per paper, keyed like parse
+    out_a, marks_a = (a / "subcaptions.jsonl").read_bytes(), _markers(a)
+    r = CliRunner().invoke(app, ["split", str(a)])
+    assert r.exit_code == 0, r.output
+    assert "0 of 3 paper(s) run now" in r.output
+    assert _markers(a) == marks_a and (a / "subcaptions.jsonl").read_bytes() == out_a
+    s = run_split(a)
+    assert s.n_shards == 3 and s.n_shards_run == 0 and not s.restarted and s.n_rows == len(out_a.splitlines())
+
+    # and vice versa: medvl split RUN_DIR first, then medvl run --stages parse,split reuses every unit
+    b = shutil.copytree(template, tmp_path / "b")
+    r = CliRunner().invoke(app, ["split", str(b)])
+    assert r.exit_code == 0 and "3 of 3 paper(s) run now" in r.output, r.output
+    assert (b / "subcaptions.jsonl").read_bytes() == out_a  # the same units give the same output
+    marks_b = _markers(b)
+    r = CliRunner().invoke(app, ["run", str(cfg), "--out", str(b), "--stages", "parse,split", "-q"])
+    assert r.exit_code == 0, r.output
+    st = _pipeline_stage(b, "split")
+    assert st["ran"] == 0 and st["reused"] == 3 and st["planned"] == 3
+    assert _markers(b) == marks_b and (b / "subcaptions.jsonl").read_bytes() == out_a
+
+    # a changed paper is redone by either command, and only that paper
+    part = next((b / ".parts" / "parse").glob(f"{papers[0]}.jsonl"))
+    rows = [json.loads(x) for x in part.read_text().splitlines()]
+    rows[0]["caption"] = rows[0]["caption"] + " (C) An added panel."
+    part.write_text("".join(json.dumps(x) + "\n" for x in rows))
+    s = run_split(b)
+    assert s.n_shards_run == 1 and not s.restarted
+    r = CliRunner().invoke(app, ["run", str(cfg), "--out", str(b), "--stages", "split", "-q"])
+    assert r.exit_code == 0 and _pipeline_stage(b, "split")["ran"] == 0, r.output
+
+
+def test_align_in_a_run_is_not_redone_when_split_rows_differ_only_in_run_details(parsed_run, tmp_path):
+    """An LLM split rerun rewrites rows with other latencies and cache flags: align keeps its papers."""
+    import shutil
+
+    cfg, template = parsed_run
+    run = shutil.copytree(template, tmp_path / "run")
+    r = CliRunner().invoke(app, ["run", str(cfg), "--out", str(run), "--stages", "split,align", "-q"])
+    assert r.exit_code == 0, r.output
+    pairs = (run / "pairs.jsonl").read_bytes()
+    for part in (run / ".parts" / "split").glob("*.jsonl"):
+        if part.name.endswith(".rejects.jsonl"):
+            continue
+        rows = [json.loads(x) for x in part.read_text().splitlines() if x.strip()]
+        for x in rows:
+            x.update(latency_s=0.5, cached=True, tokens={"prompt_tokens": 7})
+        part.write_text("".join(json.dumps(x) + "\n" for x in rows))
+    r = CliRunner().invoke(app, ["run", str(cfg), "--out", str(run), "--stages", "align", "-q"])
+    assert r.exit_code == 0, r.output
+    assert _pipeline_stage(run, "align")["ran"] == 0 and (run / "pairs.jsonl").read_bytes() == pairs
+    # a changed subcaption does redo its paper
+    part = sorted(p for p in (run / ".parts" / "split").glob("*.jsonl") if not p.name.endswith(".rejects.jsonl")
+                  and p.read_text().strip())[0]
+    rows = [json.loads(x) for x in part.read_text().splitlines()]
+    rows[0]["subcaptions"] = []
+    part.write_text("".join(json.dumps(x) + "\n" for x in rows))
+    r = CliRunner().invoke(app, ["run", str(cfg), "--out", str(run), "--stages", "align", "-q"])
+    assert r.exit_code == 0 and _pipeline_stage(run, "align")["ran"] == 1, r.output

@@ -37,13 +37,15 @@ def split_cmd(
     max_reasks: int = typer.Option(2, "--max-reasks", min=0, help="Re-asks after a failed validation before falling back to the rules."),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=16, help="Override the prompt's max_tokens."),
     timeout: float = typer.Option(120.0, "--timeout", help="Seconds per request."),
-    shard_size: int = typer.Option(32, "--shard-size", min=1, help="Captions per resumable unit."),
+    shard_size: int = typer.Option(32, "--shard-size", min=1, help="Captions per resumable unit of a captions JSONL file (a run directory is split per paper, like medvl run)."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="SQLite answer cache (default: in the work folder)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the answer cache."),
 ) -> None:
     """Split captions into labelled subcaptions (SplitRow per caption, resumable).
 
-    A rerun does only the shards that are missing; a rerun with other settings starts over.
+    A rerun does only the units that are missing: papers of a run directory (the same units as
+    `medvl run`, so either command reuses the other's work), shards of --shard-size captions of a
+    JSONL file.  A rerun with other settings starts over.
     With --splitter llm every answer is validated against its caption (labels present, text verbatim),
     re-asked on failure, and falls back to the rules with the reason in fallback_reason.
 
@@ -75,6 +77,6 @@ def split_cmd(
                  f"{st['fallback_reasons'] or ''}, re-asks {st['reasks']}, cached {st['cached']}, "
                  f"requests this run {ls.get('requests', 0)}")
     console.print(f"split: {summary.n_rows} caption(s) -> {summary.out}; {summary.n_shards_run} of "
-                  f"{summary.n_shards} shard(s) run now{' (settings changed: started over)' if summary.restarted else ''}; "
+                  f"{summary.n_shards} {'paper' if summary.settings.get('units') == 'paper' else 'shard'}(s) run now{' (settings changed: started over)' if summary.restarted else ''}; "
                   f"{summary.n_rejected} reject(s){extra}")
     raise typer.Exit(1 if summary.n_rejected else 0)

@@ -4,16 +4,27 @@ INPUT is either a run directory (reads RUN_DIR/figures.jsonl; default output RUN
 or a JSONL file whose lines have ``id`` and ``caption`` (nothing else required; default output
 ``<input stem>.subcaptions.jsonl`` beside it).
 
-Units of work are shards of `shard_size` captions (in input order).  Each finished shard is written
-with `RunDir.write_unit` (records + rejects + done marker), so a killed run keeps every finished shard
-and a rerun does only the missing ones; the LLM answer cache (SQLite) also keeps every answer of an
-unfinished shard, so those cost nothing again.  A shard's key holds a hash of its ids and captions, and
-every done marker records the settings fingerprint (splitter, prompt sha, model, mode, params ...): a
-rerun with other settings starts over instead of mixing outputs.
+Units of work:
+
+* **run directory**: one unit per paper, the same units as the pipeline's split stage (`medvl run`):
+  one per done parse unit (``.parts/parse/<key>.jsonl``, the parts figures.jsonl is merged from), or,
+  in a run directory without parse parts, figures.jsonl grouped by paper_id.  Both commands plan
+  with :func:`iter_paper_units` and fingerprint with :func:`unit_fingerprint`, so either one reuses
+  the units the other finished on the same run directory.
+* **caption-only JSONL** (no paper ids): shards of `shard_size` captions (in input order); a shard's
+  key holds a hash of its ids and captions.
+
+Each finished unit is written with `RunDir.write_unit` (records + rejects + done marker), so a killed
+run keeps every finished unit and a rerun does only the missing ones; the LLM answer cache (SQLite)
+also keeps every answer of an unfinished unit, so those cost nothing again.  Every done marker records
+the unit's fingerprint: a hash of the settings that change the output (splitter, rules version, prompt
+and its sha, model, mode, request params, re-asks; not the url, concurrency or timeouts) and of the
+unit's input (its ids, captions and input rejects).  A unit whose fingerprint differs is redone; when no
+finished unit matches (the settings changed) the summary says the stage started over.
 
 With the LLM splitter all pending captions are in flight together (bounded by the client's
-concurrency); a shard is written as soon as its last caption is answered.  A dead server stops the
-stage with `LLMUnavailable` after the finished shards were written.
+concurrency); a unit is written as soon as its last caption is answered.  A dead server stops the
+stage with `LLMUnavailable` after the finished units were written.
 """
 
 from __future__ import annotations
@@ -23,16 +34,17 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 from medvl.errors import InputError
 from medvl.progress import ProgressFn, no_progress
 from medvl.records import Reject, SplitRow, sha256_text
-from medvl.runs import RunDir, write_jsonl
+from medvl.runs import RunDir, read_jsonl, safe_key, write_jsonl
 from medvl.split.llm import DEFAULT_PROMPT, SPLIT_STAGE, SPLIT_STAGE_VERSION, rules_row, split_stats, tool_versions_split
 from medvl.split.rules import RULES_VERSION
 
 INPUT_KEY = "input"  # the unit that holds the rejects of reading the input
+PARSE_STAGE = "parse"  # the stage whose per-paper parts are the units of a run directory
 
 
 @dataclass
@@ -42,8 +54,8 @@ class SplitSummary:
     n_input: int  # usable captions
     n_rows: int  # rows in the merged output
     n_rejected: int
-    n_shards: int
-    n_shards_run: int  # shards done by this call (the rest were done before)
+    n_shards: int  # units of work: papers of a run directory, shards of a captions file
+    n_shards_run: int  # units done by this call (the rest were done before)
     restarted: bool  # settings changed since the last run: earlier parts were cleared
     stats: dict[str, Any] = field(default_factory=dict)
     llm_stats: dict[str, int] = field(default_factory=dict)
@@ -103,6 +115,140 @@ def read_captions(path: Path, id_keys: tuple[str, ...] = ("id", "figure_id")) ->
     return items, rejects
 
 
+def figure_items(rows: Iterable[tuple[str, Any]], source: str) -> tuple[list[tuple[str, str]], list[Reject]]:
+    """(id, caption) pairs from figure records (parse output), and a Reject for every one without a
+    usable caption.  `rows` holds (where, record) pairs; `where` names the record in a reject."""
+    items: list[tuple[str, str]] = []
+    rejects: list[Reject] = []
+    seen: set[str] = set()
+    for where, row in rows:
+        if not isinstance(row, dict):
+            rejects.append(Reject(stage=SPLIT_STAGE, source=where, reason="bad_json",
+                                  detail=f"{where}: a figure record must be a JSON object"))
+            continue
+        rid = next((row[k] for k in ("figure_id", "id") if row.get(k) not in (None, "")), None)
+        paper = row.get("paper_id")
+        if rid is None:
+            rejects.append(Reject(stage=SPLIT_STAGE, source=where, reason="missing_id",
+                                  detail=f"{where}: a figure without figure_id", paper_id=paper))
+            continue
+        rid = str(rid)
+        caption = row.get("caption")
+        if not isinstance(caption, str) or not caption.strip():
+            reason = "missing_caption" if not isinstance(caption, str) else "empty_caption"
+            rejects.append(Reject(stage=SPLIT_STAGE, source=source, id=rid, reason=reason,
+                                  detail=f"{source}: figure {rid} has {'no' if reason == 'missing_caption' else 'an empty'} "
+                                         "caption", paper_id=paper))
+            continue
+        if rid in seen:
+            rejects.append(Reject(stage=SPLIT_STAGE, source=source, id=rid, reason="duplicate_id",
+                                  detail=f"{source}: figure {rid} appeared before; the first one is kept",
+                                  paper_id=paper))
+            continue
+        seen.add(rid)
+        items.append((rid, caption))
+    return items, rejects
+
+
+@dataclass
+class SplitUnit:
+    """One unit of work of the split stage: a paper (run directories) or a shard of captions."""
+
+    key: str
+    items: list[tuple[str, str]]  # (id, caption) to split, in order
+    rejects: list[Reject] = field(default_factory=list)  # input rows of this unit that cannot be split
+    source: str | None = None
+    from_part: bool = False  # read from .parts/parse/<key>.jsonl: load_paper_unit reads it again
+
+    @property
+    def input_sha(self) -> str:
+        """Hash of everything of the input that the unit's output depends on."""
+        return sha256_text(json.dumps([self.items, [r.model_dump(mode="json") for r in self.rejects]],
+                                      ensure_ascii=False))
+
+
+def _part_rows(path: Path, source: str) -> Iterator[tuple[str, Any]]:
+    for i, row in enumerate(read_jsonl(path), 1):
+        yield f"{source}:{i}", row
+
+
+def load_paper_unit(rd: RunDir, key: str) -> SplitUnit:
+    """The split unit of one done parse unit (a paper): its figures' ids and captions."""
+    part = rd.path / ".parts" / PARSE_STAGE / f"{safe_key(key)}.jsonl"
+    source = f"{PARSE_STAGE}/{key}"
+    try:
+        items, rejects = figure_items(_part_rows(part, source), source) if part.exists() else ([], [])
+    except ValueError as exc:  # a damaged part: the paper is rejected, the run goes on
+        items, rejects = [], [Reject(stage=SPLIT_STAGE, source=source, id=key, reason="bad_json",
+                                     detail=f"{part}: {exc}")]
+    return SplitUnit(key=key, items=items, rejects=rejects, source=source, from_part=True)
+
+
+def iter_paper_units(rd: RunDir) -> Iterator[SplitUnit]:
+    """The per-paper units of a run directory, in key order: what `medvl split RUN_DIR` and the
+    pipeline's split stage both plan.
+
+    One unit per done parse unit (key = the parse key, i.e. the paper id), read from its part; a run
+    directory without parse parts (figures.jsonl made elsewhere) is grouped by paper_id instead, with
+    the lines that cannot be read in one more unit, INPUT_KEY."""
+    parse_dir = rd.path / ".parts" / PARSE_STAGE
+    keys = sorted(p.name[: -len(".done")] for p in parse_dir.glob("*.done")) if parse_dir.is_dir() else []
+    if keys:
+        for key in keys:
+            yield load_paper_unit(rd, key)
+        return
+    figures = rd.file("figures.jsonl")
+    by_paper: dict[str, list[tuple[str, Any]]] = {}
+    bad: list[Reject] = []
+    with open(figures, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            where = f"{figures}:{lineno}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                bad.append(Reject(stage=SPLIT_STAGE, source=where, reason="bad_json",
+                                  detail=f"{where}: not valid JSON ({exc.msg})"))
+                continue
+            paper = row.get("paper_id") if isinstance(row, dict) else None
+            if not paper:
+                bad.append(Reject(stage=SPLIT_STAGE, source=where, reason="missing_paper_id",
+                                  detail=f"{where}: a figure record without paper_id",
+                                  id=str(row.get("figure_id")) if isinstance(row, dict) else None))
+                continue
+            by_paper.setdefault(safe_key(str(paper)), []).append((where, row))
+    for key in sorted(by_paper):
+        items, rejects = figure_items(by_paper[key], "figures.jsonl")
+        yield SplitUnit(key=key, items=items, rejects=rejects, source="figures.jsonl")
+    if bad:
+        yield SplitUnit(key=INPUT_KEY, items=[], rejects=bad, source=str(figures))
+
+
+def settings_fingerprint(splitter: str, llm_splitter=None) -> dict[str, Any]:
+    """The settings that change what the split stage writes (not the url, concurrency or timeouts)."""
+    fp: dict[str, Any] = {"splitter": splitter, "rules": RULES_VERSION, "stage_version": SPLIT_STAGE_VERSION}
+    if splitter == "llm":
+        s = llm_splitter.settings
+        fp.update(prompt=llm_splitter.prompt.ref, prompt_sha=llm_splitter.prompt.sha, model=s.model, mode=s.mode,
+                  params=llm_splitter.llm.request_params(llm_splitter.prompt), max_reasks=s.max_reasks)
+    return fp
+
+
+def fingerprint_sha(fingerprint: dict[str, Any]) -> str:
+    return sha256_text(json.dumps(fingerprint, sort_keys=True))[:16]
+
+
+def unit_fingerprint(settings_sha: str, unit: SplitUnit) -> str:
+    """What a unit's done marker must carry for the unit to be reused (by either command)."""
+    return sha256_text(f"split-unit:{settings_sha}:{unit.input_sha}")[:32]
+
+
+def split_unit_rules(unit: SplitUnit, tools: dict[str, str] | None = None) -> list[SplitRow]:
+    tools = tools or tool_versions_split(False)
+    return [rules_row(i, c, tools=tools) for i, c in unit.items]
+
+
 def _resolve_paths(input_path: Path, out: Path | None) -> tuple[Path, RunDir, Path, Path, bool]:
     """(captions file, work RunDir, output path, rejects path, run-dir mode)."""
     input_path = Path(input_path)
@@ -124,12 +270,13 @@ def _resolve_paths(input_path: Path, out: Path | None) -> tuple[Path, RunDir, Pa
     return input_path, rd, out, rejects, False
 
 
-def _plan(items: list[tuple[str, str]], shard_size: int) -> list[tuple[str, list[tuple[str, str]]]]:
+def caption_shards(items: list[tuple[str, str]], shard_size: int) -> list[SplitUnit]:
+    """Units of a caption-only file: `shard_size` captions each, keyed by position and content."""
     shards = []
     for i in range(0, len(items), shard_size):
         chunk = items[i:i + shard_size]
         digest = sha256_text(json.dumps(chunk, ensure_ascii=False))[:10]
-        shards.append((f"{i // shard_size:05d}-{digest}", chunk))
+        shards.append(SplitUnit(key=f"{i // shard_size:05d}-{digest}", items=chunk))
     return shards
 
 
@@ -153,18 +300,17 @@ def run_split(input_path: str | Path, out: str | Path | None = None, *, splitter
               prompt: str = DEFAULT_PROMPT, llm_settings=None, shard_size: int = 32,
               prompts_dir: Path | None = None, use_cache: bool = True,
               progress: ProgressFn = no_progress) -> SplitSummary:
-    """Split every caption of `input_path`; see the module docstring.  Returns a summary."""
+    """Split every caption of `input_path`; see the module docstring.  Returns a summary.
+
+    `shard_size` cuts caption-only JSONL files; a run directory is always split per paper."""
     if splitter not in ("rules", "llm"):
         raise InputError(splitter, "bad_splitter", "splitter must be 'rules' or 'llm'")
     if shard_size < 1:
         raise InputError(str(shard_size), "bad_shard_size", "shard size must be at least 1")
     captions_file, rd, out_path, rejects_path, run_mode = _resolve_paths(Path(input_path),
                                                                          Path(out) if out else None)
-    items, input_rejects = read_captions(captions_file)
 
     llm_splitter = None
-    fingerprint: dict[str, Any] = {"splitter": splitter, "shard_size": shard_size, "rules": RULES_VERSION,
-                                   "stage_version": SPLIT_STAGE_VERSION}
     if splitter == "llm":
         from medvl.split.llm import LLMSplitter
 
@@ -175,41 +321,56 @@ def run_split(input_path: str | Path, out: str | Path | None = None, *, splitter
         elif llm_settings.cache_path is None:
             llm_settings = dataclasses.replace(llm_settings, cache_path=rd.path / ".cache" / "llm-split.sqlite")
         llm_splitter = LLMSplitter.from_ref(llm_settings, prompt, prompts_dir)
-        fingerprint.update(prompt=llm_splitter.prompt.ref, prompt_sha=llm_splitter.prompt.sha,
-                           model=llm_settings.model, mode=llm_settings.mode,
-                           params=llm_splitter.llm.request_params(llm_splitter.prompt),
-                           max_reasks=llm_settings.max_reasks)
-    fp = sha256_text(json.dumps(fingerprint, sort_keys=True))[:16]
+    fingerprint = settings_fingerprint(splitter, llm_splitter)
+    fp = fingerprint_sha(fingerprint)
 
-    # resume: keep done shards made with the same settings and the same captions, drop the rest
-    shards = _plan(items, shard_size)
-    plan_keys = {k for k, _ in shards}
-    done = rd.done_keys(SPLIT_STAGE) - {INPUT_KEY}
-    restarted = any(_marker_meta(rd, k).get("fingerprint") != fp for k in done)
-    if restarted:
-        rd.clear_stage(SPLIT_STAGE)
-        done = set()
-    for k in done - plan_keys:
-        _remove_unit(rd, k)
-    done &= plan_keys
-    rd.write_unit(SPLIT_STAGE, INPUT_KEY, [], input_rejects, meta={"fingerprint": fp, "source": str(captions_file)})
-    pending = [(k, chunk) for k, chunk in shards if k not in done]
-    settings = {**fingerprint, "input": str(input_path), "out": str(out_path),
+    if run_mode:
+        units = list(iter_paper_units(rd))
+    else:
+        items, input_rejects = read_captions(captions_file)
+        units = caption_shards(items, shard_size)
+        if input_rejects:
+            units.append(SplitUnit(key=INPUT_KEY, items=[], rejects=input_rejects, source=str(captions_file)))
+    n_input = sum(len(u.items) for u in units)
+
+    # resume: keep the done units whose fingerprint (settings + input) matches, redo the rest
+    want = {u.key: unit_fingerprint(fp, u) for u in units}
+    done = rd.done_keys(SPLIT_STAGE)
+    for k in done - set(want):
+        _remove_unit(rd, k)  # input gone (or cut otherwise)
+    stale = {k for k in done & set(want) if _marker_meta(rd, k).get("fingerprint") != want[k]}
+    for k in stale:
+        _remove_unit(rd, k)  # removed before any new work, so outputs never mix two settings
+    reused = (done & set(want)) - stale
+    restarted = bool(stale - {INPUT_KEY}) and not (reused - {INPUT_KEY})
+    pending = [u for u in units if u.key not in reused]
+    settings = {**fingerprint, "units": "paper" if run_mode else f"{shard_size} captions",
+                "input": str(input_path), "out": str(out_path),
                 "llm": llm_settings.public() if llm_settings is not None else None}
+    if not run_mode:
+        settings["shard_size"] = shard_size
     rd.update_manifest(SPLIT_STAGE, settings, tools=["instructor", "openai"] if splitter == "llm" else [])
 
-    progress(0, total=sum(len(c) for _, c in pending))
+    def meta(unit: SplitUnit, rows: list) -> dict[str, Any]:
+        return {"fingerprint": want[unit.key], "settings": fp, "records": len(rows), "rejects": len(unit.rejects),
+                **({"source": unit.source} if unit.source else {})}
+
+    progress(0, total=sum(len(u.items) for u in pending))
     llm_stats: dict[str, int] = {}
     try:
         if llm_splitter is None:
             tools = tool_versions_split(False)
-            for key, chunk in pending:
-                rows = [rules_row(i, c, tools=tools) for i, c in chunk]
-                rd.write_unit(SPLIT_STAGE, key, rows, meta={"fingerprint": fp, "n": len(rows)})
-                progress(len(rows), note=f"shard {key[:5]}")
-        elif pending:
-            llm_splitter.llm.check_server()
-            asyncio.run(_run_llm_shards(llm_splitter, rd, pending, fp, progress))
+            for unit in pending:
+                rows = split_unit_rules(unit, tools)
+                rd.write_unit(SPLIT_STAGE, unit.key, rows, unit.rejects, meta=meta(unit, rows))
+                progress(len(rows), note=unit.key[:24])
+        else:
+            for unit in [u for u in pending if not u.items]:  # nothing to ask: written now
+                rd.write_unit(SPLIT_STAGE, unit.key, [], unit.rejects, meta=meta(unit, []))
+            asked = [u for u in pending if u.items]
+            if asked:
+                llm_splitter.llm.check_server()
+                asyncio.run(_run_llm_units(llm_splitter, rd, asked, meta, progress))
     finally:
         if llm_splitter is not None:
             llm_stats = dict(llm_splitter.llm.stats)
@@ -218,9 +379,10 @@ def run_split(input_path: str | Path, out: str | Path | None = None, *, splitter
 
     rows = list(rd.iter_unit_records(SPLIT_STAGE))
     n_rej = sum(1 for _ in rd.iter_unit_rejects(SPLIT_STAGE))
-    return SplitSummary(out=out_path, rejects_path=rejects_path, n_input=len(items), n_rows=len(rows),
-                        n_rejected=n_rej, n_shards=len(shards), n_shards_run=len(pending), restarted=restarted,
-                        stats=split_stats(rows), llm_stats=llm_stats, settings=settings)
+    n_units = sum(1 for u in units if u.key != INPUT_KEY)
+    return SplitSummary(out=out_path, rejects_path=rejects_path, n_input=n_input, n_rows=len(rows),
+                        n_rejected=n_rej, n_shards=n_units, n_shards_run=sum(1 for u in pending if u.key != INPUT_KEY),
+                        restarted=restarted, stats=split_stats(rows), llm_stats=llm_stats, settings=settings)
 
 
 def _merge(rd: RunDir, out_path: Path, rejects_path: Path, run_mode: bool) -> None:
@@ -235,12 +397,12 @@ def _merge(rd: RunDir, out_path: Path, rejects_path: Path, run_mode: bool) -> No
         write_jsonl(rejects_path, rd.iter_unit_rejects(SPLIT_STAGE))
 
 
-async def _run_llm_shards(splitter, rd: RunDir, pending: list[tuple[str, list[tuple[str, str]]]], fp: str,
-                          progress: ProgressFn) -> None:
+async def _run_llm_units(splitter, rd: RunDir, pending: list[SplitUnit], meta, progress: ProgressFn) -> None:
     from medvl.llm.client import LLMUnavailable
 
-    rows: dict[str, list[SplitRow | None]] = {k: [None] * len(chunk) for k, chunk in pending}
-    left = {k: len(chunk) for k, chunk in pending}
+    rows: dict[str, list[SplitRow | None]] = {u.key: [None] * len(u.items) for u in pending}
+    left = {u.key: len(u.items) for u in pending}
+    by_key = {u.key: u for u in pending}
 
     async def one(key: str, j: int, item_id: str, caption: str) -> None:
         rows[key][j] = await splitter.asplit(item_id, caption)
@@ -248,10 +410,11 @@ async def _run_llm_shards(splitter, rd: RunDir, pending: list[tuple[str, list[tu
         progress(1)
         if left[key] == 0:
             done_rows = rows.pop(key)
-            rd.write_unit(SPLIT_STAGE, key, done_rows,  # type: ignore[arg-type]
-                          meta={"fingerprint": fp, "n": len(done_rows), **split_stats(done_rows)})  # type: ignore[arg-type]
+            unit = by_key[key]
+            rd.write_unit(SPLIT_STAGE, key, done_rows, unit.rejects,  # type: ignore[arg-type]
+                          meta={**meta(unit, done_rows), **split_stats(done_rows)})  # type: ignore[arg-type]
 
-    tasks = [asyncio.ensure_future(one(k, j, i, c)) for k, chunk in pending for j, (i, c) in enumerate(chunk)]
+    tasks = [asyncio.ensure_future(one(u.key, j, i, c)) for u in pending for j, (i, c) in enumerate(u.items)]
     try:
         for fut in asyncio.as_completed(tasks):
             await fut
@@ -261,7 +424,7 @@ async def _run_llm_shards(splitter, rd: RunDir, pending: list[tuple[str, list[tu
         await asyncio.gather(*tasks, return_exceptions=True)
         if isinstance(exc, LLMUnavailable):
             n_done = len(pending) - len(rows)
-            raise LLMUnavailable(f"{exc} ({n_done} of {len(pending)} pending shards finished and kept)") from exc
+            raise LLMUnavailable(f"{exc} ({n_done} of {len(pending)} pending units finished and kept)") from exc
         raise
     finally:
         await splitter.llm.aclose()
