@@ -184,3 +184,24 @@ def test_a_frame_around_the_whole_figure_does_not_hide_the_gutters():
     hits = [P.LetterHit("A", (26, 20, 36, 32), "pdf_text", "A"), P.LetterHit("B", (26, 214, 36, 226), "pdf_text", "B")]
     got = sorted(P.group_cells(P.fine_cells(rgb_of(g)), hits), key=lambda b: b[1])
     assert len(got) == 2 and got[0][3] < 200 and got[1][1] > 200
+
+
+@needs_tesseract
+def test_pixel_letters_centred_above_charts_and_inside_a_frame_beside_tick_labels():
+    from medvl.pdf.ocr import read_panel_letters
+
+    W, H = 700, 300
+    g = np.full((H, W), 255, np.uint8)
+    boxes = []
+    for k in range(2):
+        x0 = 20 + k * 340
+        box = (x0, 40, x0 + 320, 290)
+        g[box[1] + 10:box[3] - 30, x0 + 40:x0 + 42] = 0  # y axis
+        g[box[3] - 32:box[3] - 30, x0 + 40:box[2] - 10] = 0  # x axis
+        for t in range(5):  # tick labels next to the axis
+            _draw(g, f"{t * 20}", (x0 + 8, box[1] + 10 + t * 40), size=14)
+        g[box[1] + 80:box[3] - 32, x0 + 90:x0 + 130] = 100
+        _draw(g, "AB"[k], (x0 + 150, 8), size=26)  # centred above the chart, outside its box
+        boxes.append(box)
+    got = read_panel_letters(rgb_of(g), boxes)
+    assert got == [("A", "ocr"), ("B", "ocr")]

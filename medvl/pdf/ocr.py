@@ -33,7 +33,7 @@ import numpy as np
 
 from medvl.pdf.panels import LetterHit, letter_of
 
-CORNERS = ("tl", "tr", "bl", "br")
+CORNERS = ("tl", "tr", "bl", "br", "tc", "bc")  # four corners, centred above and below
 _WHITELIST = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ()"
 CELL_H = 48  # glyph height in the montage, pixels
 CELL_PAD = 24
@@ -86,6 +86,12 @@ def _window(panel: tuple[int, int, int, int], corner: str, W: int, H: int) -> tu
     # letters just outside the panel: in the gutter beside it, or above-left of a chart whose
     # box starts at its frame (a quarter of the panel's side, at most 64 pixels)
     out = int(max(4, min(0.25 * side, 64)))
+    if corner[1] == "c":  # centred above or below: a band over the middle of the panel's edge
+        cx = (x0 + x1) // 2
+        wx0, wx1 = cx - ww // 2, cx + ww // 2
+        wy0 = y0 - out if corner[0] == "t" else y1 - wh // 3
+        wy1 = y0 + wh // 3 if corner[0] == "t" else y1 + out
+        return max(0, wx0), max(0, wy0), min(W, wx1), min(H, wy1)
     wx0 = x0 - out if corner[1] == "l" else x1 - ww
     wy0 = y0 - out if corner[0] == "t" else y1 - wh
     wx1 = x0 + ww if corner[1] == "l" else x1 + out
@@ -109,10 +115,13 @@ def _components(mask: np.ndarray) -> tuple[list[tuple[tuple[int, int, int, int],
     return out, lab
 
 
-def _is_line(box: tuple[int, int, int, int], h: int) -> bool:
-    """A long thin component next to a letter (a frame edge, an axis, a rule): not clutter."""
+def _is_line(box: tuple[int, int, int, int], h: int, count: int) -> bool:
+    """A long thin or sparse component next to a letter (a frame, an axis with its ticks, a rule,
+    a curve): not clutter around the letter."""
     bw, bh = box[2] - box[0], box[3] - box[1]
-    return (bw >= 2.5 * h and bh <= max(3, 0.3 * h)) or (bh >= 2.5 * h and bw <= max(3, 0.3 * h))
+    if (bw >= 2.5 * h and bh <= max(3, 0.3 * h)) or (bh >= 2.5 * h and bw <= max(3, 0.3 * h)):
+        return True
+    return max(bw, bh) >= 2.5 * h and count <= 0.15 * bw * bh
 
 
 def _window_candidates(grey: np.ndarray, win: tuple[int, int, int, int], panel: tuple[int, int, int, int],
@@ -136,8 +145,8 @@ def _window_candidates(grey: np.ndarray, win: tuple[int, int, int, int], panel: 
     if hi - lo < 60:
         return []  # no contrast: no printed letter here
     cands: list[Candidate] = []
-    # corner point of the panel, in padded-window coordinates
-    ax = (panel[0] if corner[1] == "l" else panel[2]) - px0
+    # corner point of the panel (or the middle of its top / bottom edge), in padded-window coordinates
+    ax = {"l": panel[0], "r": panel[2], "c": (panel[0] + panel[2]) / 2}[corner[1]] - px0
     ay = (panel[1] if corner[0] == "t" else panel[3]) - py0
     diag = ((wy1 - wy0) ** 2 + (wx1 - wx0) ** 2) ** 0.5
     ph, pw = g.shape
@@ -146,7 +155,7 @@ def _window_candidates(grey: np.ndarray, win: tuple[int, int, int, int], panel: 
         comps, lab = _components(mask)
         if not comps:
             continue
-        lines = {c[1] for c in comps if _is_line(c[0], min_h * 2)}
+        lines = {c[1] for c in comps if _is_line(c[0], min_h * 2, c[2])}
         small = [c for c in comps if 2 <= c[0][3] - c[0][1] <= max_h and c[0][2] - c[0][0] <= 1.6 * max_h
                  and c[1] not in lines]
         # words: side-by-side blobs of similar height ("(a)", "Ab"); a word space ends the word,
@@ -221,7 +230,7 @@ def _inside_other(box: tuple[int, int, int, int], pi: int, panels: list[tuple[in
                for k, q in enumerate(panels))
 
 
-def letter_candidates(rgb: np.ndarray, panels: list[tuple[int, int, int, int]], per_window: int = 2
+def letter_candidates(rgb: np.ndarray, panels: list[tuple[int, int, int, int]], per_window: int = 4
                       ) -> list[Candidate]:
     """Letter-like ink blobs in the four corner windows of every panel (both polarities)."""
     grey = rgb.mean(axis=2).astype(np.uint8) if rgb.ndim == 3 else rgb.astype(np.uint8)
