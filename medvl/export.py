@@ -28,6 +28,14 @@ Duplicate images (same decoded pixels) are exported once: the copy in the earlie
 then val, then test) and the smallest pair id is kept, so a duplicate never leaks into test; the
 others become ``duplicate_image`` rejects.  Rows are written in a fixed order, tar members carry
 fixed times and owners, and the manifest has no timestamps, so the same inputs give the same bytes.
+
+Memory does not grow with the rows' size: pass 1 streams pairs.jsonl (or figures.jsonl for the raw
+variant), filters each row and hashes its image, keeping only a small entry per kept row (pair id,
+paper id, image hash, the line's byte offset); the split of every paper and the order of the rows
+follow from those entries.  Pass 2 reads each kept row again at its offset, in output order, and
+streams it into the per-split CSV, WebDataset and metadata writers; duplicates are found with a map
+from image hash to the kept pair id (O(unique images)).  figures.jsonl is indexed the same way
+(figure id -> offset) and read again only where a figure is needed (raw rows, synthetic classes).
 """
 
 from __future__ import annotations
@@ -41,14 +49,15 @@ import shutil
 import tarfile
 import tempfile
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from medvl.errors import InputError, MedvlError
 from medvl.progress import ProgressFn, no_progress
 from medvl.records import Figure, Pair, Reject, pair_id, sha256_file
-from medvl.runs import RunDir, atomic_write_text, read_jsonl, safe_key, tool_versions, write_jsonl
+from medvl.runs import RunDir, atomic_open, atomic_write_text, read_jsonl, safe_key, tool_versions, write_jsonl
 
 STAGE = "export"
 STAGE_VERSION = "1.0.0"
@@ -188,12 +197,103 @@ def _clean_text(text: str) -> str:
     return " ".join(text.replace("\t", " ").split())
 
 
-def _rows_aligned(rd: RunDir, rejects: list[Reject]) -> list[Row]:
+def _jsonl_lines(path: Path) -> Iterator[tuple[int, int, dict]]:
+    """(line number among non-empty lines, byte offset, object) of a JSONL file, streamed; a line
+    that is not JSON raises with file and line (as medvl.runs.read_jsonl does)."""
+    with open(path, "rb") as fh:
+        offset = 0
+        n = 0
+        for lineno, raw in enumerate(fh, 1):
+            start, offset = offset, offset + len(raw)
+            line = raw.decode("utf-8").strip()
+            if not line:
+                continue
+            n += 1
+            try:
+                yield n, start, json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from exc
+
+
+class _LineReader:
+    """Reads the JSON object at a byte offset of a JSONL file (pass 2 of the export)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.fh = open(path, "rb")
+
+    def at(self, offset: int) -> dict:
+        self.fh.seek(offset)
+        return json.loads(self.fh.readline().decode("utf-8"))
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+def _row_from_pair(p: Pair) -> Row:
+    return Row(p.pair_id, p.paper_id, p.figure_id, p.panel_id, p.label, p.method, p.confidence,
+               _clean_text(p.text), p.image, p.license)
+
+
+def _row_from_figure(f: Figure) -> Row:
+    from medvl.align import strip_figure_label
+
+    return Row(pair_id(f.figure_id, None, 0), f.paper_id, f.figure_id, None, None, "whole", 1.0,
+               _clean_text(strip_figure_label(f.caption or "", f.label)), f.image, f.license)
+
+
+class _Figures:
+    """figure_id -> byte offset in figures.jsonl of its last valid record (first-seen order), and
+    the folders of the figures' sources (where a synthetic corpus keeps ground_truth.json)."""
+
+    def __init__(self, rd: RunDir, rejects: list[Reject] | None = None):
+        self.path = rd.file("figures.jsonl")
+        self.offsets: dict[str, int] = {}
+        self.sources: list[str] = []  # distinct Figure.source values, first-seen order
+        self._reader: _LineReader | None = None
+        self._last: tuple[str, Figure] | None = None
+        if not self.path.exists():
+            return
+        seen_sources: set[str] = set()
+        for i, off, raw in _jsonl_lines(self.path):
+            try:
+                f = Figure.model_validate(raw)
+            except Exception as exc:
+                if rejects is not None:
+                    rejects.append(Reject(stage=STAGE, source=f"figures.jsonl:{i}", id=str(raw.get("figure_id")),
+                                          reason="bad_record",
+                                          detail=f"{self.path}:{i}: not a valid Figure ({_short(exc)})",
+                                          paper_id=raw.get("paper_id")))
+                continue
+            self.offsets[f.figure_id] = off
+            if f.source not in seen_sources:
+                seen_sources.add(f.source)
+                self.sources.append(f.source)
+
+    def get(self, fid: str) -> Figure | None:
+        off = self.offsets.get(fid)
+        if off is None:
+            return None
+        if self._last is not None and self._last[0] == fid:
+            return self._last[1]
+        if self._reader is None:
+            self._reader = _LineReader(self.path)
+        fig = Figure.model_validate(self._reader.at(off))
+        self._last = (fid, fig)
+        return fig
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+
+def _iter_rows_aligned(rd: RunDir, rejects: list[Reject]) -> Iterator[tuple[int, Row]]:
+    """(offset in pairs.jsonl, row) of every valid pair, streamed; bad rows become rejects."""
     path = rd.file("pairs.jsonl")
     if not path.exists():
         raise InputError(str(path), "missing", "no pairs file: run `medvl align` first (or export --pairs raw)")
-    rows = []
-    for i, raw in enumerate(read_jsonl(path), 1):
+    for i, off, raw in _jsonl_lines(path):
         try:
             p = Pair.model_validate(raw)
         except Exception as exc:  # one bad row, not a dead run
@@ -201,49 +301,35 @@ def _rows_aligned(rd: RunDir, rejects: list[Reject]) -> list[Row]:
                                   reason="bad_record", detail=f"{path}:{i}: not a valid Pair ({_short(exc)})",
                                   paper_id=raw.get("paper_id")))
             continue
-        rows.append(Row(p.pair_id, p.paper_id, p.figure_id, p.panel_id, p.label, p.method, p.confidence,
-                        _clean_text(p.text), p.image, p.license))
-    return rows
+        yield off, _row_from_pair(p)
 
 
-def _load_figures(rd: RunDir, rejects: list[Reject] | None = None) -> dict[str, Figure]:
-    path = rd.file("figures.jsonl")
-    figs: dict[str, Figure] = {}
-    if not path.exists():
-        return figs
-    for i, raw in enumerate(read_jsonl(path), 1):
-        try:
-            f = Figure.model_validate(raw)
-        except Exception as exc:
-            if rejects is not None:
-                rejects.append(Reject(stage=STAGE, source=f"figures.jsonl:{i}", id=str(raw.get("figure_id")),
-                                      reason="bad_record", detail=f"{path}:{i}: not a valid Figure ({_short(exc)})",
-                                      paper_id=raw.get("paper_id")))
-            continue
-        figs[f.figure_id] = f
-    return figs
-
-
-def _rows_raw(rd: RunDir, figs: dict[str, Figure], rejects: list[Reject]) -> list[Row]:
-    from medvl.align import strip_figure_label
-
-    if not rd.file("figures.jsonl").exists():
-        raise InputError(str(rd.file("figures.jsonl")), "missing", "no figures file: run `medvl parse` first")
+def _iter_rows_raw(rd: RunDir, figs: _Figures, rejects: list[Reject]) -> Iterator[tuple[int, Row]]:
+    """(offset in figures.jsonl, row) of every figure with an image, of the papers with aligned pairs."""
+    if not figs.path.exists():
+        raise InputError(str(figs.path), "missing", "no figures file: run `medvl parse` first")
     papers: set[str] | None = None
     pairs_path = rd.file("pairs.jsonl")
     if pairs_path.exists():  # the same papers as the aligned pairs
         papers = {r["paper_id"] for r in read_jsonl(pairs_path) if "paper_id" in r}
-    rows = []
-    for f in figs.values():
+    for fid, off in figs.offsets.items():
+        f = figs.get(fid)
+        assert f is not None
         if papers is not None and f.paper_id not in papers:
             continue
         if not f.image:
             rejects.append(Reject(stage=STAGE, source=f.figure_id, id=f.figure_id, reason="no_image",
                                   detail=f"{f.figure_id}: the figure has no rendered image", paper_id=f.paper_id))
             continue
-        rows.append(Row(pair_id(f.figure_id, None, 0), f.paper_id, f.figure_id, None, None, "whole", 1.0,
-                        _clean_text(strip_figure_label(f.caption or "", f.label)), f.image, f.license))
-    return rows
+        yield off, _row_from_figure(f)
+
+
+def _count_lines(path: Path) -> int:
+    n = 0
+    with open(path, "rb") as fh:
+        for line in fh:
+            n += bool(line.strip())
+    return n
 
 
 def _short(exc: Exception) -> str:
@@ -252,7 +338,7 @@ def _short(exc: Exception) -> str:
 
 # ---------------------------------------------------------------- synthetic classes
 
-def _ground_truth_papers(rd: RunDir, figs: dict[str, Figure], explicit: str | None) -> dict[str, dict]:
+def _ground_truth_papers(rd: RunDir, sources: list[str], explicit: str | None) -> dict[str, dict]:
     """paper_id -> ground-truth paper of a synthetic corpus, when one can be found."""
     cands: list[Path] = []
     if explicit:
@@ -260,8 +346,8 @@ def _ground_truth_papers(rd: RunDir, figs: dict[str, Figure], explicit: str | No
         cands.append(p / "ground_truth.json" if p.is_dir() else p)
     else:
         cands.append(rd.path / "corpus" / "ground_truth.json")
-        for f in figs.values():
-            src = Path(f.source)
+        for source in sources:
+            src = Path(source)
             for base in ([src] if src.is_absolute() else [Path.cwd() / src, rd.path / src]):
                 ups = [base.parent.parent, base.parent] if base.parent.name == "papers" else [base.parent]
                 for up in ups:  # medvl synth writes DIR/papers/*.pdf and DIR/ground_truth.json
@@ -287,30 +373,31 @@ def _ground_truth_papers(rd: RunDir, figs: dict[str, Figure], explicit: str | No
     return out
 
 
-def _label_synthetic(rows: list[Row], figs: dict[str, Figure], gt: dict[str, dict]) -> None:
+def _label_synthetic(r: Row, get_fig: Callable[[str], Figure | None], gt: dict[str, dict]) -> None:
     from medvl.synth.score import match_figure, match_panel
 
-    for r in rows:
-        paper = gt.get(r.paper_id)
-        fig = figs.get(r.figure_id)
-        if paper is None or fig is None:
-            continue
-        g = match_figure(fig.model_dump(), paper)
-        if g is None:
-            continue
-        if r.panel_id is not None:
-            panel = next((p for p in fig.panels if p.panel_id == r.panel_id), None)
-            gp = match_panel(panel.bbox, fig.dpi, g, paper["_dpi"]) if panel else None
-            if gp is not None:
-                r.synthetic_class = gp["class"]
-                r.synthetic_classes = [gp["class"]]
-            elif len(fig.panels) <= 1 and len(g["panels"]) == 1:
-                r.synthetic_class = g["panels"][0]["class"]
-                r.synthetic_classes = [r.synthetic_class]
-        else:
-            classes = sorted({p["class"] for p in g["panels"]})
-            r.synthetic_classes = classes
-            r.synthetic_class = classes[0] if len(classes) == 1 else None
+    paper = gt.get(r.paper_id)
+    if paper is None:
+        return
+    fig = get_fig(r.figure_id)
+    if fig is None:
+        return
+    g = match_figure(fig.model_dump(), paper)
+    if g is None:
+        return
+    if r.panel_id is not None:
+        panel = next((p for p in fig.panels if p.panel_id == r.panel_id), None)
+        gp = match_panel(panel.bbox, fig.dpi, g, paper["_dpi"]) if panel else None
+        if gp is not None:
+            r.synthetic_class = gp["class"]
+            r.synthetic_classes = [gp["class"]]
+        elif len(fig.panels) <= 1 and len(g["panels"]) == 1:
+            r.synthetic_class = g["panels"][0]["class"]
+            r.synthetic_classes = [r.synthetic_class]
+    else:
+        classes = sorted({p["class"] for p in g["panels"]})
+        r.synthetic_classes = classes
+        r.synthetic_class = classes[0] if len(classes) == 1 else None
 
 
 # ---------------------------------------------------------------- images
@@ -372,6 +459,18 @@ def _check_target(data_dir: Path, run_dir: Path) -> None:
                              "DATA_DIR is a non-empty folder that is not a medvl export; choose another --out")
 
 
+@dataclass(order=True, slots=True)
+class _Entry:
+    """What pass 1 keeps of a row that passed the filters (a few hundred bytes)."""
+
+    split_index: int
+    pair_id: str
+    seq: int  # position among the input rows: ties of equal pair ids keep input order
+    offset: int  # byte offset of the row's line in the input file
+    paper_id: str
+    sha: bytes  # decoded-pixel hash of the image
+
+
 def export_run(run_dir: str | Path, data_dir: str | Path, settings: ExportSettings | None = None,
                progress: ProgressFn = no_progress) -> ExportSummary:
     """Export a run's pairs to DATA_DIR (replaced atomically).  Returns counts per split."""
@@ -380,62 +479,73 @@ def export_run(run_dir: str | Path, data_dir: str | Path, settings: ExportSettin
     data_dir = Path(data_dir)
     _check_target(data_dir, rd.path)
     rejects: list[Reject] = []
-    figs = _load_figures(rd, rejects if settings.pairs == "raw" else None)
-    rows = _rows_aligned(rd, rejects) if settings.pairs == "aligned" else _rows_raw(rd, figs, rejects)
+    figs = _Figures(rd, rejects if settings.pairs == "raw" else None)
+    try:
+        return _export(rd, data_dir, settings, figs, rejects, progress)
+    finally:
+        figs.close()
 
-    # filters: text, confidence, image
-    kept: list[Row] = []
-    progress(0, total=len(rows))
-    for r in sorted(rows, key=lambda r: r.pair_id):
+
+def _export(rd: RunDir, data_dir: Path, settings: ExportSettings, figs: _Figures, rejects: list[Reject],
+            progress: ProgressFn) -> ExportSummary:
+    if settings.pairs == "aligned":
+        source = _iter_rows_aligned(rd, rejects)
+        input_path = rd.file("pairs.jsonl")
+        total = _count_lines(input_path) if input_path.exists() else 0
+    else:
+        source = _iter_rows_raw(rd, figs, rejects)
+        input_path = figs.path
+        total = len(figs.offsets)
+
+    # pass 1: filters (text, confidence, image), image hashes; a small entry per kept row
+    filtered: list[tuple[str, int, Reject]] = []  # rejected in pair id order, as rows are exported
+    entries: list[_Entry] = []
+    papers: dict[str, str] = {}  # one string per paper id, shared by its entries
+    progress(0, total=total)
+    for seq, (off, r) in enumerate(source):
         progress(1)
+
+        def drop(reason: str, detail: str) -> None:
+            filtered.append((r.pair_id, seq, _rej(r, reason, detail)))
+
         if not r.text.strip(" ."):
-            rejects.append(_rej(r, "empty_text", f"{r.pair_id}: empty text"))
+            drop("empty_text", f"{r.pair_id}: empty text")
             continue
         if r.confidence < settings.min_confidence:
-            rejects.append(_rej(r, "low_confidence", f"{r.pair_id}: confidence {r.confidence:.2f} below "
-                                f"{settings.min_confidence:.2f}"))
+            drop("low_confidence", f"{r.pair_id}: confidence {r.confidence:.2f} below {settings.min_confidence:.2f}")
             continue
         try:
             src = rd.inside(r.image)
         except ValueError:
-            rejects.append(_rej(r, "bad_path", f"{r.pair_id}: image path {r.image!r} escapes the run directory"))
+            drop("bad_path", f"{r.pair_id}: image path {r.image!r} escapes the run directory")
             continue
         if not src.is_file():
-            rejects.append(_rej(r, "image_missing", f"{r.pair_id}: image {r.image} not found"))
+            drop("image_missing", f"{r.pair_id}: image {r.image} not found")
             continue
         try:
-            r.pixel_sha256 = _pixel_sha(src)
+            sha = bytes.fromhex(_pixel_sha(src))
         except Exception as exc:  # PIL raises many types on bad files
-            rejects.append(_rej(r, "bad_image", f"{r.pair_id}: {r.image} cannot be decoded ({_short(exc)})"))
+            drop("bad_image", f"{r.pair_id}: {r.image} cannot be decoded ({_short(exc)})")
             continue
-        kept.append(r)
+        entries.append(_Entry(0, r.pair_id, seq, off, papers.setdefault(r.paper_id, r.paper_id), sha))
+    filtered.sort(key=lambda t: (t[0], t[1]))
+    rejects.extend(rej for _, _, rej in filtered)
+    del filtered
 
-    # split by paper
-    assignment, moved = assign_splits([r.paper_id for r in kept], settings.split, settings.seed,
-                                      settings.min_per_split)
-    for r in kept:
-        r.split = assignment[r.paper_id]
+    # split by paper; then the output order: split, pair id (input order among equal ids)
+    assignment, moved = assign_splits(list(papers), settings.split, settings.seed, settings.min_per_split)
+    for e in entries:
+        e.split_index = SPLITS.index(assignment[e.paper_id])
+    entries.sort()
+    del papers, assignment
 
-    # duplicates: keep the earliest split, then the smallest pair id
-    kept.sort(key=lambda r: (SPLITS.index(r.split), r.pair_id))
-    seen: dict[str, str] = {}
-    unique: list[Row] = []
-    for r in kept:
-        if r.pixel_sha256 in seen:
-            rejects.append(_rej(r, "duplicate_image", f"{r.pair_id}: same image as {seen[r.pixel_sha256]}"))
-            continue
-        seen[r.pixel_sha256] = r.pair_id
-        unique.append(r)
+    gt = _ground_truth_papers(rd, figs.sources, settings.ground_truth)
 
-    gt = _ground_truth_papers(rd, figs, settings.ground_truth)
-    if gt:
-        _label_synthetic(unique, figs, gt)
-
-    # write into a temporary sibling, then swap it into place
+    # pass 2: into a temporary sibling, then swap it into place
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}.", dir=data_dir.parent))
     try:
-        summary = _write(tmp, data_dir, rd, unique, rejects, settings, moved)
+        summary = _write(tmp, data_dir, rd, input_path, entries, rejects, settings, moved, figs, gt)
         old = None
         if data_dir.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}.old.", dir=data_dir.parent))
@@ -462,65 +572,113 @@ def _rej(r: Row, reason: str, detail: str) -> Reject:
     return Reject(stage=STAGE, source=r.image, id=r.pair_id, reason=reason, detail=detail, paper_id=r.paper_id)
 
 
-def _write(tmp: Path, final: Path, rd: RunDir, rows: list[Row], rejects: list[Reject],
-           settings: ExportSettings, moved: list[str]) -> ExportSummary:
-    by_split: dict[str, list[Row]] = {s: [] for s in SPLITS}
-    for r in rows:
-        by_split[r.split].append(r)
-    meta_rows: list[dict[str, Any]] = []
+class _SplitWriter:
+    """Streams one split's rows into its CSV file, image folder and WebDataset shards."""
+
+    def __init__(self, tmp: Path, final: Path, rd: RunDir, split: str, settings: ExportSettings,
+                 sizes: dict[str, int], stack: ExitStack):
+        self.tmp, self.final, self.rd, self.split, self.settings = tmp, final, rd, split, settings
+        self.sizes = sizes
+        self.rows = 0
+        self.papers: set[str] = set()
+        self.figures: set[str] = set()
+        self.classes: Counter[str] = Counter()
+        self.shards: list[str] = []
+        self.tar: tarfile.TarFile | None = None
+        self.in_shard = 0
+        self.csv = None
+        self.stack = stack
+        if "csv" in settings.formats:
+            fh = stack.enter_context(open(tmp / f"{split}.csv", "w", encoding="utf-8", newline=""))
+            self.csv = csv.writer(fh, delimiter="\t", quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
+            self.csv.writerow(["filepath", "title"])
+
+    def add(self, r: Row) -> dict[str, Any]:
+        """Write one row; returns its metadata.jsonl row."""
+        s = self.settings
+        r.key = _sample_key(r.pair_id)
+        ext = Path(r.image).suffix.lower() or ".png"
+        rel = f"images/{self.split}/{r.key}{ext}"
+        fp = str((self.final / rel).resolve()) if s.absolute_paths else rel
+        if self.csv is not None:
+            _place(self.rd.inside(r.image), self.tmp / rel, s.link)
+            self.csv.writerow([fp, r.text])
+        if "wds" in s.formats:
+            if self.tar is None or self.in_shard == s.shard_size:
+                self._close_shard()
+                name = f"{self.split}-{len(self.shards):06d}.tar"
+                (self.tmp / "wds").mkdir(exist_ok=True)
+                self.tar = tarfile.open(self.tmp / "wds" / name, "w", format=tarfile.USTAR_FORMAT)
+                self.shards.append(name)
+                self.in_shard = 0
+            _tar_add(self.tar, f"{r.key}{ext}", self.rd.inside(r.image).read_bytes())
+            _tar_add(self.tar, f"{r.key}.txt", r.text.encode("utf-8"))
+            meta = _meta_row(r, f"{r.key}{ext}")
+            _tar_add(self.tar, f"{r.key}.json", json.dumps(meta, ensure_ascii=False, sort_keys=True).encode())
+            self.in_shard += 1
+        self.rows += 1
+        self.papers.add(r.paper_id)
+        self.figures.add(r.figure_id)
+        if r.synthetic_class:
+            self.classes[r.synthetic_class] += 1
+        return _meta_row(r, fp)
+
+    def _close_shard(self) -> None:
+        if self.tar is not None:
+            self.tar.close()
+            self.sizes[self.shards[-1]] = self.in_shard
+            self.tar = None
+
+    def finish(self) -> dict[str, Any]:
+        self._close_shard()
+        info: dict[str, Any] = {"rows": self.rows, "papers": len(self.papers), "figures": len(self.figures)}
+        if self.classes:
+            info["synthetic_classes"] = dict(sorted(self.classes.items()))
+        if self.csv is not None:
+            info["csv"] = f"{self.split}.csv"
+        if self.shards:
+            info["shards"] = f"wds/{self.split}-{{000000..{len(self.shards) - 1:06d}}}.tar"
+            info["num_samples"] = self.rows
+        return info
+
+
+def _write(tmp: Path, final: Path, rd: RunDir, input_path: Path, entries: list[_Entry], rejects: list[Reject],
+           settings: ExportSettings, moved: list[str], figs: _Figures, gt: dict[str, dict]) -> ExportSummary:
     splits_info: dict[str, Any] = {}
     sizes: dict[str, int] = {}
-    for split in SPLITS:
-        part = by_split[split]
-        info: dict[str, Any] = {"rows": len(part), "papers": len({r.paper_id for r in part}),
-                                "figures": len({r.figure_id for r in part})}
-        classes = Counter(r.synthetic_class for r in part if r.synthetic_class)
-        if classes:
-            info["synthetic_classes"] = dict(sorted(classes.items()))
-        filepaths: list[str] = []
-        for r in part:
-            r.key = _sample_key(r.pair_id)
-            ext = Path(r.image).suffix.lower() or ".png"
-            rel = f"images/{split}/{r.key}{ext}"
-            fp = str((final / rel).resolve()) if settings.absolute_paths else rel
-            filepaths.append(fp)
-            meta_rows.append(_meta_row(r, fp))
-        if "csv" in settings.formats:
-            for r, fp in zip(part, filepaths):
-                ext = Path(r.image).suffix.lower() or ".png"
-                _place(rd.inside(r.image), tmp / f"images/{split}/{r.key}{ext}", settings.link)
-            with open(tmp / f"{split}.csv", "w", encoding="utf-8", newline="") as fh:
-                w = csv.writer(fh, delimiter="\t", quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
-                w.writerow(["filepath", "title"])
-                for r, fp in zip(part, filepaths):
-                    w.writerow([fp, r.text])
-            info["csv"] = f"{split}.csv"
-        if "wds" in settings.formats:
-            shards = []
-            for si in range(0, max(len(part), 1), settings.shard_size):
-                chunk = part[si:si + settings.shard_size]
-                if not chunk:
-                    break
-                name = f"{split}-{si // settings.shard_size:06d}.tar"
-                (tmp / "wds").mkdir(exist_ok=True)
-                with tarfile.open(tmp / "wds" / name, "w", format=tarfile.USTAR_FORMAT) as tar:
-                    for r in chunk:
-                        ext = Path(r.image).suffix.lower() or ".png"
-                        _tar_add(tar, f"{r.key}{ext}", rd.inside(r.image).read_bytes())
-                        _tar_add(tar, f"{r.key}.txt", r.text.encode("utf-8"))
-                        meta = _meta_row(r, f"{r.key}{ext}")
-                        _tar_add(tar, f"{r.key}.json", json.dumps(meta, ensure_ascii=False, sort_keys=True).encode())
-                shards.append(name)
-                sizes[name] = len(chunk)
-            if shards:
-                last = len(shards) - 1
-                info["shards"] = f"wds/{split}-{{000000..{last:06d}}}.tar"
-                info["num_samples"] = len(part)
-        splits_info[split] = info
+    methods: Counter[str] = Counter()
+    seen: dict[bytes, str] = {}  # image hash -> the pair id that keeps it
+    total = 0
+    reader = _LineReader(input_path)
+    make = _row_from_pair if settings.pairs == "aligned" else _row_from_figure
+    model = Pair if settings.pairs == "aligned" else Figure
+    i = 0
+    try:
+        with atomic_open(tmp / "metadata.jsonl") as meta_fh:
+            for split_index, split in enumerate(SPLITS):
+                with ExitStack() as stack:
+                    w = _SplitWriter(tmp, final, rd, split, settings, sizes, stack)
+                    while i < len(entries) and entries[i].split_index == split_index:
+                        e = entries[i]
+                        i += 1
+                        # duplicates: the earliest split, then the smallest pair id, keeps the image
+                        r = make(model.model_validate(reader.at(e.offset)))
+                        if e.sha in seen:
+                            rejects.append(_rej(r, "duplicate_image", f"{r.pair_id}: same image as {seen[e.sha]}"))
+                            continue
+                        seen[e.sha] = e.pair_id
+                        r.split, r.pixel_sha256 = split, e.sha.hex()
+                        if gt:
+                            _label_synthetic(r, figs.get, gt)
+                        meta_fh.write(json.dumps(w.add(r), ensure_ascii=False) + "\n")
+                        methods[r.method] += 1
+                        total += 1
+                    splits_info[split] = w.finish()
+    finally:
+        reader.close()
     if "wds" in settings.formats:
         (tmp / "wds").mkdir(exist_ok=True)
         atomic_write_text(tmp / "wds" / "sizes.json", json.dumps(sizes, indent=1, sort_keys=True) + "\n")
-    write_jsonl(tmp / "metadata.jsonl", meta_rows)
     write_jsonl(tmp / "rejects.jsonl", rejects)
 
     from medvl import __version__
@@ -543,8 +701,8 @@ def _write(tmp: Path, final: Path, rd: RunDir, rows: list[Row], rejects: list[Re
         "csv": {"separator": "\t", "img_key": "filepath", "caption_key": "title",
                 "paths": "absolute" if settings.absolute_paths else "relative to DATA_DIR"},
         "splits": splits_info,
-        "total_rows": len(rows),
-        "methods": dict(sorted(Counter(r.method for r in rows).items())),
+        "total_rows": total,
+        "methods": dict(sorted(methods.items())),
         "moved_papers": moved,
         "rejects": dict(sorted(reasons.items())),
         "tools": tool_versions(["pillow"]),

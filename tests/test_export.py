@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -260,3 +262,90 @@ def test_cli_export(tmp_path):
     assert not (tmp_path / "d" / "wds").exists()
     res = CliRunner().invoke(app, ["export", str(rd.path), "--out", str(tmp_path / "d"), "--split", "1,2"])
     assert res.exit_code != 0
+
+
+def _messy_run(root: Path) -> RunDir:
+    """A run with everything the export filters, in no particular order: duplicate images across papers,
+    bad rows, empty text, missing / escaping / undecodable images, low confidence, a repeated pair id,
+    dots and non-ASCII in ids and text, a figure without image and a bad figure row."""
+    import random
+
+    rd = build_run(root, n_papers=9, dup=True)
+    pairs = list(read_jsonl(rd.file("pairs.jsonl")))
+    pairs[0]["text"] = " . "
+    pairs[2]["image"] = "images/nowhere.png"
+    pairs[3]["image"] = "../outside.png"
+    rd.inside("images/broken.png").write_bytes(b"not a png")
+    pairs[4]["image"] = "images/broken.png"
+    pairs[5]["confidence"] = 0.3
+    pairs[6]["text"] = "Ünïcode — “quoted”\ttext, 5 µm."
+    pairs[7]["pair_id"] = pairs[7]["pair_id"] + ".v2"
+    pairs.append(dict(pairs[8]))  # the same pair id twice
+    pairs.append(dict(pairs[9], pair_id="zz-late", image=pairs[1]["image"]))  # a duplicate of a kept image
+    random.Random(3).shuffle(pairs)
+    with open(rd.file("pairs.jsonl"), "w", encoding="utf-8") as fh:
+        for i, p in enumerate(pairs):
+            fh.write(json.dumps(p, ensure_ascii=False) + "\n")
+            if i == 4:
+                fh.write("\n" + json.dumps({"pair_id": "broken", "paper_id": "p0"}) + "\n")
+    figs = list(read_jsonl(rd.file("figures.jsonl")))
+    figs[1]["image"] = None
+    figs.insert(3, {"figure_id": "bad-figure", "paper_id": figs[0]["paper_id"]})
+    random.Random(4).shuffle(figs)
+    with open(rd.file("figures.jsonl"), "w", encoding="utf-8") as fh:
+        for f in figs:
+            fh.write(json.dumps(f, ensure_ascii=False) + "\n")
+    return rd
+
+
+@pytest.mark.parametrize("settings", [
+    dict(seed=1, shard_size=4),
+    dict(seed=2, shard_size=3, min_confidence=0.5, formats=("wds",), split=(0.5, 0.3, 0.2)),
+    dict(seed=0, formats=("csv",), absolute_paths=True, link=False),
+    dict(seed=7, pairs="raw", shard_size=2),
+    dict(seed=3, split=(0.34, 0.33, 0.33), min_per_split=3),
+], ids=["aligned", "wds-only-confidence", "csv-absolute", "raw", "moved-papers"])
+def test_streaming_export_writes_the_same_bytes(tmp_path, settings):
+    """The streaming export (pass 1 index, pass 2 writers) against the export as it was before, which held
+    every row in memory (tests/export_before_streaming.py): the same inputs give the same files, byte for byte."""
+    try:
+        import export_before_streaming as before
+    except ImportError:  # tests imported as a package
+        from tests import export_before_streaming as before
+
+    rd = _messy_run(tmp_path / "run")
+    data = tmp_path / "data"
+    old_summary = before.export_run(rd.path, data, before.ExportSettings(**settings))
+    os.replace(data, tmp_path / "old")
+    new_summary = export_run(rd.path, data, ExportSettings(**settings))
+    assert new_summary.to_dict() == old_summary.to_dict()
+    assert new_summary.rejects >= (2 if settings.get("pairs") == "raw" else 8) and sum(new_summary.rows.values()) > 0
+    old_files = sorted(p.relative_to(tmp_path / "old") for p in (tmp_path / "old").rglob("*") if p.is_file())
+    new_files = sorted(p.relative_to(data) for p in data.rglob("*") if p.is_file())
+    assert new_files == old_files
+    for rel in new_files:
+        assert (data / rel).read_bytes() == (tmp_path / "old" / rel).read_bytes(), rel
+
+
+def test_streaming_export_same_bytes_with_synthetic_classes(tmp_path):
+    try:
+        import export_before_streaming as before
+    except ImportError:
+        from tests import export_before_streaming as before
+
+    rd = build_run(tmp_path / "run", n_papers=4)
+    gt = {"generator": "medvl.synth", "dpi": 150, "papers": [{"paper_id": f"p{i:016x}", "figures": [{
+        "page": 1, "bbox": [0, 0, 24, 9.6], "label": "Figure 1", "caption": "Figure 1. x",
+        "panels": [{"index": 0, "bbox_px": [0, 0, 24, 20], "class": "tumour", "label": "A"},
+                   {"index": 1, "bbox_px": [25, 0, 49, 20], "class": "infarct", "label": "B"}]}]} for i in range(4)]}
+    (rd.path / "corpus").mkdir()
+    (rd.path / "corpus" / "ground_truth.json").write_text(json.dumps(gt))  # found without --ground-truth
+    for pairs in ("aligned", "raw"):
+        before.export_run(rd.path, tmp_path / "x", before.ExportSettings(pairs=pairs, shard_size=3))
+        os.replace(tmp_path / "x", tmp_path / f"old-{pairs}")
+        export_run(rd.path, tmp_path / "x", ExportSettings(pairs=pairs, shard_size=3))
+        man = read_manifest(tmp_path / "x")
+        assert any("synthetic_classes" in man["splits"][s] for s in ("train", "val", "test")) or pairs == "raw"
+        for name in ("metadata.jsonl", "manifest.json", "train.csv", "wds/train-000000.tar", "rejects.jsonl"):
+            assert (tmp_path / "x" / name).read_bytes() == (tmp_path / f"old-{pairs}" / name).read_bytes(), name
+        shutil.rmtree(tmp_path / "x")
