@@ -110,6 +110,29 @@ def test_run_directory_input_writes_subcaptions_and_rejects(tmp_path):
     assert json.loads((run / "run.json").read_text())["stages"]["split"]["settings"]["splitter"] == "rules"
 
 
+def test_run_directory_without_parse_parts_is_split_per_paper(tmp_path):
+    """figures.jsonl made elsewhere: grouped by paper_id, one unit each; unreadable lines in their own unit."""
+    run = tmp_path / "run"
+    run.mkdir()
+    figs = [{"figure_id": i, "paper_id": "p2" if i in ("f2", "f4") else "p1", "caption": c} for i, c in CAPTIONS]
+
+    def write(rows):
+        (run / "figures.jsonl").write_text("\n".join(json.dumps(f) for f in rows) + "\n{broken\n"
+                                           + json.dumps({"figure_id": "f8", "caption": "x"}) + "\n")
+
+    write(figs)
+    s = run_split(run)
+    assert s.n_shards == 2 and s.n_shards_run == 2 and s.settings["units"] == "paper"
+    assert sorted(p.name for p in (run / ".parts" / "split").glob("*.done")) == ["input.done", "p1.done", "p2.done"]
+    assert [r["id"] for r in rows_of(run / "subcaptions.jsonl")] == ["f1", "f3", "f5", "f2", "f4"]  # by paper
+    assert sorted(r["reason"] for r in rows_of(run / "rejects.jsonl")) == ["bad_json", "missing_paper_id"]
+    assert run_split(run).n_shards_run == 0
+    figs[3]["caption"] = "Left: CT. Right: PET. Bottom: MRI."
+    write(figs)
+    s = run_split(run)
+    assert s.n_shards_run == 1 and not s.restarted  # only p2 (f4's paper) again
+
+
 def test_resume_does_only_missing_shards_and_output_is_identical(tmp_path):
     src = write_captions(tmp_path / "caps.jsonl")
     out = tmp_path / "out.jsonl"

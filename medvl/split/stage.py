@@ -198,6 +198,8 @@ def iter_paper_units(rd: RunDir) -> Iterator[SplitUnit]:
             yield load_paper_unit(rd, key)
         return
     figures = rd.file("figures.jsonl")
+    if not figures.exists():
+        return
     by_paper: dict[str, list[tuple[str, Any]]] = {}
     bad: list[Reject] = []
     with open(figures, encoding="utf-8") as fh:
