@@ -68,9 +68,12 @@ def register_models() -> list[str]:
     return open_clip.list_models()
 
 
-def offline_env(base: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment for training and evaluation: never reach a model hub."""
+def offline_env(base: dict[str, str] | None = None, threads: int | None = None) -> dict[str, str]:
+    """The environment for training and evaluation: never reach a model hub; optionally cap CPU threads."""
     env = dict(os.environ if base is None else base)
+    if threads:
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            env[var] = str(threads)
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("TRANSFORMERS_OFFLINE", "1")
     env.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -131,6 +134,7 @@ class TrainConfig:
     workers: int = 2
     device: str = "cpu"
     gpus: int = 1
+    threads: int | None = None  # CPU threads per process (OMP_NUM_THREADS); None: torch's default
     precision: str | None = None  # None: fp32 on CPU, amp on CUDA
     val_frequency: int = 1  # 0: no validation during training
     log_every_n_steps: int | None = None
@@ -320,7 +324,7 @@ def train(cfg: TrainConfig, progress: ProgressFn = no_progress) -> TrainResult:
     trained = 0
     lines: list[str] = []
     with open(log_path, "a", encoding="utf-8") as log:
-        proc = subprocess.Popen(cmd, cwd=cfg.data_dir, env=offline_env(), stdout=subprocess.PIPE,
+        proc = subprocess.Popen(cmd, cwd=cfg.data_dir, env=offline_env(threads=cfg.threads), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, bufsize=1)
         assert proc.stdout is not None
         epoch_seen: dict[int, int] = {}

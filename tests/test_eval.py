@@ -138,7 +138,7 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("evalrun")
     data = make_shapes(root / "data", n_train=192, n_test=48, seed=3)
     res = train(TrainConfig(data_dir=data, out=root / "tiny", epochs=6, batch_size=32, lr=2e-3, workers=0,
-                            seed=0, val_frequency=0))
+                            seed=0, val_frequency=0, threads=1))
     suite = root / "shapes.yaml"
     suite.write_text(SHAPES_SUITE)
     return root, data, res, suite
@@ -152,7 +152,7 @@ def test_evaluate_trained_tiny_model(trained, tmp_path):
     # a corrupt image: reported as a reject row, the rest is evaluated
     (data / "img" / "test_0005.png").write_bytes(b"not a png")
     out = tmp_path / "ev"
-    m = evaluate(root / "tiny", data, suite=suite, out=out)
+    m = evaluate(root / "tiny", data, suite=suite, out=out, threads=1)
     r = m["retrieval"]
     assert m["data"]["n_rows"] == 48 and m["data"]["n_evaluated"] == 47 and m["data"]["n_rejected"] == 1
     rejects = [json.loads(x) for x in (out / "rejects.jsonl").read_text().splitlines()]
@@ -182,12 +182,12 @@ def test_eval_cli_and_compare(trained, tmp_path):
     root, data, res, suite = trained
     medvl = [sys.executable, "-c", "from medvl.cli import main; main()"]
     r = subprocess.run([*medvl, "eval", str(res.checkpoint), str(data), "--suite", "none",
-                        "--out", str(tmp_path / "e")], capture_output=True, text=True, cwd=REPO)
+                        "--out", str(tmp_path / "e"), "--threads", "1"], capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 0, r.stderr
     assert "| text → image |" in r.stdout and (tmp_path / "e" / "metrics.json").exists()
     assert json.loads((tmp_path / "e" / "metrics.json").read_text())["zeroshot"] is None
     r = subprocess.run([*medvl, "eval", "compare", "--raw", str(root / "tiny"), "--aligned", str(res.checkpoint),
-                        str(data), "--suite", str(suite), "--out", str(tmp_path / "c")],
+                        str(data), "--suite", str(suite), "--out", str(tmp_path / "c"), "--threads", "1"],
                        capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 0, r.stderr
     assert "| metric | raw | aligned | aligned − raw |" in r.stdout and "zero-shot accuracy" in r.stdout

@@ -148,7 +148,7 @@ def test_train_tiny_offline_then_resume(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     out = tmp_path / "runs" / "tiny"
     seen: list[str] = []
-    cfg = TrainConfig(data_dir=data, out=out, epochs=3, batch_size=16, lr=1e-3, workers=0, seed=1)
+    cfg = TrainConfig(data_dir=data, out=out, epochs=3, batch_size=16, lr=1e-3, workers=0, seed=1, threads=1)
     res = train(cfg, progress=lambda n=1, *, total=None, note="": seen.append(note))
     assert res.epochs_done == 3 and res.checkpoint == out / "checkpoints" / "epoch_3.pt"
     assert res.checkpoint.exists() and not (out / "checkpoints" / "epoch_2.pt").exists()

@@ -40,6 +40,7 @@ def eval_run(
     model: Optional[str] = typer.Option(None, "--model", help="Architecture, when no medvl_train.json is beside the checkpoint."),
     device: str = typer.Option("cpu", "--device"),
     batch_size: int = typer.Option(64, "--batch-size", min=1),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (torch.set_num_threads)."),
 ) -> None:
     """Retrieval recall@1/5/10, mean/median rank and zero-shot accuracy on one split."""
     from medvl.cli.common import console, progress_bar
@@ -50,7 +51,7 @@ def eval_run(
         out = base / f"eval-{split}"
     with progress_bar("eval") as advance:
         m = evaluate(checkpoint, data_dir, suite=_suite(suite), split=split, out=out, model=model, device=device,
-                     batch_size=batch_size, progress=advance)
+                     batch_size=batch_size, progress=advance, threads=threads)
     typer.echo(markdown(m))
     console.print(f"[green]wrote[/] {out / 'metrics.json'} and metrics.md")
     if m["data"]["n_rejected"]:
@@ -67,6 +68,7 @@ def eval_compare(
     out: Path = typer.Option(Path("runs/compare"), "--out"),
     device: str = typer.Option("cpu", "--device"),
     batch_size: int = typer.Option(64, "--batch-size", min=1),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (torch.set_num_threads)."),
 ) -> None:
     """Evaluate the raw-pairs and aligned-pairs models on the same test set and print the table."""
     from medvl.cli.common import console, progress_bar
@@ -74,6 +76,6 @@ def eval_compare(
 
     with progress_bar("compare") as advance:
         cmp = compare(raw, aligned, data_dir, suite=_suite(suite), split=split, out=out, device=device,
-                      batch_size=batch_size, progress=advance)
+                      batch_size=batch_size, progress=advance, threads=threads)
     typer.echo(markdown(cmp))
     console.print(f"[green]wrote[/] {out / 'compare.json'}, compare.md, raw/ and aligned/")

@@ -28,6 +28,8 @@ def train_cmd(
     workers: int = typer.Option(2, "--workers", min=0, help="Data loader workers per process."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     gpus: int = typer.Option(1, "--gpus", min=1, help="Processes/GPUs: >1 runs torchrun --nproc_per_node N."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1,
+                                          help="CPU threads per process (OMP_NUM_THREADS); 1 is fastest on a busy machine."),
     precision: Optional[str] = typer.Option(None, "--precision", help="Default: fp32 on cpu, amp on cuda."),
     val_frequency: int = typer.Option(1, "--val-frequency", help="Validate every N epochs; 0: never."),
     print_command: bool = typer.Option(False, "--print-command", help="Only print the open_clip_train command."),
@@ -43,7 +45,7 @@ def train_cmd(
         raise typer.BadParameter("--gpus > 1 needs --device cuda")
     cfg = TrainConfig(data_dir=data_dir, out=out, model=model, pretrained=pretrained, epochs=epochs,
                       batch_size=batch_size, lr=lr, wd=wd, warmup=warmup, seed=seed, workers=workers,
-                      device=device, gpus=gpus, precision=precision, val_frequency=val_frequency,
+                      device=device, gpus=gpus, threads=threads, precision=precision, val_frequency=val_frequency,
                       extra_args=list(ctx.args))
     if print_command:
         import shlex

@@ -247,8 +247,11 @@ def code_versions() -> dict[str, Any]:
 def evaluate(checkpoint: str | Path, data_dir: str | Path, *, suite: str | Path | None = "brain",
              split: str = "test", out: str | Path | None = None, model: str | None = None,
              device: str = "cpu", batch_size: int = 64, progress: ProgressFn = no_progress,
-             lm: LoadedModel | None = None) -> dict:
-    """Retrieval (and zero-shot when `suite` is given) on DATA_DIR/<split>.csv; see the module doc."""
+             lm: LoadedModel | None = None, threads: int | None = None) -> dict:
+    """Retrieval (and zero-shot when `suite` is given) on DATA_DIR/<split>.csv; see the module doc.
+
+    `threads` caps torch's CPU threads for this process (torch.set_num_threads).
+    """
     from medvl.evaluate.retrieval import retrieval_metrics
     from medvl.train import load_data_manifest
 
@@ -259,6 +262,10 @@ def evaluate(checkpoint: str | Path, data_dir: str | Path, *, suite: str | Path 
     if not items:
         raise InputError(str(data_dir / f"{split}.csv"), "empty", "no pairs in this split")
     manifest, manifest_sha = load_data_manifest(data_dir)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     lm = lm or load_model(checkpoint, model=model, device=device)
 
     t0 = time.time()
