@@ -32,7 +32,7 @@ fixed times and owners, and the manifest has no timestamps, so the same inputs g
 Memory does not grow with the rows' size: pass 1 streams pairs.jsonl (or figures.jsonl for the raw
 variant), filters each row and hashes its image, keeping only a small entry per kept row (pair id,
 paper id, image hash, the line's byte offset); the split of every paper and the order of the rows
-follow from those entries.  Pass 2 reads each kept row again at its offset, in output order, and
+follow from those entries.  Rejects go to a temporary file as they come.  Pass 2 reads each kept row again at its offset, in output order, and
 streams it into the per-split CSV, WebDataset and metadata writers; duplicates are found with a map
 from image hash to the kept pair id (O(unique images)).  figures.jsonl is indexed the same way
 (figure id -> offset) and read again only where a figure is needed (raw rows, synthetic classes).
@@ -57,7 +57,7 @@ from typing import Any, Callable, Iterator
 from medvl.errors import InputError, MedvlError
 from medvl.progress import ProgressFn, no_progress
 from medvl.records import Figure, Pair, Reject, pair_id, sha256_file
-from medvl.runs import RunDir, atomic_open, atomic_write_text, read_jsonl, safe_key, tool_versions, write_jsonl
+from medvl.runs import RunDir, atomic_open, atomic_write_text, read_jsonl, safe_key, tool_versions
 
 STAGE = "export"
 STAGE_VERSION = "1.0.0"
@@ -246,7 +246,7 @@ class _Figures:
     """figure_id -> byte offset in figures.jsonl of its last valid record (first-seen order), and
     the folders of the figures' sources (where a synthetic corpus keeps ground_truth.json)."""
 
-    def __init__(self, rd: RunDir, rejects: list[Reject] | None = None):
+    def __init__(self, rd: RunDir, rejects: _RejectSpool | None = None):
         self.path = rd.file("figures.jsonl")
         self.offsets: dict[str, int] = {}
         self.sources: list[str] = []  # distinct Figure.source values, first-seen order
@@ -288,7 +288,7 @@ class _Figures:
             self._reader = None
 
 
-def _iter_rows_aligned(rd: RunDir, rejects: list[Reject]) -> Iterator[tuple[int, Row]]:
+def _iter_rows_aligned(rd: RunDir, rejects: _RejectSpool) -> Iterator[tuple[int, Row]]:
     """(offset in pairs.jsonl, row) of every valid pair, streamed; bad rows become rejects."""
     path = rd.file("pairs.jsonl")
     if not path.exists():
@@ -304,7 +304,7 @@ def _iter_rows_aligned(rd: RunDir, rejects: list[Reject]) -> Iterator[tuple[int,
         yield off, _row_from_pair(p)
 
 
-def _iter_rows_raw(rd: RunDir, figs: _Figures, rejects: list[Reject]) -> Iterator[tuple[int, Row]]:
+def _iter_rows_raw(rd: RunDir, figs: _Figures, rejects: _RejectSpool) -> Iterator[tuple[int, Row]]:
     """(offset in figures.jsonl, row) of every figure with an image, of the papers with aligned pairs."""
     if not figs.path.exists():
         raise InputError(str(figs.path), "missing", "no figures file: run `medvl parse` first")
@@ -459,6 +459,42 @@ def _check_target(data_dir: Path, run_dir: Path) -> None:
                              "DATA_DIR is a non-empty folder that is not a medvl export; choose another --out")
 
 
+class _RejectSpool:
+    """Rejects in an unnamed temporary file, in the order they come, with counts by reason: memory
+    does not grow with them (a corpus of near-copies makes almost every pair a duplicate_image reject)."""
+
+    def __init__(self, folder: Path):
+        self.fh = tempfile.TemporaryFile("w+", encoding="utf-8", dir=folder)
+        self.reasons: Counter[str] = Counter()
+
+    def append(self, rej: Reject) -> None:
+        self.add_line(rej.model_dump_json(), rej.reason)
+
+    def add_line(self, line: str, reason: str) -> None:
+        self.fh.write(line + "\n")
+        self.reasons[reason] += 1
+
+    def __len__(self) -> int:
+        return sum(self.reasons.values())
+
+    def copy_to(self, path: Path) -> None:
+        self.fh.flush()
+        self.fh.seek(0)
+        with atomic_open(path) as out:
+            shutil.copyfileobj(self.fh, out)
+        self.fh.seek(0, os.SEEK_END)
+
+    def records(self) -> Iterator[Reject]:
+        self.fh.flush()
+        self.fh.seek(0)
+        for line in self.fh:
+            yield Reject.model_validate_json(line)
+        self.fh.seek(0, os.SEEK_END)
+
+    def close(self) -> None:
+        self.fh.close()
+
+
 @dataclass(order=True, slots=True)
 class _Entry:
     """What pass 1 keeps of a row that passed the filters (a few hundred bytes)."""
@@ -478,15 +514,18 @@ def export_run(run_dir: str | Path, data_dir: str | Path, settings: ExportSettin
     rd = RunDir(run_dir)
     data_dir = Path(data_dir)
     _check_target(data_dir, rd.path)
-    rejects: list[Reject] = []
-    figs = _Figures(rd, rejects if settings.pairs == "raw" else None)
+    rejects = _RejectSpool(rd.path)
+    figs = None
     try:
+        figs = _Figures(rd, rejects if settings.pairs == "raw" else None)
         return _export(rd, data_dir, settings, figs, rejects, progress)
     finally:
-        figs.close()
+        if figs is not None:
+            figs.close()
+        rejects.close()
 
 
-def _export(rd: RunDir, data_dir: Path, settings: ExportSettings, figs: _Figures, rejects: list[Reject],
+def _export(rd: RunDir, data_dir: Path, settings: ExportSettings, figs: _Figures, rejects: _RejectSpool,
             progress: ProgressFn) -> ExportSummary:
     if settings.pairs == "aligned":
         source = _iter_rows_aligned(rd, rejects)
@@ -498,7 +537,7 @@ def _export(rd: RunDir, data_dir: Path, settings: ExportSettings, figs: _Figures
         total = len(figs.offsets)
 
     # pass 1: filters (text, confidence, image), image hashes; a small entry per kept row
-    filtered: list[tuple[str, int, Reject]] = []  # rejected in pair id order, as rows are exported
+    filtered: list[tuple[str, int, str, str]] = []  # (pair id, seq, reject line, reason): written in pair id order
     entries: list[_Entry] = []
     papers: dict[str, str] = {}  # one string per paper id, shared by its entries
     progress(0, total=total)
@@ -506,7 +545,7 @@ def _export(rd: RunDir, data_dir: Path, settings: ExportSettings, figs: _Figures
         progress(1)
 
         def drop(reason: str, detail: str) -> None:
-            filtered.append((r.pair_id, seq, _rej(r, reason, detail)))
+            filtered.append((r.pair_id, seq, _rej(r, reason, detail).model_dump_json(), reason))
 
         if not r.text.strip(" ."):
             drop("empty_text", f"{r.pair_id}: empty text")
@@ -529,7 +568,8 @@ def _export(rd: RunDir, data_dir: Path, settings: ExportSettings, figs: _Figures
             continue
         entries.append(_Entry(0, r.pair_id, seq, off, papers.setdefault(r.paper_id, r.paper_id), sha))
     filtered.sort(key=lambda t: (t[0], t[1]))
-    rejects.extend(rej for _, _, rej in filtered)
+    for _, _, line, reason in filtered:
+        rejects.add_line(line, reason)
     del filtered
 
     # split by paper; then the output order: split, pair id (input order among equal ids)
@@ -560,7 +600,7 @@ def _export(rd: RunDir, data_dir: Path, settings: ExportSettings, figs: _Figures
 
     # the run directory keeps the rejects and the settings too
     # (in .parts/export-<variant>/, apart from .parts/export/ which a pipeline may use for its own markers)
-    rd.write_unit(f"{STAGE}-{settings.pairs}", "all", [], rejects, meta={"data_dir": str(data_dir.resolve())})
+    rd.write_unit(f"{STAGE}-{settings.pairs}", "all", [], rejects.records(), meta={"data_dir": str(data_dir.resolve())})
     rd.merge_rejects()
     rd.update_manifest(f"{STAGE}:{settings.pairs}", {**settings.to_dict(), "data_dir": str(data_dir.resolve()),
                                                       "rows": summary.rows}, tools=["pillow"])
@@ -642,7 +682,7 @@ class _SplitWriter:
         return info
 
 
-def _write(tmp: Path, final: Path, rd: RunDir, input_path: Path, entries: list[_Entry], rejects: list[Reject],
+def _write(tmp: Path, final: Path, rd: RunDir, input_path: Path, entries: list[_Entry], rejects: _RejectSpool,
            settings: ExportSettings, moved: list[str], figs: _Figures, gt: dict[str, dict]) -> ExportSummary:
     splits_info: dict[str, Any] = {}
     sizes: dict[str, int] = {}
@@ -679,11 +719,11 @@ def _write(tmp: Path, final: Path, rd: RunDir, input_path: Path, entries: list[_
     if "wds" in settings.formats:
         (tmp / "wds").mkdir(exist_ok=True)
         atomic_write_text(tmp / "wds" / "sizes.json", json.dumps(sizes, indent=1, sort_keys=True) + "\n")
-    write_jsonl(tmp / "rejects.jsonl", rejects)
+    rejects.copy_to(tmp / "rejects.jsonl")
 
     from medvl import __version__
 
-    reasons = Counter(r.reason for r in rejects)
+    reasons = rejects.reasons
     inputs = {}
     for name in ("pairs.jsonl", "figures.jsonl", "subcaptions.jsonl"):
         p = rd.file(name)

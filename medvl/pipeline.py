@@ -14,8 +14,10 @@ before anything runs) and either
 
 Resuming: a shard is skipped when its done marker exists *and* carries the same fingerprint
 (stage version + settings + the shard's input: file size and mtime for a PDF, the content hash
-of the upstream part for later stages).  So a rerun after a crash does only the missing shards,
-a rerun after a settings change redoes what the change touches, and ``force`` redoes a stage.
+of the upstream part for later stages; align hashes its split rows by content, and split, with
+``own_fingerprints``, computes the whole fingerprint itself, shared with `medvl split RUN_DIR`).
+So a rerun after a crash does only the missing shards, a rerun after a settings change redoes
+what the change touches, and ``force`` redoes a stage.
 Merged outputs are rebuilt from the parts in key order, so an interrupted-then-resumed run
 writes the same bytes as an uninterrupted one.
 

@@ -317,8 +317,11 @@ def test_streaming_export_writes_the_same_bytes(tmp_path, settings):
     data = tmp_path / "data"
     old_summary = before.export_run(rd.path, data, before.ExportSettings(**settings))
     os.replace(data, tmp_path / "old")
+    part = rd.parts_dir(f"export-{settings.get('pairs', 'aligned')}") / "all.rejects.jsonl"
+    old_part, old_run_rejects = part.read_bytes(), rd.file("rejects.jsonl").read_bytes()
     new_summary = export_run(rd.path, data, ExportSettings(**settings))
     assert new_summary.to_dict() == old_summary.to_dict()
+    assert part.read_bytes() == old_part and rd.file("rejects.jsonl").read_bytes() == old_run_rejects
     assert new_summary.rejects >= (2 if settings.get("pairs") == "raw" else 8) and sum(new_summary.rows.values()) > 0
     old_files = sorted(p.relative_to(tmp_path / "old") for p in (tmp_path / "old").rglob("*") if p.is_file())
     new_files = sorted(p.relative_to(data) for p in data.rglob("*") if p.is_file())
