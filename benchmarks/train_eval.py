@@ -1,6 +1,6 @@
 """Training and evaluation speed of the tiny CLIP on CPU, and raw vs aligned pairs on a synthetic corpus.
 
-    python benchmarks/train_eval.py [--papers 200] [--seed 0] [--epochs 10] [--threads 1] [--out DIR] [--json]
+    python benchmarks/train_eval.py [--papers 150] [--corpus-seed 2] [--seed 0] [--epochs 10] [--threads 1] [--out DIR] [--json]
 
 Builds a synthetic corpus (medvl synth) and runs parse -> split (rules) -> align -> export (aligned and
 raw, same papers and split) -> train medvl-tiny on each (open_clip_train, the raw model gets as many
@@ -22,8 +22,11 @@ from pathlib import Path
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--papers", type=int, default=200)
-    ap.add_argument("--seed", type=int, default=0, help="corpus and training seed")
+    ap.add_argument("--papers", type=int, default=150)
+    # corpus seeds 0 and 1 currently hit a synth layout error ("figure N is taller than a column") at
+    # papers 67 and 16; seed 2 first does at paper 160
+    ap.add_argument("--corpus-seed", type=int, default=2, help="seed of the synthetic corpus and of the export split")
+    ap.add_argument("--seed", type=int, default=0, help="training seed")
     ap.add_argument("--split", default="0.7,0,0.3", help="train,val,test fractions by paper")
     ap.add_argument("--model", default="medvl-tiny")
     ap.add_argument("--epochs", type=int, default=10, help="epochs of the aligned model")
@@ -56,7 +59,7 @@ def main() -> None:
         times[name] = round(time.perf_counter() - t, 2)
         return res
 
-    corpus = timed("synth", generate_corpus, root / "corpus", papers=args.papers, seed=args.seed)
+    corpus = timed("synth", generate_corpus, root / "corpus", papers=args.papers, seed=args.corpus_seed)
     rd = RunDir(root / "run")
     timed("parse", parse_inputs, [corpus / "papers"], rd, ParseSettings(), workers=args.workers)
     timed("split", run_split, rd.path, splitter="rules")
@@ -66,7 +69,7 @@ def main() -> None:
     for kind in ("aligned", "raw"):
         data[kind] = root / f"data_{kind}"
         timed(f"export_{kind}", export_run, rd.path, data[kind],
-              ExportSettings(pairs=kind, formats=("csv",), split=fractions, seed=args.seed))
+              ExportSettings(pairs=kind, formats=("csv",), split=fractions, seed=args.corpus_seed))
 
     def n_train(d: Path) -> int:
         return len((d / "train.csv").read_text(encoding="utf-8").splitlines()) - 1
@@ -88,7 +91,7 @@ def main() -> None:
                 out=root / "compare", device=args.device, threads=args.threads)
     evals = {k: json.loads((root / "compare" / k / "metrics.json").read_text()) for k in ("raw", "aligned")}
     out = {
-        "papers": args.papers, "seed": args.seed, "model": args.model, "threads": args.threads,
+        "papers": args.papers, "corpus_seed": args.corpus_seed, "seed": args.seed, "model": args.model, "threads": args.threads,
         "seconds": times, "train": results,
         "eval_pairs_per_s": {k: v["timing"]["pairs_per_second"] for k, v in evals.items()},
         "test_pairs": evals["aligned"]["data"]["n_evaluated"],
@@ -99,7 +102,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(out, indent=1))
         return
-    print(f"synthetic corpus: {args.papers} papers, seed {args.seed}, model {args.model}, "
+    print(f"synthetic corpus: {args.papers} papers, corpus seed {args.corpus_seed}, train seed {args.seed}, model {args.model}, "
           f"{args.threads} thread(s)  ({root})")
     for k, v in times.items():
         print(f"  {k:<14} {v:8.2f} s")
@@ -108,7 +111,8 @@ def main() -> None:
               f"{r['samples_per_s_loop']} samples/s in the loop, {r['samples_per_s_wall']} samples/s wall")
     print(f"eval: {out['test_pairs']} test pairs, "
           + ", ".join(f"{k} {v} pairs/s" for k, v in out["eval_pairs_per_s"].items()))
-    print(f"chance: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in out["chance"].items()))
+    chance = sorted(out["chance"].items(), key=lambda kv: int(kv[0].split("@")[1]))
+    print("chance: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in chance))
     print()
     print(markdown(cmp))
 

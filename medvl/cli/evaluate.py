@@ -48,6 +48,8 @@ def eval_run(
 
     if out is None:
         base = checkpoint if checkpoint.is_dir() else checkpoint.parent
+        if base.name == "checkpoints":  # a medvl train folder: OUT/eval-<split>
+            base = base.parent
         out = base / f"eval-{split}"
     with progress_bar("eval") as advance:
         m = evaluate(checkpoint, data_dir, suite=_suite(suite), split=split, out=out, model=model, device=device,
