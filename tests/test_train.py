@@ -171,6 +171,13 @@ def test_train_tiny_offline_then_resume(tmp_path, monkeypatch):
     res3 = train(cfg)
     assert res3.epochs_done == 4 and res3.trained_samples == 0
 
+    # fine-tune from that run's folder: open_clip loads its latest checkpoint as pretrained weights
+    ft = train(TrainConfig(data_dir=data, out=tmp_path / "runs" / "ft", epochs=1, batch_size=16, workers=0,
+                           threads=1, pretrained=out))
+    log = (tmp_path / "runs" / "ft" / "out.log").read_text()
+    assert f"Loading full pretrained weights from: {out / 'checkpoints' / 'epoch_4.pt'}" in log
+    assert ft.epochs_done == 1 and ft.trained_samples == 96
+
 
 def test_train_cli_print_command(tmp_path):
     data = make_shapes(tmp_path / "data", n_train=8)
