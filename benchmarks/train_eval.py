@@ -23,8 +23,6 @@ from pathlib import Path
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--papers", type=int, default=150)
-    # corpus seeds 0 and 1 currently hit a synth layout error ("figure N is taller than a column") at
-    # papers 67 and 16; seed 2 first does at paper 160
     ap.add_argument("--corpus-seed", type=int, default=2, help="seed of the synthetic corpus and of the export split")
     ap.add_argument("--seed", type=int, default=0, help="training seed")
     ap.add_argument("--split", default="0.7,0,0.3", help="train,val,test fractions by paper")

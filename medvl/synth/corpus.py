@@ -191,10 +191,8 @@ def _fmt_letter(style: str, i: int) -> str:
     return style.replace("A", ch).replace("a", ch)
 
 
-def render_figure(spec: FigSpec, width_pt: float, max_h_pt: float, dpi: int) -> tuple[bytes, int, int, list[list[int]]]:
-    """Draw the figure image.  Returns (8-bit grey pixels, width px, height px, panel boxes in px)."""
-    from PIL import Image, ImageDraw, ImageFont
-
+def figure_geometry(spec: FigSpec, width_pt: float, max_h_pt: float, dpi: int) -> tuple[int, int, list[list[int]]]:
+    """Size of the figure image and its panel boxes, without drawing: (width px, height px, boxes px)."""
     ncols = max(len(r) for r in spec.rows)
     nrows = len(spec.rows)
     g, m = spec.gutter, spec.margin
@@ -207,15 +205,25 @@ def render_figure(spec: FigSpec, width_pt: float, max_h_pt: float, dpi: int) -> 
         pw = min(pw, int(ph / spec.aspect))
     W = 2 * m + ncols * pw + (ncols - 1) * g
     H = 2 * m + nrows * ph + (nrows - 1) * g
-    canvas = np.full((H, W), 255, np.uint8)
     boxes: list[list[int]] = [[0, 0, 0, 0]] * spec.n
     for ri, row in enumerate(spec.rows):
         y0 = m + ri * (ph + g)
         for ci, p in enumerate(row):
             x0 = m + ci * (pw + g)
-            img, _ = draw_scan(spec.classes[p], ph, pw, np.random.default_rng(spec.infos[p]["seed"]))
-            canvas[y0:y0 + ph, x0:x0 + pw] = img
             boxes[p] = [x0, y0, x0 + pw, y0 + ph]
+    return W, H, boxes
+
+
+def render_figure(spec: FigSpec, width_pt: float, max_h_pt: float, dpi: int) -> tuple[bytes, int, int, list[list[int]]]:
+    """Draw the figure image.  Returns (8-bit grey pixels, width px, height px, panel boxes in px)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    W, H, boxes = figure_geometry(spec, width_pt, max_h_pt, dpi)
+    pw, ph = boxes[0][2] - boxes[0][0], boxes[0][3] - boxes[0][1]
+    canvas = np.full((H, W), 255, np.uint8)
+    for p, (x0, y0, _, _) in enumerate(boxes):
+        img, _ = draw_scan(spec.classes[p], ph, pw, np.random.default_rng(spec.infos[p]["seed"]))
+        canvas[y0:y0 + ph, x0:x0 + pw] = img
     pil = Image.fromarray(canvas, mode="L")
     if spec.letter_source == "pixels":
         draw = ImageDraw.Draw(pil)
@@ -238,8 +246,19 @@ def render_figure(spec: FigSpec, width_pt: float, max_h_pt: float, dpi: int) -> 
 
 # ---------------------------------------------------------------- page flow
 
+class _LayoutPage:
+    """A page of a layout-only flow (no PDF): just its number."""
+
+    def __init__(self, number: int):
+        self.number = number
+
+
 class Flow:
-    """Flows text lines and floating figures into 1 or 2 columns over as many pages as needed."""
+    """Flows text lines and floating figures into 1 or 2 columns over as many pages as needed.
+
+    With ``doc=None`` the flow only lays out (page numbers, boxes, caption lines): nothing is
+    drawn or written, and the layout is the same as with a document.
+    """
 
     def __init__(self, doc, ncols: int, dpi: int, rng: np.random.Generator, journal: str):
         self.doc, self.ncols, self.dpi, self.rng, self.journal = doc, ncols, dpi, rng, journal
@@ -283,6 +302,8 @@ class Flow:
     def put(self, x: float, y: float, text: str, bold: bool = False, size: float | None = None,
             color: tuple[float, float, float] = (0, 0, 0)) -> None:
         """Write `text` with its baseline at y."""
+        if self.doc is None:
+            return
         self._tw(color).append((x, y), text, font=self.fonts["bold" if bold else "regular"],
                                fontsize=size or self.body_size)
 
@@ -323,7 +344,8 @@ class Flow:
         self.writers = {}
 
     def new_page(self, first: bool = False) -> None:
-        self.page = self.doc.new_page(width=PAGE_W, height=PAGE_H)
+        self.page = (_LayoutPage(len(self.pages)) if self.doc is None
+                     else self.doc.new_page(width=PAGE_W, height=PAGE_H))
         self.pages.append(self.page)
         pno = self.page.number + 1
         self.put(MARGIN_X, 40, self.journal, size=7)
@@ -399,22 +421,35 @@ class Flow:
             if full and not (page_top and self.col == 0 and self.y == self.top):
                 return  # full-width figures go to the top of a page
             area_w, fig_w, max_h = self._fig_geometry(spec, full)
-            key = (spec.number, round(fig_w, 3), round(max_h, 3))
-            if key not in self._renders:  # a figure that must wait is not drawn twice
-                self._renders[key] = render_figure(spec, fig_w, max_h, self.dpi)
-            pixels, W, H, boxes = self._renders[key]
-            w_pt, h_pt = W * 72 / self.dpi, H * 72 / self.dpi
             cap_lead = self.cap_size * 1.25
             cap_lines = self._caption_lines(spec, area_w)
+            pixels, W, H, boxes = self._render(spec, fig_w, max_h)
+            h_pt = H * 72 / self.dpi
             need = h_pt + 6 + len(cap_lines) * cap_lead + 12
             if self.y + need > BOTTOM:
-                if self.y == self.top:  # cannot fit even in an empty column: never happens by design
-                    raise RuntimeError(f"figure {spec.number} is taller than a column")
-                return
+                if self.y > self.top or self.top > TOP:
+                    # text above it, or a column shortened by the title or by full-width figures:
+                    # the figure waits for the next column or page, where it has the full height
+                    return
+                # an empty full-height column and still too tall (a long caption): scale it down
+                max_h = BOTTOM - self.y - 6 - len(cap_lines) * cap_lead - 12
+                if max_h < 36:
+                    raise RuntimeError(f"figure {spec.number}: its caption alone is taller than a column")
+                pixels, W, H, boxes = self._render(spec, fig_w, max_h)
+            w_pt, h_pt = W * 72 / self.dpi, H * 72 / self.dpi
             self._draw_figure(spec, full, area_w, pixels, W, H, boxes, w_pt, h_pt, cap_lines, cap_lead)
             self.pending.pop(0)
             if full:
                 self.top = self.y
+
+    def _render(self, spec: FigSpec, fig_w: float, max_h: float) -> tuple[bytes | None, int, int, list[list[int]]]:
+        key = (spec.number, round(fig_w, 3), round(max_h, 3))
+        if key not in self._renders:  # a figure that must wait is not drawn twice
+            if self.doc is None:
+                self._renders[key] = (None, *figure_geometry(spec, fig_w, max_h, self.dpi))
+            else:
+                self._renders[key] = render_figure(spec, fig_w, max_h, self.dpi)
+        return self._renders[key]
 
     def _draw_figure(self, spec, full, area_w, pixels, W, H, boxes, w_pt, h_pt, cap_lines, cap_lead) -> None:
         import pymupdf
@@ -424,7 +459,8 @@ class Flow:
         fy0 = self.y + 2
         rect = pymupdf.Rect(fx0, fy0, fx0 + w_pt, fy0 + h_pt)
         # raw grey pixels straight into the PDF (no PNG round trip); stored Flate-compressed
-        self.page.insert_image(rect, pixmap=pymupdf.Pixmap(pymupdf.csGRAY, W, H, pixels, False))
+        if self.doc is not None:
+            self.page.insert_image(rect, pixmap=pymupdf.Pixmap(pymupdf.csGRAY, W, H, pixels, False))
         s = 72 / self.dpi
         panels = []
         for p, (x0, y0, x1, y1) in enumerate(boxes):
@@ -453,7 +489,10 @@ class Flow:
 
 # ---------------------------------------------------------------- papers
 
-def _paper(index: int, seed: int, dpi: int) -> tuple[bytes, dict[str, Any]]:
+def _paper(index: int, seed: int, dpi: int, render: bool = True) -> tuple[bytes, dict[str, Any]]:
+    """Paper `index` of corpus `seed`: (PDF bytes, ground truth).  With render=False only the
+    layout is computed (no images drawn, no PDF written; the bytes are empty) and the ground
+    truth is the same as the rendered paper's."""
     import pymupdf
 
     rng = np.random.default_rng([seed, index])
@@ -470,7 +509,7 @@ def _paper(index: int, seed: int, dpi: int) -> tuple[bytes, dict[str, Any]]:
                         for _ in range(int(rng.integers(2, 6))))
     journal = f"J Synth Neuroradiol {2015 + index % 10};{index + 1}:e{1000 + index} | synthetic data"
 
-    doc = pymupdf.open()
+    doc = pymupdf.open() if render else None
     flow = Flow(doc, ncols, dpi, rng, journal)
     flow.full_width_text(title, True, 15, 19, 4)
     flow.full_width_text(authors, False, 10, 13, 8)
@@ -498,14 +537,17 @@ def _paper(index: int, seed: int, dpi: int) -> tuple[bytes, dict[str, Any]]:
         flow.paragraph(f"{k + 1}. {ref}", size=flow.body_size - 1, after=2)
     while flow.pending:
         flow.next_column()
-    flow.flush()
-    doc.set_metadata({"title": title, "author": authors, "subject": "medvl synthetic corpus",
-                      "creator": "medvl synth", "producer": "medvl synth", "keywords": "synthetic",
-                      "creationDate": FIXED_DATE, "modDate": FIXED_DATE})
-    doc.subset_fonts()
-    data = doc.tobytes(garbage=3, deflate=True, compression_effort=30, no_new_id=True)
-    npages = doc.page_count
-    doc.close()
+    if doc is None:
+        data, npages = b"", len(flow.pages)
+    else:
+        flow.flush()
+        doc.set_metadata({"title": title, "author": authors, "subject": "medvl synthetic corpus",
+                          "creator": "medvl synth", "producer": "medvl synth", "keywords": "synthetic",
+                          "creationDate": FIXED_DATE, "modDate": FIXED_DATE})
+        doc.subset_fonts()
+        data = doc.tobytes(garbage=3, deflate=True, compression_effort=30, no_new_id=True)
+        npages = doc.page_count
+        doc.close()
 
     figures = []
     for i, s in enumerate(specs):
@@ -590,6 +632,12 @@ def generate_corpus(out_dir: str | Path, papers: int = 20, seed: int = 0, *, dpi
     }
     atomic_write_text(out / "ground_truth.json", json.dumps(gt, indent=1, ensure_ascii=False) + "\n")
     return out
+
+
+def layout_paper(index: int, seed: int = 0, *, dpi: int = DEFAULT_DPI) -> dict[str, Any]:
+    """The ground truth of paper `index` of corpus `seed` (pages, boxes, captions) without drawing
+    or writing it: a fast check of the layout of many papers."""
+    return _paper(index, seed, dpi, render=False)[1]
 
 
 def load_ground_truth(corpus_dir: str | Path) -> dict[str, Any]:
