@@ -916,6 +916,9 @@ def _resolve_collect(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
     return settings  # as given (environment-derived keys such as api_key stay out of run.json)
 
 
+COLLECT_REJECTS = "collect-rejects"  # the run's copy of PAPERS_DIR/rejects.jsonl (a helper of collect)
+
+
 def _run_collect(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
     from medvl.collect import collect
 
@@ -924,6 +927,13 @@ def _run_collect(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
     out = Path(papers) if Path(papers).is_absolute() else ctx.run.inside(papers)
     summary = collect(settings, out, progress=progress)
     rel = ctx.run.rel(out) if out.resolve().is_relative_to(ctx.run.path) else str(out)
+    # what collect dropped (license, retraction, duplicates, files that could not be fetched) is kept
+    # in PAPERS_DIR/rejects.jsonl; a copy as a unit of the run makes them rows of RUN_DIR/rejects.jsonl
+    # (and of `medvl status`) like every other stage's rejects
+    collected_rejects = out / "rejects.jsonl"
+    ctx.run.write_unit(COLLECT_REJECTS, "papers", [],
+                       read_jsonl(collected_rejects) if collected_rejects.exists() else [],
+                       meta={"from": f"{rel}/rejects.jsonl"})
     info: dict[str, Any] = {"records": summary.downloaded + summary.skipped, "rejects": summary.rejected,
                             "outputs": {"papers": rel, "manifest": summary.manifest}, "message": summary.note()}
     if summary.failed or summary.interrupted:
