@@ -13,6 +13,13 @@ Output folder (``--out``)::
     OUT/out.log              open_clip_train's log
     OUT/checkpoints/epoch_N.pt   the latest checkpoint (older ones are deleted)
 
+Data formats (``data_format``): ``csv`` reads DATA_DIR/train.csv (and val.csv) with open_clip's CSV
+loader; ``wds`` streams export's WebDataset shards (``--dataset-type webdataset``): the shard pattern
+of each split comes from DATA_DIR/manifest.json (``splits.<split>.shards``, else the shards found in
+DATA_DIR/wds/), ``--train-num-samples`` / ``--val-num-samples`` from DATA_DIR/wds/sizes.json (the
+manifest's ``num_samples`` when sizes.json lacks a shard).  Data loader workers are capped at the
+number of train shards per process (open_clip needs a shard per worker).
+
 A rerun with the same OUT resumes from the latest checkpoint (``--resume latest``); a finished
 run is not trained again.  Nothing is downloaded: the subprocess runs with HF_HUB_OFFLINE=1, the
 default tokenizer is open_clip's bundled BPE vocabulary, and ``pretrained`` must be a local file.
@@ -38,6 +45,7 @@ STAGE = "train"
 STAGE_VERSION = "1"
 TOOLS = ("torch", "torchvision", "open_clip_torch", "timm", "webdataset")
 TRAIN_RECORD = "medvl_train.json"
+DATA_FORMATS = ("csv", "wds")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -104,6 +112,72 @@ def resolve_image(data_dir: Path, filepath: str) -> Path:
     return p if p.is_absolute() else data_dir / p
 
 
+@dataclass
+class WdsSplit:
+    """One split's WebDataset shards as export wrote them."""
+
+    split: str
+    pattern: str  # absolute brace pattern: DATA_DIR/wds/train-{000000..000003}.tar
+    shards: list[Path]
+    num_samples: int
+
+
+def wds_split(data_dir: Path, split: str, manifest: dict | None = None) -> WdsSplit | None:
+    """The shards of `split` and their sample count, or None when the export wrote none for it.
+
+    A listed shard that is missing, or a count that is nowhere (sizes.json nor the manifest),
+    is an InputError naming the file.
+    """
+    data_dir = Path(data_dir)
+    if manifest is None:
+        manifest = load_data_manifest(data_dir)[0]
+    info = ((manifest.get("splits") or {}).get(split) or {})
+    rel = info.get("shards")
+    if rel:
+        pattern = str(data_dir / rel)
+        shards = [Path(u) for u in _expand_braces(pattern)]
+    else:  # no manifest entry: whatever export left in wds/
+        shards = sorted((data_dir / "wds").glob(f"{split}-[0-9]*.tar"))
+        if not shards:
+            return None
+        if len(shards) == 1:
+            pattern = str(shards[0])
+        else:
+            width = len(shards[0].stem.rsplit("-", 1)[1])
+            pattern = str(data_dir / "wds" / f"{split}-{{{0:0{width}d}..{len(shards) - 1:0{width}d}}}.tar")
+            if [Path(u) for u in _expand_braces(pattern)] != shards:
+                raise InputError(str(data_dir / "wds"), "shard_gap",
+                                 f"{split} shards are not numbered 0..{len(shards) - 1} without gaps")
+    missing = [p for p in shards if not p.is_file()]
+    if missing:
+        raise InputError(str(missing[0]), "missing", f"WebDataset shard not found ({len(missing)} of "
+                                                     f"{len(shards)} {split} shards missing; export again)")
+    sizes_path = data_dir / "wds" / "sizes.json"
+    sizes: dict = {}
+    if sizes_path.is_file():
+        try:
+            sizes = json.loads(sizes_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise InputError(str(sizes_path), "bad_json", f"not valid JSON ({exc.msg})") from exc
+    if all(p.name in sizes for p in shards):
+        n = sum(int(sizes[p.name]) for p in shards)
+    elif isinstance(info.get("num_samples"), int):
+        n = int(info["num_samples"])
+    else:
+        raise InputError(str(sizes_path), "no_sizes", f"no sample count for the {split} shards "
+                                                      "(sizes.json or manifest splits.<split>.num_samples)")
+    return WdsSplit(split=split, pattern=pattern, shards=shards, num_samples=n)
+
+
+def _expand_braces(pattern: str) -> list[str]:
+    """'a-{000..002}.tar' -> the three names (the brace syntax open_clip and webdataset read)."""
+    m = re.search(r"\{(\d+)\.\.(\d+)\}", pattern)
+    if not m:
+        return [pattern]
+    lo, hi, width = int(m.group(1)), int(m.group(2)), len(m.group(1))
+    return [pattern[:m.start()] + f"{i:0{width}d}" + pattern[m.end():] for i in range(lo, hi + 1)]
+
+
 def load_data_manifest(data_dir: Path) -> tuple[dict, str | None]:
     """DATA_DIR/manifest.json and its sha256 (empty dict and None when there is none)."""
     from medvl.records import sha256_file
@@ -140,9 +214,12 @@ class TrainConfig:
     log_every_n_steps: int | None = None
     train_csv: str = "train.csv"
     val_csv: str = "val.csv"
+    data_format: str = "csv"  # csv: train.csv / val.csv; wds: export's WebDataset shards (wds/*.tar)
     extra_args: list[str] = field(default_factory=list)  # passed through to open_clip_train
 
     def __post_init__(self) -> None:
+        if self.data_format not in DATA_FORMATS:
+            raise MedvlError(f"data format must be one of {', '.join(DATA_FORMATS)}, not {self.data_format!r}")
         self.data_dir = Path(self.data_dir).resolve()
         self.out = Path(self.out).resolve()
         if self.pretrained is not None:
@@ -178,15 +255,38 @@ def latest_checkpoint(out: Path) -> Path | None:
     return max(ckpts, key=epoch) if ckpts else None
 
 
+def data_args(cfg: TrainConfig) -> tuple[list[str], list[str], int]:
+    """open_clip_train's train and val data arguments, and the data loader workers to use."""
+    if cfg.data_format == "csv":
+        train = ["--train-data", str(cfg.data_dir / cfg.train_csv), "--dataset-type", "csv",
+                 "--csv-separator", "\t", "--csv-img-key", "filepath", "--csv-caption-key", "title"]
+        val_path = cfg.data_dir / cfg.val_csv
+        val = (["--val-data", str(val_path), "--val-frequency", str(cfg.val_frequency)]
+               if cfg.val_frequency > 0 and val_path.exists() and _count_rows(val_path) > 0 else [])
+        return train, val, cfg.workers
+    manifest = load_data_manifest(cfg.data_dir)[0]
+    tr = wds_split(cfg.data_dir, "train", manifest)
+    if tr is None:
+        raise InputError(str(cfg.data_dir / "wds"), "no_shards",
+                         "no train WebDataset shards (export with --formats wds, or train with --data-format csv)")
+    train = ["--train-data", tr.pattern, "--dataset-type", "webdataset", "--train-num-samples", str(tr.num_samples)]
+    val: list[str] = []
+    if cfg.val_frequency > 0:
+        va = wds_split(cfg.data_dir, "val", manifest)
+        if va is not None and va.num_samples > 0:
+            val = ["--val-data", va.pattern, "--val-num-samples", str(va.num_samples),
+                   "--val-frequency", str(cfg.val_frequency)]
+    # open_clip gives every data loader worker of every process its own shards
+    workers = min(cfg.workers, len(tr.shards) // max(1, cfg.gpus))
+    return train, val, workers
+
+
 def open_clip_args(cfg: TrainConfig, n_train: int | None = None) -> list[str]:
     """The argument list for open_clip_train.main (everything but the program name)."""
     precision = cfg.precision or ("amp" if cfg.device.startswith("cuda") else "fp32")
+    train_data, val_data, workers = data_args(cfg)
     args = [
-        "--train-data", str(cfg.data_dir / cfg.train_csv),
-        "--dataset-type", "csv",
-        "--csv-separator", "\t",
-        "--csv-img-key", "filepath",
-        "--csv-caption-key", "title",
+        *train_data,
         "--model", cfg.model,
         "--epochs", str(cfg.epochs),
         "--batch-size", str(cfg.batch_size),
@@ -194,7 +294,7 @@ def open_clip_args(cfg: TrainConfig, n_train: int | None = None) -> list[str]:
         "--wd", repr(float(cfg.wd)),
         "--warmup", str(cfg.warmup),
         "--seed", str(cfg.seed),
-        "--workers", str(cfg.workers),
+        "--workers", str(workers),
         "--device", cfg.device,
         "--precision", precision,
         "--logs", str(cfg.out.parent),
@@ -205,9 +305,7 @@ def open_clip_args(cfg: TrainConfig, n_train: int | None = None) -> list[str]:
         "--report-to", "",
         "--zeroshot-frequency", "0",
     ]
-    val = cfg.data_dir / cfg.val_csv
-    if cfg.val_frequency > 0 and val.exists() and _count_rows(val) > 0:
-        args += ["--val-data", str(val), "--val-frequency", str(cfg.val_frequency)]
+    args += val_data
     steps = None
     if n_train:
         steps = max(1, n_train // max(1, cfg.batch_size * max(1, cfg.gpus)))
@@ -263,7 +361,9 @@ def _checkpoint_epoch(path: Path | None) -> int:
 
 
 def check_data(cfg: TrainConfig) -> list[dict[str, str]]:
-    """Fail early, with the file and reason, on data that open_clip_train would choke on."""
+    """Fail early, with the file and reason, on data that open_clip_train would choke on.
+
+    Returns the CSV rows (csv format); for wds, see check_wds."""
     if not cfg.data_dir.is_dir():
         raise InputError(str(cfg.data_dir), "missing", "data folder not found (run `medvl export` first)")
     train_csv = cfg.data_dir / cfg.train_csv
@@ -279,12 +379,48 @@ def check_data(cfg: TrainConfig) -> list[dict[str, str]]:
     return rows
 
 
+def check_wds(cfg: TrainConfig) -> WdsSplit:
+    """The train shards, checked: present, counted, at least one batch, a shard per process."""
+    if not cfg.data_dir.is_dir():
+        raise InputError(str(cfg.data_dir), "missing", "data folder not found (run `medvl export` first)")
+    tr = wds_split(cfg.data_dir, "train")
+    if tr is None:
+        raise InputError(str(cfg.data_dir / "wds"), "no_shards",
+                         "no train WebDataset shards (export with --formats wds, or train with --data-format csv)")
+    need = cfg.batch_size * max(1, cfg.gpus)
+    if tr.num_samples < need:
+        raise InputError(tr.pattern, "too_few_rows",
+                         f"{tr.num_samples} training pairs, fewer than one batch ({need}); lower --batch-size")
+    if len(tr.shards) < max(1, cfg.gpus):
+        raise InputError(tr.pattern, "too_few_shards",
+                         f"{len(tr.shards)} train shards for {cfg.gpus} processes: each needs one "
+                         "(export with a smaller --shard-size)")
+    return tr
+
+
+def samples_per_epoch(cfg: TrainConfig, n: int, workers: int) -> int:
+    """Samples open_clip trains per epoch: csv drops the last partial batch; webdataset rounds
+    up to whole batches per worker (it repeats a few samples)."""
+    import math
+
+    gbs = cfg.batch_size * max(1, cfg.gpus)
+    if cfg.data_format == "csv":
+        return (n // gbs) * gbs
+    nw = max(1, workers)
+    return math.ceil(math.ceil(n / gbs) / nw) * nw * gbs
+
+
 def train(cfg: TrainConfig, progress: ProgressFn = no_progress) -> TrainResult:
     """Run open_clip_train on cfg.data_dir; resume from cfg.out's latest checkpoint if any."""
     from medvl import __version__
     from medvl.runs import atomic_write_text, git_hash, tool_versions
 
-    rows = check_data(cfg)
+    if cfg.data_format == "wds":
+        shards = check_wds(cfg)
+        n_rows = shards.num_samples
+    else:
+        shards = None
+        n_rows = len(check_data(cfg))
     if cfg.model not in local_model_names():
         # a built-in open_clip name is fine too; check it without starting a subprocess
         known = register_models()
@@ -292,7 +428,7 @@ def train(cfg: TrainConfig, progress: ProgressFn = no_progress) -> TrainResult:
             raise MedvlError(f"unknown model '{cfg.model}': use one of {', '.join(local_model_names())} "
                              "or an open_clip model name")
     manifest, manifest_sha = load_data_manifest(cfg.data_dir)
-    args = open_clip_args(cfg, n_train=len(rows))
+    args = open_clip_args(cfg, n_train=n_rows)
     cmd = command(cfg, args)
     cfg.out.mkdir(parents=True, exist_ok=True)
     start_ckpt = latest_checkpoint(cfg.out)
@@ -305,7 +441,8 @@ def train(cfg: TrainConfig, progress: ProgressFn = no_progress) -> TrainResult:
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
         "open_clip_args": args,
         "command": cmd,
-        "data": {"dir": str(cfg.data_dir), "train_rows": len(rows), "manifest": manifest,
+        "data": {"dir": str(cfg.data_dir), "format": cfg.data_format, "train_rows": n_rows,
+                 "train_shards": shards.pattern if shards else None, "manifest": manifest,
                  "manifest_sha256": manifest_sha},
         "versions": {"medvl": __version__, "git_hash": git_hash(), "python": sys.version.split()[0],
                      **tool_versions(TOOLS)},
@@ -314,9 +451,10 @@ def train(cfg: TrainConfig, progress: ProgressFn = no_progress) -> TrainResult:
     }
     atomic_write_text(cfg.out / TRAIN_RECORD, json.dumps(record, indent=2, sort_keys=True))
 
-    steps_total = cfg.epochs * len(rows)
+    per_epoch = samples_per_epoch(cfg, n_rows, int(args[args.index("--workers") + 1]))
+    steps_total = cfg.epochs * per_epoch
     progress(0, total=steps_total, note=f"epoch {start_epoch}/{cfg.epochs}")
-    done_samples = start_epoch * len(rows)
+    done_samples = start_epoch * per_epoch
     if done_samples:
         progress(min(done_samples, steps_total), note=f"resumed at epoch {start_epoch}")
     log_path = cfg.out / "train.stdout.log"

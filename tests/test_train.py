@@ -186,3 +186,94 @@ def test_train_cli_print_command(tmp_path):
                        capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 0, r.stderr
     assert "-m medvl.train --train-data" in r.stdout and r.stdout.strip().endswith("--lock-image")
+
+
+# ---------------------------------------------------------------- WebDataset shards (--data-format wds)
+
+def _export_shards(tmp_path: Path, n_papers: int = 12, shard_size: int = 4) -> Path:
+    """A real `medvl export` DATA_DIR (CSV + WebDataset shards) of a small run."""
+    try:
+        from test_export import build_run
+    except ImportError:  # tests imported as a package
+        from tests.test_export import build_run
+    from medvl.export import ExportSettings, export_run
+
+    rd = build_run(tmp_path / "run", n_papers=n_papers)
+    export_run(rd.path, tmp_path / "data", ExportSettings(shard_size=shard_size))
+    return tmp_path / "data"
+
+
+def test_wds_args_come_from_the_manifest_and_sizes(tmp_path):
+    from medvl.train import wds_split
+
+    data = _export_shards(tmp_path)
+    manifest = json.loads((data / "manifest.json").read_text())
+    n_train = manifest["splits"]["train"]["rows"]
+    n_shards = -(-n_train // 4)
+    tr = wds_split(data, "train")
+    assert tr.num_samples == n_train and len(tr.shards) == n_shards
+    assert tr.pattern == str(data / "wds" / f"train-{{000000..{n_shards - 1:06d}}}.tar")
+    cfg = TrainConfig(data_dir=data, out=tmp_path / "o", batch_size=4, workers=8, data_format="wds")
+    args = open_clip_args(cfg)
+    opt = {a: args[i + 1] for i, a in enumerate(args[:-1]) if a.startswith("--")}
+    assert opt["--dataset-type"] == "webdataset" and opt["--train-data"] == tr.pattern
+    assert opt["--train-num-samples"] == str(n_train)
+    n_val = manifest["splits"]["val"]["rows"]
+    assert opt["--val-data"] == str(data / "wds" / f"val-{{000000..{-(-n_val // 4) - 1:06d}}}.tar")
+    assert opt["--val-num-samples"] == str(n_val)
+    assert "--csv-img-key" not in args and "train.csv" not in " ".join(args)
+    assert opt["--workers"] == str(n_shards)  # one shard per worker at most (open_clip asserts it)
+    # sizes.json without the shards: the manifest's num_samples; no manifest: the shards on disk
+    (data / "wds" / "sizes.json").write_text("{}")
+    assert wds_split(data, "train").num_samples == n_train
+    (data / "manifest.json").unlink()
+    with pytest.raises(InputError, match="sizes.json.*no sample count"):
+        wds_split(data, "train")
+    assert wds_split(data, "nope") is None
+    # a missing shard names the file
+    (data / "manifest.json").write_text(json.dumps(manifest))
+    (data / "wds" / "train-000001.tar").unlink()
+    with pytest.raises(InputError, match=r"train-000001.tar: WebDataset shard not found"):
+        open_clip_args(cfg)
+    with pytest.raises(Exception, match="data format must be one of csv, wds"):
+        TrainConfig(data_dir=data, out=tmp_path / "o", data_format="parquet")
+
+
+def test_train_cli_print_command_wds(tmp_path):
+    data = _export_shards(tmp_path, n_papers=6, shard_size=100)
+    r = subprocess.run([sys.executable, "-c", "from medvl.cli import main; main()", "train", str(data), "--out",
+                        str(tmp_path / "o"), "--batch-size", "2", "--data-format", "wds", "--print-command"],
+                       capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 0, r.stderr
+    assert "--dataset-type webdataset" in r.stdout and "--train-num-samples" in r.stdout
+    assert "wds/train-" in r.stdout and "--workers 1" in r.stdout  # one train shard: one worker
+
+
+def test_train_tiny_from_webdataset_shards(tmp_path):
+    """A few real open_clip_train steps reading only the tar shards (the CSV and image folder are gone)."""
+    pytest.importorskip("open_clip_train")
+    import shutil
+
+    from medvl.train import samples_per_epoch
+
+    data = _export_shards(tmp_path)
+    n_train = json.loads((data / "manifest.json").read_text())["splits"]["train"]["rows"]
+    for name in ("train.csv", "val.csv", "test.csv"):
+        (data / name).unlink()
+    shutil.rmtree(data / "images")
+    out = tmp_path / "runs" / "wds"
+    cfg = TrainConfig(data_dir=data, out=out, epochs=1, batch_size=4, lr=1e-3, workers=0, seed=0, threads=1,
+                      data_format="wds", val_frequency=1)
+    res = train(cfg)
+    assert res.epochs_done == 1 and res.checkpoint == out / "checkpoints" / "epoch_1.pt" and res.checkpoint.exists()
+    # webdataset rounds an epoch up to whole batches
+    assert res.trained_samples == samples_per_epoch(cfg, n_train, 0) == -(-n_train // 4) * 4
+    params = (out / "params.txt").read_text()
+    assert "dataset_type: webdataset" in params and f"train_num_samples: {n_train}" in params
+    log = (out / "out.log").read_text()
+    assert "Train Epoch: 0" in log and "Eval Epoch: 1" in log  # trained, then validated on the val shards
+    rec = json.loads((out / "medvl_train.json").read_text())
+    assert rec["data"]["format"] == "wds" and rec["data"]["train_rows"] == n_train
+    assert rec["data"]["train_shards"].startswith(str(data / "wds" / "train-"))
+    with pytest.raises(InputError, match="fewer than one batch"):
+        train(TrainConfig(data_dir=data, out=tmp_path / "o2", batch_size=n_train + 1, data_format="wds"))

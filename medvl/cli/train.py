@@ -14,7 +14,10 @@ from medvl.cli import app
 @app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def train_cmd(
     ctx: typer.Context,
-    data_dir: Path = typer.Argument(..., help="Exported data folder (train.csv, val.csv, manifest.json)."),
+    data_dir: Path = typer.Argument(..., help="Exported data folder (train.csv, val.csv, wds/, manifest.json)."),
+    data_format: str = typer.Option("csv", "--data-format",
+                                    help="csv: train.csv/val.csv; wds: the WebDataset shards export wrote (wds/*.tar, "
+                                         "sample counts from wds/sizes.json)."),
     model: str = typer.Option("medvl-tiny", "--model", help="Model config: models/*.json or an open_clip name."),
     pretrained: Optional[Path] = typer.Option(None, "--pretrained",
                                               help="Local checkpoint file or train folder to start from."),
@@ -36,17 +39,22 @@ def train_cmd(
 ) -> None:
     """Train CLIP with open_clip_train (extra options after the known ones go to open_clip_train unchanged).
 
+    --data-format wds streams export's WebDataset shards (--dataset-type webdataset, --train-num-samples
+    from wds/sizes.json) instead of reading images from the CSV's paths.
+
     Multi-GPU: --gpus N runs `torchrun --standalone --nproc_per_node N -m medvl.train ...`.
     """
     from medvl.cli.common import console, progress_bar
     from medvl.train import TrainConfig, command, open_clip_args, train
 
+    if data_format not in ("csv", "wds"):
+        raise typer.BadParameter(f"--data-format must be csv or wds, not {data_format!r}")
     if gpus > 1 and not device.startswith("cuda"):
         raise typer.BadParameter("--gpus > 1 needs --device cuda")
     cfg = TrainConfig(data_dir=data_dir, out=out, model=model, pretrained=pretrained, epochs=epochs,
                       batch_size=batch_size, lr=lr, wd=wd, warmup=warmup, seed=seed, workers=workers,
                       device=device, gpus=gpus, threads=threads, precision=precision, val_frequency=val_frequency,
-                      extra_args=list(ctx.args))
+                      data_format=data_format, extra_args=list(ctx.args))
     if print_command:
         import shlex
 
