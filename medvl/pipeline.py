@@ -1283,7 +1283,7 @@ register(Stage(
 
 # ---------------------------------------------------------------- eval (medvl/evaluate/)
 
-EVAL_KEYS = ("suite", "split", "device", "batch_size")
+EVAL_KEYS = ("suite", "split", "device", "batch_size", "neighbours_k")
 
 
 def _resolve_eval(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
@@ -1291,12 +1291,12 @@ def _resolve_eval(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise MedvlError(f"stage eval: unknown setting(s) {', '.join(unknown)}; known: {', '.join(EVAL_KEYS)}")
     return {"suite": "brain" if config.demo is not None else None, "split": "test", "device": "cpu",
-            "batch_size": 64, **raw}
+            "batch_size": 64, "neighbours_k": 5, **raw}
 
 
 def _run_eval(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
     from medvl.evaluate import evaluate
-    from medvl.evaluate.compare import compare
+    from medvl.evaluate.compare import compare, merge_neighbours
 
     s = ctx.settings
     trained = _stage_outputs(ctx, "train")
@@ -1304,18 +1304,23 @@ def _run_eval(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
     if "aligned" not in trained or "aligned" not in exported:
         raise MedvlError("eval: needs the aligned export and its trained model (stages export and train)")
     data_dir = ctx.run.inside(exported["aligned"])
-    kw = dict(suite=s["suite"], split=s["split"], device=s["device"], batch_size=s["batch_size"], progress=progress)
+    kw = dict(suite=s["suite"], split=s["split"], device=s["device"], batch_size=s["batch_size"], progress=progress,
+              neighbours_k=int(s.get("neighbours_k", 5)))
+    # eval/neighbours.jsonl: the top-k captions of every test image, per model (the retrieval judge reads it)
+    nb = {"neighbours": "eval/neighbours.jsonl"} if kw["neighbours_k"] > 0 else {}
     if "raw" in trained:  # both models on the same aligned test set
         cmp = compare(ctx.run.inside(trained["raw"]), ctx.run.inside(trained["aligned"]), data_dir,
                       out=ctx.run.inside("eval"), **kw)
         for row in cmp.get("rows", [])[:2]:
             ctx.notify(f"eval {row.get('metric')}: " + ", ".join(f"{k} {v}" for k, v in row.get("values", {}).items()))
         return {"records": 2, "outputs": {"metrics": "eval/aligned/metrics.json", "raw": "eval/raw/metrics.json",
-                                          "compare": "eval/compare.json"}}
-    m = evaluate(ctx.run.inside(trained["aligned"]), data_dir, out=ctx.run.inside("eval/aligned"), **kw)
+                                          "compare": "eval/compare.json", **nb}}
+    m = evaluate(ctx.run.inside(trained["aligned"]), data_dir, out=ctx.run.inside("eval/aligned"), label="aligned",
+                 **kw)
+    merge_neighbours([ctx.run.inside("eval/aligned/neighbours.jsonl")], ctx.run.inside("eval/neighbours.jsonl"))
     r = (m.get("retrieval") or {}).get("image_to_text", {})
     ctx.notify(f"eval: image->text R@1 {r.get('R@1')}, R@5 {r.get('R@5')}")
-    return {"records": 1, "outputs": {"metrics": "eval/aligned/metrics.json"}}
+    return {"records": 1, "outputs": {"metrics": "eval/aligned/metrics.json", **nb}}
 
 
 register(Stage(
@@ -1365,16 +1370,33 @@ def _run_judge(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
     url, model = s.pop("url"), s.pop("model")
     llm = LLMSettings(url=url, model=model, cache_path=ctx.run.file(".cache/llm.sqlite") if cache else None, **llm_kw)
     judged = 0
+    not_judged = []
     for what in whats:
-        summary = judge_run(ctx.run.path, JudgeSettings(what=what, **s), llm, progress=progress)
+        settings = dict(s)
+        if what == "retrieval" and not settings.get("neighbours"):
+            # the eval stage's top-k file (eval/neighbours.jsonl), wherever its outputs say it is
+            rel = _stage_outputs(ctx, "eval").get("neighbours") or "eval/neighbours.jsonl"
+            if not ctx.run.inside(rel).is_file():
+                why = (f"retrieval not judged: no {rel} (the eval stage writes it; run train and eval, "
+                       "with eval.neighbours_k > 0)")
+                ctx.notify(f"judge {why}")
+                not_judged.append(why)
+                continue
+            settings["neighbours"] = str(ctx.run.inside(rel))
+        summary = judge_run(ctx.run.path, JudgeSettings(what=what, **settings), llm, progress=progress)
         last = summary.get("last_run", {})
         judged += int(last.get("judgments_total") or 0)
         ctx.notify(f"judge {what}: {last.get('judged_now', 0)} new, {last.get('failed_now', 0)} failed")
-    return {"records": judged, "outputs": {"judgments": "judgments.jsonl", "summary": "judge_summary.json"}}
+    info: dict[str, Any] = {"records": judged,
+                            "outputs": {"judgments": "judgments.jsonl", "summary": "judge_summary.json"}}
+    if not_judged:  # usable, not done: the next run judges again once the neighbours exist
+        info["incomplete"] = "; ".join(not_judged)
+    return info
 
 
 register(Stage(
-    "judge", "1", order=70, description="LLM judgments of splits and pairs (judgments.jsonl; needs an LLM server)",
+    "judge", "1", order=70, description="LLM judgments of splits, pairs and retrieval top-k (judgments.jsonl; "
+                                        "needs an LLM server)",
     needs=("split",), modules=("medvl.evaluate.judge", "instructor", "openai"), extra="llm",
     tools=("instructor", "openai"), run_all=_run_judge, resolve=_resolve_judge, when=_judge_when), replace=True)
 

@@ -41,6 +41,11 @@ def eval_run(
     device: str = typer.Option("cpu", "--device"),
     batch_size: int = typer.Option(64, "--batch-size", min=1),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (torch.set_num_threads)."),
+    neighbours_k: int = typer.Option(5, "--neighbours-k", min=0,
+                                     help="Top-k captions per test image to OUT/neighbours.jsonl (for "
+                                          "`medvl judge --what retrieval`); 0: none."),
+    label: Optional[str] = typer.Option(None, "--label", help="Model name in neighbours.jsonl "
+                                                               "(default: the train folder's name)."),
 ) -> None:
     """Retrieval recall@1/5/10, mean/median rank and zero-shot accuracy on one split."""
     from medvl.cli.common import console, progress_bar
@@ -53,9 +58,11 @@ def eval_run(
         out = base / f"eval-{split}"
     with progress_bar("eval") as advance:
         m = evaluate(checkpoint, data_dir, suite=_suite(suite), split=split, out=out, model=model, device=device,
-                     batch_size=batch_size, progress=advance, threads=threads)
+                     batch_size=batch_size, progress=advance, threads=threads, neighbours_k=neighbours_k,
+                     label=label)
     typer.echo(markdown(m))
-    console.print(f"[green]wrote[/] {out / 'metrics.json'} and metrics.md")
+    console.print(f"[green]wrote[/] {out / 'metrics.json'}, metrics.md"
+                  + (", neighbours.jsonl" if neighbours_k else ""))
     if m["data"]["n_rejected"]:
         console.print(f"[yellow]{m['data']['n_rejected']} pairs rejected[/] (see {out / 'rejects.jsonl'})")
 
@@ -71,6 +78,8 @@ def eval_compare(
     device: str = typer.Option("cpu", "--device"),
     batch_size: int = typer.Option(64, "--batch-size", min=1),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (torch.set_num_threads)."),
+    neighbours_k: int = typer.Option(5, "--neighbours-k", min=0,
+                                     help="Top-k captions per test image and model to OUT/neighbours.jsonl; 0: none."),
 ) -> None:
     """Evaluate the raw-pairs and aligned-pairs models on the same test set and print the table."""
     from medvl.cli.common import console, progress_bar
@@ -78,6 +87,7 @@ def eval_compare(
 
     with progress_bar("compare") as advance:
         cmp = compare(raw, aligned, data_dir, suite=_suite(suite), split=split, out=out, device=device,
-                      batch_size=batch_size, progress=advance, threads=threads)
+                      batch_size=batch_size, progress=advance, threads=threads, neighbours_k=neighbours_k)
     typer.echo(markdown(cmp))
-    console.print(f"[green]wrote[/] {out / 'compare.json'}, compare.md, raw/ and aligned/")
+    console.print(f"[green]wrote[/] {out / 'compare.json'}, compare.md, "
+                  + ("neighbours.jsonl, " if neighbours_k else "") + "raw/ and aligned/")

@@ -3,9 +3,11 @@
 `evaluate()` scores one CLIP checkpoint on one split of an exported DATA_DIR:
 image->text and text->image retrieval (recall@1/5/10, mean/median rank) and zero-shot
 classification from a suite file, where the export metadata carries labels.  It writes
-OUT/metrics.json, OUT/metrics.md, OUT/predictions.jsonl (one row per pair) and
-OUT/rejects.jsonl (pairs whose image could not be read).  Every result names the checkpoint
-(sha256), the data (manifest sha256) and the code (medvl version, git hash).
+OUT/metrics.json, OUT/metrics.md, OUT/predictions.jsonl (one row per pair),
+OUT/neighbours.jsonl (the top-k captions each test image retrieves, read by
+`medvl judge --what retrieval`) and OUT/rejects.jsonl (pairs whose image could not be read).
+Every result names the checkpoint (sha256), the data (manifest sha256) and the code (medvl
+version, git hash).
 
 This package must import without torch: torch and open_clip are imported inside functions.
 """
@@ -237,6 +239,41 @@ def run_zeroshot(lm: LoadedModel, img_feats: Any, items: list[EvalItem], suite_r
     return {**info, **zs.zeroshot_metrics(pred, truth, ids)}, preds
 
 
+def model_label(checkpoint: str | Path) -> str:
+    """A short name for a checkpoint: its `medvl train` folder's name (train/aligned -> 'aligned')."""
+    p = Path(checkpoint)
+    if p.is_dir():
+        return p.resolve().name
+    if p.parent.name == "checkpoints":
+        return p.resolve().parent.parent.name
+    return p.stem
+
+
+def neighbour_rows(img: Any, txt: Any, items: list[EvalItem], k: int, label: str,
+                   gold_ranks: list[int] | None = None) -> list[dict]:
+    """Image -> text top-k of every item, as rows of the neighbours file the retrieval judge reads.
+
+    Ids are the pair ids of export's metadata (the file path when a row has none); texts are
+    inline, so the file stands on its own, and the judge also finds them by id in pairs.jsonl.
+    Identical texts count once (as in the metrics); `match` marks the query's own text.
+    """
+    from medvl.evaluate.retrieval import text_groups, top_neighbours
+
+    texts = [it.text for it in items]
+    ids = [it.pair_id or it.filepath for it in items]
+    groups = text_groups(texts)
+    rows = []
+    for i, top in enumerate(top_neighbours(img, txt, texts, k)):
+        row = {"query_id": ids[i], "model": label, "direction": "image_to_text", "query_text": texts[i],
+               "paper_id": items[i].meta.get("paper_id"),
+               "topk": [{"id": ids[j], "text": texts[j], "score": round(score, 6),
+                         "match": bool(groups[j] == groups[i])} for j, score in top]}
+        if gold_ranks is not None:
+            row["gold_rank"] = int(gold_ranks[i])
+        rows.append(row)
+    return rows
+
+
 def code_versions() -> dict[str, Any]:
     from medvl import __version__
     from medvl.runs import git_hash, tool_versions
@@ -247,10 +284,13 @@ def code_versions() -> dict[str, Any]:
 def evaluate(checkpoint: str | Path, data_dir: str | Path, *, suite: str | Path | None = "brain",
              split: str = "test", out: str | Path | None = None, model: str | None = None,
              device: str = "cpu", batch_size: int = 64, progress: ProgressFn = no_progress,
-             lm: LoadedModel | None = None, threads: int | None = None) -> dict:
+             lm: LoadedModel | None = None, threads: int | None = None, neighbours_k: int = 5,
+             label: str | None = None) -> dict:
     """Retrieval (and zero-shot when `suite` is given) on DATA_DIR/<split>.csv; see the module doc.
 
     `threads` caps torch's CPU threads for this process (torch.set_num_threads).
+    `neighbours_k` captions per test image go to OUT/neighbours.jsonl (0: no file), each row
+    naming the model by `label` (default: the checkpoint's train folder name, see model_label).
     """
     from medvl.evaluate.retrieval import retrieval_metrics
     from medvl.train import load_data_manifest
@@ -299,12 +339,19 @@ def evaluate(checkpoint: str | Path, data_dir: str | Path, *, suite: str | Path 
                    "device": device},
     }
     if out is not None:
-        write_results(Path(out), metrics, kept, ranks, zs_pred, rejects)
+        neighbours = None
+        if neighbours_k > 0:
+            neighbours = neighbour_rows(img, txt, kept, neighbours_k, label or model_label(lm.checkpoint),
+                                        ranks["image_to_text"])
+            metrics["neighbours"] = {"file": "neighbours.jsonl", "k": neighbours_k,
+                                     "model": label or model_label(lm.checkpoint), "direction": "image_to_text",
+                                     "queries": len(neighbours)}
+        write_results(Path(out), metrics, kept, ranks, zs_pred, rejects, neighbours)
     return metrics
 
 
 def write_results(out: Path, metrics: dict, items: list[EvalItem], ranks: dict, zs_pred: list,
-                  rejects: list[dict]) -> None:
+                  rejects: list[dict], neighbours: list[dict] | None = None) -> None:
     from medvl.runs import atomic_write_text, write_jsonl
 
     out.mkdir(parents=True, exist_ok=True)
@@ -318,6 +365,10 @@ def write_results(out: Path, metrics: dict, items: list[EvalItem], ranks: dict, 
             for i, it in enumerate(items))
     write_jsonl(out / "predictions.jsonl", rows)
     write_jsonl(out / "rejects.jsonl", rejects)
+    if neighbours is not None:
+        write_jsonl(out / "neighbours.jsonl", neighbours)
+    else:
+        (out / "neighbours.jsonl").unlink(missing_ok=True)  # not left over from an earlier run
 
 
 # ---------------------------------------------------------------- markdown

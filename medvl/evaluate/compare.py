@@ -3,7 +3,9 @@
 Both checkpoints are evaluated on one split of one DATA_DIR, which should be the ALIGNED
 export (panel image <-> subcaption): that is the panel-level retrieval task both models are
 meant to solve, so the comparison is fair whatever each model was trained on.  Writes
-OUT/raw/, OUT/aligned/ (each a full `evaluate` output) and OUT/compare.json + OUT/compare.md.
+OUT/raw/, OUT/aligned/ (each a full `evaluate` output), OUT/compare.json + OUT/compare.md and
+OUT/neighbours.jsonl: both models' top-k captions per test image (rows name the model "raw" or
+"aligned"), the file `medvl judge RUN_DIR --what retrieval` finds at RUN_DIR/eval/.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ def markdown(cmp: dict) -> str:
 
 def compare(raw: str | Path, aligned: str | Path, data_dir: str | Path, *, suite: str | Path | None = "brain",
             split: str = "test", out: str | Path | None = None, device: str = "cpu", batch_size: int = 64,
-            progress: ProgressFn = no_progress, threads: int | None = None) -> dict:
+            progress: ProgressFn = no_progress, threads: int | None = None, neighbours_k: int = 5) -> dict:
     """Evaluate both checkpoints on the same split; return (and write) the comparison."""
     from medvl.evaluate import evaluate
     from medvl.runs import atomic_write_text
@@ -95,10 +97,32 @@ def compare(raw: str | Path, aligned: str | Path, data_dir: str | Path, *, suite
     results = {}
     for name, ckpt in (("raw", raw), ("aligned", aligned)):
         results[name] = evaluate(ckpt, data_dir, suite=suite, split=split, device=device, batch_size=batch_size,
-                                 out=(out_p / name) if out_p else None, progress=progress, threads=threads)
+                                 out=(out_p / name) if out_p else None, progress=progress, threads=threads,
+                                 neighbours_k=neighbours_k, label=name)
     cmp = compare_metrics(results)
     if out_p is not None:
         out_p.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out_p / "compare.json", json.dumps(cmp, indent=2, sort_keys=True))
         atomic_write_text(out_p / "compare.md", markdown(cmp))
+        merge_neighbours([out_p / name / "neighbours.jsonl" for name in results], out_p / "neighbours.jsonl")
     return cmp
+
+
+def merge_neighbours(parts: list[Path], dest: Path) -> int:
+    """Concatenate per-model neighbours files (in the given order) into one; returns its rows.
+    No part file (neighbours_k = 0): no merged file either."""
+    from medvl.runs import atomic_open
+
+    found = [p for p in parts if p.is_file()]
+    if not found:
+        dest.unlink(missing_ok=True)
+        return 0
+    n = 0
+    with atomic_open(dest) as fh:
+        for p in found:
+            with open(p, encoding="utf-8") as src:
+                for line in src:
+                    if line.strip():
+                        fh.write(line if line.endswith("\n") else line + "\n")
+                        n += 1
+    return n

@@ -91,3 +91,41 @@ def _normalise(x: np.ndarray) -> np.ndarray:
         raise ValueError(f"features must be 2-D, got shape {x.shape}")
     norm = np.linalg.norm(x, axis=1, keepdims=True)
     return x / np.maximum(norm, 1e-12)
+
+
+def top_neighbours(query_features: np.ndarray, cand_features: np.ndarray, cand_texts: Sequence[str], k: int,
+                   chunk: int = 1024) -> list[list[tuple[int, float]]]:
+    """The k best candidates of every query as (candidate index, cosine score), best first.
+
+    Candidates whose texts are identical (whitespace and case folded, as in the metrics) count
+    once: the best-scoring of them stands for the group, so a top-k lists k distinct texts.
+    Ties keep the lower index first.  Similarities are computed in chunks of queries (float32),
+    so memory stays at chunk x N.
+    """
+    q = _normalise(np.asarray(query_features, dtype=np.float32))
+    c = _normalise(np.asarray(cand_features, dtype=np.float32))
+    if c.shape[0] != len(cand_texts):
+        raise ValueError(f"{c.shape[0]} candidate features and {len(cand_texts)} texts")
+    if k < 1 or c.shape[0] == 0:
+        return [[] for _ in range(q.shape[0])]
+    groups = text_groups(cand_texts)
+    n_groups = int(groups.max()) + 1
+    want = min(k, n_groups)
+    out: list[list[tuple[int, float]]] = []
+    for start in range(0, q.shape[0], chunk):
+        sim = q[start:start + chunk] @ c.T
+        for row in sim:
+            # a stable sort on -score: equal scores keep the lower index first
+            order = np.argsort(-row, kind="stable")
+            picked: list[tuple[int, float]] = []
+            seen: set[int] = set()
+            for j in order:
+                g = int(groups[j])
+                if g in seen:
+                    continue
+                seen.add(g)
+                picked.append((int(j), float(row[j])))
+                if len(picked) == want:
+                    break
+            out.append(picked)
+    return out
