@@ -7,7 +7,7 @@ no panel.  The caption is the markup with the marks removed; a panel's text is i
 surrounding white space and trailing ",;:", joined with one space.  So every gold text is verbatim caption
 text by construction, and the annotation is the annotator's reading, not splitter output (see HELDOUT.md).
 
-Usage: python eval/gold/make_heldout.py [--batch A|B] [OUT]   (default: both batches to eval/gold/heldout.jsonl)
+Usage: python eval/gold/make_heldout.py [--batch A|B|C] [OUT]   (default: all batches to eval/gold/heldout.jsonl)
 """
 
 from __future__ import annotations
@@ -795,6 +795,302 @@ ROWS_B: list[tuple[str, str, str]] = [
 ]
 
 
+# ------------------------------------------------------------------ batch C (issue 3): styles rare in A/B
+ROWS_C: list[tuple[str, str, str]] = [
+    # ------------------------------------------------------------------ neuroradiology sequences, postfix
+    ("hc-001",
+     "«_:Acute ischaemic stroke in a 58-year-old man. »«A:Axial FLAIR» (a), «B:DWI» (b) and «C:ADC map» (c) «A,B,C:show "
+     "an acute infarct in the left middle cerebral artery territory.» «_:MR angiography was normal.»",
+     "sequence list with a shared verb predicate: coordinated subjects share it (guideline 4)"),
+    ("hc-002",
+     "«_:Tuberculous meningitis. »«A,B:Post-contrast axial T1-weighted images» (a, b) «A,B:show thick basal "
+     "leptomeningeal enhancement.» «C:Coronal FLAIR» (c) «C:shows periventricular hyperintensity due to "
+     "transependymal CSF flow.»",
+     "'(a, b)' inline pair"),
+    ("hc-003",
+     "«_:Neurosyphilis in a 44-year-old man. »Panels a–c: «A,B,C:axial T2-weighted images at three levels showing "
+     "bilateral mesial temporal hyperintensity.» Panel d: «D:follow-up image after intravenous penicillin.»",
+     "'Panels a–c:' / 'Panel d:'"),
+    ("hc-004",
+     "«_:Fig. 2 Genome-wide CRISPR screen identifies regulators of ferroptosis. »A «A:Schematic of the screening "
+     "workflow.» B «B:Volcano plot of gene-level enrichment scores.» C «C:Validation of the top hits by individual "
+     "knockout; viability after RSL3 treatment.» «_:*P < 0.05, **P < 0.01 (two-tailed t-test).»",
+     "PDF bold uppercase 'A' before a title-case sentence 'Schematic ...'"),
+    ("hc-005",
+     "«_:Wernicke encephalopathy. »«A,B:Axial FLAIR images show symmetric hyperintensity of the medial thalami and "
+     "periaqueductal grey matter» (arrows in A and B). «C:Diffusion-weighted imaging shows mild restricted "
+     "diffusion in the same regions» (C). «_:Symptoms resolved after thiamine.»",
+     "letters only at sentence ends; '(arrows in A and B)' is the mark, its sentence goes to A and B"),
+    ("hc-006",
+     "«_:Anti-NMDA receptor encephalitis. »«A:Coronal FLAIR shows right hippocampal swelling» (A, arrow). «B:Follow-up "
+     "MRI 6 months later shows hippocampal atrophy» (B, arrowhead).",
+     "'(A, arrow)' postfix marks with the annotation after the letter"),
+    ("hc-007",
+     "«_:Progressive multifocal leukoencephalopathy. »«A:Axial T2-weighted image» (A) «A:shows confluent subcortical "
+     "white matter hyperintensity sparing the cortex.» «B:The lesion is hypointense on T1-weighted imaging» (B) "
+     "and «C:shows faint peripheral enhancement» (C). «_:JC virus PCR of the CSF was positive.»",
+     "second mark ends a clause that continues into a third"),
+    ("hc-008",
+     "«_:Moyamoya disease. »«A:Time-of-flight MR angiography shows occlusion of both terminal internal carotid "
+     "arteries» (a). «B:Conventional angiography» (b) «B:demonstrates the typical puff-of-smoke collaterals.» "
+     "«C:Perfusion imaging» (c) «C:shows prolonged time to peak in both hemispheres.»",
+     "decoy 'puff-of-smoke'; mixed sentence-final and inline marks"),
+    ("hc-009",
+     "«_:Posterior reversible encephalopathy syndrome in a patient with eclampsia. »«A:Axial FLAIR images at the "
+     "level of the occipital lobes» (a), «B:the centrum semiovale» (b) and «C:the cerebellum» (c) «A,B,C:show "
+     "vasogenic oedema.» «D:Follow-up FLAIR after 3 weeks» (d) «D:shows complete resolution.»",
+     "postfix list: the head goes with the first item (as ho-047), the verb predicate is shared (guideline 4)"),
+    # ------------------------------------------------------------------ sub-panels and mixed ranges
+    ("hc-010",
+     "«_:Organotypic hippocampal slices after oxygen–glucose deprivation. »(A1–A3) «A:Propidium iodide uptake at "
+     "0, 24 and 48 h in control slices.» (B1–B3) «B:Same time points in slices treated with memantine.» (C) "
+     "«C:Quantification of PI fluorescence in CA1.» «_:Scale bar, 200 µm. *P < 0.05 versus control.»",
+     "'(A1–A3)' sub-panel ranges; decoy 'CA1'"),
+    ("hc-011",
+     "«_:Fig. 4 Spatial transcriptomics of the ischaemic border zone. »a–c «A,B,C:Spot clusters overlaid on H&E "
+     "sections at day 1, 3 and 7.» d, e «D,E:Expression of Spp1 and Postn along the distance from the infarct.» "
+     "f «F:Ligand–receptor pairs enriched in the border zone.»",
+     "mixed 'a–c ... d, e ... f' BMC bare labels after 'Fig. 4'"),
+    ("hc-012",
+     "«_:Single-cell profiling of tumour-infiltrating lymphocytes. »a, «A:UMAP of 48,210 CD45+ cells coloured by "
+     "cluster.» b,c, «B,C:Expression of exhaustion markers (PDCD1, HAVCR2) and of TCF7.» d–f, «D,E,F:Clonotype "
+     "expansion per cluster in responders, non-responders and healthy donors.» «_:NR, non-responder; R, responder.»",
+     "Nature 'a,' 'b,c,' 'd–f,'; key after the last panel"),
+    ("hc-013",
+     "«_:Calcium imaging of layer 2/3 neurons. »(Ai, Aii) «A:Two-photon field of view and ΔF/F traces of five "
+     "example cells.» (Bi–Biii) «B:Responses to drifting gratings at 0°, 45° and 90°.» (C) «C:Orientation "
+     "selectivity index.»",
+     "'(Ai, Aii)' and '(Bi–Biii)' fold into A and B"),
+    ("hc-014",
+     "«_:Root canal morphology of mandibular molars on CBCT. »(a) «A:Axial section at the cervical third.» (b) "
+     "«B:Middle third.» (c) «C:Apical third showing a C-shaped canal.» «_:MB, mesiobuccal; ML, mesiolingual; D, "
+     "distal.»",
+     "dental; 'C-shaped' decoy; key with 'D, distal'"),
+    ("hc-015",
+     "«_:Histology of the explanted valve. »A–C, «A,B,C:Haematoxylin–eosin at increasing magnification showing "
+     "vegetations with neutrophils.» D, «D:Gram stain showing gram-positive cocci in clusters.» E and F, «E,F:Warthin–"
+     "Starry and Grocott stains were negative.»",
+     "AJNR-style comma labels"),
+    ("hc-016",
+     "«_:Experimental design and behavioural results. »A, «A:Timeline.» B–D, «B,C,D:Time in the open arms, number of "
+     "entries and distance travelled in the elevated plus maze.» E, «E:Sucrose preference.» «_:Data are mean ± SEM; "
+     "*P < 0.05, **P < 0.01; two-way repeated-measures ANOVA.»",
+     "comma labels with statistics footer"),
+    # ------------------------------------------------------------------ positional
+    ("hc-017",
+     "«_:Optical coherence tomography in central serous chorioretinopathy. »Top: «top:subretinal fluid at "
+     "presentation.» Bottom: «bottom:resolution after half-dose photodynamic therapy.»",
+     "'Top:' / 'Bottom:'"),
+    ("hc-018",
+     "«_:Cardiac MRI of a patient with Fabry disease. »Upper row: «top:cine images in diastole and systole.» Lower "
+     "row: «bottom:native T1 maps showing reduced septal T1 (890 ms).»",
+     "'Upper row:' / 'Lower row:' normalise to top/bottom; decoy 'T1'"),
+    ("hc-019",
+     "From left to right: axial T1-weighted, T2-weighted and contrast-enhanced images of a vestibular schwannoma.",
+     "no labelled panels: 'From left to right:' lists unlabelled images, no panel names a label"),
+    ("hc-020",
+     "«_:Dermoscopy of acral melanocytic lesions. »Upper row, «top:acral naevi with a parallel furrow pattern.» Lower "
+     "row, «bottom:acral melanomas with a parallel ridge pattern.» «_:Images were acquired with polarised "
+     "dermoscopy at ×10.»",
+     "'Upper row,' with comma; closing methods sentence is whole-figure"),
+    ("hc-021",
+     "«_:Amyloid and tau PET in a patient with logopenic aphasia. »Left: «left:florbetapir PET.» Middle: "
+     "«middle:flortaucipir PET showing left temporoparietal uptake.» Right: «right:FDG PET.»",
+     "three positional panels with 'Middle:'"),
+    ("hc-022",
+     "«_:Photomicrographs of the sural nerve biopsy. »«left:Semithin section» (left) «left:shows loss of large "
+     "myelinated fibres»; «right:teased fibres» (right) «right:show segmental demyelination.»",
+     "postfix positional marks in ';' clauses"),
+    # ------------------------------------------------------------------ numbered lists, insets, footers, notes
+    ("hc-023",
+     "Workflow of the retrospective cohort: (1) identification of patients from the registry, (2) exclusion of "
+     "incomplete records, (3) image review by two radiologists and (4) consensus reading.",
+     "no panels; '(1)'-'(4)' are steps"),
+    ("hc-024",
+     "«_:Surgical steps of the modified Lichtenstein repair. »(A) «A:Exposure of the inguinal canal: (1) external "
+     "oblique aponeurosis, (2) spermatic cord.» (B) «B:Mesh fixation to the inguinal ligament.»",
+     "digit legend inside A"),
+    ("hc-025",
+     "«_:Immunofluorescence of podocytes. »(A) «A:Nephrin (green) and synaptopodin (red) in control glomeruli; the "
+     "inset shows a magnified capillary loop.» (B) «B:Same staining in a patient with minimal change disease "
+     "(inset: effaced foot processes on electron microscopy).» «_:Scale bars, 20 µm; insets, 2 µm.»",
+     "insets are parts of panels"),
+    ("hc-026",
+     "«_:Survival of mice after infection with Klebsiella pneumoniae. »(A) «A:Kaplan–Meier survival curves (n = 12 "
+     "per group).» (B) «B:Bacterial burden in lungs at 48 h.» «_:*P < 0.05; **P < 0.01; ***P < 0.001; ns, not "
+     "significant.»",
+     "'*P < 0.05' footer"),
+    ("hc-027",
+     "«_:Classification of ulcer depth. »(a) «A:Grade 1: superficial ulcer.» (b) «B:Grade 2: exposure of tendon.» "
+     "(c) «C:Grade 3: osteomyelitis.» «_:Reprinted from Diabetes Care (2019) with permission from the American "
+     "Diabetes Association.»",
+     "'Reprinted from' note is whole-figure"),
+    ("hc-028",
+     "«_:Mechanism of action of the antisense oligonucleotide. »(A) «A:Binding to pre-mRNA promotes exon 7 "
+     "inclusion.» (B) «B:Resulting full-length SMN protein.» «_:Adapted with permission from Smith et al. (2020).»",
+     "'Adapted with permission' note"),
+    ("hc-029",
+     "«_:Radiographic union after tibial nailing. »(A) «A:Immediate postoperative anteroposterior radiograph.» (B) "
+     "«B:Union at 16 weeks.» «_:AP, anteroposterior; IM, intramedullary; RUST, radiographic union score for tibial "
+     "fractures; TAD, tip–apex distance; ROM, range of motion; VAS, visual analogue scale; LLD, leg length "
+     "discrepancy; BMI, body mass index.»",
+     "long abbreviation list after the panels"),
+    ("hc-030",
+     "Adapted from Jones et al. (2018) under a CC BY licence. Schematic of the renin–angiotensin–aldosterone system "
+     "and the sites of action of ACE inhibitors (1) and angiotensin receptor blockers (2).",
+     "no panels; 'Adapted from' opening, digit markers"),
+    # ------------------------------------------------------------------ prefix styles in new domains
+    ("hc-031",
+     "«_:Gram stains and cultures from the case. »(a) «A:Gram stain of the blister fluid showing gram-positive "
+     "rods.» (b) «B:Colonies on blood agar after 24 h with double-zone haemolysis.» (c) «C:Nagler reaction on egg "
+     "yolk agar.»",
+     "microbiology"),
+    ("hc-032",
+     "«_:Epidemic curve of the outbreak. »(A) «A:Cases by date of symptom onset, stratified by setting.» (B) "
+     "«B:Attack rates by age group.» «_:The dashed line marks the start of the vaccination campaign.»",
+     "epidemiology; figure-wide display sentence"),
+    ("hc-033",
+     "«_:Equine distal limb. »(A) «A:Lateromedial radiograph showing a fracture of the distal phalanx.» (B) «B:CT "
+     "reconstruction of the same hoof.» «_:Courtesy of the Equine Hospital.»",
+     "veterinary; 'Courtesy of' note"),
+    ("hc-034",
+     "«_:Echocardiography in a neonate with pulmonary hypertension. »(A) «A:Apical four-chamber view with a "
+     "dilated right ventricle.» (B) «B:Continuous-wave Doppler of tricuspid regurgitation (peak velocity 4.1 "
+     "m/s).» (C) «C:Flattened interventricular septum in the parasternal short-axis view (D-shaped left "
+     "ventricle).»",
+     "decoy 'D-shaped'"),
+    ("hc-035",
+     "«_:Fig. 3. »(a) «A:Capsule endoscopy image of an angiectasia in the jejunum.» (b) «B:Double-balloon "
+     "enteroscopy with argon plasma coagulation.» (c) «C:Scar at follow-up.»",
+     "'Fig. 3.' only"),
+    ("hc-036",
+     "«_:Figure 5: »(A) «A:Receiver operating characteristic curves of the deep-learning model and the three "
+     "readers.» (B) «B:Calibration plot.» «_:AUC, area under the curve.»",
+     "'Figure 5:' then labels"),
+    ("hc-037",
+     "«_:Phylogenetic analysis. »(A) «A:Maximum-likelihood tree of 214 SARS-CoV-2 genomes; clades A and B are "
+     "shaded.» (B) «B:Time-scaled tree with the estimated date of introduction.» «_:Bootstrap values > 70% are "
+     "shown.»",
+     "decoy 'clades A and B' inside A"),
+    ("hc-038",
+     "«_:Fundus photographs in retinopathy of prematurity. »A. «A:Stage 2 ROP with a ridge in zone II.» B. "
+     "«B:Stage 3 with extraretinal fibrovascular proliferation.» C. «C:Regression after intravitreal "
+     "bevacizumab.»",
+     "'A.' labels; decoy 'zone II'"),
+    ("hc-039",
+     "«_:Patch test results. »A: «A:Day 2 reading.» B: «B:Day 4 reading showing a ++ reaction to nickel "
+     "sulfate.»",
+     "'A:' labels; short"),
+    ("hc-040",
+     "A) «A:Pre-treatment PSMA PET maximum intensity projection.» B) «B:After four cycles of 177Lu-PSMA-617.» "
+     "«_:PSMA, prostate-specific membrane antigen.»",
+     "'A)' labels; key"),
+    # ------------------------------------------------------------------ inline 'Panel' and prose
+    ("hc-041",
+     "«_:Effect of semaglutide on body weight. »Panel A «A:shows the mean percentage change from baseline over 68 "
+     "weeks.» Panel B «B:shows the proportion of participants reaching weight-loss thresholds of 5%, 10% and "
+     "15%.» «_:I bars indicate 95% confidence intervals.»",
+     "NEJM; 'I bars' decoy"),
+    ("hc-042",
+     "«_:Retinal vein occlusion. »In panel A, «A:colour fundus photography shows flame haemorrhages in all four "
+     "quadrants.» In panel B, «B:fluorescein angiography shows capillary non-perfusion.»",
+     "'In panel A,'"),
+    ("hc-043",
+     "«_:Changes in plaque volume. »The left panel «left:shows total atheroma volume» and the right panel «right:shows "
+     "percent atheroma volume at baseline and after 18 months.»",
+     "prose 'the left panel ... the right panel'"),
+    # ------------------------------------------------------------------ postfix lists
+    ("hc-044",
+     "«_:Cutaneous manifestations of dermatomyositis. »«A:Heliotrope rash» (a), «B:Gottron papules» (b), «C:shawl "
+     "sign» (c) and «D:periungual telangiectasia» (d).",
+     "postfix list of four"),
+    ("hc-045",
+     "«A:Sagittal» (a) and «B:coronal» (b) «A,B:CT reconstructions show a displaced odontoid fracture (type II).»",
+     "two-item chain shares the tail; decoy 'type II'"),
+    ("hc-046",
+     "«_:Hand radiographs in rheumatoid arthritis. »«A:Erosions at the second and third metacarpophalangeal joints "
+     "at diagnosis» (A) and «B:after 2 years of methotrexate» (B).",
+     "two-item postfix chain, the head goes with the first item (as hb-010)"),
+    ("hc-047",
+     "«_:Lung ultrasound findings. »«A:A-lines in a normal lung» (A), «B:B-lines in interstitial oedema» (B) and "
+     "«C:consolidation with air bronchograms» (C).",
+     "decoys 'A-lines', 'B-lines' inside postfix panels"),
+    # ------------------------------------------------------------------ decoy captions without panels
+    ("hc-048",
+     "Lung ultrasound showing multiple B-lines in a patient with COVID-19 pneumonia. A-lines were absent.",
+     "no panels; 'B-lines', 'A-lines'"),
+    ("hc-049",
+     "Axial FLAIR image showing hyperintensity in the left hippocampus (arrow). A follow-up MRI was recommended.",
+     "no panels; sentence-initial 'A'"),
+    ("hc-050",
+     "Distribution of HPV genotypes in cervical samples. Types 16 and 18 (high risk) and 6 and 11 (low risk) are "
+     "shown separately. *P < 0.05 versus the 2010 cohort.",
+     "no panels; statistics footer"),
+    ("hc-051",
+     "Schematic of the study design. Patients in arm A received standard care; patients in arm B received "
+     "standard care plus the intervention.",
+     "no panels; 'arm A', 'arm B'"),
+    ("hc-052",
+     "«_:Classification of acetabular fractures according to Letournel: »(A) «A:posterior wall», (B) «B:posterior "
+     "column», (C) «C:anterior wall», (D) «D:anterior column», (E) «E:transverse.» «_:Reprinted with permission "
+     "from Elsevier.»",
+     "inline list of labelled drawings; 'Reprinted' note is whole-figure"),
+    ("hc-053",
+     "T2-weighted image of the cervical spine showing disc protrusion at C5–C6 with cord compression. Grade B "
+     "according to the Kang classification.",
+     "no panels; 'C5–C6', 'Grade B'"),
+    ("hc-054",
+     "Serum vitamin D and PTH levels in patients with stage 3–5 chronic kidney disease. Group A, calcitriol; group "
+     "B, cholecalciferol.",
+     "no panels; 'Group A, calcitriol;' looks like a comma label"),
+    ("hc-055",
+     "Axial CT of the abdomen. (L) liver; (S) spleen; (K) kidney; (A) aorta.",
+     "no panels: one-letter structure keys in parentheses"),
+    ("hc-056",
+     "Forest plot of hazard ratios for the primary outcome across prespecified subgroups (inset: funnel plot). "
+     "HR, hazard ratio; CI, confidence interval.",
+     "no panels; inset mention"),
+    ("hc-057",
+     "«_:Kaplan–Meier estimates of overall survival. »Top: «top:patients with EGFR mutation»; bottom: «bottom:patients "
+     "without.»",
+     "positional labels inside one sentence, second lowercase after ';'"),
+    # ------------------------------------------------------------------ longer mixed captions
+    ("hc-058",
+     "«_:Osmotic demyelination after rapid correction of hyponatraemia. »«A:Axial T2-weighted image» (A) «A:shows a "
+     "trident-shaped hyperintensity in the central pons.» «B:DWI» (B) «B:shows restricted diffusion.» «C:Axial FLAIR "
+     "at the level of the basal ganglia» (C) «C:shows symmetric extrapontine involvement.» «_:Serum sodium rose from "
+     "108 to 126 mmol/L within 24 h. The patient recovered partially with supportive care.»",
+     "two closing unlabelled sentences are whole-figure"),
+    ("hc-059",
+     "«_:Metabolic phenotyping of brown adipose tissue. »(A) «A:Oxygen consumption in mice housed at 4 °C.» (B) "
+     "«B:Thermographic images (inset: interscapular region).» (C) «C:UCP1 immunoblot.» (D) «D:Mitochondrial "
+     "respiration in isolated brown adipocytes.» «_:Data are mean ± SEM, n = 8. *P < 0.05, **P < 0.01 (unpaired "
+     "t-test). BAT, brown adipose tissue; UCP1, uncoupling protein 1; OCR, oxygen consumption rate.»",
+     "inset inside B; statistics and key footer"),
+    ("hc-060",
+     "«_:Pathology of the resected pancreas. »(a) «A:Intraductal papillary mucinous neoplasm of gastric type (H&E, "
+     "×40).» (b) «B:High-grade dysplasia (H&E, ×200).» (c) «C:MUC5AC immunostaining (×100).» (d) «D:MUC2 negative "
+     "(×100).» «_:Adapted from reference 12 with permission.»",
+     "'Adapted from' note"),
+    ("hc-061",
+     "«_:Neonatal cranial ultrasound. »«A:Coronal view» (A) «A:shows grade III intraventricular haemorrhage on the "
+     "left.» «B:Parasagittal view» (B) «B:shows periventricular haemorrhagic infarction.» «_:Arrows indicate the "
+     "haemorrhage.»",
+     "decoy 'grade III'; 'Arrows indicate' is whole-figure"),
+    ("hc-062",
+     "«_:Somatic mutation landscape. »(A) «A:Oncoplot of the 20 most frequently mutated genes.» (B) «B:Mutational "
+     "signatures (SBS1, SBS5 and SBS13).» (C) «C:Copy number alterations: gains (red) and losses (blue).»",
+     "colour words inside C"),
+    ("hc-063",
+     "«_:Retinal imaging in a patient with Stargardt disease. »«top:Fundus autofluorescence of both eyes» (top) "
+     "and «bottom:OCT through the fovea» (bottom) «top,bottom:show central atrophy with surrounding flecks.»",
+     "postfix positional pair shares the predicate"),
+    ("hc-064",
+     "Endoscopic ultrasound-guided gastroenterostomy. (1) Puncture of the jejunum. (2) Deployment of the distal "
+     "flange. (3) Final position of the stent.",
+     "no panels: digit labels never name panels (README guideline 1)"),
+]
+
 def parse_markup(markup: str) -> tuple[str, list[dict[str, str]]]:
     """Caption text and gold subcaptions of one annotated caption (see the module docstring)."""
     pieces: dict[str, list[str]] = {}
@@ -820,11 +1116,11 @@ def parse_markup(markup: str) -> tuple[str, list[dict[str, str]]]:
     return caption, subs
 
 
-def build(batches: tuple[str, ...] = ("A", "B")) -> list[dict]:
-    """Rows of the held-out set: batch A (ho-*) and batch B (hb-*), in that order."""
+def build(batches: tuple[str, ...] = ("A", "B", "C")) -> list[dict]:
+    """Rows of the held-out set: batch A (ho-*), batch B (hb-*) and batch C (hc-*), in that order."""
     rows = []
     seen = set()
-    source = {"A": ROWS, "B": ROWS_B}
+    source = {"A": ROWS, "B": ROWS_B, "C": ROWS_C}
     for rid, markup, notes in [row for b in batches for row in source[b]]:
         if rid in seen:
             raise ValueError(f"duplicate id {rid}")
@@ -839,7 +1135,7 @@ def build(batches: tuple[str, ...] = ("A", "B")) -> list[dict]:
 
 def main(argv: list[str]) -> None:
     args = argv[1:]
-    batches: tuple[str, ...] = ("A", "B")
+    batches: tuple[str, ...] = ("A", "B", "C")
     if args[:1] == ["--batch"]:
         batches = (args[1].upper(),)
         args = args[2:]
