@@ -521,3 +521,44 @@ def test_fallback_text_stays_verbatim_around_marks_without_spaces():
         assert out
         for s in out:
             assert is_verbatim(s.text, cap), (cap, s.text)
+
+
+# ------------------------------------------------------------------ rules-1.2: categories found on held-out batch C
+# written afresh (not batch-C captions)
+
+def test_postfix_list_shares_its_verb_predicate():
+    got = as_dict("Sagittal T1 (a), sagittal T2 (b) and STIR (c) images show a compression fracture of L1.")
+    assert got == {"A": "Sagittal T1 images show a compression fracture of L1.",
+                   "B": "sagittal T2 images show a compression fracture of L1.",
+                   "C": "STIR images show a compression fracture of L1."}
+    # a tail that is no predicate stays with the last item (dev convention, rules-1.1 category 12)
+    got = as_dict("Plasma FT3 (A), FT4 (B) and TSH (C) in patients with sepsis.")
+    assert got == {"A": "Plasma FT3", "B": "FT4", "C": "TSH in patients with sepsis."}
+
+
+def test_prose_positional_panels():
+    got = as_dict("Gait parameters. The left panel shows cadence and the right panel shows stride length.")
+    assert got == {"_shared": "Gait parameters.", "left": "shows cadence", "right": "shows stride length."}
+    # one side named in prose is not a panel set
+    assert split_caption("The left image shows a normal kidney.") == []
+
+
+@pytest.mark.parametrize("tail", [
+    "Reprinted from Radiology with permission.",
+    "Adapted with permission from reference 4.",
+    "Reproduced from Lee et al. under a CC BY licence.",
+    "Modified from the WHO classification.",
+    "The dashed line marks the detection limit.",
+    "I bars indicate standard errors.",
+    "Bootstrap values above 80% are given at the nodes.",
+])
+def test_notes_and_line_keys_after_the_last_panel_are_shared(tail):
+    got = as_dict(f"Title. (A) Axial CT. (B) Coronal CT. {tail}")
+    assert got["B"] == "Coronal CT." and got["_shared"] == f"Title. {tail}"
+
+
+def test_parenthesised_structure_key_is_no_panel_set():
+    assert split_caption("Sagittal MRI of the knee. (F) femur; (T) tibia; (P) patella; (M) meniscus; (A) ACL.") == []
+    # real parenthesised panels whose texts are long are kept
+    got = as_dict("(A) Axial CT. (B) Bone window. (C) Coronal reformat of the pelvis.")
+    assert set(got) == {"A", "B", "C"}

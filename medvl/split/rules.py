@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from medvl.records import Subcaption
 from medvl.split.labels import DASHES, SHARED, expand_labels, normalise_position
 
-RULES_VERSION = "rules-1.1"
+RULES_VERSION = "rules-1.2"
 
 _D = re.escape(DASHES)
 _SUB = r"(?:viii|vii|vi|iv|v|iii|ii|i|\d{1,2}|['\u2032\u2019]{1,2})?"
@@ -77,6 +77,11 @@ _FIG_PREFIX_RE = re.compile(r"^\s*(?:Fig(?:ure)?s?\.?|FIG(?:URE)?S?\.?)\s*S?\d+(
 _POS_START_RE = re.compile(rf"(?P<lab>{_POS_PHRASE}(?:\s*(?:,|and|&)\s*{_POS_PHRASE})?)(?P<term>\s*[:,]\s+|\s*[.]\s+(?=[A-Z]))",
                            re.I)
 
+# prose positional panels: "The left panel shows ... and the right panel shows ..."
+_POS_PROSE_RE = re.compile(
+    rf"\b(?:[Tt]he|[Ii]n\s+the)\s+(?P<lab>{_POS_WORD}(?:[\s\-]+{_POS_WORD})?)\s+(?:panels?|images?|rows?|columns?)"
+    r"(?P<term>\s*,\s*|\s+)(?=(?:shows?|depicts?|illustrates?|displays?|presents?|demonstrates?|contains?|"
+    r"is|are|gives?|plots?)\b|(?<=,\s))")
 _OPEN_RE = re.compile(r"[(\[]")
 # a label inside an annotation: "(arrow, A)", "(arrows in A and B)", "(A, arrowheads)", "(A and B, respectively)"
 _ANNOT_WORDS = (r"(?:(?:white|black|open|closed|solid|dashed|dotted|red|yellow|green|blue|thin|thick|small|large|"
@@ -127,7 +132,14 @@ _WHOLE_FIGURE_RE = re.compile(
     # methods or provenance of every panel: "Results represent ...", "Sections were stained ...",
     # "Images courtesy of ..."
     r"results\s+(?:represent|are|were|show)|representative\s+of\s+(?:\w+\s+)?(?:independent|separate)|"
-    r"(?:images?\s+)?courtesy\b|(?:all\s+)?(?:\w+\s+)?(?:sections|images|cells|samples|slides|specimens|"
+    r"(?:images?\s+)?courtesy\b|"
+    # permission and reuse notes: "Reprinted from ...", "Adapted with permission from ...", "Modified from ..."
+    r"(?:reprinted|reproduced|adapted|modified|redrawn|used)\s+(?:\w+\s+){0,3}?(?:from|with|by|under)\b|"
+    # line styles, I bars and support values explained once: "The dashed line marks ...", "I bars indicate ...",
+    # "Bootstrap values > 70% are shown"
+    r"(?:the\s+)?(?:dashed|dotted|solid|horizontal|vertical|red|black|grey|gray)\s+(?:\w+\s+)?lines?\s+"
+    r"(?:indicates?|shows?|marks?|denotes?|represents?|is|are)\b|i\s+bars|whiskers\s+|"
+    r"(?:bootstrap|support|posterior\s+probability)\s+values|(?:all\s+)?(?:\w+\s+)?(?:sections|images|cells|samples|slides|specimens|"
     r"micrographs|photomicrographs|blots|measurements)\s+(?:were|are)\s+(?:\w+ed|shown|taken|done)\b|"
     r"(?:at\s+least|a\s+total\s+of|more\s+than|up\s+to)\s+[\d,]+\s+(?:\w+\s+){1,3}?(?:were|was)\b|"
     # plot elements and statistical tests: "Shaded areas are 95% CIs", "Two-way ANOVA"
@@ -314,6 +326,17 @@ def _bare_candidates(text: str, depths: _Depths, starts: list[int]) -> list[_Mar
     return out
 
 
+def _pos_prose_candidates(text: str, depths: _Depths) -> list[_Marker]:
+    out: list[_Marker] = []
+    for pm in _POS_PROSE_RE.finditer(text):
+        if depths[pm.start()] != 0:
+            continue
+        lab = normalise_position(pm.group("lab"))
+        if lab:
+            out.append(_Marker(pm.start(), pm.end(), [lab], "pos", named=True))
+    return out
+
+
 _BOLD_RE = re.compile(
     rf"(?:\*\*|<(?:b|bold|strong)>)\s*(?P<lab>{_LIST}|{_POS_PHRASE})\s*[.:,)]?\s*(?:\*\*|</(?:b|bold|strong)>)"
     r"(?:\s*[.:,])?", re.I)
@@ -444,6 +467,9 @@ def _validate(text: str, cands: list[_Marker]) -> list[_Marker]:
         if len(run) == 1 and "A" not in run and len(letters) > 1:
             run = set()  # "size (n) and effect (d)": scattered letters are variables, not panels
         keep += _keep_in_run(low, run)
+    if up and len(up) >= 3 and len(_panel_run({x for m in up for x in m.labels}, need_a=True)) <= 1 \
+            and _abbreviation_list(text, up):
+        up = []  # "(L) liver; (S) spleen; (A) aorta": a key of structure initials, not panels
     if up:
         run = _panel_run({x for m in up for x in m.labels} | bare_up, need_a=True)
         up = _keep_in_run(up, run)
@@ -555,7 +581,7 @@ def _assign_roles(text: str, marks: list[_Marker], seen_before: list[set[str]]) 
         before = text[: m.start]
         after = text[m.end:]
         at_boundary = not before.strip() or bool(_BOUNDARY_BEFORE_RE.search(before.rstrip()))
-        if m.kind == "bare" or (m.kind == "pos" and at_boundary and not text[m.start] in "(["):
+        if m.kind == "bare" or (m.kind == "pos" and (m.named or (at_boundary and text[m.start] not in "(["))):
             m.role = "prefix"
             continue
         terminal = bool(_TERMINAL_AFTER_RE.match(after)) and not _COLON_AFTER_RE.match(after)
@@ -621,6 +647,8 @@ def split_caption(caption: str) -> list[Subcaption]:
     cands = _bold_candidates(text) if ("*" in text or "<" in text) else []
     cands += _paren_candidates(text, depths) + _bare_candidates(text, depths, starts) \
         + _rparen_candidates(text, depths)
+    if "panel" in text or "image" in text or "row" in text or "column" in text:
+        cands += _pos_prose_candidates(text, depths)
     if not cands:
         return []
     marks = _validate(text, cands)
@@ -927,6 +955,17 @@ def give_sentences(text, bounds, a, b, owner, give, own_scale: bool = False, ear
     flush()
 
 
+_SHARED_VERB_RE = re.compile(
+    r"^\s*(?:(?:images|scans|sequences|views|sections|photographs|micrographs)\s+)?(?:show|demonstrate|reveal|confirm|depict|illustrate|display|exhibit|indicate|were\s+obtained|are\s+shown|"
+    r"all\s+show)\b", re.I)
+
+
+def _word_start(text: str, a: int) -> int:
+    """Offset of the first word character at or after `a` (len(text) when none)."""
+    w = re.compile(r"\w").search(text, a)
+    return w.start() if w else len(text)
+
+
 def _distribute_chains(text: str, marks: list[_Marker], owner: dict[int, list[tuple[int, int]]]) -> None:
     n = len(marks)
     i = 0
@@ -943,6 +982,18 @@ def _distribute_chains(text: str, marks: list[_Marker], owner: dict[int, list[tu
             # continuation of the last one: pieces that start at its end
             cont = [(a, b) for (a, b) in owner[j] if a >= marks[j].end]
             for k in range(i, j):
+                owner[k].extend(cont)
+        elif j > i and marks[j].role == "inline" and _SHARED_VERB_RE.match(text[marks[j].end:]):
+            # "Axial FLAIR (a), DWI (b) and ADC map (c) show an infarct": coordinated subjects of a longer
+            # list share their verb predicate (a tail that is no predicate, "... (C) in patients", does not)
+            k0 = i
+            while k0 > 0 and marks[k0 - 1].role == "postfix" \
+                    and re.match(r"^\s*,\s*$", text[marks[k0 - 1].end:_word_start(text, marks[k0 - 1].end)]) \
+                    and "." not in text[marks[k0 - 1].end:marks[k0].start] \
+                    and ";" not in text[marks[k0 - 1].end:marks[k0].start]:
+                k0 -= 1
+            cont = [(a, b) for (a, b) in owner[j] if a >= marks[j].end]
+            for k in range(k0, j):
                 owner[k].extend(cont)
         i = j + 1
 
