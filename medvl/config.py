@@ -55,7 +55,7 @@ class InputSettings(_Strict):
 
 
 class DemoSettings(_Strict):
-    papers: int = Field(default=12, ge=1)
+    papers: int = Field(default=60, ge=1)
     seed: int = 0
 
 
@@ -172,7 +172,7 @@ DEMO_STAGES = ["synth", "parse", "split", "align", "export", "train", "eval", "j
 DEFAULT_PDF_STAGES = ["parse", "split", "align", "export"]
 
 
-def demo_config(papers: int = 12, seed: int = 0) -> RunConfig:
+def demo_config(papers: int = 60, seed: int = 0) -> RunConfig:
     """The built-in demo: a synthetic corpus through every stage (judge only with an LLM url)."""
     return RunConfig(name="demo", demo=DemoSettings(papers=papers, seed=seed),
                      stages={s: {} for s in DEMO_STAGES})

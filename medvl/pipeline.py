@@ -1193,6 +1193,7 @@ def _stage_outputs(ctx: StageContext, stage: str) -> dict[str, Any]:
 # ---------------------------------------------------------------- export (medvl/export.py)
 
 VARIANTS = ("aligned", "raw")
+DEMO_SPLIT = (0.6, 0.0, 0.4)  # train, val, test by paper: a test split large enough to compare models
 
 
 def _resolve_export(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
@@ -1204,6 +1205,8 @@ def _resolve_export(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
         variants = [v.strip() for v in variants.split(",") if v.strip()]
     if not variants or any(v not in VARIANTS for v in variants):
         raise MedvlError(f"stage export: variants must be a list of aligned and/or raw, not {variants!r}")
+    if config.demo is not None:
+        settings.setdefault("split", list(DEMO_SPLIT))
     if isinstance(settings.get("split"), str):
         settings["split"] = parse_split(settings["split"])
     kw = _kwargs_for(ExportSettings, settings, "export", skip=("pairs",))
@@ -1239,14 +1242,43 @@ register(Stage(
 
 # ---------------------------------------------------------------- train (medvl/train.py)
 
+#: the demo's training (configs/demo.yaml says the same): on 60 synthetic papers, 100 steps of 32 at lr 5e-3
+#: make the tiny CNN learn (README "Whole runs"); one torch thread each (faster on a small shared machine)
+DEMO_TRAIN = {"model": "medvl-tiny", "steps": 100, "batch_size": 32, "lr": 5e-3, "warmup": 10, "workers": 1,
+              "threads": 1, "val_frequency": 0}
+
+
+def _train_rows(data_dir: Path) -> int | None:
+    """Rows of an export's train split (manifest.json), or None when it does not say."""
+    try:
+        manifest = json.loads((data_dir / "manifest.json").read_text(encoding="utf-8"))
+        return int(manifest["splits"]["train"]["rows"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _epochs_for_steps(steps: int, rows: int, batch_size: int) -> tuple[int, int]:
+    """(epochs, batch size) giving at least `steps` optimizer steps on `rows` training pairs; open_clip
+    drops the last incomplete batch, so a split smaller than a batch trains with one batch of all of it."""
+    batch = max(1, min(batch_size, rows))
+    per_epoch = max(1, rows // batch)
+    return -(-steps // per_epoch), batch
+
+
 def _resolve_train(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
     from medvl.train import TrainConfig
 
     settings = dict(raw)
-    if config.demo is not None:  # the demo trains a tiny model for a few steps on the CPU
-        settings = {"model": "medvl-tiny", "epochs": 2, "batch_size": 8, "workers": 0, "warmup": 2,
-                    "val_frequency": 0, **settings}
-    _kwargs_for(TrainConfig, {k: v for k, v in settings.items() if k != "variants"}, "train",
+    if config.demo is not None:  # the demo trains the tiny CNN for 100 steps per variant on the CPU
+        settings = {**DEMO_TRAIN, **settings}
+        if "epochs" in raw and "steps" not in raw:
+            settings.pop("steps")  # epochs given: they count, not the default steps
+    steps = settings.get("steps")
+    if steps is not None and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 1):
+        raise MedvlError(f"stage train: steps must be a positive whole number, not {steps!r}")
+    if steps is not None and "epochs" in settings:
+        raise MedvlError("stage train: give steps or epochs, not both")
+    _kwargs_for(TrainConfig, {k: v for k, v in settings.items() if k not in ("variants", "steps")}, "train",
                 skip=("data_dir", "out"))
     for bad in ("data_dir", "out"):
         if bad in settings:
@@ -1262,12 +1294,20 @@ def _run_train(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
     variants = settings.pop("variants", None) or [v for v in VARIANTS if v in exported]
     if not variants:
         raise MedvlError("train: no exported data (run the export stage first)")
+    steps = settings.pop("steps", None)
     outputs, samples, notes = {}, 0, []
     for v in variants:
         if v not in exported:
             raise MedvlError(f"train: variant {v} was not exported (export variants: {', '.join(exported)})")
         out = ctx.run.inside(f"train/{v}")
-        result = train(TrainConfig(data_dir=ctx.run.inside(exported[v]), out=out, **settings), progress=progress)
+        data_dir = ctx.run.inside(exported[v])
+        kw = dict(settings)
+        if steps is not None:  # the same number of optimizer steps for every variant, whatever its size
+            rows = _train_rows(data_dir)
+            if not rows:
+                raise MedvlError(f"train: {ctx.run.rel(data_dir)} has no training pairs (manifest.json splits.train)")
+            kw["epochs"], kw["batch_size"] = _epochs_for_steps(steps, rows, int(kw.get("batch_size", 32)))
+        result = train(TrainConfig(data_dir=data_dir, out=out, **kw), progress=progress)
         outputs[v] = ctx.run.rel(out)
         samples += result.trained_samples
         notes.append(f"{v}: {result.epochs_done} epochs, {result.samples_per_second} samples/s")
@@ -1283,15 +1323,39 @@ register(Stage(
 
 # ---------------------------------------------------------------- eval (medvl/evaluate/)
 
-EVAL_KEYS = ("suite", "split", "device", "batch_size", "neighbours_k")
+EVAL_KEYS = ("suite", "split", "device", "batch_size", "threads", "neighbours_k")
 
 
 def _resolve_eval(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(raw) - set(EVAL_KEYS))
     if unknown:
         raise MedvlError(f"stage eval: unknown setting(s) {', '.join(unknown)}; known: {', '.join(EVAL_KEYS)}")
+    if config.demo is not None:
+        raw = {"threads": 1, **raw}
     return {"suite": "brain" if config.demo is not None else None, "split": "test", "device": "cpu",
             "batch_size": 64, "neighbours_k": 5, **raw}
+
+
+def _pct(v: Any) -> str:
+    return f"{100 * v:.1f} %" if isinstance(v, (int, float)) else "n/a"
+
+
+#: the comparison rows printed on the console (all of them are in eval/compare.md)
+EVAL_CONSOLE_METRICS = ("image → text R@5", "text → image R@5", "zero-shot accuracy")
+
+
+def _compare_lines(cmp: dict[str, Any]) -> list[str]:
+    """'eval image → text R@5: raw 6.1 %, aligned 18.5 % (+12.4)' for the headline rows of a comparison."""
+    rows = [r for r in cmp.get("rows", []) if r.get("metric") in EVAL_CONSOLE_METRICS] or cmp.get("rows", [])[:2]
+    lines = []
+    for row in rows:
+        pct = row.get("percent", True)
+        fmt = _pct if pct else (lambda v: f"{v:.1f}" if isinstance(v, (int, float)) else "n/a")
+        vals = ", ".join(f"{k} {fmt(v)}" for k, v in row.get("values", {}).items())
+        d = row.get("delta_aligned_minus_raw")
+        delta = "" if not isinstance(d, (int, float)) else f" ({100 * d:+.1f})" if pct else f" ({d:+.1f})"
+        lines.append(f"eval {row.get('metric')}: {vals}{delta}")
+    return lines
 
 
 def _run_eval(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
@@ -1305,21 +1369,22 @@ def _run_eval(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
         raise MedvlError("eval: needs the aligned export and its trained model (stages export and train)")
     data_dir = ctx.run.inside(exported["aligned"])
     kw = dict(suite=s["suite"], split=s["split"], device=s["device"], batch_size=s["batch_size"], progress=progress,
+              threads=s.get("threads"),
               neighbours_k=int(s.get("neighbours_k", 5)))
     # eval/neighbours.jsonl: the top-k captions of every test image, per model (the retrieval judge reads it)
     nb = {"neighbours": "eval/neighbours.jsonl"} if kw["neighbours_k"] > 0 else {}
     if "raw" in trained:  # both models on the same aligned test set
         cmp = compare(ctx.run.inside(trained["raw"]), ctx.run.inside(trained["aligned"]), data_dir,
                       out=ctx.run.inside("eval"), **kw)
-        for row in cmp.get("rows", [])[:2]:
-            ctx.notify(f"eval {row.get('metric')}: " + ", ".join(f"{k} {v}" for k, v in row.get("values", {}).items()))
+        for line in _compare_lines(cmp):
+            ctx.notify(line)
         return {"records": 2, "outputs": {"metrics": "eval/aligned/metrics.json", "raw": "eval/raw/metrics.json",
                                           "compare": "eval/compare.json", **nb}}
     m = evaluate(ctx.run.inside(trained["aligned"]), data_dir, out=ctx.run.inside("eval/aligned"), label="aligned",
                  **kw)
     merge_neighbours([ctx.run.inside("eval/aligned/neighbours.jsonl")], ctx.run.inside("eval/neighbours.jsonl"))
     r = (m.get("retrieval") or {}).get("image_to_text", {})
-    ctx.notify(f"eval: image->text R@1 {r.get('R@1')}, R@5 {r.get('R@5')}")
+    ctx.notify(f"eval: image → text R@1 {_pct(r.get('R@1'))}, R@5 {_pct(r.get('R@5'))}")
     return {"records": 1, "outputs": {"metrics": "eval/aligned/metrics.json", **nb}}
 
 

@@ -313,3 +313,42 @@ def test_cli_run_pdfs_then_status(tmp_path):
     bad = subprocess.run(medvl + ["run", "--pdfs", str(tmp_path / "nope"), "--out", str(run_dir)],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "nope: no such file or folder" in " ".join(bad.stderr.split())
+
+
+def test_train_steps_demo_defaults_and_eval_lines():
+    """The demo trains by steps (the same for raw and aligned, epochs from each export's size), with the
+    lr, batch and thread settings that learn; explicit epochs win over the demo's steps; eval's console
+    lines are percentages."""
+    from medvl.config import demo_config
+    from medvl.pipeline import DEMO_TRAIN, _compare_lines, _epochs_for_steps, get_stage
+
+    train = get_stage("train")
+    demo = demo_config()
+    assert demo.demo.papers == 60
+    got = train.resolve(demo, {})
+    assert got == DEMO_TRAIN and got["steps"] == 100 and got["lr"] == 5e-3 and got["threads"] == 1
+    assert "steps" not in train.resolve(demo, {"epochs": 1, "batch_size": 4})
+    assert train.resolve(demo, {"steps": 7})["steps"] == 7
+    plain = config_from_dict({"stages": ["train"]})
+    assert train.resolve(plain, {}) == {}  # outside the demo: the library's defaults
+    for bad, msg in (({"steps": 0}, "positive whole number"), ({"steps": "many"}, "positive whole number"),
+                     ({"steps": 5, "epochs": 2}, "steps or epochs, not both"), ({"stepz": 5}, "stepz")):
+        with pytest.raises(MedvlError, match=msg):
+            train.resolve(plain, bad)
+    # 100 steps: 225 rows of 32 -> 7 a epoch -> 15 epochs; 72 rows -> 2 a epoch -> 50; 20 rows -> one batch of 20
+    assert _epochs_for_steps(100, 225, 32) == (15, 32)
+    assert _epochs_for_steps(100, 72, 32) == (50, 32)
+    assert _epochs_for_steps(100, 20, 32) == (100, 20)
+    assert get_stage("export").resolve(demo, {})["split"] == [0.6, 0.0, 0.4]
+    assert get_stage("eval").resolve(demo, {})["threads"] == 1
+    cmp = {"rows": [
+        {"metric": "image → text R@1", "values": {"raw": 0.1, "aligned": 0.2}, "percent": True,
+         "delta_aligned_minus_raw": 0.1},
+        {"metric": "image → text R@5", "values": {"raw": 0.06666666666666667, "aligned": 0.13333333333333333},
+         "percent": True, "delta_aligned_minus_raw": 0.06666666666666667},
+        {"metric": "text → image median rank", "values": {"raw": 8.0, "aligned": 5.0}, "percent": False,
+         "delta_aligned_minus_raw": -3.0},
+        {"metric": "zero-shot accuracy", "values": {"raw": 0.2, "aligned": 0.5833333}, "percent": True,
+         "delta_aligned_minus_raw": 0.3833333}]}
+    assert _compare_lines(cmp) == ["eval image → text R@5: raw 6.7 %, aligned 13.3 % (+6.7)",
+                                   "eval zero-shot accuracy: raw 20.0 %, aligned 58.3 % (+38.3)"]

@@ -25,7 +25,8 @@ def run_cmd(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (overrides the config's `out`)."),
     pdfs: Optional[Path] = typer.Option(None, "--pdfs", help="Folder of PDFs (and JATS XML) to run on, without a config."),
     demo: bool = typer.Option(False, "--demo", help="Generate a synthetic corpus and run every stage on it."),
-    demo_papers: int = typer.Option(12, "--demo-papers", help="Papers in the demo corpus."),
+    demo_papers: int = typer.Option(60, "--demo-papers", help="Papers in the demo corpus (fewer than about 40 learn little)."),
+    demo_seed: int = typer.Option(0, "--demo-seed", help="Seed of the demo corpus."),
     stages: Optional[list[str]] = typer.Option(None, "--stages", "-s", help="Only these stages (comma list)."),
     force: Optional[list[str]] = typer.Option(None, "--force", "-f", help="Redo this stage from scratch (repeatable)."),
     workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1, help="Parallel workers (default: cores)."),
@@ -52,7 +53,7 @@ def run_cmd(
         raise MedvlError("give exactly one of CONFIG.yaml, --pdfs DIR or --demo")
     cfg: RunConfig
     if demo:
-        cfg = demo_config(papers=demo_papers)
+        cfg = demo_config(papers=demo_papers, seed=demo_seed)
     elif pdfs is not None:
         if not pdfs.exists():
             raise MedvlError(f"{pdfs}: no such file or folder")
