@@ -372,22 +372,17 @@ class RunResult:
 # ================================================================ run.json
 
 def _update_pipeline_manifest(run: RunDir, **updates: Any) -> None:
-    path = run.file("run.json")
-    data: dict[str, Any] = {}
-    if path.exists():
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            data = {}
-    pipe = data.setdefault("pipeline", {})
-    stages = pipe.setdefault("stages", {})
-    for k, v in updates.items():
-        if k == "stage":
-            name, info = v
-            stages.setdefault(name, {}).update(info)
-        else:
-            pipe[k] = v
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str))
+    def mutate(data: dict[str, Any]) -> None:
+        pipe = data.setdefault("pipeline", {})
+        stages = pipe.setdefault("stages", {})
+        for k, v in updates.items():
+            if k == "stage":
+                name, info = v
+                stages.setdefault(name, {}).update(info)
+            else:
+                pipe[k] = v
+
+    run.edit_manifest(mutate)
 
 
 def pipeline_manifest(run_dir: str | Path) -> dict[str, Any]:

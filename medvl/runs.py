@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from pydantic import BaseModel
 
@@ -223,32 +223,49 @@ class RunDir:
         return write_jsonl(self.file("rejects.jsonl"), rows())
 
     # run.json ----------------------------------------------------------
-    def update_manifest(self, stage: str, settings: dict[str, Any], tools: Iterable[str] = ()) -> dict:
-        """Record a stage's resolved settings and the versions it ran with in run.json."""
+    def manifest(self) -> dict:
+        """run.json as a dict ({} when absent or unreadable)."""
         path = self.file("run.json")
-        data: dict[str, Any] = {}
-        if path.exists():
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-            except json.JSONDecodeError:
-                data = {}
-        from medvl import __version__
+        if not path.exists():
+            return {}
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            return {}
 
-        data.setdefault("medvl_version", __version__)
-        data["git_hash"] = git_hash()
-        data["python"] = sys.version.split()[0]
-        data["platform"] = platform.platform()
-        data.setdefault("created_at", datetime.now(timezone.utc).isoformat(timespec="seconds"))
-        data["updated_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        stages = data.setdefault("stages", {})
-        stages[stage] = {"settings": _jsonable(settings), "tools": tool_versions(tools),
-                         "updated_at": data["updated_at"]}
-        atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True))
+    def edit_manifest(self, mutate: Callable[[dict[str, Any]], None]) -> dict:
+        """Read-modify-write run.json under an exclusive lock, so that stages writing their sections
+        from several processes never lose each other's updates; the write itself is atomic."""
+        import fcntl
+
+        lock = self.path / ".run.json.lock"
+        with open(lock, "a+") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                data = self.manifest()
+                mutate(data)
+                atomic_write_text(self.file("run.json"),
+                                  json.dumps(data, indent=2, sort_keys=True, default=str))
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
         return data
 
-    def manifest(self) -> dict:
-        path = self.file("run.json")
-        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    def update_manifest(self, stage: str, settings: dict[str, Any], tools: Iterable[str] = ()) -> dict:
+        """Record a stage's resolved settings and the versions it ran with in run.json."""
+        from medvl import __version__
+
+        def mutate(data: dict[str, Any]) -> None:
+            now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            data.setdefault("medvl_version", __version__)
+            data["git_hash"] = git_hash()
+            data["python"] = sys.version.split()[0]
+            data["platform"] = platform.platform()
+            data.setdefault("created_at", now)
+            data["updated_at"] = now
+            data.setdefault("stages", {})[stage] = {
+                "settings": _jsonable(settings), "tools": tool_versions(tools), "updated_at": now}
+
+        return self.edit_manifest(mutate)
 
 
 def _jsonable(obj: Any) -> Any:
