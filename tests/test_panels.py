@@ -143,3 +143,48 @@ def test_consistency_rejects_isolated_reads():
     # letters out of sequence
     assert consistent_labels(3, [read(0, "tl", "C", 90), read(1, "tl", "A", 90)]) == [None] * 3
     assert consistent_labels(1, [read(0, "tl", "A", 95)]) == [None]
+
+
+# ---------------------------------------------------------------- framed charts, narrow gutters
+
+def _framed(w: int, h: int, rects: list[tuple[int, int, int, int]], stray: tuple[int, int] | None = None):
+    import numpy as np
+    img = np.full((h, w, 3), 255, np.uint8)
+    for x0, y0, x1, y1 in rects:
+        img[y0:y0 + 2, x0:x1] = 0
+        img[y1 - 2:y1, x0:x1] = 0
+        img[y0:y1, x0:x0 + 2] = 0
+        img[y0:y1, x1 - 2:x1] = 0
+        img[y0 + 20:y1 - 20, x0 + 30:x0 + 40] = 90  # a bar inside the frame
+    if stray:
+        img[stray[1], stray[0]] = 0
+    return img
+
+
+def test_two_px_gutter_between_framed_charts_splits_them():
+    # 2x2 grid of framed charts 2 px apart, a stray pixel in one gutter, a centred fifth below
+    # (the layout of PMC7971039 Figure 1); the plain XY-cut minimum gap here is 3 px
+    rects = [(0, 0, 300, 200), (302, 0, 600, 200), (0, 202, 300, 400), (302, 202, 600, 400), (150, 403, 450, 600)]
+    img = _framed(600, 600, rects, stray=(300, 100))
+    boxes = sorted(P.panels_from_pixels(img))
+    assert len(boxes) == 5
+    for want in rects:
+        assert any(abs(b[0] - want[0]) <= 3 and abs(b[2] - want[2]) <= 3 and abs(b[1] - want[1]) <= 3
+                   and abs(b[3] - want[3]) <= 3 for b in boxes), (want, boxes)
+
+
+def test_a_double_ruled_border_is_no_gutter():
+    # one chart inside a double frame (outer line, 2 px white, inner line): still one panel
+    import numpy as np
+    img = _framed(400, 300, [(0, 0, 400, 300)])
+    inner = _framed(400, 300, [(4, 4, 396, 296)])
+    img = np.minimum(img, inner)
+    assert P.panels_from_pixels(img) == []
+    # and a lone vertical rule in the middle of a chart does not cut it either
+    chart = np.full((300, 400, 3), 255, np.uint8)
+    chart[10:290, 10:12] = 0  # y axis
+    chart[288:290, 10:390] = 0  # x axis
+    chart[10:290, 200:202] = 0  # a ruled line at x=200 (no second line 2 px away)
+    chart[100:288, 50:80] = 60
+    chart[150:288, 250:280] = 60
+    assert P.panels_from_pixels(chart) == []

@@ -177,6 +177,30 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(starts.tolist(), ends.tolist()))
 
 
+def _framed_gutters(sub: np.ndarray, axis: int) -> list[tuple[int, int]]:
+    """Gutters of 2 px and up between two framed panels, which the plain XY-cut misses when they
+    are narrower than its minimum gap or hold a stray pixel.
+
+    A thin white channel counts when a ruled line runs (nearly) the whole length of the piece
+    within 2 px on both sides of it -- two frames side by side -- and each side keeps at least a
+    tenth of the piece.  A line or two of stray ink pixels inside the channel does not close it.
+    """
+    counts = sub.sum(axis=1) if axis == 0 else sub.sum(axis=0)
+    length = sub.shape[1] if axis == 0 else sub.shape[0]
+    size = counts.size
+    if length < 40 or size < 40:
+        return []
+    empty = counts <= max(1, int(0.01 * length))
+    full = counts >= 0.85 * length
+    out = []
+    for s, e in _runs(empty):
+        if e - s < 2 or s < 0.1 * size or e > 0.9 * size:
+            continue
+        if full[max(0, s - 2):s].any() and full[e:e + 2].any():
+            out.append((s, e))
+    return out
+
+
 def xy_cut(ink: np.ndarray, min_gap: int, min_side: int, depth: int = 0, max_depth: int = 6,
            x0: int = 0, y0: int = 0) -> list[tuple[int, int, int, int]]:
     """Recursive XY-cut of a boolean ink mask; returns boxes (x0, y0, x1, y1) of ink regions."""
@@ -197,6 +221,8 @@ def xy_cut(ink: np.ndarray, min_gap: int, min_side: int, depth: int = 0, max_dep
     for axis in (0, 1):  # 0: horizontal gutters (split rows), 1: vertical gutters
         prof = sub.any(axis=1 - axis) if axis == 0 else sub.any(axis=0)
         gaps = [(s, e) for s, e in _runs(~prof) if e - s >= min_gap and s > 0 and e < prof.size]
+        gaps = sorted(gaps + [g for g in _framed_gutters(sub, axis)
+                              if not any(g[0] < e and s < g[1] for s, e in gaps)])
         if gaps:
             widest = max(e - s for s, e in gaps)
             if best is None or widest > best[0]:
