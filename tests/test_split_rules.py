@@ -103,7 +103,7 @@ STYLE_CASES = [
       "C": "Quantification of lesion size."}),
     ("a, Analysis of binding. b, Blots of lysates.", {"A": "Analysis of binding.", "B": "Blots of lysates."}),
     ("FIGURE 1. Expression of p53. A, Western blot. B, Quantification.",
-     {"_shared": "FIGURE 1. Expression of p53.", "A": "Western blot.", "B": "Quantification."}),
+     {"_shared": "Expression of p53.", "A": "Western blot.", "B": "Quantification."}),
     ("A. Overview B. Detail C. Quantification", {"A": "Overview", "B": "Detail", "C": "Quantification"}),
     ("Expression of GFP (panel A) and RFP (panel B) in leaves.",
      {"A": "Expression of GFP in leaves.", "B": "RFP in leaves."}),
@@ -334,12 +334,35 @@ def test_sentence_ends_after_a_capital_that_closes_a_phrase():
 
 def test_figure_number_prefix_from_pdf_text():
     got = as_dict("Fig. 1 a Preoperative CT of the pelvis. b Coronal STIR image. c Postoperative radiograph.")
-    assert got == {"_shared": "Fig. 1", "A": "Preoperative CT of the pelvis.", "B": "Coronal STIR image.",
+    assert got == {"A": "Preoperative CT of the pelvis.", "B": "Coronal STIR image.",
                    "C": "Postoperative radiograph."}
     got = as_dict("Figure 2: (a) Axial CT shows a mass. (b) Coronal image shows duct dilatation.")
-    assert got["_shared"] == "Figure 2" and got["A"] == "Axial CT shows a mass."
+    assert "_shared" not in got and got["A"] == "Axial CT shows a mass."
     # a figure reference is still no label
     assert split_caption("Figure 2B shows the same patient after 6 months of therapy.") == []
+
+
+@pytest.mark.parametrize("caption,shared", [
+    ("Fig. 2. (A) Axial T1 image. (B) Coronal T2 image. All images are shown in radiological convention.",
+     "All images are shown in radiological convention."),
+    ("Figure 3. Brain MRI of patient 1. (a) Axial FLAIR. (b) Sagittal T1.", "Brain MRI of patient 1."),
+    ("Fig. 2: Chest CT. (A) Lung window. (B) Mediastinal window.", "Chest CT."),
+    ("FIGURE 1 | Study design. (A) Cohort flow chart. (B) Timeline of visits.", "Study design."),
+    ("Supplementary Figure S2. Extra cases. (A) Case 4 on CT. (B) Case 5 on MRI.", "Extra cases."),
+    ("Supplementary Fig. 3 Validation cohort. a ROC curve. b Calibration plot.", "Validation cohort."),
+    ("Figure 4 (A) Axial CT shows a mass. (B) Coronal image shows duct dilatation.", None),
+])
+def test_figure_label_is_part_of_no_text(caption, shared):
+    """The figure label that opens a PDF caption names the figure, not a panel (rules-1.3)."""
+    subs = split_caption(caption)
+    got = {s.label: s.text for s in subs}
+    assert got.get("_shared") == shared
+    assert {"A", "B"} <= set(got)
+    for s in subs:
+        assert not s.text.lower().startswith(("fig", "supplementary")), s
+        assert "Fig" not in s.text and "FIGURE" not in s.text and "Figure" not in s.text, s
+        assert is_verbatim(s.text, caption), s
+    assert RULES_VERSION == "rules-1.3"
 
 
 def test_annotation_parentheses_carry_labels():

@@ -169,19 +169,19 @@ ROWS: list[tuple[str, str, str]] = [
      "(H&E, ×400).» c «C:Diffuse strong S-100 immunoreactivity (×200).»",
      "decoy: the article 'a' inside panel A"),
     ("ho-024",
-     "«_:Fig. 1 »a «A:Preoperative axial CT showing a destructive lesion of the left iliac bone.» b «B:Coronal "
+     "Fig. 1 a «A:Preoperative axial CT showing a destructive lesion of the left iliac bone.» b «B:Coronal "
      "STIR MRI showing extensive marrow oedema and soft-tissue extension.» c «C:Postoperative radiograph after "
      "resection and reconstruction.»",
      "PDF-extracted Springer caption with its 'Fig. 1' prefix"),
     ("ho-025",
-     "«_:Fig. 3 Gross and microscopic features of the resected spleen. »a «A:Cut surface with multiple "
+     "Fig. 3 «_:Gross and microscopic features of the resected spleen. »a «A:Cut surface with multiple "
      "well-circumscribed nodules.» b «B:Sclerosing angiomatoid nodular transformation with angiomatoid nodules "
      "surrounded by fibrous stroma (H&E, ×100).» c, d «C,D:Immunostaining for CD34 and CD8, respectively "
      "(×200).»",
      "'c, d' combined bare labels"),
     # ------------------------------------------------------------------ MDPI "(a) text; (b) text"
     ("ho-026",
-     "«_:Figure 3. Characterisation of the synthesised silver nanoparticles: »(a) «A:UV–Vis absorption "
+     "Figure 3. «_:Characterisation of the synthesised silver nanoparticles: »(a) «A:UV–Vis absorption "
      "spectrum»; (b) «B:TEM image (scale bar: 50 nm)»; (c) «C:particle size distribution obtained from DLS»; "
      "(d) «D:FTIR spectra of the plant extract and the nanoparticles.»",
      "MDPI inline list after a colon; 'Figure 3.' prefix"),
@@ -198,7 +198,7 @@ ROWS: list[tuple[str, str, str]] = [
      "function of flow rate (n = 3).»",
      "MDPI prefix labels, no title"),
     ("ho-029",
-     "«_:Figure 5. Confusion matrices of the classifiers on the test set: »(a) «A:ResNet-50»; (b) «B:DenseNet-121»; "
+     "Figure 5. «_:Confusion matrices of the classifiers on the test set: »(a) «A:ResNet-50»; (b) «B:DenseNet-121»; "
      "(c) «C:EfficientNet-B0»; (d) «D:the proposed ensemble.» «_:Class labels: N, normal; B, benign; M, "
      "malignant.»",
      "model names with digits; abbreviation key 'B, benign'"),
@@ -261,7 +261,7 @@ ROWS: list[tuple[str, str, str]] = [
      "weighted image» (c) and «D:ADC map» (d) «C,D:demonstrate no restricted diffusion (arrows).»",
      "Radiology inline labels; coordinated subjects share the predicate"),
     ("ho-040",
-     "«_:Figure 2: »(a) «A:Axial contrast-enhanced CT image in a 62-year-old man with pancreatic adenocarcinoma "
+     "Figure 2: (a) «A:Axial contrast-enhanced CT image in a 62-year-old man with pancreatic adenocarcinoma "
      "shows a hypoattenuating mass in the pancreatic head (arrow) encasing the superior mesenteric artery.» (b) "
      "«B:Coronal reformatted image shows upstream dilatation of the pancreatic duct (arrowheads).» (c) "
      "«C:Endoscopic ultrasound image obtained before fine-needle aspiration.»",
@@ -443,7 +443,7 @@ ROWS: list[tuple[str, str, str]] = [
      "*P < 0.05.»",
      "decoy 'Hepatitis C' in the title"),
     ("ho-073",
-     "«_:Fig. 4. Temporal bone CT in a child with cochlear malformation. »(A) «A:Axial image showing an "
+     "Fig. 4. «_:Temporal bone CT in a child with cochlear malformation. »(A) «A:Axial image showing an "
      "incomplete partition type II (Mondini) malformation of the right cochlea.» (B) «B:Normal left cochlea for "
      "comparison.»",
      "'Fig. 4.' prefix; decoy 'type II'"),
@@ -476,7 +476,7 @@ ROWS: list[tuple[str, str, str]] = [
      "«C:Peak stage: consolidation with air bronchograms.» (d) «D:Absorption stage: fibrotic stripes.»",
      "stage names inside texts"),
     ("ho-080",
-     "«_:Figure 6. Temperature dependence of the fluorescence lifetime. »(a) «A:Decay curves at 20, 30 and "
+     "Figure 6. «_:Temperature dependence of the fluorescence lifetime. »(a) «A:Decay curves at 20, 30 and "
      "40 °C.» (b) «B:Lifetime versus temperature with linear fit (R² = 0.99).»",
      "'Figure 6.' prefix"),
     ("ho-081",
@@ -688,7 +688,7 @@ ROWS_B: list[tuple[str, str, str]] = [
      "fed by a radiculomeningeal artery.»",
      "Radiology inline marks; decoy 'T8'"),
     ("hb-016",
-     "«_:Fig. 5 Kinetics of antibody responses after vaccination. »a «A:Anti-spike IgG titres.» b «B:Neutralising "
+     "Fig. 5 «_:Kinetics of antibody responses after vaccination. »a «A:Anti-spike IgG titres.» b «B:Neutralising "
      "antibody titres against the Omicron BA.1 variant.» c «C:Correlation between IgG and neutralisation.» "
      "«_:GMT, geometric mean titre.»",
      "PDF 'Fig. 5' title then BMC bare labels; key"),
@@ -715,7 +715,7 @@ ROWS_B: list[tuple[str, str, str]] = [
      "on CSPG (right).» (B) «B:Longest neurite per neuron.» «_:At least 100 neurons were measured per condition.»",
      "positional words inside panel A; trailing sentence is whole-figure"),
     ("hb-022",
-     "«_:Figure 3. »«A:Chest radiograph» (A) «A:showing a right-sided pneumothorax.» «B:CT» (B) «B:confirming "
+     "Figure 3. «A:Chest radiograph» (A) «A:showing a right-sided pneumothorax.» «B:CT» (B) «B:confirming "
      "multiple bullae in the right upper lobe.»",
      "'Figure 3.' prefix then inline labels"),
     ("hb-023",
@@ -812,7 +812,7 @@ ROWS_C: list[tuple[str, str, str]] = [
      "bilateral mesial temporal hyperintensity.» Panel d: «D:follow-up image after intravenous penicillin.»",
      "'Panels a–c:' / 'Panel d:'"),
     ("hc-004",
-     "«_:Fig. 2 Genome-wide CRISPR screen identifies regulators of ferroptosis. »A «A:Schematic of the screening "
+     "Fig. 2 «_:Genome-wide CRISPR screen identifies regulators of ferroptosis. »A «A:Schematic of the screening "
      "workflow.» B «B:Volcano plot of gene-level enrichment scores.» C «C:Validation of the top hits by individual "
      "knockout; viability after RSL3 treatment.» «_:*P < 0.05, **P < 0.01 (two-tailed t-test).»",
      "PDF bold uppercase 'A' before a title-case sentence 'Schematic ...'"),
@@ -847,7 +847,7 @@ ROWS_C: list[tuple[str, str, str]] = [
      "«C:Quantification of PI fluorescence in CA1.» «_:Scale bar, 200 µm. *P < 0.05 versus control.»",
      "'(A1–A3)' sub-panel ranges; decoy 'CA1'"),
     ("hc-011",
-     "«_:Fig. 4 Spatial transcriptomics of the ischaemic border zone. »a–c «A,B,C:Spot clusters overlaid on H&E "
+     "Fig. 4 «_:Spatial transcriptomics of the ischaemic border zone. »a–c «A,B,C:Spot clusters overlaid on H&E "
      "sections at day 1, 3 and 7.» d, e «D,E:Expression of Spp1 and Postn along the distance from the infarct.» "
      "f «F:Ligand–receptor pairs enriched in the border zone.»",
      "mixed 'a–c ... d, e ... f' BMC bare labels after 'Fig. 4'"),
@@ -960,11 +960,11 @@ ROWS_C: list[tuple[str, str, str]] = [
      "ventricle).»",
      "decoy 'D-shaped'"),
     ("hc-035",
-     "«_:Fig. 3. »(a) «A:Capsule endoscopy image of an angiectasia in the jejunum.» (b) «B:Double-balloon "
+     "Fig. 3. (a) «A:Capsule endoscopy image of an angiectasia in the jejunum.» (b) «B:Double-balloon "
      "enteroscopy with argon plasma coagulation.» (c) «C:Scar at follow-up.»",
      "'Fig. 3.' only"),
     ("hc-036",
-     "«_:Figure 5: »(A) «A:Receiver operating characteristic curves of the deep-learning model and the three "
+     "Figure 5: (A) «A:Receiver operating characteristic curves of the deep-learning model and the three "
      "readers.» (B) «B:Calibration plot.» «_:AUC, area under the curve.»",
      "'Figure 5:' then labels"),
     ("hc-037",

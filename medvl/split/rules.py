@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from medvl.records import Subcaption
 from medvl.split.labels import DASHES, SHARED, expand_labels, normalise_position
 
-RULES_VERSION = "rules-1.2"
+RULES_VERSION = "rules-1.3"
 
 _D = re.escape(DASHES)
 _SUB = r"(?:viii|vii|vi|iv|v|iii|ii|i|\d{1,2}|['\u2032\u2019]{1,2})?"
@@ -71,8 +71,11 @@ _BARE_RE = re.compile(
 # "In A, a microadenoma ..."
 _PANEL_WORD_RE = re.compile(rf"(?:[Pp]anels?|PANELS?)\s+(?P<lab>{_LIST})(?P<term>\s*[.:,]\s+|\s*[.:](?=[A-Z])|\s+(?=[a-z]))")
 _IN_LABEL_RE = re.compile(rf"[Ii]n\s+(?:[Pp]anels?\s+)?(?P<lab>{_LIST})(?P<term>\s*,\s+)")
-# a figure number that opens a caption extracted from a PDF: "Fig. 1 a Text", "Figure 2: (a) Text"
-_FIG_PREFIX_RE = re.compile(r"^\s*(?:Fig(?:ure)?s?\.?|FIG(?:URE)?S?\.?)\s*S?\d+(?:\s*[.:|]\s*|\s+)(?=\S)")
+# the figure label that opens a PDF caption ("Fig. 2.", "Figure 3:", "FIGURE 1 |", "Supplementary Figure S2.",
+# "Extended Data Fig. 4 -"): never part of any subcaption text
+_FIG_PREFIX_RE = re.compile(
+    r"^\s*(?:(?:Supplementary|Supplemental|SUPPLEMENTARY|SUPPLEMENTAL|Extended\s+Data|EXTENDED\s+DATA)\s+)?"
+    r"(?:Fig(?:ure)?s?\.?|FIG(?:URE)?S?\.?)\s*S?\d+(?:\s*[.:|]\s*|\s+[\u2013\u2014-]\s+|\s+)(?=\S)")
 
 _POS_START_RE = re.compile(rf"(?P<lab>{_POS_PHRASE}(?:\s*(?:,|and|&)\s*{_POS_PHRASE})?)(?P<term>\s*[:,]\s+|\s*[.]\s+(?=[A-Z]))",
                            re.I)
@@ -657,6 +660,9 @@ def split_caption(caption: str) -> list[Subcaption]:
     marks = _fill_bare_gaps(text, marks)
     marks = _merge_adjacent(text, marks)
     marks, holes = _drop_headers(text, marks)
+    fm = _FIG_PREFIX_RE.match(text)
+    if fm:
+        holes = [(0, fm.end())] + holes  # "Fig. 2." names the figure, not a panel: left out of every text
     seen: set[str] = set()
     seen_before: list[set[str]] = []
     for m in marks:
