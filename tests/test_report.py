@@ -198,3 +198,67 @@ def test_prompt_comparison_from_medvl_prompts_compare(tmp_path):
     assert 'id="prompts"' in html and "eval compare" not in html
     md = rep.build_report(tmp_path / "run", fmt="md").read_text(encoding="utf-8")
     assert "Prompt comparison" in md and "| rules |" in md
+
+
+def test_joined_verbatim_pieces_are_accepted_in_order():
+    cap = "Axial CT (a) and coronal MIP (b) show cysts in both kidneys."
+    colours = {"a": "#0072B2", "b": "#E69F00"}
+    subs = [{"label": "a", "text": "Axial CT show cysts in both kidneys."},
+            {"label": "b", "text": "coronal MIP show cysts in both kidneys."}]
+    html, info = rep.highlight_caption(cap, subs, colours)
+    assert info[0]["found"] and info[0]["pieces"] == 2 and not info[0]["overlap"]
+    assert info[1]["found"] and info[1]["pieces"] == 2
+    assert rep.find_pieces(cap, subs[0]["text"]) == [(0, 8), (cap.index("show"), len(cap))]
+    # the first subcaption's pieces are marked; the second overlaps them (shared predicate)
+    assert info[1]["overlap"] and html.count("<mark") == 2
+    # pieces out of order, pieces inside a word, and text not in the caption are still not verbatim
+    assert rep.find_pieces(cap, "show cysts Axial CT") is None
+    assert rep.find_pieces(cap, "Axial C show cysts") is None
+    assert rep.find_pieces(cap, "Axial CT show stones") is None
+    _, info = rep.highlight_caption(cap, [{"label": "a", "text": "show cysts Axial CT"}], colours)
+    assert not info[0]["found"]
+
+
+def test_gallery_colours_panels_by_their_pair_when_no_letters_were_read(tmp_path):
+    info = make_run(tmp_path / "run", judged=False, metrics=False)
+    root = tmp_path / "run"
+    f2 = info["figures"][1]
+    figs = [json.loads(line) for line in (root / "figures.jsonl").read_text().splitlines()]
+    fig2 = next(f for f in figs if f["figure_id"] == f2)
+    for p in fig2["panels"]:
+        p["label"], p["label_source"] = None, None
+    (root / "figures.jsonl").write_text("".join(json.dumps(f) + "\n" for f in figs))
+    pairs = [json.loads(line) for line in (root / "pairs.jsonl").read_text().splitlines()]
+    proto = pairs[0]
+    for i, (p, lab) in enumerate(zip(fig2["panels"][:2], "ab")):
+        pairs.append({**proto, "pair_id": f"{f2}-order-{i}", "figure_id": f2, "panel_id": p["panel_id"],
+                      "label": lab, "method": "order" if lab == "a" else "position"})
+    (root / "pairs.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs))
+
+    html = rep.build_report(root).read_text(encoding="utf-8")
+    art = html[html.index(f'data-figure-id="{f2}"'):]
+    art = art[:art.index("</article>")]
+    panel_chips = re.findall(r'<span class="chip" style="background:(#[0-9A-Fa-f]{6})" title="label from [^"]*">([^<]*)</span>',
+                             art)
+    sub_colour = dict((lab, c) for c, lab in re.findall(
+        r'<li[^>]*><span class="chip" style="background:(#[0-9A-Fa-f]{6})">([^<]*)</span>', art))
+    assert [lab for _, lab in panel_chips] == ["a · order", "b · position", "·", "·"]
+    assert panel_chips[0][0] == sub_colour["a"] and panel_chips[1][0] == sub_colour["b"]
+    assert panel_chips[0][0] != panel_chips[1][0]
+    assert "(paired by order)" in art and "(paired by position)" in art
+    # c and d have neither a letter nor a pair: still said
+    assert "(no panel with this label)" in art
+    # figure 1 was paired by its letters: same colours as before, method shown
+    art1 = html[html.index(f'data-figure-id="{info["figures"][0]}"'):]
+    assert "(paired by letter)" in art1[:art1.index("</article>")]
+
+
+def test_paired_panels_keeps_unpaired_and_shared():
+    panels = [{"panel_id": "k0", "label": None}, {"panel_id": "k1", "label": "B"}, {"panel_id": "k2", "label": None}]
+    pairs = [{"panel_id": "k0", "label": "A", "method": "order"},
+             {"panel_id": "k2", "label": "_shared", "method": "single_panel"},
+             {"panel_id": None, "label": None, "method": "whole"}]
+    out = rep.paired_panels(panels, pairs)
+    assert [p["label"] for p in out] == ["A", "B", None]
+    assert out[0]["method"] == "order" and out[0]["parsed_label"] is None and "method" not in out[1]
+    assert panels[0]["label"] is None  # input untouched

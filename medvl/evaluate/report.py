@@ -26,7 +26,7 @@ from medvl.errors import InputError, MedvlError
 from medvl.evaluate import stats
 from medvl.progress import ProgressFn, no_progress
 
-REPORT_VERSION = "1"
+REPORT_VERSION = "2"
 TEMPLATES = Path(__file__).parent / "templates"
 
 # Panel colours: colour-blind-friendly (Okabe-Ito + extras), readable as box outlines and
@@ -215,11 +215,58 @@ def _find_span(caption: str, text: str, start_hint: int = 0) -> tuple[int, int] 
     return idx[k], idx[k + len(needle) - 1] + 1
 
 
-def highlight_caption(caption: str, subcaptions: list[dict], colours: dict[str, str]) -> tuple[str, list[dict]]:
-    """Caption HTML with each subcaption wrapped in a <mark> of its panel's colour.
+def _word_aligned(caption: str, a: int, b: int) -> bool:
+    """caption[a:b] neither starts nor ends inside a word."""
+    return (a == 0 or not (caption[a - 1].isalnum() and caption[a].isalnum())) and \
+        (b == len(caption) or not (caption[b - 1].isalnum() and caption[b].isalnum()))
 
-    Returns (html, info) where info lists each subcaption with its colour and whether it was
-    found verbatim in the caption.
+
+def find_pieces(caption: str, text: str, start_hint: int = 0) -> list[tuple[int, int]] | None:
+    """Caption spans that make up `text`: the whole text verbatim (`_find_span`), else pieces of it
+    split at single spaces that each occur in the caption, word-aligned and in order (the split spec
+    allows a subcaption to join several verbatim pieces with one space). None when neither works."""
+    span = _find_span(caption, text, start_hint)
+    if span is not None:
+        return [span]
+    if " " not in text.strip():
+        return None
+    ends = [i for i, ch in enumerate(text) if ch == " "] + [len(text)]
+    memo: dict[tuple[int, int], list[tuple[int, int]] | None] = {}
+
+    def solve(p: int, cpos: int) -> list[tuple[int, int]] | None:
+        if p >= len(text):
+            return []
+        key = (p, cpos)
+        if key in memo:
+            return memo[key]
+        memo[key] = None
+        for end in reversed([e for e in ends if e > p]):  # longest piece first
+            piece = text[p:end]
+            if not piece.strip():
+                continue
+            j = caption.find(piece, cpos)
+            while j >= 0 and not _word_aligned(caption, j, j + len(piece)):
+                j = caption.find(piece, j + 1)
+            if j < 0:
+                continue
+            rest = solve(end + 1, j + len(piece))
+            if rest is not None:
+                memo[key] = [(j, j + len(piece))] + rest
+                return memo[key]
+        return None
+
+    out = solve(0, start_hint) if start_hint else None
+    return out if out is not None else solve(0, 0)
+
+
+def highlight_caption(caption: str, subcaptions: list[dict], colours: dict[str, str],
+                      methods: dict[str, str] | None = None) -> tuple[str, list[dict]]:
+    """Caption HTML with each subcaption wrapped in a <mark> of its panel's colour (one mark per
+    verbatim piece when the text joins several pieces).
+
+    Returns (html, info) where info lists each subcaption with its colour, whether it was found
+    verbatim in the caption (whole or as pieces in order) and how align paired it (`methods`:
+    label key -> method, from pairs.jsonl).
     """
     spans: list[tuple[int, int, int]] = []
     info = []
@@ -235,26 +282,48 @@ def highlight_caption(caption: str, subcaptions: list[dict], colours: dict[str, 
         else:
             colour = PALETTE[(len(colours) + extra) % len(PALETTE)]
             extra += 1
-        span = _find_span(caption, sc.get("text") or "", hint)
-        ok = span is not None and not any(s < span[1] and span[0] < e for s, e, _ in spans)
+        pieces = find_pieces(caption, sc.get("text") or "", hint)
+        ok = pieces is not None and not any(s < b and a < e for a, b in pieces for s, e, _ in spans)
         if ok:
-            spans.append((span[0], span[1], n))
-            hint = span[1]
+            spans.extend((a, b, n) for a, b in pieces)
+            hint = pieces[-1][1]
         info.append({"label": label, "text": sc.get("text") or "", "colour": colour,
-                     "found": span is not None, "overlap": span is not None and not ok,
-                     "has_panel": key in colours})
+                     "found": pieces is not None, "overlap": pieces is not None and not ok,
+                     "pieces": len(pieces or []), "has_panel": key in colours,
+                     "method": (methods or {}).get(key)})
     spans.sort()
     out = []
     pos = 0
+    labelled: set[int] = set()
     for s, e, n in spans:
         out.append(html.escape(caption[pos:s]))
         c = info[n]["colour"]
         lab = html.escape(info[n]["label"])
-        out.append(f'<mark style="--c:{c};--cl:{light(c)}" title="{lab}"><b class="ml">{lab}</b>'
+        chip = f'<b class="ml">{lab}</b>' if n not in labelled else ""
+        labelled.add(n)
+        out.append(f'<mark style="--c:{c};--cl:{light(c)}" title="{lab}">{chip}'
                    f"{html.escape(caption[s:e])}</mark>")
         pos = e
     out.append(html.escape(caption[pos:]))
     return "".join(out), info
+
+
+def paired_panels(panels: list[dict], pairs: list[dict]) -> list[dict]:
+    """Panels as the gallery shows them: each panel that align paired (pairs.jsonl: panel_id -> label,
+    method) takes its paired subcaption's label, so it gets that subcaption's colour even when no
+    letter was read on it (pairing by reading order or position); `method` says how it was paired."""
+    by_panel = {p.get("panel_id"): p for p in pairs if p.get("panel_id")}
+    out = []
+    for p in panels:
+        q = dict(p)
+        pr = by_panel.get(p.get("panel_id"))
+        lab = (pr or {}).get("label")
+        if pr and lab and lab != "_shared":
+            q["parsed_label"] = p.get("label")
+            q["label"] = lab
+            q["method"] = pr.get("method")
+        out.append(q)
+    return out
 
 
 def _score_class(v: float | None) -> str:
@@ -838,6 +907,9 @@ def build_context(rd: RunData, images: ImageSink, max_figures: int = 60,
 
     # gallery -------------------------------------------------------------------
     by_fig = _judgments_by_figure(rd)
+    pairs_by_fig: dict[str, list[dict]] = defaultdict(list)
+    for pr in rd.pairs:
+        pairs_by_fig[str(pr.get("figure_id"))].append(pr)
     figs = list(rd.figures)
     figs.sort(key=lambda f: (_worst_key(by_fig.get(str(f.get("figure_id")), [])),
                              str(f.get("paper_id")), f.get("index") or 0))
@@ -846,18 +918,23 @@ def build_context(rd: RunData, images: ImageSink, max_figures: int = 60,
     progress(0, total=len(shown), note="figures")
     for f in shown:
         fid = str(f.get("figure_id"))
-        panels = f.get("panels") or []
+        fig_pairs = pairs_by_fig.get(fid, [])
+        panels = paired_panels(f.get("panels") or [], fig_pairs)
         colours = panel_colours(panels)
+        methods: dict[str, str] = {}
+        for pr in fig_pairs:
+            if pr.get("label") and pr.get("method"):
+                methods.setdefault(_label_key(pr["label"]), pr["method"])
         split = rd.splits.get(fid)
         subs = (split or {}).get("subcaptions") or []
-        cap_html, sub_info = highlight_caption(f.get("caption") or "", subs, colours)
+        cap_html, sub_info = highlight_caption(f.get("caption") or "", subs, colours, methods)
         src, note = None, None
         if with_images and f.get("image"):
             try:
                 p = (rd.path / f["image"]).resolve()
                 if rd.path not in p.parents:
                     raise ValueError("image path escapes the run directory")
-                src = images.add(render_figure(p, f, colours), fid)
+                src = images.add(render_figure(p, {**f, "panels": panels}, colours), fid)
             except FileNotFoundError:
                 note = f"image not found: {f['image']}"
                 problems.append(f"figures.jsonl: {fid}: {note}")
@@ -876,7 +953,8 @@ def build_context(rd: RunData, images: ImageSink, max_figures: int = 60,
             "split_prompt": (split or {}).get("prompt_id"), "fallback": (split or {}).get("fallback_reason"),
             "panels": [{"label": p.get("label") or "·", "colour": colours.get(_label_key(p.get("label")) or f"#{i}",
                                                                                PALETTE[i % len(PALETTE)]),
-                        "source": p.get("label_source")} for i, p in enumerate(panels)],
+                        "source": p.get("label_source"), "method": p.get("method"),
+                        "parsed": p.get("parsed_label")} for i, p in enumerate(panels)],
             "judgments": [_judgment_view(j) for j in js], "worst": None if wk == math.inf else wk,
             "worst_cls": _score_class(None if wk == math.inf else wk),
         })
