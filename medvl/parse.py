@@ -332,10 +332,31 @@ def _pix_to_array(pix: Any) -> Any:
     return arr[:, :, :3].copy() if pix.n >= 3 else np.repeat(arr, 3, axis=2)
 
 
+def caption_letters(caption: str | None) -> list[str]:
+    """The panel letters a caption names (the core rule splitter; "_shared" and positional labels
+    such as "left" are not letters), upper-case, in order, each once."""
+    if not caption:
+        return []
+    from medvl.split.rules import split_caption
+
+    out: list[str] = []
+    for sc in split_caption(caption):
+        lab = sc.label.strip()
+        if len(lab) == 1 and lab.isalpha() and lab.upper() not in out:
+            out.append(lab.upper())
+    return out
+
+
 def _panels_and_letters(rgb: Any, image_rects_px: list[tuple[int, int, int, int]] | None,
-                        text_letters: list[Any], settings: ParseSettings, has_raster: bool
+                        text_letters: list[Any], settings: ParseSettings, has_raster: bool,
+                        expected: list[str] | None = None, hint: dict[str, str] | None = None
                         ) -> tuple[list[Any], dict[str, str]]:
-    """Panel boxes (pixels) with letters for one figure image."""
+    """Panel boxes (pixels) with letters for one figure image.
+
+    ``expected``: the letters the caption names (:func:`caption_letters`); when fewer panels were
+    found, finer splits are tried (:func:`medvl.pdf.panels.hinted_split`) and an accepted one is
+    described in ``hint["panel_hint"]``.
+    """
     from medvl.pdf import panels as P
 
     from_pixels = not image_rects_px
@@ -355,6 +376,18 @@ def _panels_and_letters(rgb: Any, image_rects_px: list[tuple[int, int, int, int]
         grouped = P.group_cells([tuple(b) for b in boxes], hits)
         if grouped:
             boxes = grouped
+    hinted = False
+    n_exp = len(expected or [])
+    found = len(boxes) if len(boxes) >= 2 else 1
+    if n_exp >= 2 and found < n_exp and len(hits) <= n_exp:
+        # the caption names more lettered panels than were found (panels closer than a gutter,
+        # touching photographs): finer splits, never more panels than the caption names
+        res = P.hinted_split(rgb, n_exp, found, hits, current=[tuple(b) for b in boxes])
+        if res is not None and (from_pixels or len(res[0]) == n_exp):
+            boxes, step = res
+            hinted = True
+            if hint is not None:
+                hint["panel_hint"] = f"caption names {n_exp} ({','.join(expected or [])}); {found} -> {len(boxes)} panels ({step})"
     order = P.reading_order(boxes)
     pboxes = [P.PanelBox(bbox=tuple(int(v) for v in boxes[i])) for i in order]
     tools: dict[str, str] = {}
@@ -374,7 +407,7 @@ def _panels_and_letters(rgb: Any, image_rects_px: list[tuple[int, int, int, int]
             for p, lab in zip(pboxes, labels):
                 if p.label is None and lab is not None and lab[0] not in have:
                     p.label, p.label_source = lab
-            if from_pixels and not hits and len(ocr_hits) >= 2 and len(pboxes) > len(ocr_hits) + 1:
+            if from_pixels and not hits and not hinted and len(ocr_hits) >= 2 and len(pboxes) > len(ocr_hits) + 1:
                 # more gutter cells than letters read (Nature-style "a" over two stacked images):
                 # the cells group under the letters, as for printed text letters
                 grouped = P.group_cells([p.bbox for p in pboxes], ocr_hits)
@@ -383,7 +416,7 @@ def _panels_and_letters(rgb: Any, image_rects_px: list[tuple[int, int, int, int]
                     P.attach_letters(pboxes, ocr_hits)
     if any(p.label for p in pboxes):
         P.fill_by_order(pboxes)
-    elif from_pixels and P.unsupported_graphics_split(rgb, [p.bbox for p in pboxes]):
+    elif from_pixels and not hinted and P.unsupported_graphics_split(rgb, [p.bbox for p in pboxes]):
         # no letter supports more than one panel and the cells look like parts of one chart or
         # diagram (a flowchart cut at an arrow): one panel
         return [], tools
@@ -551,9 +584,13 @@ def _parse_pdf(pdf: Path, xml: Path | None, settings: ParseSettings, rd: RunDir 
                                                separated=_pixel_separation(rgb, clip, zoom, size))
                 img_px = [to_pixels(x, (clip[0], clip[1]), zoom, size) for x in img_rects] if img_rects else None
                 letters = _text_letter_hits(page, r.bbox, clip, zoom, size)
+                hint: dict[str, str] = {}
                 pboxes, t = _panels_and_letters(rgb, img_px, letters, settings,
-                                                has_raster=any(g.kind == "image" for g in r.graphics))
+                                                has_raster=any(g.kind == "image" for g in r.graphics),
+                                                expected=caption_letters(caption), hint=hint)
                 extra_tools.update(t)
+                if hint.get("panel_hint"):
+                    fig_kw["panel_hint"] = hint["panel_hint"]
                 rel = f"images/{pid}/{fid}.png"
                 if rd is not None and settings.render:
                     _write_image(rd.inside(rel), _png_bytes(rgb))
@@ -622,7 +659,11 @@ def _xml_figure(xf: Any, article: Any, pid: str, sha: str, source: str, index: i
             rgb = _load_image(img_file, settings.max_side)
             if rgb is not None:
                 kw.update(width=int(rgb.shape[1]), height=int(rgb.shape[0]), kind="raster")
-                pboxes, tools = _panels_and_letters(rgb, None, [], settings, has_raster=True)
+                hint: dict[str, str] = {}
+                pboxes, tools = _panels_and_letters(rgb, None, [], settings, has_raster=True,
+                                                    expected=caption_letters(kw["caption"]), hint=hint)
+                if hint.get("panel_hint"):
+                    kw["panel_hint"] = hint["panel_hint"]
                 if rd is not None:
                     rel = f"images/{pid}/{fid}.png"
                     _write_image(rd.inside(rel), _png_bytes(rgb))

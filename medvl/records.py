@@ -121,6 +121,9 @@ class Figure(Record):
     panels: list[Panel] = Field(default_factory=list)
     license: str | None = None
     note: str | None = None  # "continued": the part of a figure continued on a later page
+    # set when the caption's panel letters made parse split finer than its default settings:
+    # "caption names 3 (A,B,C); 1 -> 3 panels (gutter1)"
+    panel_hint: str | None = None
     provenance: Provenance
 
 

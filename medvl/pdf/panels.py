@@ -286,7 +286,7 @@ def _grey(rgb: np.ndarray) -> np.ndarray:
             + rgb[:, :, 2].astype(np.uint16) * 29 >> 8).astype(np.uint8)
 
 
-def _line_cuts(g: np.ndarray, min_part: float) -> list[tuple[int, int]]:
+def _line_cuts(g: np.ndarray, min_part: float, seam_frac: float = 0.85) -> list[tuple[int, int]]:
     """Vertical separators inside one raster piece (``g``: grey, rows x columns): [start, end) column runs.
 
     Two kinds, both spanning the whole height of the piece: a band of uniform colour (a black or
@@ -326,7 +326,7 @@ def _line_cuts(g: np.ndarray, min_part: float) -> list[tuple[int, int]]:
     peak = ((dx >= neigh) & (dx >= step)).astype(np.uint8)
     pp = np.pad(peak, ((0, 0), (1, 1)))
     frac = np.maximum.reduce([pp[:, k:k + n] for k in range(3)]).mean(axis=0)
-    for x in np.flatnonzero(frac >= 0.85):
+    for x in np.flatnonzero(frac >= seam_frac):
         x = int(x)
         if x + 1 < lo or x + 1 > hi:
             continue
@@ -368,8 +368,8 @@ def tiles_separated(grey: np.ndarray, a: tuple[int, int, int, int], b: tuple[int
     return any(s - 4 <= off <= e + 4 for s, e in _line_cuts(g, 0.0))
 
 
-def split_tiles(grey: np.ndarray, box: tuple[int, int, int, int], depth: int = 0, min_part: float = 0.2
-                ) -> list[tuple[int, int, int, int]]:
+def split_tiles(grey: np.ndarray, box: tuple[int, int, int, int], depth: int = 0, min_part: float = 0.2,
+                seam_frac: float = 0.85) -> list[tuple[int, int, int, int]]:
     """Split a photographic piece along dark/uniform gutters and seams (no white gutter needed).
 
     Only pieces whose pixels look photographic (not :func:`graphic_like`) are split: charts and
@@ -380,7 +380,7 @@ def split_tiles(grey: np.ndarray, box: tuple[int, int, int, int], depth: int = 0
     if depth > 3 or g.shape[0] < 48 or g.shape[1] < 48 or graphic_like(g):
         return [box]
     for axis in (1, 0):  # vertical separators first (side-by-side tiles are the common case)
-        cuts = _line_cuts(g if axis == 1 else g.T, min_part)
+        cuts = _line_cuts(g if axis == 1 else g.T, min_part, seam_frac)
         if not cuts:
             continue
         edges = [0]
@@ -390,7 +390,7 @@ def split_tiles(grey: np.ndarray, box: tuple[int, int, int, int], depth: int = 0
         out: list[tuple[int, int, int, int]] = []
         for a, b in zip(edges[0::2], edges[1::2]):
             sub = (x0 + a, y0, x0 + b, y1) if axis == 1 else (x0, y0 + a, x1, y0 + b)
-            out.extend(split_tiles(grey, sub, depth + 1, min_part))
+            out.extend(split_tiles(grey, sub, depth + 1, min_part, seam_frac))
         return out
     return [box]
 
@@ -401,9 +401,13 @@ def _thin(b: tuple, w: int, h: int) -> bool:
     return min(bw, bh) < 0.08 * min(w, h) or max(bw, bh) > 5.0 * min(bw, bh) or bw * bh < 0.02 * w * h
 
 
-def panels_from_pixels(rgb: np.ndarray, min_gap_frac: float = 0.0025) -> list[tuple[int, int, int, int]]:
+def panels_from_pixels(rgb: np.ndarray, min_gap_frac: float = 0.0025, min_gap_px: int | None = None,
+                       tile_min_part: float = 0.2, seam_frac: float = 0.85) -> list[tuple[int, int, int, int]]:
     """Panels by XY-cut along white gutters, then dark gutters and seams inside photographic pieces.
 
+    ``min_gap_px`` (when given) replaces the gutter width from ``min_gap_frac`` (at least 3 px);
+    ``tile_min_part`` and ``seam_frac`` are the seam settings of :func:`split_tiles` (the finer
+    settings are tried only when the caption names more panels: :func:`hinted_split`).
     Small pieces (letters, labels) merge into the nearest panel; strips (axis labels, legends: see
     :func:`_thin`) join the panel they share the longest edge with.
     """
@@ -412,7 +416,7 @@ def panels_from_pixels(rgb: np.ndarray, min_gap_frac: float = 0.0025) -> list[tu
         return []
     ink = ink_mask(rgb)  # a frame around everything stays: without letters it is one panel
     grey = _grey(rgb)
-    min_gap = max(3, int(round(min_gap_frac * max(h, w))))
+    min_gap = max(3, int(round(min_gap_frac * max(h, w)))) if min_gap_px is None else max(1, int(min_gap_px))
     boxes = xy_cut(ink, min_gap=min_gap, min_side=0)
     if not boxes:
         return []
@@ -422,7 +426,7 @@ def panels_from_pixels(rgb: np.ndarray, min_gap_frac: float = 0.0025) -> list[tu
     for b in boxes:
         bw, bh = b[2] - b[0], b[3] - b[1]
         if bw * bh >= 0.03 * fa and bw >= 0.06 * w and bh >= 0.06 * h and min(bw, bh) >= 16:
-            big.extend(list(t) for t in split_tiles(grey, b))
+            big.extend(list(t) for t in split_tiles(grey, b, min_part=tile_min_part, seam_frac=seam_frac))
         else:
             small.append(b)
     if len(big) < 2:
@@ -855,3 +859,88 @@ def fill_by_order(panels: list[PanelBox]) -> None:
             if ord(nl) - ord(pl) == nj - pj:
                 p.label = chr(ord(pl) + (i - pj))
                 p.label_source = "order"
+
+
+# ---------------------------------------------------------------- caption hint
+
+def _text_only(ink: np.ndarray, b: tuple, fig_h: int) -> bool:
+    """A cell of text lines only (a legend, a block of labels): sparse ink in short row bands."""
+    x0, y0, x1, y1 = b
+    sub = ink[y0:y1, x0:x1]
+    if sub.size == 0:
+        return True
+    if sub.mean() >= 0.25:
+        return False  # dense: a picture
+    bands = _runs(sub.any(axis=1))
+    line_h = max(12, int(0.04 * fig_h))
+    return all(e - s <= line_h for s, e in bands)
+
+
+def plausible_cells(rgb: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> bool:
+    """Cells of a finer split that can be panels: none a strip or speck (:func:`_thin`), none
+    nearly empty, none text only."""
+    h, w = rgb.shape[:2]
+    ink = ink_mask(rgb)
+    for b in boxes:
+        if _thin(tuple(b), w, h):
+            return False
+        x0, y0, x1, y1 = b
+        sub = ink[y0:y1, x0:x1]
+        if sub.size == 0 or sub.mean() < 0.02:
+            return False
+        if _text_only(ink, b, h):
+            return False
+    return True
+
+
+# finer settings tried in order when the caption names more panels than were found
+HINT_STEPS: list[tuple[str, dict]] = [
+    ("gutter2", {"min_gap_px": 2}),
+    ("gutter1", {"min_gap_px": 1}),
+    ("seams", {"min_gap_px": 1, "tile_min_part": 0.1, "seam_frac": 0.7}),
+]
+
+
+def _n_lettered(boxes: list[tuple], hits: list[LetterHit]) -> int:
+    """How many of the boxes get a printed letter (letters attached as parse does)."""
+    if not hits or len(boxes) < 2:
+        return 0
+    pb = [PanelBox(bbox=tuple(int(v) for v in boxes[i])) for i in reading_order(boxes)]
+    attach_letters(pb, hits)
+    return sum(1 for p in pb if p.label)
+
+
+def hinted_split(rgb: np.ndarray, expected: int, found: int, hits: list[LetterHit] | None = None,
+                 current: list[tuple] | None = None) -> tuple[list[tuple[int, int, int, int]], str] | None:
+    """A finer split of a figure whose caption names ``expected`` lettered panels while only
+    ``found`` (< expected) were detected.
+
+    Progressively finer settings (thinner white gutters, weaker seams, then the printed letters
+    as anchors over a fine cut) are tried; a split is accepted when its cells are plausible
+    (:func:`plausible_cells`) and it reaches exactly ``expected`` panels, else (for a figure not
+    split at all) the closest one that gets nearer without exceeding it.  Never more panels than the caption names, and never
+    fewer panels carrying a printed letter (``hits``) than the ``current`` boxes had.  Returns
+    (boxes, the step that gave them) or None.
+    """
+    if expected < 2 or found >= expected:
+        return None
+    had = _n_lettered(list(current or []), hits or [])
+    best: tuple[list[tuple[int, int, int, int]], str] | None = None
+    candidates: list[tuple[str, Callable[[], list]]] = [
+        (name, (lambda kw=kw: panels_from_pixels(rgb, **kw))) for name, kw in HINT_STEPS]
+    if hits and len(hits) >= 2:
+        candidates.append(("anchors", lambda: group_cells(fine_cells(rgb), hits) or []))
+    for name, make in candidates:
+        boxes = [tuple(int(v) for v in b) for b in make()]
+        n = len(boxes)
+        if n <= max(found, 1) or n > expected or not plausible_cells(rgb, boxes):
+            continue
+        if hits and _n_lettered(boxes, hits) < had:
+            continue  # the finer cut loses printed letters: its cells are not the panels
+        if n == expected:
+            return boxes, name
+        # a split that only gets closer replaces no split at all; panels found already (whose
+        # letters OCR may read later) are not traded for a cut that still misses the caption
+        if found <= 1 and (best is None or n > len(best[0])):
+            best = (boxes, name)
+    return best
