@@ -115,3 +115,21 @@ def test_parse_never_splits_more_than_the_caption_names(tmp_path):
     assert len(figs) == 1
     assert len(figs[0].panels) <= 2
     assert figs[0].panel_hint is None
+
+
+def test_dark_background_split_only_with_the_hint():
+    """Two bright micrographs on one black background (no white gutter), with a light frame."""
+    rng = np.random.default_rng(1)
+    rgb = np.zeros((160, 330, 3), dtype=np.uint8)
+    for x0 in (15, 175):
+        rgb[20:140, x0:x0 + 140] = rng.integers(90, 230, size=(120, 140, 1), dtype=np.uint8)
+    rgb[:2, :] = 200  # a light frame line around the figure
+    rgb[-2:, :] = 200
+    rgb[:, :2] = 200
+    rgb[:, -2:] = 200
+    assert P.panels_from_pixels(rgb) == []  # black is ink: no white gutter
+    dark = P.panels_from_pixels(rgb, dark_background=True)
+    assert len(dark) == 2 and dark[0][2] <= dark[1][0] and dark[0][0] >= 10  # the frame is not a panel
+    res = P.hinted_split(rgb, 2, 1)  # a finer step (the black band as a seam, or the dark cut)
+    assert res is not None and len(res[0]) == 2
+    assert P.hinted_split(rgb, 3, 1) is not None and len(P.hinted_split(rgb, 3, 1)[0]) == 2  # closer, never more

@@ -401,21 +401,37 @@ def _thin(b: tuple, w: int, h: int) -> bool:
     return min(bw, bh) < 0.08 * min(w, h) or max(bw, bh) > 5.0 * min(bw, bh) or bw * bh < 0.02 * w * h
 
 
+def _dark_ink(grey: np.ndarray) -> np.ndarray:
+    """Ink of a figure on a black background (anything brighter than near-black), without a
+    bright margin or frame line along its edges (up to 10 px of rows/columns that are nearly all lit)."""
+    ink = grey > 60
+    for axis in (0, 1):
+        n = ink.shape[axis]
+        for idx in list(range(min(10, n))) + list(range(max(0, n - 10), n)):
+            line = ink[idx, :] if axis == 0 else ink[:, idx]
+            if line.mean() > 0.85:
+                line[:] = False
+    return ink
+
+
 def panels_from_pixels(rgb: np.ndarray, min_gap_frac: float = 0.0025, min_gap_px: int | None = None,
-                       tile_min_part: float = 0.2, seam_frac: float = 0.85) -> list[tuple[int, int, int, int]]:
+                       tile_min_part: float = 0.2, seam_frac: float = 0.85, dark_background: bool = False
+                       ) -> list[tuple[int, int, int, int]]:
     """Panels by XY-cut along white gutters, then dark gutters and seams inside photographic pieces.
 
     ``min_gap_px`` (when given) replaces the gutter width from ``min_gap_frac`` (at least 3 px);
     ``tile_min_part`` and ``seam_frac`` are the seam settings of :func:`split_tiles` (the finer
-    settings are tried only when the caption names more panels: :func:`hinted_split`).
+    settings are tried only when the caption names more panels: :func:`hinted_split`);
+    ``dark_background``: gutters are near-black instead of white (micrographs on black).
     Small pieces (letters, labels) merge into the nearest panel; strips (axis labels, legends: see
     :func:`_thin`) join the panel they share the longest edge with.
     """
     h, w = rgb.shape[:2]
     if h < 20 or w < 20:
         return []
-    ink = ink_mask(rgb)  # a frame around everything stays: without letters it is one panel
     grey = _grey(rgb)
+    # a frame around everything stays: without letters it is one panel
+    ink = _dark_ink(grey) if dark_background else ink_mask(rgb)
     min_gap = max(3, int(round(min_gap_frac * max(h, w)))) if min_gap_px is None else max(1, int(min_gap_px))
     boxes = xy_cut(ink, min_gap=min_gap, min_side=0)
     if not boxes:
@@ -930,6 +946,8 @@ def hinted_split(rgb: np.ndarray, expected: int, found: int, hits: list[LetterHi
         (name, (lambda kw=kw: panels_from_pixels(rgb, **kw))) for name, kw in HINT_STEPS]
     if hits and len(hits) >= 2:
         candidates.append(("anchors", lambda: group_cells(fine_cells(rgb), hits) or []))
+    if float(np.median(_grey(rgb))) < 40:  # a dark figure: black gutters between panels
+        candidates.append(("dark", lambda: panels_from_pixels(rgb, dark_background=True)))
     for name, make in candidates:
         boxes = [tuple(int(v) for v in b) for b in make()]
         n = len(boxes)
