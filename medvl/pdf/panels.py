@@ -933,15 +933,15 @@ def hinted_split(rgb: np.ndarray, expected: int, found: int, hits: list[LetterHi
 
     Progressively finer settings (thinner white gutters, weaker seams, then the printed letters
     as anchors over a fine cut) are tried; a split is accepted when its cells are plausible
-    (:func:`plausible_cells`) and it reaches exactly ``expected`` panels, else (for a figure not
-    split at all) the closest one that gets nearer without exceeding it.  Never more panels than the caption names, and never
+    (:func:`plausible_cells`) and it reaches exactly ``expected`` panels.  A split that only gets
+    closer is not taken: one of its cells would hold several named panels, and a wrong panel pair is
+    worse training data than the whole figure with its whole caption.  Never more panels than the caption names, and never
     fewer panels carrying a printed letter (``hits``) than the ``current`` boxes had.  Returns
     (boxes, the step that gave them) or None.
     """
     if expected < 2 or found >= expected:
         return None
     had = _n_lettered(list(current or []), hits or [])
-    best: tuple[list[tuple[int, int, int, int]], str] | None = None
     candidates: list[tuple[str, Callable[[], list]]] = [
         (name, (lambda kw=kw: panels_from_pixels(rgb, **kw))) for name, kw in HINT_STEPS]
     if hits and len(hits) >= 2:
@@ -957,8 +957,4 @@ def hinted_split(rgb: np.ndarray, expected: int, found: int, hits: list[LetterHi
             continue  # the finer cut loses printed letters: its cells are not the panels
         if n == expected:
             return boxes, name
-        # a split that only gets closer replaces no split at all; panels found already (whose
-        # letters OCR may read later) are not traded for a cut that still misses the caption
-        if found <= 1 and (best is None or n > len(best[0])):
-            best = (boxes, name)
-    return best
+    return None
