@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from medvl.split.labels import SHARED, normalise_label
 from medvl.split.metrics import score_predictions
 from medvl.split.rules import split_caption
+from tests.textcheck import is_verbatim
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLD = ROOT / "eval" / "gold" / "dev.jsonl"
@@ -19,20 +19,6 @@ CORPUS = ROOT.parent / "shared" / "corpus"
 
 def load() -> list[dict]:
     return [json.loads(line) for line in GOLD.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def is_verbatim(text: str, caption: str) -> bool:
-    @lru_cache(maxsize=None)
-    def ok(pos: int) -> bool:
-        if pos == len(text):
-            return True
-        for end in range(len(text), pos, -1):
-            if (end == len(text) or text[end] == " ") and text[pos:end] in caption:
-                if ok(end if end == len(text) else end + 1):
-                    return True
-        return False
-
-    return ok(0)
 
 
 def test_rows_are_well_formed():

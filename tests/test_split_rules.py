@@ -12,27 +12,10 @@ import pytest
 from medvl.records import Subcaption
 from medvl.split.labels import expand_labels, normalise_label
 from medvl.split.rules import RULES_VERSION, split_caption
-
+from tests.textcheck import is_verbatim
 
 def as_dict(caption: str) -> dict[str, str]:
     return {s.label: s.text for s in split_caption(caption)}
-
-
-def is_verbatim(text: str, caption: str) -> bool:
-    """`text` is caption substrings joined with single spaces."""
-    from functools import lru_cache
-
-    @lru_cache(maxsize=None)
-    def ok(pos: int) -> bool:
-        if pos == len(text):
-            return True
-        for end in range(len(text), pos, -1):
-            if (end == len(text) or text[end] == " ") and text[pos:end] in caption:
-                if ok(end if end == len(text) else end + 1):
-                    return True
-        return False
-
-    return ok(0)
 
 
 # ------------------------------------------------------------------ labels

@@ -439,23 +439,4 @@ def read_panel_letters_and_hits(rgb: np.ndarray, panels: list[tuple[int, int, in
 def read_panel_letters(rgb: np.ndarray, panels: list[tuple[int, int, int, int]], timeout_s: float = 10.0
                        ) -> list[tuple[str, str] | None]:
     """Letters printed as pixels on/next to each panel (panels in reading order); see the module doc."""
-    if tesseract_version() is None or len(panels) < 2:
-        return [None] * len(panels)
-    cands = letter_candidates(rgb, panels)
-    reads = ocr_candidates(cands, timeout_s=timeout_s)
-    return consistent_labels(len(panels), reads)
-
-
-def ocr_panel_letters(rgb: np.ndarray, panels: list[tuple[int, int, int, int]], timeout_s: float = 10.0
-                      ) -> list[LetterHit]:
-    """Accepted OCR letters as :class:`LetterHit` (pixel boxes of the read glyphs)."""
-    cands = letter_candidates(rgb, panels) if tesseract_version() is not None and len(panels) >= 2 else []
-    reads = ocr_candidates(cands, timeout_s=timeout_s)
-    labels = consistent_labels(len(panels), reads)
-    out = []
-    for i, lab in enumerate(labels):
-        if lab is None or lab[1] != "ocr":
-            continue
-        r = max((r for r in reads if r.panel == i and r.letter == lab[0]), key=lambda r: r.conf)
-        out.append(LetterHit(letter=lab[0], bbox=r.bbox, source="ocr", raw=r.raw, conf=r.conf))
-    return out
+    return read_panel_letters_and_hits(rgb, panels, timeout_s=timeout_s)[0]
