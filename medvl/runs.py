@@ -28,6 +28,7 @@ import sys
 import tempfile
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -131,7 +132,12 @@ def tool_versions(names: Iterable[str]) -> dict[str, str]:
 
 
 def git_hash(repo: Path | None = None) -> str | None:
-    repo = repo or Path(__file__).resolve().parent.parent
+    return _git_hash(repo or Path(__file__).resolve().parent.parent)
+
+
+@lru_cache(maxsize=None)
+def _git_hash(repo: Path) -> str | None:
+    """HEAD of the checkout medvl runs from (asked once per process: it is in every run.json edit)."""
     try:
         out = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True,
                              text=True, timeout=5)
