@@ -1,6 +1,13 @@
 """Benchmark subcaption splitters on the dev gold set: accuracy and speed.
 
-    python benchmarks/split.py [--gold eval/gold/dev.jsonl] [--show-disagreements N] [--repeat R]
+    python benchmarks/split.py [--gold eval/gold/dev.jsonl] [--show-disagreements N] [--by style,kind]
+    python benchmarks/split.py --sourcedata check --groups expand|skip [--by style,kind]
+
+`--sourcedata tune|check|all` scores the SourceData legends (``../shared/gold/sourcedata_dev.jsonl``,
+read at run time) instead, the half taken from the committed split ``eval/gold/sourcedata_split.json``;
+`--groups` says how a grouped segment ("D,E: ...") is scored (each letter against the whole segment, or
+figures with one left out).  SourceData has no ``_shared``: shared scores are not comparable there.
+`--by` adds one table per label style / gold kind.
 
 Prints one table row per splitter.  Each splitter is a `bench_<name>(gold) -> dict` function returning
 at least the metrics of `medvl.split.metrics.score_predictions` plus `captions_per_s`; add a new splitter
@@ -11,14 +18,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any, Callable
 
+from medvl.split.goldsets import group_by, label_style, load_sourcedata
 from medvl.split.metrics import score_predictions
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_GOLD = ROOT / "eval" / "gold" / "dev.jsonl"
+# ../shared beside the repository (MEDVL_SHARED names another place, e.g. from a git worktree)
+SHARED_DIR = Path(os.environ.get("MEDVL_SHARED") or ROOT.parent / "shared")
+SOURCEDATA = SHARED_DIR / "gold" / "sourcedata_dev.jsonl"
+SOURCEDATA_SPLIT = ROOT / "eval" / "gold" / "sourcedata_split.json"
 
 
 def load_gold(path: str | Path = DEFAULT_GOLD) -> list[dict]:
@@ -85,15 +98,16 @@ BENCHES: dict[str, Callable[[list[dict]], dict[str, Any]]] = {"rules": bench_rul
 COLUMNS = [("splitter", "splitter", "{}"), ("n_captions", "n", "{}"), ("label_precision", "label P", "{:.3f}"),
            ("label_recall", "label R", "{:.3f}"), ("label_f1", "label F1", "{:.3f}"),
            ("exact_label_set", "exact set", "{:.3f}"), ("text_f1", "text F1", "{:.3f}"),
+           ("no_panel_accuracy", "no-panel acc", "{:.3f}"),
            ("shared_f1", "shared F1", "{:.3f}"), ("captions_per_s", "captions/cpu-s", "{:,.0f}"),
            ("captions_per_wall_s", "captions/wall-s", "{:,.2f}"), ("fallback_rate", "fallback", "{:.2f}"),
            ("schema_failure_rate", "schema fail", "{:.2f}"), ("reask_rate", "re-ask", "{:.2f}"),
            ("latency_mean_s", "latency s", "{:.1f}")]
 
 
-def print_table(results: list[dict[str, Any]]) -> None:
-    heads = [h for _, h, _ in COLUMNS]
-    rows = [[fmt.format(r[k]) if r.get(k) is not None else "-" for k, _, fmt in COLUMNS] for r in results]
+def print_table(results: list[dict[str, Any]], columns=COLUMNS) -> None:
+    heads = [h for _, h, _ in columns]
+    rows = [[fmt.format(r[k]) if r.get(k) is not None else "-" for k, _, fmt in columns] for r in results]
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(heads)]
     print(" | ".join(h.ljust(w) for h, w in zip(heads, widths)))
     print("-|-".join("-" * w for w in widths))
@@ -101,10 +115,36 @@ def print_table(results: list[dict[str, Any]]) -> None:
         print(" | ".join(c.ljust(w) for c, w in zip(row, widths)))
 
 
+GROUP_KEYS = {"style": label_style, "kind": lambda g: g.get("kind") or ("panels" if g["subcaptions"] else "no_panels")}
+GROUP_COLUMNS = [("group", "group", "{}")] + [c for c in COLUMNS if c[0] in (
+    "n_captions", "label_precision", "label_recall", "label_f1", "exact_label_set", "text_f1", "no_panel_accuracy")]
+
+
+def print_groups(gold: list[dict], result: dict[str, Any], by: str) -> None:
+    """Scores of one splitter's predictions per label style / gold kind."""
+    preds = result["predictions"]
+    ids = {str(p["id"]) for p in preds}
+    rows = []
+    for name, sub in group_by(gold, GROUP_KEYS[by]).items():
+        if not {g["id"] for g in sub} <= ids:
+            continue  # the LLM bench scores only the first N captions
+        scores = score_predictions(sub, preds)
+        scores["group"] = name
+        rows.append(scores)
+    print(f"\n{result['splitter']} by {by}:")
+    print_table(rows, GROUP_COLUMNS)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--gold", default=str(DEFAULT_GOLD))
     ap.add_argument("--only", nargs="*", default=None, help="splitters to run (default: all in BENCHES)")
+    ap.add_argument("--sourcedata", choices=["tune", "check", "all"], default=None,
+                    help="score the SourceData legends (this half of eval/gold/sourcedata_split.json)")
+    ap.add_argument("--sourcedata-file", default=str(SOURCEDATA))
+    ap.add_argument("--groups", choices=["expand", "skip"], default="expand",
+                    help="SourceData grouped segments: each letter gets the whole segment, or leave the figure out")
+    ap.add_argument("--by", default="", help="comma-separated: style, kind (one table per group)")
     ap.add_argument("--show-disagreements", type=int, default=0, metavar="N")
     llm = ap.add_argument_group("LLM splitter (runs when --llm-url is given)")
     llm.add_argument("--llm-url", default=None, help="OpenAI-compatible base URL, e.g. http://127.0.0.1:18765/v1")
@@ -115,7 +155,14 @@ def main(argv: list[str] | None = None) -> None:
     llm.add_argument("--concurrency", type=int, default=8)
     llm.add_argument("--max-tokens", type=int, default=None, help="override the prompt's max_tokens")
     args = ap.parse_args(argv)
-    gold = load_gold(args.gold)
+    if args.sourcedata:
+        if not Path(args.sourcedata_file).exists():
+            ap.error(f"{args.sourcedata_file}: no such file (the shared gold folder sits beside the repository)")
+        half = None if args.sourcedata == "all" else args.sourcedata
+        gold = load_sourcedata(args.sourcedata_file, split=SOURCEDATA_SPLIT, half=half, groups=args.groups)
+        args.gold = f"{args.sourcedata_file} [{args.sourcedata} half, groups={args.groups}]"
+    else:
+        gold = load_gold(args.gold)
     names = args.only or list(BENCHES) + (["llm"] if args.llm_url else [])
     results = []
     for name in names:
@@ -130,6 +177,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"gold: {args.gold} ({len(gold)} captions, "
           f"{sum(1 for g in gold if g['subcaptions'])} with panels)")
     print_table(results)
+    for by in [b.strip() for b in args.by.split(",") if b.strip()]:
+        for r in results:
+            print_groups(gold, r, by)
     if args.show_disagreements:
         for r in results:
             print(f"\n{r['splitter']}: {len(r['disagreements'])} captions disagree")

@@ -10,6 +10,8 @@
   the gold set; a caption with no panels and an empty prediction counts as exact;
 * ``text_f1``: SQuAD-style token F1 of the texts of matched labels, averaged over matched pairs
   (several entries with the same label are joined with a space first);
+* ``no_panel_accuracy``: share of gold captions without panels whose prediction has no panel label
+  either (``n_no_panel`` of them; None when there are none);
 * ``shared_precision`` / ``shared_recall`` / ``shared_f1`` (does a caption have a ``"_shared"`` entry)
   and ``shared_text_f1`` (token F1 of ``"_shared"`` texts where both have one);
 * counts: ``n_captions``, ``n_gold_labels``, ``n_pred_labels``, ``n_matched``, ``n_missing_predictions``
@@ -92,6 +94,7 @@ def score_predictions(gold_rows: Iterable[Any], pred_rows: Iterable[Any]) -> dic
 
     n_gold = n_pred = tp = 0
     exact = 0
+    no_panel = no_panel_ok = 0
     text_scores: list[float] = []
     sh_tp = sh_gold = sh_pred = 0
     sh_text: list[float] = []
@@ -116,6 +119,9 @@ def score_predictions(gold_rows: Iterable[Any], pred_rows: Iterable[Any]) -> dic
         tp += len(matched)
         if gset == pset:
             exact += 1
+        if not gset:
+            no_panel += 1
+            no_panel_ok += not pset
         raw = {lab: token_f1(gmap[lab], pmap[lab]) for lab in sorted(matched, key=label_sort_key)}
         text_scores.extend(raw.values())
         f1s = {lab: round(v, 4) for lab, v in raw.items()}
@@ -149,6 +155,8 @@ def score_predictions(gold_rows: Iterable[Any], pred_rows: Iterable[Any]) -> dic
         "label_f1": f,
         "exact_label_set": exact / n if n else 0.0,
         "text_f1": sum(text_scores) / len(text_scores) if text_scores else 0.0,
+        "no_panel_accuracy": no_panel_ok / no_panel if no_panel else None,
+        "n_no_panel": no_panel,
         "shared_precision": sp,
         "shared_recall": sr,
         "shared_f1": sf,
