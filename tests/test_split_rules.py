@@ -345,7 +345,6 @@ def test_figure_label_is_part_of_no_text(caption, shared):
         assert not s.text.lower().startswith(("fig", "supplementary")), s
         assert "Fig" not in s.text and "FIGURE" not in s.text and "Figure" not in s.text, s
         assert is_verbatim(s.text, caption), s
-    assert RULES_VERSION == "rules-1.3"
 
 
 def test_annotation_parentheses_carry_labels():
@@ -568,3 +567,22 @@ def test_parenthesised_structure_key_is_no_panel_set():
     # real parenthesised panels whose texts are long are kept
     got = as_dict("(A) Axial CT. (B) Bone window. (C) Coronal reformat of the pelvis.")
     assert set(got) == {"A", "B", "C"}
+
+
+def test_rules_version_is_a_hash_of_the_rule_code(tmp_path):
+    """RULES_VERSION changes with any byte of the rule modules (medvl.split.ruleversion)."""
+    import hashlib
+
+    from medvl.split import ruleversion
+
+    here = Path(ruleversion.__file__).resolve().parent
+    h = hashlib.sha256()
+    for name in ruleversion.RULE_MODULES:
+        h.update(name.encode() + b"\0" + (here / name).read_bytes() + b"\0")
+    assert RULES_VERSION == f"rules-{ruleversion.RULES_RELEASE}+{h.hexdigest()[:12]}"
+    for name in ruleversion.RULE_MODULES:
+        (tmp_path / name).write_bytes((here / name).read_bytes())
+    same = ruleversion.rules_code_sha(tmp_path)
+    assert same == h.hexdigest()
+    (tmp_path / "rules.py").write_bytes((here / "rules.py").read_bytes() + b"# one rule more\n")
+    assert ruleversion.rules_code_sha(tmp_path) != same

@@ -396,3 +396,21 @@ def test_align_in_a_run_is_not_redone_when_split_rows_differ_only_in_run_details
     part.write_text("".join(json.dumps(x) + "\n" for x in rows))
     r = CliRunner().invoke(app, ["run", str(cfg), "--out", str(run), "--stages", "align", "-q"])
     assert r.exit_code == 0 and _pipeline_stage(run, "align")["ran"] == 1, r.output
+
+
+def test_changed_rule_code_redoes_every_unit(tmp_path, monkeypatch):
+    """The rules version in the fingerprint and provenance follows the rule code (medvl.split.ruleversion):
+    another version means other rules, so no unit split by the old ones is kept."""
+    import medvl.split.llm as split_llm
+    import medvl.split.stage as stage
+
+    src = write_captions(tmp_path / "caps.jsonl")
+    out = tmp_path / "out.jsonl"
+    run_split(src, out, shard_size=2)
+    assert {r["provenance"]["tools"]["rules"] for r in rows_of(out)} == {stage.RULES_VERSION}
+    assert run_split(src, out, shard_size=2).n_shards_run == 0
+    monkeypatch.setattr(stage, "RULES_VERSION", "rules-9.9+000000000000")
+    monkeypatch.setattr(split_llm, "RULES_VERSION", "rules-9.9+000000000000")
+    s = run_split(src, out, shard_size=2)
+    assert s.restarted and s.n_shards_run == s.n_shards == 3
+    assert {r["provenance"]["tools"]["rules"] for r in rows_of(out)} == {"rules-9.9+000000000000"}

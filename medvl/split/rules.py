@@ -47,8 +47,10 @@ from dataclasses import dataclass, field
 
 from medvl.records import Subcaption
 from medvl.split.labels import DASHES, SHARED, expand_labels, normalise_position
+from medvl.split.ruleversion import rules_version
 
-RULES_VERSION = "rules-1.3"
+# derived from this module's code (and labels.py): see medvl.split.ruleversion
+RULES_VERSION = rules_version()
 
 _D = re.escape(DASHES)
 _SUB = r"(?:viii|vii|vi|iv|v|iii|ii|i|\d{1,2}|['\u2032\u2019]{1,2})?"
