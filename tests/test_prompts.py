@@ -14,6 +14,8 @@ from medvl.prompts import PromptError, canonical_sha, list_prompts, load_prompt
 PINNED = {
     "split/zeroshot@1": "722701946857d1f0b4b6281f3a8af2d448ca00799532087518ab59a4fcbc5366",
     "split/fewshot@1": "ddf8247875b4a57274a39a2d6de32a82fcea97d774a7c9f443dd86ccc7d9b8bf",
+    "split/zeroshot@2": "ecee4a49c83f6788302945cb7bea62235f2d4dc298b2c365f0acf2e3c6c8f473",
+    "split/fewshot@2": "3c371503001d57746cff8abfe66901e80c4e4b2ef90d7956ca1d597073de9815",
 }
 
 
@@ -133,7 +135,7 @@ def test_cli_prompts_ls_show_render():
     refs = {p["ref"]: p for p in json.loads(r.stdout)}
     assert refs["split/fewshot@1"]["sha"] == PINNED["split/fewshot@1"]
     r = CliRunner().invoke(app, ["prompts", "show", "split/zeroshot"])
-    assert r.exit_code == 0 and "sha: " + PINNED["split/zeroshot@1"] in r.stdout
+    assert r.exit_code == 0 and "sha: " + PINNED["split/zeroshot@2"] in r.stdout  # the latest version
     r = CliRunner().invoke(app, ["prompts", "render", "split/zeroshot@1", "--caption", "(A) one. (B) two.", "--json"])
     assert r.exit_code == 0
     msgs = json.loads(r.stdout)
