@@ -47,12 +47,12 @@ class FakeLLM:
                 continue
             bad = "(c)" in text
             if issubclass(model, J.RetrievalVerdict):
-                data = {"relevance": [5] + [2] * (ctx["k"] - 1), "rationale": "first is the same finding"}
+                data = {"relevance": [5] + [2] * (ctx["k"] - 1), "rationale": "first is the same finding", "flags": []}
             elif issubclass(model, J.SplitVerdict):
                 data = {"faithful": 5, "complete": 4, "labels": 2 if bad else 5, "isolated": 1 if bad else 5,
                         "rationale": "mixed" if bad else "fine", "flags": ["mixed_panels"] if bad else []}
             else:
-                data = {"match": 4, "specific": 3, "rationale": "names the letter"}
+                data = {"match": 4, "specific": 3, "rationale": "names the letter", "flags": []}
             out.append(LLMResult(value=model.model_validate(data, context=ctx), error=None, reasks=0,
                                  latency_s=0.01, tokens={"total_tokens": 10}, cached=False, model="fake-judge"))
         return out

@@ -16,7 +16,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
 import pytest
-from pydantic import BaseModel, ValidationInfo, field_validator
+from pydantic import ValidationInfo, field_validator
+
+from medvl.llm.answers import StrictAnswer
 
 from medvl.llm.client import LLMSettings, LLMUnavailable, StructuredLLM
 from medvl.prompts import Prompt
@@ -139,7 +141,7 @@ PROMPT = Prompt(id="test/echo", version=1, sha="0" * 64, description="test", use
                 system="Answer JSON.", params={"temperature": 0, "max_tokens": 32})
 
 
-class Word(BaseModel):
+class Word(StrictAnswer):
     word: str
 
     @field_validator("word")

@@ -19,7 +19,9 @@ from typing import Literal
 
 import httpx
 import pytest
-from pydantic import BaseModel, ValidationInfo, field_validator
+from pydantic import ValidationInfo, field_validator
+
+from medvl.llm.answers import StrictAnswer
 
 from medvl.llm.client import LLMSettings, StructuredLLM
 from medvl.prompts import Prompt, load_prompt
@@ -94,7 +96,7 @@ def test_validators_reject_text_that_is_not_the_caption():
             assert "not verbatim" in res.error or "does not occur" in res.error or "not a panel label" in res.error
 
 
-class Colour(BaseModel):
+class Colour(StrictAnswer):
     colour: Literal["red", "green", "blue"]  # guided decoding keeps the answer short and well-formed
 
     @field_validator("colour")
@@ -106,7 +108,7 @@ class Colour(BaseModel):
         return v
 
 
-class Note(BaseModel):
+class Note(StrictAnswer):
     text: str
 
 

@@ -33,6 +33,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from medvl.errors import InputError, MedvlError
+from medvl.llm.answers import StrictAnswer
 from medvl.progress import ProgressFn, no_progress
 
 STAGE = "judge"
@@ -54,7 +55,7 @@ def _score_field(desc: str) -> Any:
     return Field(ge=1, le=5, description=desc)
 
 
-class _Verdict(BaseModel):
+class _Verdict(StrictAnswer):
     rationale: str = Field(min_length=1, max_length=300, description="one or two sentences: why these scores")
 
     @field_validator("rationale")
@@ -84,7 +85,7 @@ class SplitVerdict(_Verdict):
     complete: Score = _score_field("together the subcaptions cover all panel-specific text of the caption")
     labels: Score = _score_field("each subcaption has the label of the panel it describes")
     isolated: Score = _score_field("no subcaption contains text about another panel")
-    flags: list[SplitFlag] = Field(default_factory=list, description="problems seen; empty when none")
+    flags: list[SplitFlag] = Field(description="problems seen; [] when none")
 
 
 PairFlag = Literal["wrong_panel", "whole_figure_text", "label_mismatch", "no_visual_content", "unreadable_image"]
@@ -95,18 +96,18 @@ class PairVerdict(_Verdict):
 
     match: Score = _score_field("the text describes this panel (its content, or its letter and position)")
     specific: Score = _score_field("the text is about this panel, not the whole figure or another panel")
-    flags: list[PairFlag] = Field(default_factory=list, description="problems seen; empty when none")
+    flags: list[PairFlag] = Field(description="problems seen; [] when none")
 
 
 RetrievalFlag = Literal["off_topic", "different_modality", "different_anatomy", "duplicate"]
 
 
-class RetrievalVerdict(BaseModel):
+class RetrievalVerdict(StrictAnswer):
     """Verdict on the top-k captions retrieved for one query."""
 
     relevance: list[Score] = Field(description="one score 1-5 per retrieved caption, in the order given")
     rationale: str = Field(min_length=1, max_length=300, description="one or two sentences")
-    flags: list[RetrievalFlag] = Field(default_factory=list)
+    flags: list[RetrievalFlag] = Field(description="problems seen; [] when none")
 
     @field_validator("relevance")
     @classmethod

@@ -9,6 +9,9 @@ Every answer is a validated pydantic model.  The flow of one call::
     transport   -> timeouts, connection errors, HTTP 429/5xx retry with exponential backoff
                    (`transport_retries` times, across the configured urls); then LLMUnavailable
 
+Response models must be strict (medvl.llm.answers.StrictAnswer: unknown keys forbidden, no defaults),
+so an answer that does not match the schema is a validation error (re-asked), never an empty answer.
+
 Nothing here parses free text: the server is asked for a JSON schema (vLLM: Mode.JSON_SCHEMA,
 llama.cpp: Mode.TOOLS, or Mode.JSON) and instructor validates the answer.
 
@@ -30,6 +33,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from medvl.errors import MedvlError, require
+from medvl.llm.answers import check_strict
 from medvl.llm.cache import AnswerCache, cache_key
 from medvl.progress import ProgressFn, no_progress
 from medvl.prompts import Prompt
@@ -107,6 +111,15 @@ class LLMResult:
 
 def _schema_sha(model: type[BaseModel]) -> str:
     return cache_key(name=f"{model.__module__}.{model.__qualname__}", schema=model.model_json_schema())
+
+
+_STRICT_OK: set[type] = set()
+
+
+def _strict(model: type[BaseModel]) -> None:
+    if model not in _STRICT_OK:
+        check_strict(model)
+        _STRICT_OK.add(model)
 
 
 def _usage_dict(usage: Any) -> dict[str, int]:
@@ -253,6 +266,7 @@ class StructuredLLM:
                     validation_context: dict | None = None, use_cache: bool = True) -> LLMResult:
         t0 = time.perf_counter()
         s = self.settings
+        _strict(response_model)  # a loose model would accept wrong answers as empty ones
         key = self.key_for(prompt, variables, response_model)
         if use_cache and self.cache is not None:
             hit = self.cache.get(key)

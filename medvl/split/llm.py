@@ -24,6 +24,7 @@ from typing import Any, Iterable
 
 from pydantic import BaseModel, Field, ValidationInfo, model_validator
 
+from medvl.llm.answers import StrictAnswer
 from medvl.llm.client import LLMResult, LLMSettings, LLMUnavailable, StructuredLLM
 from medvl.progress import ProgressFn, no_progress
 from medvl.prompts import Prompt, load_prompt
@@ -117,16 +118,20 @@ def label_in_caption(label: str, caption: str, letters: set[str] | None = None) 
 
 # ---------------------------------------------------------------- response model
 
-class LLMSubcaption(BaseModel):
+class LLMSubcaption(StrictAnswer):
     label: str = Field(description="panel label as printed (A, b, A-C, left, top right) or _shared for the "
                                    "whole figure")
     text: str = Field(description="the caption text for this panel, copied word for word")
 
 
-class SplitAnswer(BaseModel):
-    """What the model must answer; validated against the caption in the validation context."""
+class SplitAnswer(StrictAnswer):
+    """What the model must answer; validated against the caption in the validation context.
 
-    subcaptions: list[LLMSubcaption] = Field(default_factory=list)
+    Strict (StrictAnswer): `subcaptions` is required and unknown keys are errors, so an answer such as
+    ``{"answer": "...", "panels": 3}`` is re-asked, then falls back; only an explicit ``[]`` is empty."""
+
+    subcaptions: list[LLMSubcaption] = Field(description="one entry per panel in caption order; [] when the "
+                                                         "caption has no panel labels")
 
     @model_validator(mode="after")
     def _hold_to_caption(self, info: ValidationInfo) -> "SplitAnswer":
