@@ -19,8 +19,8 @@ Example (see configs/*.yaml)::
       align: {}
       export: {}
 
-Keys are checked (a typo fails with the file name and the key); each stage's own settings
-are passed to that stage, which checks them.  Relative paths are relative to the directory
+Keys are checked (a typo fails with the file name, the section, the key and the nearest known
+key); each stage's settings are checked by that stage before any stage runs (medvl/settings.py).  Relative paths are relative to the directory
 medvl runs in.  ``stages`` may also be a plain list of names (default settings).
 """
 
@@ -31,9 +31,10 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from medvl.errors import MedvlError
+from medvl.settings import describe
 
 
 class _Strict(BaseModel):
@@ -88,6 +89,11 @@ class RunConfig(_Strict):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     stages: dict[str, dict[str, Any]] = Field(default_factory=dict)
     plugins: list[str] = Field(default_factory=list)  # modules or .py files that register stages
+    _source: str = PrivateAttr(default="<config>")  # the file (or option) it came from, for error messages
+
+    @property
+    def source(self) -> str:
+        return self._source
 
     @field_validator("stages", mode="before")
     @classmethod
@@ -139,11 +145,11 @@ def _expand(obj: Any) -> Any:
 
 def config_from_dict(data: dict[str, Any], source: str = "<config>") -> RunConfig:
     try:
-        return RunConfig.model_validate(_expand(data))
+        cfg = RunConfig.model_validate(_expand(data))
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors())
-        raise MedvlError(f"{source}: invalid run config: {problems}") from None
+        raise MedvlError(f"{source}: invalid run config: {describe(exc, RunConfig, '')}") from None
+    cfg._source = source
+    return cfg
 
 
 def load_config(path: str | Path) -> RunConfig:

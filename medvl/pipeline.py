@@ -48,11 +48,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterable, Iterator, Literal, Sequence
 
+from pydantic import Field
+
 from medvl.config import RunConfig
 from medvl.errors import InputError, MedvlError
 from medvl.progress import ProgressFn, no_progress
 from medvl.records import Reject
 from medvl.runs import RunDir, atomic_write_text, read_jsonl, safe_key
+from medvl.settings import StrictSettings, check_keys, suggest, validate_model
 
 PIPELINE_VERSION = "1"
 WHOLE_KEY = "whole-stage"  # the unit key of a whole (unsharded) stage
@@ -123,7 +126,9 @@ class Stage:
     run_shard: ShardFn | None = None
     run_all: Callable[[StageContext, ProgressFn], "dict[str, Any] | None"] | None = None
     finalize: Callable[[StageContext], "dict[str, Any] | None"] | None = None
-    resolve: Callable[[RunConfig, dict[str, Any]], dict[str, Any]] | None = None  # fill defaults
+    resolve: Callable[[RunConfig, dict[str, Any]], dict[str, Any]] | None = None  # check, fill defaults
+    # strict pydantic model of the settings, for a stage without its own resolve (every stage has one of them)
+    settings_model: type[StrictSettings] | None = None
     when: Callable[[RunConfig, dict[str, Any]], "str | None"] | None = None  # reason to skip
     on_error: Literal["reject", "retry"] = "reject"
     timeout_s: float | None = None  # default per-shard time limit
@@ -167,15 +172,23 @@ def register(stage: Stage, *, replace: bool = False) -> Stage:
         raise ValueError(f"stage {stage.name!r} needs exactly one of run_shard (with plan) or run_all")
     if stage.run_shard is not None and stage.plan is None:
         raise ValueError(f"sharded stage {stage.name!r} needs a plan function")
+    if stage.resolve is None and stage.settings_model is None:
+        raise ValueError(f"stage {stage.name!r} needs a settings_model (or a resolve function) that checks its "
+                         "settings; a stage without settings can use EmptySettings")
     _REGISTRY[stage.name] = stage
     return stage
+
+
+class EmptySettings(StrictSettings):
+    """The settings of a stage that takes none: any key is a typo."""
 
 
 def get_stage(name: str) -> Stage:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise MedvlError(f"unknown stage {name!r}; known stages: {', '.join(stage_names())}") from None
+        raise MedvlError(f"unknown stage {name!r}{suggest(name, _REGISTRY)}; "
+                         f"known stages: {', '.join(stage_names())}") from None
 
 
 def stage_names() -> list[str]:
@@ -498,7 +511,11 @@ class Pipeline:
 
     def settings_for(self, stage: Stage) -> dict[str, Any]:
         raw = dict(self.config.stages.get(stage.name) or {})
-        return stage.resolve(self.config, raw) if stage.resolve else raw
+        if stage.resolve is not None:
+            return stage.resolve(self.config, raw)
+        assert stage.settings_model is not None
+        validate_model(stage.settings_model, raw, f"stages.{stage.name}")
+        return raw  # as given: defaults live in the stage, and the fingerprint covers what was set
 
     @property
     def executor(self) -> Any:
@@ -530,16 +547,17 @@ class Pipeline:
         if missing and not self.skip_unavailable:
             lines = "; ".join(f"{n}: {m}" for n, m in missing.items())
             raise MedvlError(f"cannot run: {lines}")
-        # every stage's settings are checked before anything runs
+        # every section of the config is checked before anything runs, also those of stages this
+        # invocation does not run (`--stages`): a typo must not wait for the run that uses it
         problems = []
-        for n in self.names:
+        for n in dict.fromkeys([*self.names, *self.config.stages]):
             if n not in missing:
                 try:
                     self.settings_for(get_stage(n))
                 except MedvlError as exc:
                     problems.append(str(exc))
         if problems:
-            raise MedvlError("; ".join(problems))
+            raise MedvlError(f"{self.config.source}: " + "; ".join(problems))
         return missing
 
     def run_all(self) -> RunResult:
@@ -877,9 +895,16 @@ def _run_synth(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
     return {"records": papers, "outputs": {"papers": "corpus/papers", "ground_truth": "corpus/ground_truth.json"}}
 
 
+class SynthSettings(StrictSettings):
+    papers: int | None = Field(default=None, ge=1)  # default: the config's demo.papers (60)
+    seed: int | None = None  # default: demo.seed (0)
+    dpi: int | None = Field(default=None, ge=18, le=1200)  # default: the corpus generator's
+
+
 register(Stage(
     "synth", "1", order=5, description="generate a synthetic corpus with known answers (RUN_DIR/corpus)",
-    modules=("medvl.synth",), tools=("pymupdf", "numpy", "pillow"), run_all=_run_synth))
+    modules=("medvl.synth",), tools=("pymupdf", "numpy", "pillow"), run_all=_run_synth,
+    settings_model=SynthSettings))
 
 
 def input_pdfs_dir(ctx: StageContext) -> Path | None:
@@ -898,16 +923,10 @@ def input_pdfs_dir(ctx: StageContext) -> Path | None:
 # ---------------------------------------------------------------- collect (medvl/collect/)
 
 def _resolve_collect(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
-    from pydantic import ValidationError
-
     from medvl.collect import CollectSettings
 
     settings = {"papers_dir": "papers", **raw}
-    try:
-        CollectSettings(**{k: v for k, v in settings.items() if k != "papers_dir"})
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in exc.errors())
-        raise MedvlError(f"stage collect: {problems}") from None
+    validate_model(CollectSettings, {k: v for k, v in settings.items() if k != "papers_dir"}, "stages.collect")
     return settings  # as given (environment-derived keys such as api_key stay out of run.json)
 
 
@@ -1029,10 +1048,7 @@ SPLIT_LLM_KEYS = ("mode", "timeout_s", "max_reasks", "transport_retries", "concu
 
 def _resolve_split(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
     settings = {"splitter": "rules", **raw}
-    known = {"splitter", "prompt", "cache", *SPLIT_LLM_KEYS}
-    unknown = sorted(set(settings) - known)
-    if unknown:
-        raise MedvlError(f"stage split: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    check_keys(settings, {"splitter", "prompt", "cache", *SPLIT_LLM_KEYS}, "stages.split")
     if settings["splitter"] not in ("rules", "llm"):
         raise MedvlError(f"stage split: splitter must be rules or llm, not {settings['splitter']!r}")
     if settings["splitter"] == "llm":
@@ -1165,18 +1181,17 @@ register(Stage(
     resolve=_resolve_align, on_error="reject", preload=("medvl.align", "PIL.Image")), replace=True)
 
 
-def _kwargs_for(cls: Any, settings: dict[str, Any], stage: str, skip: Sequence[str] = ()) -> dict[str, Any]:
-    """Settings as keyword arguments of a stage's settings class; an unknown key fails clearly."""
+def _kwargs_for(cls: Any, settings: dict[str, Any], stage: str, skip: Sequence[str] = (),
+                also: Sequence[str] = ()) -> dict[str, Any]:
+    """Settings as keyword arguments of a stage's settings class (`skip`: fields the pipeline drops; `also`:
+    the stage's own keys beside the class); an unknown key fails clearly, with the nearest known one."""
     import dataclasses
 
     if dataclasses.is_dataclass(cls):
         known = {f.name for f in dataclasses.fields(cls)}
     else:
         known = set(getattr(cls, "model_fields", {}))
-    unknown = sorted(set(settings) - known)
-    if unknown:
-        raise MedvlError(f"stage {stage}: unknown setting(s) {', '.join(unknown)}; "
-                         f"known: {', '.join(sorted(known - set(skip)))}")
+    check_keys(settings, known | set(also), f"stages.{stage}")
     return {k: v for k, v in settings.items() if k not in skip}
 
 
@@ -1273,8 +1288,7 @@ def _resolve_train(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
         raise MedvlError(f"stage train: steps must be a positive whole number, not {steps!r}")
     if steps is not None and "epochs" in settings:
         raise MedvlError("stage train: give steps or epochs, not both")
-    _kwargs_for(TrainConfig, {k: v for k, v in settings.items() if k not in ("variants", "steps")}, "train",
-                skip=("data_dir", "out"))
+    _kwargs_for(TrainConfig, settings, "train", skip=("data_dir", "out"), also=("variants", "steps"))
     for bad in ("data_dir", "out"):
         if bad in settings:
             raise MedvlError(f"stage train: {bad} is set by the pipeline (export/<variant>, train/<variant>)")
@@ -1318,13 +1332,20 @@ register(Stage(
 
 # ---------------------------------------------------------------- eval (medvl/evaluate/)
 
-EVAL_KEYS = ("suite", "split", "device", "batch_size", "threads", "neighbours_k")
+class EvalSettings(StrictSettings):
+    suite: str | None = None  # zero-shot suite (eval/suites/NAME.yaml); the demo: brain
+    split: str = "test"
+    device: str = "cpu"
+    batch_size: int = Field(default=64, ge=1)
+    threads: int | None = Field(default=None, ge=1)
+    neighbours_k: int = Field(default=5, ge=0)  # top-k captions per test image kept for the retrieval judge
+
+
+EVAL_KEYS = tuple(EvalSettings.model_fields)
 
 
 def _resolve_eval(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(raw) - set(EVAL_KEYS))
-    if unknown:
-        raise MedvlError(f"stage eval: unknown setting(s) {', '.join(unknown)}; known: {', '.join(EVAL_KEYS)}")
+    validate_model(EvalSettings, raw, "stages.eval")
     if config.demo is not None:
         raw = {"threads": 1, **raw}
     return {"suite": "brain" if config.demo is not None else None, "split": "test", "device": "cpu",
@@ -1403,8 +1424,7 @@ def _resolve_judge(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
     bad = [w for w in settings["what"] if w not in WHATS]
     if bad:
         raise MedvlError(f"stage judge: what must be among {', '.join(WHATS)}, not {bad}")
-    _kwargs_for(JudgeSettings, {k: v for k, v in settings.items() if k not in ("what", "cache", *JUDGE_LLM_KEYS)},
-                "judge")
+    _kwargs_for(JudgeSettings, settings, "judge", also=("what", "cache", *JUDGE_LLM_KEYS))
     settings["url"] = config.llm.url
     settings["model"] = config.llm.model
     if config.llm.timeout_s and "timeout_s" not in settings:
@@ -1466,15 +1486,18 @@ register(Stage(
 def _run_report(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
     from medvl.evaluate.report import build_report
 
-    s = {"format": "html", "max_figures": 60, "embed": True, **ctx.settings}
-    unknown = sorted(set(s) - {"format", "max_figures", "embed"})
-    if unknown:
-        raise MedvlError(f"stage report: unknown setting(s) {', '.join(unknown)}; known: format, max_figures, embed")
-    path = build_report(ctx.run.path, fmt=s["format"], max_figures=s["max_figures"], embed=s["embed"],
-                        progress=progress)
+    s = ReportSettings.model_validate(ctx.settings)
+    path = build_report(ctx.run.path, fmt=s.format, max_figures=s.max_figures, embed=s.embed, progress=progress)
     return {"records": 1, "outputs": {"report": ctx.run.rel(path)}}
+
+
+class ReportSettings(StrictSettings):
+    format: Literal["html", "md"] = "html"
+    max_figures: int = Field(default=60, ge=0)
+    embed: bool = True  # images as data URIs (one self-contained file)
 
 
 register(Stage(
     "report", "1", order=80, description="one self-contained report page (report.html)",
-    modules=("medvl.evaluate.report", "jinja2"), tools=("jinja2", "matplotlib"), run_all=_run_report), replace=True)
+    modules=("medvl.evaluate.report", "jinja2"), tools=("jinja2", "matplotlib"), run_all=_run_report,
+    settings_model=ReportSettings), replace=True)

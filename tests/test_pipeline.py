@@ -22,8 +22,15 @@ TOY = textwrap.dedent('''
     import os, signal, time
     from pathlib import Path
     from medvl.errors import InputError
-    from medvl.pipeline import Shard, Stage, register, file_stamp, upstream_shards
+    from medvl.pipeline import EmptySettings, Shard, Stage, register, file_stamp, upstream_shards
     from medvl.runs import read_jsonl, atomic_write_text
+    from medvl.settings import StrictSettings
+
+    class MakeSettings(StrictSettings):
+        scale: int = 1
+
+    class DoubleSettings(StrictSettings):
+        fail_flag: str | None = None
 
     def plan_make(ctx):
         root = Path(ctx.config.inputs.pdfs)
@@ -58,11 +65,12 @@ TOY = textwrap.dedent('''
         return {"records": 1, "outputs": {"sum": "toy_sum.txt"}}
 
     register(Stage("toy_make", "1", order=1001, output="toy_make.jsonl", plan=plan_make,
-                   run_shard=run_make, timeout_s=5), replace=True)
+                   run_shard=run_make, timeout_s=5, settings_model=MakeSettings), replace=True)
     register(Stage("toy_double", "1", order=1002, output="toy_double.jsonl", needs=("toy_make",),
                    plan=lambda ctx: upstream_shards(ctx, "toy_make"), run_shard=run_double,
-                   on_error="retry"), replace=True)
-    register(Stage("toy_sum", "1", order=1003, needs=("toy_double",), run_all=run_sum), replace=True)
+                   on_error="retry", settings_model=DoubleSettings), replace=True)
+    register(Stage("toy_sum", "1", order=1003, needs=("toy_double",), run_all=run_sum,
+                   settings_model=EmptySettings), replace=True)
 ''')
 
 

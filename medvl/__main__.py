@@ -1,0 +1,6 @@
+"""`python -m medvl` is the `medvl` command."""
+
+from medvl.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Strict settings: every config section is checked before any stage runs, and a typo names the file,
+the section and the key and suggests the nearest known key."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from medvl.config import config_from_dict, load_config
+from medvl.errors import MedvlError
+from medvl.pipeline import Pipeline
+from medvl.settings import check_keys, suggest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_suggest_names_the_nearest_key_or_nothing():
+    assert suggest("fromat", ["format", "embed", "max_figures"]) == " (did you mean 'format'?)"
+    assert suggest("zzz", ["format", "embed"]) == ""
+    with pytest.raises(MedvlError, match=r"stages\.x\.paperz: unknown setting \(did you mean 'papers'\?\)"):
+        check_keys({"paperz": 3}, {"papers", "seed"}, "stages.x")
+
+
+@pytest.mark.parametrize("section, typo, near", [
+    ("report", "fromat: md", "format"),
+    ("synth", "paperz: 3", "papers"),
+    ("eval", "neighbors_k: 3", "neighbours_k"),
+    ("parse", "dpii: 3", "dpi"),
+    ("split", "spliter: rules", "splitter"),
+])
+def test_a_typo_in_any_section_fails_before_work_starts(tmp_path, section, typo, near):
+    cfg_file = tmp_path / "typo.yaml"
+    # the typo is in a stage this invocation does not even run (--stages parse): it still fails first
+    cfg_file.write_text(f"inputs: {{pdfs: {tmp_path}}}\nstages:\n  parse: {{}}\n  {section}: {{{typo}}}\n")
+    run_dir = tmp_path / "run"
+    pipe = Pipeline(load_config(cfg_file), run_dir, only=["parse"])
+    with pytest.raises(MedvlError) as err:
+        pipe.run_all()
+    msg = str(err.value)
+    key = typo.split(":")[0]
+    assert "typo.yaml" in msg and f"stages.{section}.{key}" in msg and f"did you mean '{near}'" in msg, msg
+    assert not (run_dir / "run.json").exists() and not (run_dir / ".parts").exists()  # nothing ran
+
+
+def test_top_level_and_executor_typos_suggest_the_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("executor:\n  wokers: 2\nstagez: [parse]\n")
+    with pytest.raises(MedvlError) as err:
+        load_config(bad)
+    msg = str(err.value)
+    assert "bad.yaml" in msg
+    assert "executor.wokers: unknown setting (did you mean 'workers'?)" in msg
+    assert "stagez: unknown setting (did you mean 'stages'?)" in msg
+    with pytest.raises(MedvlError, match=r"unknown stage 'aling' \(did you mean 'align'\?\)"):
+        Pipeline(config_from_dict({"stages": ["aling"]}), tmp_path / "r")
+
+
+def test_a_stage_must_declare_its_settings():
+    from medvl.pipeline import Stage, register
+
+    with pytest.raises(ValueError, match="settings_model"):
+        register(Stage("toy_unchecked", "1", order=2000, run_all=lambda ctx, progress: {}))
+
+
+def test_cli_run_exits_2_on_a_typo_before_anything_runs(tmp_path):
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text(f"out: {tmp_path / 'run'}\ninputs: {{pdfs: {tmp_path}}}\n"
+                        "stages: {parse: {}, report: {fromat: md}}\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "medvl", "run", str(cfg_file), "-q"], capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    err = " ".join(proc.stderr.split())
+    assert "stages.report.fromat" in err and "did you mean 'format'" in err
+    assert not (tmp_path / "run" / "run.json").exists()
