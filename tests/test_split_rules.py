@@ -586,3 +586,60 @@ def test_rules_version_is_a_hash_of_the_rule_code(tmp_path):
     assert same == h.hexdigest()
     (tmp_path / "rules.py").write_bytes((here / "rules.py").read_bytes() + b"# one rule more\n")
     assert ruleversion.rules_code_sha(tmp_path) != same
+
+
+# ------------------------------------------------------------------ rules-1.4: categories found on the SourceData tune half
+# (captions written here; none is copied from the gold)
+
+def _labels(caption):
+    return [s.label for s in split_caption(caption) if s.label != "_shared"]
+
+
+def test_stray_open_parenthesis_does_not_swallow_later_labels():
+    cap = ("Figure 2. Uptake assay. (A) Cells were pulsed with ( tritiated leucine and counted. "
+           "(B) Supernatants were collected for ELISA. (C) Viability after 48 h.")
+    assert _labels(cap) == ["A", "B", "C"]
+
+
+def test_bare_label_before_a_lowercase_word_when_it_is_due():
+    cap = ("Figure 3. Kinase signalling. A Lysates of treated cells were blotted. B pERK levels over time "
+           "in knockdown cells. C mRNA levels measured by qPCR. D Summary model.")
+    got = {s.label: s.text for s in split_caption(cap)}
+    assert set(got) - {"_shared"} == {"A", "B", "C", "D"}
+    assert got["B"] == "pERK levels over time in knockdown cells."
+    assert got["C"] == "mRNA levels measured by qPCR."
+    # dotted letters before lower-case words, with no other label style in the caption
+    cap2 = "A. siRNA knockdown of the target. B. mRNA levels after 24 h. C. wt and mutant cells side by side."
+    assert _labels(cap2) == ["A", "B", "C"]
+
+
+def test_a_letter_after_a_reference_initial_still_opens_its_panel():
+    cap = ("A Map of the network. B Clusters of the network shown in A. C Network view of cross-regulation. "
+           "D Gene modules.")
+    assert _labels(cap) == ["A", "B", "C", "D"]
+
+
+def test_label_style_changing_inside_one_caption():
+    cap = "a) Pull-down of the tagged bait. (b) Gel of the eluates. (c) Two-hybrid assay. d) Growth on plates."
+    assert _labels(cap) == ["A", "B", "C", "D"]
+
+
+def test_letters_that_are_subjects_of_a_verb_are_no_labels():
+    cap = ("Features used by the classifier. For structure: A indicates charge and mass; B indicates polarity "
+           "and volume; C indicates flexibility.")
+    assert _labels(cap) == []
+
+
+def test_letter_with_number_is_a_subpanel_only_of_a_named_or_due_panel():
+    cap = ("(A) Lysates immunoprecipitated with anti-Flag (M2) beads. (B) Larvae at stage (L3) imaged live. "
+           "(C) Blots of histone H3 (H3-P) and total H3.")
+    assert _labels(cap) == ["A", "B", "C"]
+    # a real sub-panel of a named panel stays with it
+    cap2 = "(A) Overview of the cortex. (B) Counts in layer 2 (B1) and layer 5 (B2)."
+    assert _labels(cap2) == ["A", "B"]
+
+
+def test_dash_labels_with_positional_words_inside_lettered_panels():
+    cap = ("A - Light-sheet imaging of whole fat pads. Left: wild type. Right: reporter mice. "
+           "B - Flow cytometry of sorted cells. C - Quantification of reporter-positive cells.")
+    assert _labels(cap) == ["A", "B", "C"]

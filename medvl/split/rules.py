@@ -187,6 +187,7 @@ class _Marker:
 # ---------------------------------------------------------------- candidates
 
 _BRACKET_RE = re.compile(r"[()\[\]]")
+_MAX_PAREN_SPAN = 600  # a "(" closed further away than this is taken as unclosed
 
 
 class _Depths:
@@ -197,8 +198,21 @@ class _Depths:
     def __init__(self, text: str):
         self.pos: list[int] = []
         self.after: list[int] = []
+        # only brackets that pair up count: a stray "(" ("measured by ( thymidine ...", "(asterisk: ...
+        # signal. E-G ...") would otherwise put the rest of the caption inside a parenthesis
+        stack: list[int] = []
+        paired: set[int] = set()
+        for m in _BRACKET_RE.finditer(text):
+            if m.group() in "([":
+                stack.append(m.start())
+            elif stack:
+                o = stack.pop()
+                if m.start() - o <= _MAX_PAREN_SPAN:
+                    paired.update((o, m.start()))
         depth = 0
         for m in _BRACKET_RE.finditer(text):
+            if m.start() not in paired:
+                continue
             depth = depth + 1 if m.group() in "([" else max(0, depth - 1)
             self.pos.append(m.start())
             self.after.append(depth)
@@ -527,6 +541,102 @@ def _fill_bare_gaps(text: str, marks: list[_Marker]) -> list[_Marker]:
     return sorted(marks + added, key=lambda m: m.start)
 
 
+_SUBPANEL_ONLY_RE = re.compile(r"^[(\[]\s*[A-Za-z]\d{1,2}\s*[)\]]$")
+_ODD_RANGE_RE = re.compile(rf"^[(\[]\s*(?:[A-Za-z]\d{{1,2}}\s*[{_D}]\s*[A-Za-z]|[A-Za-z]\s*[{_D}]\s*[A-Za-z]\d{{1,2}})\s*[)\]]$")
+
+
+def _drop_stray_subpanels(text: str, marks: list[_Marker]) -> list[_Marker]:
+    """'anti-Flag (M2) antibodies', 'larvae (L3)', 'arrested in (G2)', 'histone H3 (H3-P)': a letter with a
+    number is a sub-panel only of a panel the caption names, or of the letter due next; a range from
+    'H3' to 'P' is no label range."""
+    out: list[_Marker] = []
+    for k, m in enumerate(marks):
+        if m.kind == "paren":
+            raw = text[m.start:m.end]
+            if _ODD_RANGE_RE.match(raw):
+                continue
+            if _SUBPANEL_ONLY_RE.match(raw):
+                lab = m.labels[0]
+                others = {x for o in marks if o is not m for x in o.labels}
+                prev = [x for o in marks[:k] for x in o.labels if len(x) == 1]
+                due = chr(ord(max(prev)) + 1) if prev else "A"
+                if lab not in others and lab != due:
+                    continue
+        out.append(m)
+    return out
+
+
+# a bare label at a clause start, before any word (also lower case: "B. mRNA levels", "C wt and mutant",
+# "a) Anti-Atg8 blot", "E-G Statistical ..."); only taken when it is the letter due in the sequence
+_SEQ_START_RE = re.compile(
+    rf"(?P<lab>[A-Za-z](?:\s*[{_D}]\s*[A-Za-z]|(?:\s*,\s*[A-Za-z])+)?)(?P<term>\s*[.:]\s+|\s*\.\s*[{_D}]\s+|\s*\)\s*"
+    rf"|\s+[{_D}]\s+|\s+|\s*,\s+)(?=[\w(\u201c\"'\u2032\u2019\u0394\u03b1-\u03c9])")
+_SEQ_VERB_RE = re.compile(r"(?:is|are|was|were|has|have|indicates?|represents?|denotes?|refers?|means?|stands?|"
+                          r"corresponds?|shows?|depicts?|marks?|equals?)\b")
+# a clause start for that: the caption start, after the figure label, after ". ", "; ", ") " ending a sentence
+_SEQ_BEFORE_RE = re.compile(r"(?:[.;:!?][\)\]\u201d\"']?|[.;:!?]?\))\s+$")
+
+
+def _sequence_fill(text: str, marks: list[_Marker], depths: "_Depths") -> list[_Marker]:
+    """Letters the candidates missed but the panel sequence asks for: a clause-start letter is a label
+    when it is exactly the next letter due after the previous label and comes before the next one
+    ('A Lysates ... B pERK response ... C Expression', '(a) ... b) Steady-state ... (c)'). With no
+    lettered label found at all, a run A, B, C... of three or more clause-start letters counts."""
+    letters = [m for m in marks if m.labels and all(len(x) == 1 and x.isupper() for x in m.labels)]
+    upper = None
+    if letters:
+        ups = [m.upper for m in letters]
+        upper = ups.count(True) >= ups.count(False)
+    fm = _FIG_PREFIX_RE.match(text)
+    starts = {0, fm.end() if fm else 0}
+    cands: list[_Marker] = []
+    taken = [(m.start, m.end) for m in marks]
+    for sm in re.finditer(r"(?<![\w'\u2032\u2019\-])[A-Za-z]\b", text):
+        i = sm.start()
+        if depths[i] != 0 or any(a <= i < b for a, b in taken):
+            continue
+        if i not in starts and not _SEQ_BEFORE_RE.search(text, max(0, i - 6), i):
+            continue
+        m = _SEQ_START_RE.match(text, i)
+        if not m:
+            continue
+        labels = expand_labels(m.group("lab"))
+        lab_upper = m.group("lab")[:1].isupper()
+        if not labels or (upper is not None and lab_upper != upper):
+            continue
+        t = m.group("term").strip()
+        if not t and _SEQ_VERB_RE.match(text, m.end()):
+            continue  # "A indicates hydrophobicity; B indicates ...": the letter is a subject, not a label
+        cands.append(_Marker(i, m.end(), labels, "bare", upper=lab_upper, pieces=[t[:1] if t else " "]))
+    if not cands:
+        return marks
+    if not letters:
+        # no label yet: a run A, B, C, ... of clause-start letters, in order
+        run: list[_Marker] = []
+        for c in cands:
+            due = chr(ord(max(run[-1].labels)) + 1) if run else "A"
+            if c.labels[0] == due:
+                run.append(c)
+        if len(run) < 3:
+            return marks
+        # "A - Imaging ... Left: ... Right: ... B - UMAP ...": positions inside lettered panels are no panels
+        return sorted([m for m in marks if m.kind != "pos"] + run, key=lambda m: m.start)
+    added: list[_Marker] = []
+    for c in cands:
+        prev = [m for m in letters + added if m.start < c.start]
+        nxt = [m for m in letters if m.start > c.start]
+        have = {x for m in letters + added for x in m.labels}
+        due = chr(ord(max(max(prev, key=lambda m: m.start).labels)) + 1) if prev else "A"
+        if c.labels[0] != due or set(c.labels) & have:
+            continue
+        if nxt and min(min(nxt, key=lambda m: m.start).labels) <= max(c.labels):
+            continue
+        if not nxt and not (c.pieces[0] in ".:)" or re.match(r"\s*[A-Z]", text[c.end - 1:c.end + 1])):
+            continue  # after the last label: only "G. Text" or "G Text" with a capital
+        added.append(c)
+    return sorted(marks + added, key=lambda m: m.start) if added else marks
+
+
 def _merge_adjacent(text: str, marks: list[_Marker]) -> list[_Marker]:
     """'(a) and (b)', '(a), (b)' -> one marker; '(a)–(c)' -> A, B, C."""
     out: list[_Marker] = []
@@ -654,12 +764,15 @@ def split_caption(caption: str) -> list[Subcaption]:
         + _rparen_candidates(text, depths)
     if "panel" in text or "image" in text or "row" in text or "column" in text:
         cands += _pos_prose_candidates(text, depths)
-    if not cands:
-        return []
-    marks = _validate(text, cands)
+    marks = _validate(text, cands) if cands else []
+    if not marks:
+        marks = _sequence_fill(text, [], depths)
+        if not marks:
+            return []
+    marks = _drop_stray_subpanels(text, _fill_bare_gaps(text, marks))
     if not marks:
         return []
-    marks = _fill_bare_gaps(text, marks)
+    marks = _sequence_fill(text, marks, depths)
     marks = _merge_adjacent(text, marks)
     marks, holes = _drop_headers(text, marks)
     fm = _FIG_PREFIX_RE.match(text)
