@@ -59,9 +59,10 @@ from typing import Any, Iterable
 from medvl.progress import ProgressFn, no_progress
 from medvl.records import Figure, Pair, Panel, Provenance, Reject, SplitRow, pair_id, sha256_text
 from medvl.runs import RunDir, read_jsonl, safe_key, tool_versions
+from medvl.versioning import stage_version
 
 STAGE = "align"
-STAGE_VERSION = "1.0.0"
+STAGE_VERSION = stage_version(STAGE)  # derived from the align code (medvl/versioning.py)
 RUN_UNIT = "zz-run"  # unit holding run-level rejects (bad input rows, orphan split rows); sorts last
 
 CONFIDENCE = {

@@ -58,9 +58,10 @@ from medvl.errors import InputError, MedvlError
 from medvl.progress import ProgressFn, no_progress
 from medvl.records import Figure, Pair, Reject, pair_id, sha256_file
 from medvl.runs import RunDir, atomic_open, atomic_write_text, read_jsonl, safe_key, tool_versions
+from medvl.versioning import stage_version
 
 STAGE = "export"
-STAGE_VERSION = "1.0.0"
+STAGE_VERSION = stage_version(STAGE)  # derived from the export code (medvl/versioning.py)
 SPLITS = ("train", "val", "test")
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1

@@ -36,9 +36,10 @@ from medvl.errors import InputError, MedvlError
 from medvl.progress import ProgressFn, no_progress
 from medvl.records import Figure, Panel, Provenance, Reject, figure_id, panel_id, paper_id_from_hash, sha256_bytes
 from medvl.runs import RunDir, package_version, read_jsonl
+from medvl.versioning import stage_version
 
 STAGE = "parse"
-STAGE_VERSION = "1.0.0"
+STAGE_VERSION = stage_version(STAGE)  # derived from the parse code (medvl/versioning.py)
 PDF_EXT = {".pdf"}
 XML_EXT = {".xml", ".nxml"}
 REJECT_REASONS = {

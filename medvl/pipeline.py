@@ -56,6 +56,7 @@ from medvl.progress import ProgressFn, no_progress
 from medvl.records import Reject
 from medvl.runs import RunDir, atomic_write_text, read_jsonl, safe_key
 from medvl.settings import StrictSettings, check_keys, suggest, validate_model
+from medvl.versioning import stage_version
 
 PIPELINE_VERSION = "1"
 WHOLE_KEY = "whole-stage"  # the unit key of a whole (unsharded) stage
@@ -902,7 +903,7 @@ class SynthSettings(StrictSettings):
 
 
 register(Stage(
-    "synth", "1", order=5, description="generate a synthetic corpus with known answers (RUN_DIR/corpus)",
+    "synth", stage_version("synth"), order=5, description="generate a synthetic corpus with known answers (RUN_DIR/corpus)",
     modules=("medvl.synth",), tools=("pymupdf", "numpy", "pillow"), run_all=_run_synth,
     settings_model=SynthSettings))
 
@@ -957,7 +958,7 @@ def _run_collect(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
 
 
 register(Stage(
-    "collect", "1", order=8, description="search PubMed Central and download open-access papers (RUN_DIR/papers)",
+    "collect", stage_version("collect"), order=8, description="search PubMed Central and download open-access papers (RUN_DIR/papers)",
     modules=("medvl.collect.collector",), tools=("httpx",), run_all=_run_collect, resolve=_resolve_collect),
     replace=True)
 
@@ -1018,7 +1019,7 @@ def _empty_mupdf_store() -> None:
 
 
 register(Stage(
-    "parse", "1", order=10, description="PDFs and JATS XML -> figures, captions, panels (figures.jsonl)",
+    "parse", stage_version("parse"), order=10, description="PDFs and JATS XML -> figures, captions, panels (figures.jsonl)",
     output="figures.jsonl", modules=("medvl.parse", "pymupdf"),
     tools=("pymupdf", "layoutparser", "pytesseract", "rapid-layout", "pillow", "numpy"),
     plan=_plan_parse, run_shard=_run_parse_shard, resolve=_resolve_parse, on_error="reject",
@@ -1121,7 +1122,7 @@ def _run_split_shard(sctx: ShardContext) -> tuple[list[Any], list[Any]]:
 
 
 register(Stage(
-    "split", "1", order=20, description="captions -> labelled subcaptions, rules or a served LLM (subcaptions.jsonl)",
+    "split", stage_version("split"), order=20, description="captions -> labelled subcaptions, rules or a served LLM (subcaptions.jsonl)",
     output="subcaptions.jsonl", needs=("parse",), modules=("medvl.split.llm", "medvl.split.rules"),
     tools=("instructor", "openai"), plan=_plan_split, run_shard=_run_split_shard, resolve=_resolve_split,
     on_error="retry", timeout_s=1800, own_fingerprints=True,
@@ -1175,7 +1176,7 @@ def _plan_align(ctx: StageContext) -> list[Shard]:
 
 
 register(Stage(
-    "align", "1", order=30, description="pair subcaptions with panels (pairs.jsonl)", output="pairs.jsonl",
+    "align", stage_version("align"), order=30, description="pair subcaptions with panels (pairs.jsonl)", output="pairs.jsonl",
     needs=("parse", "split"), modules=("medvl.align",), tools=("pydantic", "pillow"),
     plan=_plan_align, run_shard=_run_align_shard,
     resolve=_resolve_align, on_error="reject", preload=("medvl.align", "PIL.Image")), replace=True)
@@ -1245,7 +1246,7 @@ def _run_export(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
 
 
 register(Stage(
-    "export", "1", order=40, description="pairs -> open_clip CSV + WebDataset shards, split by paper (export/<variant>)",
+    "export", stage_version("export"), order=40, description="pairs -> open_clip CSV + WebDataset shards, split by paper (export/<variant>)",
     needs=("parse", "align"), modules=("medvl.export",), tools=("pillow",), run_all=_run_export,
     resolve=_resolve_export), replace=True)
 
@@ -1325,7 +1326,7 @@ def _run_train(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
 
 
 register(Stage(
-    "train", "1", order=50, description="train CLIP models with open_clip_train on the exported pairs (train/<variant>)",
+    "train", stage_version("train"), order=50, description="train CLIP models with open_clip_train on the exported pairs (train/<variant>)",
     needs=("export",), modules=("torch", "open_clip", "open_clip_train", "medvl.train"), extra="train",
     tools=("torch", "torchvision", "open_clip_torch"), run_all=_run_train, resolve=_resolve_train), replace=True)
 
@@ -1405,7 +1406,7 @@ def _run_eval(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
 
 
 register(Stage(
-    "eval", "1", order=60, description="retrieval and zero-shot metrics (raw vs aligned when both were trained)",
+    "eval", stage_version("eval"), order=60, description="retrieval and zero-shot metrics (raw vs aligned when both were trained)",
     needs=("export", "train"), modules=("torch", "open_clip", "medvl.evaluate"), extra="train",
     tools=("torch", "open_clip_torch", "numpy"), run_all=_run_eval, resolve=_resolve_eval), replace=True)
 
@@ -1475,7 +1476,7 @@ def _run_judge(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
 
 
 register(Stage(
-    "judge", "1", order=70, description="LLM judgments of splits, pairs and retrieval top-k (judgments.jsonl; "
+    "judge", stage_version("judge"), order=70, description="LLM judgments of splits, pairs and retrieval top-k (judgments.jsonl; "
                                         "needs an LLM server)",
     needs=("split",), modules=("medvl.evaluate.judge", "instructor", "openai"), extra="llm",
     tools=("instructor", "openai"), run_all=_run_judge, resolve=_resolve_judge, when=_judge_when), replace=True)
@@ -1498,6 +1499,6 @@ class ReportSettings(StrictSettings):
 
 
 register(Stage(
-    "report", "1", order=80, description="one self-contained report page (report.html)",
+    "report", stage_version("report"), order=80, description="one self-contained report page (report.html)",
     modules=("medvl.evaluate.report", "jinja2"), tools=("jinja2", "matplotlib"), run_all=_run_report,
     settings_model=ReportSettings), replace=True)

@@ -40,9 +40,10 @@ from typing import Any
 
 from medvl.errors import InputError, MedvlError
 from medvl.progress import ProgressFn, no_progress
+from medvl.versioning import stage_version
 
 STAGE = "train"
-STAGE_VERSION = "1"
+STAGE_VERSION = stage_version(STAGE)  # derived from the train code (medvl/versioning.py)
 TOOLS = ("torch", "torchvision", "open_clip_torch", "timm", "webdataset")
 TRAIN_RECORD = "medvl_train.json"
 DATA_FORMATS = ("csv", "wds")

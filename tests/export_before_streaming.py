@@ -24,7 +24,7 @@ from medvl.records import Figure, Pair, Reject, pair_id, sha256_file
 from medvl.runs import RunDir, atomic_write_text, read_jsonl, safe_key, tool_versions, write_jsonl
 
 STAGE = "export"
-STAGE_VERSION = "1.0.0"
+from medvl.export import STAGE_VERSION  # noqa: E402  (the version is not what this oracle compares)
 SPLITS = ("train", "val", "test")
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1

@@ -29,9 +29,10 @@ from typing import Any, Iterable, Literal
 
 from medvl.records import Provenance, Record, Reject
 from medvl.runs import RunDir, atomic_write_text, read_jsonl, safe_key, write_jsonl
+from medvl.versioning import stage_version
 
 STAGE = "collect"
-STAGE_VERSION = "1"
+STAGE_VERSION = stage_version(STAGE)  # derived from the collect code (medvl/versioning.py)
 FILE_NAMES = {"pdf": "fulltext.pdf", "xml": "fulltext.xml"}
 PAPER_META = "metadata.json"
 

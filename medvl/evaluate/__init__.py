@@ -22,9 +22,10 @@ from typing import Any
 
 from medvl.errors import InputError, MedvlError
 from medvl.progress import ProgressFn, no_progress
+from medvl.versioning import stage_version
 
 STAGE = "eval"
-STAGE_VERSION = "1"
+STAGE_VERSION = stage_version(STAGE)  # derived from the eval code (medvl/versioning.py)
 TOOLS = ("torch", "torchvision", "open_clip_torch", "numpy")
 METADATA_CANDIDATES = ("{split}.jsonl", "{split}.metadata.jsonl", "metadata/{split}.jsonl",
                        "{split}_metadata.jsonl", "metadata.jsonl")

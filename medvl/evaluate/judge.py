@@ -35,9 +35,10 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from medvl.errors import InputError, MedvlError
 from medvl.llm.answers import StrictAnswer
 from medvl.progress import ProgressFn, no_progress
+from medvl.versioning import stage_version
 
 STAGE = "judge"
-STAGE_VERSION = "1"
+STAGE_VERSION = stage_version(STAGE)  # derived from the judge code (medvl/versioning.py)
 WHATS = ("splits", "pairs", "retrieval")
 DEFAULT_PROMPTS = {"splits": "judge/splits@1", "pairs": "judge/pairs@1", "retrieval": "judge/retrieval@1"}
 NEIGHBOUR_FILES = ("neighbours.jsonl", "neighbors.jsonl", "eval/neighbours.jsonl", "eval/neighbors.jsonl",

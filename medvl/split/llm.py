@@ -31,9 +31,10 @@ from medvl.prompts import Prompt, load_prompt
 from medvl.records import Provenance, SplitRow, Subcaption, sha256_text
 from medvl.split.labels import DASHES, SHARED, expand_labels
 from medvl.split.rules import RULES_VERSION, split_caption
+from medvl.versioning import stage_version
 
 SPLIT_STAGE = "split"
-SPLIT_STAGE_VERSION = "1.0"
+SPLIT_STAGE_VERSION = stage_version(SPLIT_STAGE)  # derived from the split code (medvl/versioning.py)
 DEFAULT_PROMPT = "split/fewshot@1"
 MIN_PIECE_CHARS = 8  # a joined piece shorter than this must be the whole remaining text
 MAX_PIECES = 8

@@ -25,8 +25,9 @@ from medvl.progress import ProgressFn, no_progress
 from medvl.records import paper_id_from_hash, sha256_bytes
 from medvl.synth import text as T
 from medvl.synth.images import CLASSES, draw_scan
+from medvl.versioning import stage_version
 
-SYNTH_VERSION = "1"
+SYNTH_VERSION = stage_version("synth")  # derived from the generator code (medvl/versioning.py)
 DEFAULT_DPI = 150
 PAGE_W, PAGE_H = 612.0, 792.0
 MARGIN_X, TOP, BOTTOM = 54.0, 64.0, 740.0

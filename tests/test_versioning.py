@@ -1,0 +1,117 @@
+"""One version per stage, derived from its code: the same string in provenance rows, done markers and unit
+fingerprints, and a change to the code redoes the stage's units."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+
+from medvl.config import config_from_dict
+from medvl.pipeline import EmptySettings, Stage, get_stage, register, run_pipeline
+from medvl.versioning import STAGE_CODE, code_sha, code_version, stage_version
+
+
+def test_code_version_follows_every_byte_of_the_code(tmp_path, monkeypatch):
+    mod = tmp_path / "i12_versioned_plugin.py"
+    mod.write_text("RULE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    first = code_version("i12_versioned_plugin")
+    assert first.startswith("1+") and len(first) == 2 + 12
+    assert code_version("i12_versioned_plugin") == first  # stable
+    mod.write_text("RULE = 2\n")
+    code_sha.cache_clear()
+    assert code_version("i12_versioned_plugin") != first
+    assert code_version("i12_versioned_plugin", release="2").startswith("2+")
+    with pytest.raises(ValueError, match="cannot find"):
+        code_version("no_such_module_i12")
+
+
+def test_every_builtin_stage_has_one_version_in_provenance_and_registry():
+    import medvl.align
+    import medvl.collect.manifest
+    import medvl.evaluate
+    import medvl.evaluate.judge
+    import medvl.export
+    import medvl.parse
+    import medvl.split.llm
+    import medvl.synth.corpus
+    import medvl.train
+
+    provenance = {"parse": medvl.parse.STAGE_VERSION, "split": medvl.split.llm.SPLIT_STAGE_VERSION,
+                  "align": medvl.align.STAGE_VERSION, "export": medvl.export.STAGE_VERSION,
+                  "train": medvl.train.STAGE_VERSION, "eval": medvl.evaluate.STAGE_VERSION,
+                  "judge": medvl.evaluate.judge.STAGE_VERSION, "collect": medvl.collect.manifest.STAGE_VERSION,
+                  "synth": medvl.synth.corpus.SYNTH_VERSION}
+    for name in STAGE_CODE:
+        assert get_stage(name).version == stage_version(name), name
+        if name in provenance:
+            assert provenance[name] == get_stage(name).version, name
+    # versions differ between stages (each hashes its own code)
+    assert len({stage_version(n) for n in STAGE_CODE}) == len(STAGE_CODE)
+
+
+PLUGIN = textwrap.dedent('''
+    from medvl.pipeline import EmptySettings, Shard, Stage, register
+    from medvl.versioning import code_version
+
+    def plan(ctx):
+        return [Shard(key=k, fingerprint=k) for k in ("a", "b", "c")]
+
+    def run(sctx):
+        return [{"key": sctx.key}], []
+
+    register(Stage("i12_versioned", code_version("i12_versioned_code"), order=3000, output="v.jsonl",
+                   plan=plan, run_shard=run, settings_model=EmptySettings), replace=True)
+''')
+
+
+def test_a_code_change_redoes_every_unit_and_is_recorded_in_the_markers(tmp_path, monkeypatch):
+    code = tmp_path / "i12_versioned_code.py"
+    code.write_text("X = 1\n")
+    plugin = tmp_path / "i12_versioned_stage.py"
+    plugin.write_text(PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = config_from_dict({"plugins": [str(plugin)], "executor": {"kind": "inline"},
+                            "stages": ["i12_versioned"]})
+    run_dir = tmp_path / "run"
+    first = run_pipeline(cfg, run_dir).stage("i12_versioned")
+    assert first.ran == 3
+    again = run_pipeline(cfg, run_dir).stage("i12_versioned")
+    assert again.ran == 0 and again.reused == 3
+    v1 = get_stage("i12_versioned").version
+    markers = sorted((run_dir / ".parts" / "i12_versioned").glob("*.done"))
+    assert [json.loads(m.read_text())["stage_version"] for m in markers] == [v1] * 3
+
+    code.write_text("X = 2\n")  # the stage's code changed: its version (a hash of the code) changes
+    code_sha.cache_clear()
+    register(Stage("i12_versioned", code_version("i12_versioned_code"), order=3000, output="v.jsonl",
+                   plan=get_stage("i12_versioned").plan, run_shard=get_stage("i12_versioned").run_shard,
+                   settings_model=EmptySettings), replace=True)
+    v2 = get_stage("i12_versioned").version
+    assert v2 != v1
+    redone = run_pipeline(cfg, run_dir).stage("i12_versioned")
+    assert redone.ran == 3 and redone.reused == 0
+    assert {json.loads(m.read_text())["stage_version"] for m in markers} == {v2}
+
+
+@pytest.mark.slow
+def test_real_stages_write_their_version_into_rows_and_markers(tmp_path):
+    """parse, split and align on a synthetic paper: every row's provenance and every done marker carry the
+    registered (code-derived) version."""
+    from medvl.synth import generate_corpus
+
+    generate_corpus(tmp_path / "c", papers=1, seed=3)
+    cfg = config_from_dict({"inputs": {"pdfs": str(tmp_path / "c" / "papers")}, "executor": {"kind": "inline"},
+                            "stages": ["parse", "split", "align"]})
+    run_dir = tmp_path / "run"
+    res = run_pipeline(cfg, run_dir)
+    assert res.ok
+    for stage, out in (("parse", "figures.jsonl"), ("split", "subcaptions.jsonl"), ("align", "pairs.jsonl")):
+        version = get_stage(stage).version
+        rows = [json.loads(line) for line in (run_dir / out).read_text().splitlines() if line.strip()]
+        assert rows, stage
+        assert {r["provenance"]["stage_version"] for r in rows} == {version}, stage
+        markers = list((run_dir / ".parts" / stage).glob("*.done"))
+        assert markers and {json.loads(m.read_text())["stage_version"] for m in markers} == {version}, stage
