@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from medvl.split.goldsets import group_by, label_style, load_sourcedata
+from medvl.split.goldsets import gold_row, group_by, label_style, load_span_gold, load_sourcedata
 from medvl.split.metrics import score_predictions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,8 +35,16 @@ SOURCEDATA_SPLIT = ROOT / "eval" / "gold" / "sourcedata_split.json"
 
 
 def load_gold(path: str | Path = DEFAULT_GOLD) -> list[dict]:
+    """A gold file: text rows, or span rows (no caption text) rebuilt from ../shared or git mirrors
+    (MEDVL_GOLD_MIRRORS: a folder of <owner>+<name>/repo git directories)."""
     with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+        rows = [json.loads(line) for line in fh if line.strip()]
+    if rows and "caption_sha256" in rows[0]:
+        built, missing = load_span_gold(path, SHARED_DIR, os.environ.get("MEDVL_GOLD_MIRRORS"))
+        if missing:
+            print(f"{path}: {len(missing)} of {len(rows)} captions not rebuilt (e.g. {missing[0]['reason']})")
+        return built
+    return [gold_row(r) for r in rows]
 
 
 def bench_rules(gold: list[dict], repeat: int = 20) -> dict[str, Any]:
@@ -174,8 +182,8 @@ def main(argv: list[str] | None = None) -> None:
         for ref in [r.strip() for r in args.prompt.split(",") if r.strip()]:
             results.extend(bench_llm(gold, url=args.llm_url, model=args.llm_model, prompt=ref, n=args.n,
                                      concurrency=args.concurrency, mode=args.llm_mode, max_tokens=args.max_tokens))
-    print(f"gold: {args.gold} ({len(gold)} captions, "
-          f"{sum(1 for g in gold if g['subcaptions'])} with panels)")
+    n_panels = sum(1 for g in gold if any(s["label"] != "_shared" for s in g["subcaptions"]))
+    print(f"gold: {args.gold} ({len(gold)} captions, {n_panels} with panels)")
     print_table(results)
     for by in [b.strip() for b in args.by.split(",") if b.strip()]:
         for r in results:

@@ -118,8 +118,135 @@ def label_style(row: dict[str, Any]) -> str:
     return "A"
 
 
+# style names of gold written by annotators -> the names the benchmark reports
+_STYLE_NAMES = {"prefix (A)": "(A)", "(A)": "(A)", "A.": "A.", "bare A": "A", "A": "A", "postfix": "postfix",
+                "mixed": "mixed", "none": "none", "bold": "bold"}
+
+
+def gold_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A gold row in any of the repo's formats as ``{id, caption, subcaptions: [{label, text}], ...}``:
+    subcaptions given as ``pieces`` (verbatim caption pieces in order) get the pieces joined with one
+    space as their text; an annotator's ``style`` is mapped to the benchmark's style names."""
+    subs = []
+    for sc in row.get("subcaptions") or []:
+        if "text" not in sc and "pieces" in sc:
+            sc = {**{k: v for k, v in sc.items() if k != "pieces"}, "text": " ".join(sc["pieces"])}
+        subs.append(sc)
+    out = {**row, "subcaptions": subs}
+    if isinstance(row.get("style"), str):
+        out["style"] = _STYLE_NAMES.get(row["style"], row["style"])
+    return out
+
+
 def group_by(rows: Iterable[dict[str, Any]], key) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         out.setdefault(key(r), []).append(r)
     return dict(sorted(out.items()))
+
+
+# ---------------------------------------------------------------- span gold: no caption text in the repo
+
+def pieces_to_spans(caption: str, pieces: list[str]) -> list[list[int]]:
+    """Character spans [start, end) of verbatim `pieces`, found in caption order."""
+    spans, pos = [], 0
+    for p in pieces:
+        i = caption.find(p, pos)
+        if i < 0:
+            raise ValueError(f"piece not found in caption order: {p[:40]!r}")
+        spans.append([i, i + len(p)])
+        pos = i + len(p)
+    return spans
+
+
+def sha256_caption(caption: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(caption.encode("utf-8")).hexdigest()
+
+
+def xml_fig_captions(data: bytes) -> dict[str, list[str]]:
+    """``{fig id: [caption text, ...]}`` of every ``<fig>`` in a JATS-like XML file (one article, or a bundle
+    of articles, where fig ids repeat; document order): the
+    text of each child of ``<caption>`` (title, paragraphs), joined with one space, whitespace collapsed.
+    The DOCTYPE is dropped and HTML named entities are resolved, as the annotator's extraction did."""
+    import html
+    import xml.etree.ElementTree as ET
+
+    text = data.decode("utf-8", errors="replace")
+    text = re.sub(r"<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>", "", text, flags=re.S)
+    xml_entities = {"amp", "lt", "gt", "quot", "apos"}
+    text = re.sub(r"&([A-Za-z][A-Za-z0-9]*);",
+                  lambda m: m.group(0) if m.group(1) in xml_entities else html.unescape(m.group(0)), text)
+    root = ET.fromstring(text)
+    out: dict[str, list[str]] = {}
+    for fig in root.iter():
+        if not isinstance(fig.tag, str) or fig.tag.rsplit("}", 1)[-1] != "fig":
+            continue
+        cap = next((c for c in fig if isinstance(c.tag, str) and c.tag.rsplit("}", 1)[-1] == "caption"), None)
+        if cap is None:
+            continue
+        parts = [cap.text or ""]
+        for ch in cap:
+            parts += ["".join(ch.itertext()), ch.tail or ""]
+        out.setdefault(fig.get("id"), []).append(" ".join(" ".join(parts).split()))
+    return out
+
+
+def _source_bytes(source: dict[str, Any], shared_dir: Path, mirrors_dir: Path | None) -> bytes:
+    """The XML a span-gold row points at: ``{"kind": "corpus", "path"}`` under ``shared_dir/corpus``, or
+    ``{"kind": "github", "repo", "commit", "path"}`` from a git mirror ``mirrors_dir/<owner>+<name>/repo``."""
+    import subprocess
+
+    if source.get("kind") == "corpus":
+        p = shared_dir / "corpus" / source["path"]
+        if not p.exists():
+            raise FileNotFoundError(f"{p}: corpus file absent")
+        return p.read_bytes()
+    if source.get("kind") == "github":
+        if mirrors_dir is None:
+            raise FileNotFoundError(f"{source['repo']}: no git mirror folder given (MEDVL_GOLD_MIRRORS)")
+        git_dir = mirrors_dir / source["repo"].replace("/", "+") / "repo"
+        if not git_dir.exists():
+            raise FileNotFoundError(f"{git_dir}: no mirror of {source['repo']}")
+        r = subprocess.run(["git", "--git-dir", str(git_dir), "show", f"{source['commit']}:{source['path']}"],
+                           capture_output=True, timeout=60)
+        if r.returncode:
+            raise FileNotFoundError(f"{source['repo']}@{source['commit'][:12]}:{source['path']}: "
+                                    f"{r.stderr.decode(errors='replace').strip()[:120]}")
+        return r.stdout
+    raise ValueError(f"unknown source kind {source.get('kind')!r}")
+
+
+def load_span_gold(path: str | Path, shared_dir: str | Path,
+                   mirrors_dir: str | Path | None = None) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Rebuild a span-gold file's captions and subcaption texts from their sources.
+
+    Each row holds a source reference, ``fig_id``, ``caption_sha256`` and subcaptions as ``spans`` into the
+    caption (``eval/gold/README.md``). Returns ``(rows, unavailable)``: gold rows with caption and texts,
+    and ``{"id", "reason"}`` for every row whose source is absent or whose caption no longer hashes the same.
+    """
+    shared_dir = Path(shared_dir)
+    mirrors = Path(mirrors_dir) if mirrors_dir else None
+    cache: dict[str, Any] = {}
+    rows, unavailable = [], []
+    for r in _read_jsonl(path):
+        src = r["source"]
+        key = json.dumps(src, sort_keys=True)
+        try:
+            if key not in cache:
+                cache[key] = xml_fig_captions(_source_bytes(src, shared_dir, mirrors))
+            if r["fig_id"] not in cache[key]:
+                raise ValueError(f"no <fig id={r['fig_id']!r}>")
+            same = [c for c in cache[key][r["fig_id"]] if sha256_caption(c) == r["caption_sha256"]]
+            if not same:
+                raise ValueError("caption text differs from the annotated one (sha256)")
+            caption = same[0]
+        except (OSError, ValueError, SyntaxError) as e:  # ET.ParseError is a SyntaxError
+            unavailable.append({"id": r["id"], "reason": str(e)})
+            continue
+        subs = [{"label": sc["label"], "text": " ".join(caption[a:b] for a, b in sc["spans"])}
+                for sc in r["subcaptions"]]
+        rows.append(gold_row({"id": r["id"], "caption": caption, "subcaptions": subs,
+                              "style": r.get("style"), "source": src}))
+    return rows, unavailable
