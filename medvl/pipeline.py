@@ -1049,7 +1049,7 @@ SPLIT_LLM_KEYS = ("mode", "timeout_s", "max_reasks", "transport_retries", "concu
 
 def _resolve_split(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
     settings = {"splitter": "rules", **raw}
-    check_keys(settings, {"splitter", "prompt", "cache", *SPLIT_LLM_KEYS}, "stages.split")
+    check_keys(settings, {"splitter", "prompt", "cache", "retry_fallbacks", *SPLIT_LLM_KEYS}, "stages.split")
     if settings["splitter"] not in ("rules", "llm"):
         raise MedvlError(f"stage split: splitter must be rules or llm, not {settings['splitter']!r}")
     if settings["splitter"] == "llm":
@@ -1078,7 +1078,8 @@ def _llm_settings(run: RunDir, settings: dict[str, Any]) -> Any:
 def _plan_split(ctx: StageContext) -> list[Shard]:
     """One shard per paper: the units and fingerprints of `medvl split RUN_DIR` (medvl/split/stage.py),
     so either command reuses the units the other finished."""
-    from medvl.split.stage import fingerprint_sha, iter_paper_units, settings_fingerprint, unit_fingerprint
+    from medvl.split.stage import (fingerprint_sha, iter_paper_units, planned_fingerprint, settings_fingerprint,
+                                   unit_fingerprint)
 
     splitter = None
     if ctx.settings.get("splitter") == "llm":
@@ -1097,7 +1098,11 @@ def _plan_split(ctx: StageContext) -> list[Shard]:
     for unit in iter_paper_units(ctx.run):
         payload: dict[str, Any] = {"from_part": True} if unit.from_part else {
             "items": unit.items, "rejects": [r.model_dump(mode="json") for r in unit.rejects]}
-        shards.append(Shard(unit.key, payload, unit_fingerprint(fp, unit), unit.source))
+        # fallback rows of an earlier run are asked again (retry_fallbacks, default true): the unit's
+        # fingerprint then differs from its done marker, so the engine redoes it
+        fingerprint = planned_fingerprint(ctx.run, unit.key, unit_fingerprint(fp, unit),
+                                          splitter is not None and ctx.settings.get("retry_fallbacks", True))
+        shards.append(Shard(unit.key, payload, fingerprint, unit.source))
     return shards
 
 

@@ -35,6 +35,7 @@ class Reply:
     delay: float = 0.0
     drop: bool = False  # close the connection without answering
     finish_reason: str = "stop"
+    headers: dict | None = None  # extra response headers (e.g. Retry-After on a 429)
 
 
 class FakeLLM:
@@ -46,6 +47,7 @@ class FakeLLM:
         self.responder = responder
         self.model = model
         self.requests: list[dict] = []
+        self.times: list[float] = []  # when each chat request arrived (time.monotonic)
         self.inflight = 0
         self.max_inflight = 0
         self._lock = threading.Lock()
@@ -57,8 +59,10 @@ class FakeLLM:
             def log_message(self, *a):  # quiet
                 pass
 
-            def _send(self, status: int, body: bytes) -> None:
+            def _send(self, status: int, body: bytes, headers: dict | None = None) -> None:
                 self.send_response(status)
+                for k, v in (headers or {}).items():
+                    self.send_header(k, str(v))
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -76,6 +80,7 @@ class FakeLLM:
                 with fake._lock:
                     idx = len(fake.requests)
                     fake.requests.append(body)
+                    fake.times.append(time.monotonic())
                     fake.inflight += 1
                     fake.max_inflight = max(fake.max_inflight, fake.inflight)
                 try:
@@ -91,7 +96,8 @@ class FakeLLM:
                         return
                     if reply.status != 200:
                         self._send(reply.status, json.dumps({"error": {"message": f"fake error {reply.status}",
-                                                                       "type": "fake", "code": reply.status}}).encode())
+                                                                       "type": "fake", "code": reply.status}}).encode(),
+                                   reply.headers)
                         return
                     msg: dict = {"role": "assistant", "content": reply.content}
                     if reply.tool_args is not None:
@@ -303,12 +309,17 @@ def test_cache_key_changes_with_prompt_model_and_params(tmp_path):
     assert k != StructuredLLM(settings(s.url, params={"max_tokens": 8})).key_for(PROMPT, {"word": "a"}, Word)
 
 
-def test_failed_validation_is_cached_but_transport_failure_is_not(tmp_path):
+def test_failures_are_never_cached_only_answers_are(tmp_path):
     with FakeLLM(lambda b, n: Reply(content='{"word": "bad"}')) as fake:
         s = settings(fake.url, cache_path=tmp_path / "c.sqlite", max_reasks=0)
         r1 = StructuredLLM(s).call(PROMPT, {"word": "x"}, Word, {"want": "x"})
         r2 = StructuredLLM(s).call(PROMPT, {"word": "x"}, Word, {"want": "x"})
-    assert r1.error and r2.cached and r2.error == r1.error and len(fake.requests) == 1
+    assert r1.error and r2.error and not r2.cached and len(fake.requests) == 2  # an invalid answer: asked again
+    with FakeLLM(lambda b, n: Reply(content='{"word": "x"}')) as fake:
+        s = settings(fake.url, cache_path=tmp_path / "c.sqlite", max_reasks=0)
+        r3 = StructuredLLM(s).call(PROMPT, {"word": "x"}, Word, {"want": "x"})
+        r4 = StructuredLLM(s).call(PROMPT, {"word": "x"}, Word, {"want": "x"})
+    assert r3.ok and r4.ok and r4.cached and len(fake.requests) == 1
     with FakeLLM(lambda b, n: Reply(status=400)) as fake:
         s = settings(fake.url, cache_path=tmp_path / "d.sqlite")
         StructuredLLM(s).call(PROMPT, {"word": "x"}, Word, None)

@@ -233,11 +233,26 @@ def test_malformed_and_schema_invalid_answers_fall_back_with_a_reason(parsed, se
     for r in fallbacks:
         assert r["splitter"] == "rules" and r["fallback_reason"].startswith("invalid after")
         assert r["reasks"] == 1 and r["model"] == "fake" and r["prompt_id"]
-    # the run's answer cache makes the rerun free: no request reaches the server
+    # accepted answers are cached, failures never are: a forced rerun asks again only for the fallbacks
     before = server.requests
     again = run_pipeline(_config(corpus, server.url), run_dir, force=["split"])
-    assert again.ok and server.requests == before
+    assert again.ok and server.requests - before == 2 * len(fallbacks)  # each: the answer and one re-ask
     assert _rows(run_dir) == rows
+    # fallbacks are not final: with the server fixed, the same run (no force) asks again for exactly those
+    server.fault = "none"
+    before = server.requests
+    fixed = run_pipeline(_config(corpus, server.url), run_dir)
+    assert fixed.ok and server.requests - before == len(fallbacks)
+    _assert_complete_llm_rows(run_dir)
+    before = server.requests  # and then nothing is left to ask
+    assert run_pipeline(_config(corpus, server.url), run_dir).ok and server.requests == before
+    # retry_fallbacks: false keeps fallbacks as they are
+    server.fault = "invalid"
+    kept = _copy(template, tmp_path / "kept")
+    assert run_pipeline(_config(corpus, server.url), kept).ok
+    before = server.requests
+    assert run_pipeline(_config(corpus, server.url, retry_fallbacks=False), kept).ok
+    assert server.requests == before and all(r["fallback_reason"] for r in _rows(kept))
 
 
 def test_slow_replies_are_retried_and_the_run_completes(parsed, server, tmp_path):

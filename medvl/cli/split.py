@@ -40,6 +40,7 @@ def split_cmd(
     shard_size: int = typer.Option(32, "--shard-size", min=1, help="Captions per resumable unit of a captions JSONL file (a run directory is split per paper, like medvl run)."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="SQLite answer cache (default: in the work folder)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the answer cache."),
+    retry_fallbacks: bool = typer.Option(True, "--retry-fallbacks/--keep-fallbacks", help="Ask the LLM again for the captions that fell back to the rules in an earlier run (server fault or invalid answer); accepted answers come from the cache. --keep-fallbacks keeps them as they are."),
 ) -> None:
     """Split captions into labelled subcaptions (SplitRow per caption, resumable).
 
@@ -47,7 +48,9 @@ def split_cmd(
     `medvl run`, so either command reuses the other's work), shards of --shard-size captions of a
     JSONL file.  A rerun with other settings starts over.
     With --splitter llm every answer is validated against its caption (labels present, text verbatim),
-    re-asked on failure, and falls back to the rules with the reason in fallback_reason.
+    re-asked on failure, and falls back to the rules with the reason in fallback_reason.  Fallbacks are
+    not final: the next run asks again for those captions (only them: accepted answers are cached and
+    failures never are), unless --keep-fallbacks.
 
     Exit code: 0 when every input line was used, 1 when some were rejected (see the rejects file),
     2 on usage errors or when the LLM server is unavailable (finished shards are kept).
@@ -66,7 +69,8 @@ def split_cmd(
                                            max_tokens, cache)
     with progress_bar(f"split ({splitter})") as bar:
         summary = run_split(input, out, splitter=splitter, prompt=prompt, llm_settings=settings,
-                            shard_size=shard_size, use_cache=not no_cache, progress=bar)
+                            shard_size=shard_size, use_cache=not no_cache, retry_fallbacks=retry_fallbacks,
+                            progress=bar)
     rejects = list(read_jsonl(summary.rejects_path)) if summary.rejects_path.exists() else []
     report_rejects([r for r in rejects if r.get("stage") == "split"], "split")
     st = summary.stats
@@ -76,6 +80,8 @@ def split_cmd(
         extra = (f"; llm {st['by_splitter'].get('llm', 0)}, fallback {st['fallbacks']} "
                  f"{st['fallback_reasons'] or ''}, re-asks {st['reasks']}, cached {st['cached']}, "
                  f"requests this run {ls.get('requests', 0)}")
+    if summary.n_retried:
+        extra += f"; {summary.n_retried} unit(s) with earlier fallbacks asked again"
     console.print(f"split: {summary.n_rows} caption(s) -> {summary.out}; {summary.n_shards_run} of "
                   f"{summary.n_shards} {'paper' if summary.settings.get('units') == 'paper' else 'shard'}(s) run now{' (settings changed: started over)' if summary.restarted else ''}; "
                   f"{summary.n_rejected} reject(s){extra}")

@@ -2,12 +2,13 @@
 
 Every answer is a validated pydantic model.  The flow of one call::
 
-    cache hit?  -> LLMResult(cached=True), no request
+    cache hit?  -> LLMResult(cached=True), no request (only accepted answers are cached)
     request     -> instructor parses + validates (validators see `validation_context`)
     invalid     -> instructor re-asks with the validation error, at most `max_reasks` times
     exhausted   -> LLMResult(value=None, error="invalid after N re-asks: ...")  (the caller falls back)
     transport   -> timeouts, connection errors, HTTP 429/5xx retry with exponential backoff
-                   (`transport_retries` times, across the configured urls); then LLMUnavailable
+                   (`transport_retries` times, across the configured urls); a 429/503 with Retry-After
+                   waits what the server asked (up to `max_retry_after_s`); then LLMUnavailable
 
 Response models must be strict (medvl.llm.answers.StrictAnswer: unknown keys forbidden, no defaults),
 so an answer that does not match the schema is a validation error (re-asked), never an empty answer.
@@ -68,7 +69,7 @@ class LLMSettings:
     backoff_s: float = 0.5  # first transport retry waits this long, doubling each time (+ jitter)
     backoff_max_s: float = 8.0
     params: dict[str, Any] = field(default_factory=dict)  # overrides the prompt's params
-    cache_failures: bool = True  # also cache answers that stayed invalid after every re-ask
+    max_retry_after_s: float = 120.0  # a 429/503 asking to wait longer stops the stage instead of hanging
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -153,6 +154,19 @@ def _is_transport_error(exc: BaseException) -> tuple[bool, str]:
         if isinstance(e, httpx.TransportError):
             return True, f"connection error ({e})"
     return False, _short(str(exc))
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    """Seconds from the Retry-After header of a 429/503 answer in the exception chain, else None."""
+    from medvl.collect.http import parse_retry_after
+
+    for e in _chain(exc):
+        response = getattr(e, "response", None)
+        code = getattr(e, "status_code", None) or getattr(response, "status_code", None)
+        headers = getattr(response, "headers", None)
+        if code in (429, 503) and headers is not None:
+            return parse_retry_after(headers.get("retry-after"))
+    return None
 
 
 def _chain(exc: BaseException):
@@ -322,21 +336,31 @@ class StructuredLLM:
                     if type(exc).__name__ == "IncompleteOutputException":
                         error = "incomplete output: the answer hit max_tokens"
                         return self._finish(key, prompt, None, error, counts["invalid"], dict(tokens), counts,
-                                            t0, cache_it=s.cache_failures)
+                                            t0, cache_it=False)
                     if isinstance(exc, InstructorRetryException) and self._validation_exhausted(exc):
                         reasks = max(counts["invalid"] - 1, 0)
                         error = f"invalid after {reasks} re-asks: {_short(_last_validation(exc))}"
                         return self._finish(key, prompt, None, error, reasks, dict(tokens), counts, t0,
-                                            cache_it=s.cache_failures)
+                                            cache_it=False)
                     retryable, why = _is_transport_error(exc)
                     if not retryable:
                         return self._finish(key, prompt, None, f"request failed: {why}", 0, dict(tokens),
                                             counts, t0, cache_it=False)
                     last_transport = f"{s.urls[idx]}: {why}"
+                    wait = _retry_after(exc)
+                    if wait is not None and wait > s.max_retry_after_s:
+                        self._dead = (f"LLM server at {s.urls[idx]} asks to wait {wait:.0f} s (Retry-After), more "
+                                      f"than max_retry_after_s={s.max_retry_after_s:.0f}; finished work is kept, "
+                                      f"rerun later to resume")
+                        raise LLMUnavailable(self._dead) from exc
                     if attempt < s.transport_retries:
                         self.stats["transport_retries"] += 1
-                        delay = min(s.backoff_s * (2 ** attempt), s.backoff_max_s)
-                        await asyncio.sleep(delay * (0.75 + 0.5 * random.random()))
+                        if wait is not None:  # the server said when: wait that long (a little more, never less)
+                            self.stats["retry_after_waits"] += 1
+                            await asyncio.sleep(wait * (1 + 0.1 * random.random()))
+                        else:
+                            delay = min(s.backoff_s * (2 ** attempt), s.backoff_max_s)
+                            await asyncio.sleep(delay * (0.75 + 0.5 * random.random()))
                         continue
                     self._dead = (f"LLM server unavailable after {s.transport_retries + 1} attempts "
                                   f"(last: {last_transport}); finished work is kept, rerun to resume")
@@ -356,7 +380,7 @@ class StructuredLLM:
         self.stats["reasks"] += reasks
         if value is None:
             self.stats["failures"] += 1
-        if cache_it and self.cache is not None:
+        if cache_it and value is not None and self.cache is not None:  # a failure is never an answer
             self.cache.put(key, value=value.model_dump(mode="json") if value is not None else None, error=error,
                            reasks=reasks, tokens=tokens, model=self.settings.model, latency_s=latency,
                            prompt_ref=prompt.ref)
@@ -365,13 +389,13 @@ class StructuredLLM:
 
     def _from_cache(self, hit, response_model: type[BaseModel], ctx: dict | None, key: str,
                     t0: float) -> LLMResult | None:
-        value = None
-        if hit.value is not None:
-            try:
-                value = response_model.model_validate(hit.value, context=ctx)
-            except ValidationError:
-                return None  # the validators changed: ask again
-        return LLMResult(value=value, error=hit.error, reasks=hit.reasks, latency_s=time.perf_counter() - t0,
+        if hit.value is None:
+            return None  # a failure stored by an older medvl: ask again
+        try:
+            value = response_model.model_validate(hit.value, context=ctx)
+        except ValidationError:
+            return None  # the validators changed: ask again
+        return LLMResult(value=value, error=None, reasks=hit.reasks, latency_s=time.perf_counter() - t0,
                          tokens=dict(hit.tokens), cached=True, model=hit.model or self.settings.model,
                          requests=0, key=key)
 

@@ -57,6 +57,7 @@ class SplitSummary:
     n_shards: int  # units of work: papers of a run directory, shards of a captions file
     n_shards_run: int  # units done by this call (the rest were done before)
     restarted: bool  # settings changed since the last run: earlier parts were cleared
+    n_retried: int = 0  # done units asked again because they held fallback rows
     stats: dict[str, Any] = field(default_factory=dict)
     llm_stats: dict[str, int] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
@@ -246,6 +247,33 @@ def unit_fingerprint(settings_sha: str, unit: SplitUnit) -> str:
     return sha256_text(f"split-unit:{settings_sha}:{unit.input_sha}")[:32]
 
 
+RETRY_TAG = "+retry"  # a done unit's fingerprint with or without it: the same settings and input
+
+
+def unit_has_fallbacks(rd: RunDir, key: str) -> bool:
+    """Does the done split part of `key` hold a row that fell back from the LLM to the rules?"""
+    part = rd.parts_dir(SPLIT_STAGE) / f"{safe_key(key)}.jsonl"
+    try:
+        return any(isinstance(r, dict) and r.get("fallback_reason") for r in read_jsonl(part))
+    except (OSError, ValueError):
+        return False
+
+
+def planned_fingerprint(rd: RunDir, key: str, base: str, retry_fallbacks: bool) -> str:
+    """The fingerprint a unit must carry to be reused; `base` is :func:`unit_fingerprint`.
+
+    Fallbacks are not final: a done unit of the same settings and input that holds fallback rows (the
+    server failed or the answer stayed invalid) gets the *other* of ``base`` / ``base+retry``, so both
+    `medvl split` and `medvl run` redo it (accepted answers come from the cache, only the fallbacks are
+    asked again).  A done unit without fallbacks keeps the one it has."""
+    have = _marker_meta(rd, key).get("fingerprint")
+    if have not in (base, base + RETRY_TAG):
+        return base
+    if retry_fallbacks and unit_has_fallbacks(rd, key):
+        return base + RETRY_TAG if have == base else base
+    return have
+
+
 def split_unit_rules(unit: SplitUnit, tools: dict[str, str] | None = None) -> list[SplitRow]:
     tools = tools or tool_versions_split(False)
     return [rules_row(i, c, tools=tools) for i, c in unit.items]
@@ -300,11 +328,12 @@ def _remove_unit(rd: RunDir, key: str) -> None:
 
 def run_split(input_path: str | Path, out: str | Path | None = None, *, splitter: str = "rules",
               prompt: str = DEFAULT_PROMPT, llm_settings=None, shard_size: int = 32,
-              prompts_dir: Path | None = None, use_cache: bool = True,
+              prompts_dir: Path | None = None, use_cache: bool = True, retry_fallbacks: bool = True,
               progress: ProgressFn = no_progress) -> SplitSummary:
     """Split every caption of `input_path`; see the module docstring.  Returns a summary.
 
-    `shard_size` cuts caption-only JSONL files; a run directory is always split per paper."""
+    `shard_size` cuts caption-only JSONL files; a run directory is always split per paper.
+    `retry_fallbacks` (default): done units with LLM fallback rows are asked again (planned_fingerprint)."""
     if splitter not in ("rules", "llm"):
         raise InputError(splitter, "bad_splitter", "splitter must be 'rules' or 'llm'")
     if shard_size < 1:
@@ -336,14 +365,18 @@ def run_split(input_path: str | Path, out: str | Path | None = None, *, splitter
     n_input = sum(len(u.items) for u in units)
 
     # resume: keep the done units whose fingerprint (settings + input) matches, redo the rest
-    want = {u.key: unit_fingerprint(fp, u) for u in units}
+    base = {u.key: unit_fingerprint(fp, u) for u in units}
     done = rd.done_keys(SPLIT_STAGE)
-    for k in done - set(want):
+    for k in done - set(base):
         _remove_unit(rd, k)  # input gone (or cut otherwise)
-    stale = {k for k in done & set(want) if _marker_meta(rd, k).get("fingerprint") != want[k]}
+    stale = {k for k in done & set(base)
+             if _marker_meta(rd, k).get("fingerprint") not in (base[k], base[k] + RETRY_TAG)}
     for k in stale:
         _remove_unit(rd, k)  # removed before any new work, so outputs never mix two settings
-    reused = (done & set(want)) - stale
+    # units with fallback rows are asked again (kept on disk until their new rows are written)
+    want = {k: planned_fingerprint(rd, k, b, retry_fallbacks and llm_splitter is not None) for k, b in base.items()}
+    retried = {k for k in (done & set(want)) - stale if _marker_meta(rd, k).get("fingerprint") != want[k]}
+    reused = (done & set(want)) - stale - retried
     restarted = bool(stale - {INPUT_KEY}) and not (reused - {INPUT_KEY})
     pending = [u for u in units if u.key not in reused]
     settings = {**fingerprint, "units": "paper" if run_mode else f"{shard_size} captions",
@@ -384,7 +417,7 @@ def run_split(input_path: str | Path, out: str | Path | None = None, *, splitter
     n_units = sum(1 for u in units if u.key != INPUT_KEY)
     return SplitSummary(out=out_path, rejects_path=rejects_path, n_input=n_input, n_rows=len(rows),
                         n_rejected=n_rej, n_shards=n_units, n_shards_run=sum(1 for u in pending if u.key != INPUT_KEY),
-                        restarted=restarted, stats=split_stats(rows), llm_stats=llm_stats, settings=settings)
+                        restarted=restarted, n_retried=len(retried - {INPUT_KEY}), stats=split_stats(rows), llm_stats=llm_stats, settings=settings)
 
 
 def _merge(rd: RunDir, out_path: Path, rejects_path: Path, run_mode: bool) -> None:
