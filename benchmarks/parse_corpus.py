@@ -9,6 +9,9 @@ it is *found* when a parsed figure has that label and *matching* when the parsed
 stripped, has similarity >= 0.95 with the XML caption (whitespace normalised; see
 medvl.pdf.captions.similarity).  A parsed figure whose label is not in the XML is *spurious*.
 Speed is PDF pages per second per worker (wall time x workers), without OCR by default.
+Per publisher group (the corpus folder: hindawi, pool, other) it prints recall (XML figures found
+with caption similarity >= 0.95), spurious figures, precision, run-together words (caption tokens
+with >= 25 letters and no space; those absent from the XML captions are errors) and pages/s.
 Prints the numbers; asserts nothing.
 """
 
@@ -17,11 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import shutil
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,8 +34,42 @@ sys.path.insert(0, str(ROOT))
 
 from medvl.jats import parse_jats  # noqa: E402
 from medvl.parse import ParseSettings, parse_inputs  # noqa: E402
-from medvl.pdf.captions import caption_body, label_key, similarity  # noqa: E402
+from medvl.pdf.captions import caption_body, label_key, normalize_ws, similarity  # noqa: E402
 from medvl.runs import read_jsonl  # noqa: E402
+
+
+RUN_LETTERS = 25  # a token with this many letters and no space is a run-together word
+_TOKEN = re.compile(r"\S+")
+
+
+def pct(a: float, b: float) -> float:
+    return (100.0 * a / b) if b else 0.0
+
+
+def long_runs(text: str) -> list[str]:
+    """Whitespace-free tokens of ``text`` holding at least RUN_LETTERS letters."""
+    return [t for t in _TOKEN.findall(text) if sum(c.isalpha() for c in t) >= RUN_LETTERS]
+
+
+def group_of(pdf: Path, corpus: Path) -> str:
+    """The publisher group: the corpus folder a PDF lies in (hindawi, pool, other)."""
+    rel = pdf.relative_to(corpus).parts
+    return rel[0] if len(rel) > 1 else "."
+
+
+@dataclass
+class GroupScore:
+    pdfs: int = 0
+    pages: int = 0
+    figures: int = 0
+    xml_total: int = 0
+    found: int = 0
+    matching: int = 0
+    spurious: int = 0
+    parsed_with_xml: int = 0
+    runs_all: int = 0
+    runs_not_xml: int = 0
+    sims: list = field(default_factory=list)
 
 
 def main() -> int:
@@ -59,13 +98,14 @@ def main() -> int:
 
     import pymupdf
 
-    pages = 0
+    page_counts: dict[Path, int] = {}
     for p in pdfs:
         try:
             with pymupdf.open(p) as d:
-                pages += d.page_count
+                page_counts[p] = d.page_count
         except Exception:  # noqa: BLE001
             pass
+    pages = sum(page_counts.values())
 
     def cpu() -> float:
         a = resource.getrusage(resource.RUSAGE_SELF)
@@ -74,7 +114,14 @@ def main() -> int:
 
     c0 = cpu()
     t0 = time.perf_counter()
-    summary = parse_inputs([str(p) for p in pdfs], out, settings, workers=args.workers)
+    # one parse per group into the same run directory (units are per paper, so the merged
+    # figures.jsonl is the same as one call), timed per group for pages/s
+    group_wall: dict[str, float] = {}
+    for name in sorted({group_of(p, corpus) for p in pdfs}):
+        g0 = time.perf_counter()
+        parse_inputs([str(p) for p in pdfs if group_of(p, corpus) == name], out, settings, workers=args.workers)
+        group_wall[name] = time.perf_counter() - g0
+    parse_inputs([str(p) for p in pdfs], out, settings, workers=args.workers)  # merge all (all done: skips)
     wall = time.perf_counter() - t0
     cpu_s = cpu() - c0
     self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -85,36 +132,53 @@ def main() -> int:
     for r in rows:
         by_source.setdefault(r["source"], []).append(r)
 
-    xml_total = found = matching = spurious = parsed_with_xml = 0
-    sims: list[float] = []
+    groups: dict[str, GroupScore] = {}
+    total = GroupScore()
     errors: list[str] = []
     for p in pdfs:
+        g = groups.setdefault(group_of(p, corpus), GroupScore())
+        g.pdfs += 1
+        g.pages += page_counts.get(p, 0)
+        for sc in (g, total):
+            sc.figures += len(by_source.get(str(p), []))
         xml = p.with_suffix(".xml")
-        if not xml.exists():
+        art = parse_jats(xml) if xml.exists() else None
+        xml_text = normalize_ws(" ".join(f.caption for f in art.figures)) if art else ""
+        for r in by_source.get(str(p), []):
+            for run in long_runs(r["caption"] or ""):
+                for sc in (g, total):
+                    sc.runs_all += 1
+                if art is not None and run not in xml_text:
+                    for sc in (g, total):
+                        sc.runs_not_xml += 1
+                    errors.append(f"RUN      {p.parent.name} {r['label']}: {run[:80]}")
+        if art is None:
             continue
-        art = parse_jats(xml)
         xml_figs = {label_key(f.label): f for f in art.figures if f.label}
         got = {}
         for r in by_source.get(str(p), []):
-            parsed_with_xml += 1
+            for sc in (g, total):
+                sc.parsed_with_xml += 1
             k = label_key(r["label"] or "")
             if k not in xml_figs:
-                spurious += 1
+                for sc in (g, total):
+                    sc.spurious += 1
                 errors.append(f"SPURIOUS {p.parent.name} {r['label']}: {r['caption'][:100]}")
                 continue
             got.setdefault(k, r)
-        xml_total += len(xml_figs)
+        for sc in (g, total):
+            sc.xml_total += len(xml_figs)
         for k, xf in xml_figs.items():
             r = got.get(k)
             if r is None:
                 errors.append(f"MISSED   {p.parent.name} {xf.label}: {xf.caption[:100]}")
                 continue
-            found += 1
             s = similarity(caption_body(r["caption"]), xf.caption)
-            sims.append(s)
-            if s >= 0.95:
-                matching += 1
-            else:
+            for sc in (g, total):
+                sc.found += 1
+                sc.sims.append(s)
+                sc.matching += s >= 0.95
+            if s < 0.95:
                 errors.append(f"MISMATCH {p.parent.name} {xf.label} sim={s:.3f}\n   PDF: {caption_body(r['caption'])}\n"
                               f"   XML: {xf.caption}")
 
@@ -126,7 +190,6 @@ def main() -> int:
     panels = sum(len(r["panels"]) for r in rows)
     lettered = sum(1 for r in rows for p in r["panels"] if p["label"])
 
-    pct = lambda a, b: (100.0 * a / b) if b else 0.0  # noqa: E731
     print(f"corpus: {corpus}  PDFs: {len(pdfs)}  pages: {pages}  workers: {args.workers}  dpi: {args.dpi}  "
           f"ocr: {args.ocr}  render: {not args.no_render}")
     print(f"time: {wall:.1f} s wall  ->  {pages / wall:.1f} pages/s total, "
@@ -137,14 +200,29 @@ def main() -> int:
     print(f"peak RSS: main {self_rss:.0f} MiB, largest worker {child_rss:.0f} MiB")
     print(f"figures: {len(rows)} ({no_image} without a graphics region), panels: {panels} ({lettered} with a letter)")
     print(f"rejects: {len(rejects)} {json.dumps(reasons, sort_keys=True)}")
-    print(f"XML figures: {xml_total}  found: {found} ({pct(found, xml_total):.1f}%)  "
-          f"found with matching caption: {matching} ({pct(matching, xml_total):.1f}%)  "
-          f"caption match among found: {pct(matching, found):.1f}%")
-    print(f"spurious figures: {spurious} of {parsed_with_xml} parsed in papers with XML ({pct(spurious, parsed_with_xml):.1f}%)")
-    if sims:
-        sims.sort()
-        print(f"caption similarity: min {sims[0]:.3f}  median {sims[len(sims) // 2]:.3f}  "
-              f"exact (1.0): {sum(1 for s in sims if s == 1.0)}")
+    print(f"per group (recall = XML figures found with caption similarity >= 0.95 / XML figures; "
+          f"precision = parsed figures that are matching XML figures / parsed in papers with XML; "
+          f"runs = captions' tokens with >= {RUN_LETTERS} letters and no space, 'not in XML' = absent "
+          f"from the paper's XML captions; pages/s = the group's pages / its share of the parse wall time):")
+    for name in sorted(groups) + ["all"]:
+        sc = total if name == "all" else groups[name]
+        rate = (f"{sc.pages / group_wall[name]:.1f}" if name in group_wall and group_wall[name] > 0
+                else f"{pages / wall:.1f}")
+        print(f"  {name:8s} PDFs {sc.pdfs if name != 'all' else len(pdfs):3d}  pages {sc.pages if name != 'all' else pages:4d}  "
+              f"XML figures {sc.xml_total:4d}  matching {sc.matching:4d} (recall {pct(sc.matching, sc.xml_total):5.1f}%)  "
+              f"found {sc.found:4d}  spurious {sc.spurious:3d} of {sc.parsed_with_xml:4d} "
+              f"(precision {pct(sc.matching, sc.parsed_with_xml):5.1f}%)  runs {sc.runs_all:3d} "
+              f"(not in XML {sc.runs_not_xml:3d})  pages/s {rate}")
+        if name == "all":
+            print(f"XML figures: {sc.xml_total}  found: {sc.found} ({pct(sc.found, sc.xml_total):.1f}%)  "
+                  f"found with matching caption: {sc.matching} ({pct(sc.matching, sc.xml_total):.1f}%)  "
+                  f"caption match among found: {pct(sc.matching, sc.found):.1f}%")
+            print(f"spurious figures: {sc.spurious} of {sc.parsed_with_xml} parsed in papers with XML "
+                  f"({pct(sc.spurious, sc.parsed_with_xml):.1f}%)")
+            if sc.sims:
+                sims = sorted(sc.sims)
+                print(f"caption similarity: min {sims[0]:.3f}  median {sims[len(sims) // 2]:.3f}  "
+                      f"exact (1.0): {sum(1 for s in sims if s == 1.0)}")
     if args.show_errors:
         for e in errors:
             print(e)
