@@ -59,6 +59,7 @@ REJECT_REASONS = {
     "bad_image": "an image file could not be decoded",
     "unreadable": "the file cannot be read",
     "not_a_caption": "a figure label with no caption text and no figure graphics (an in-text reference)",
+    "supplementary_file": "a caption that describes a supplementary file (\"Additional file 1: Figure S1\", \"(TIF)\"), not a figure of the PDF",
 }
 
 
@@ -437,11 +438,13 @@ def _pixel_separation(rgb: Any, clip: tuple, zoom: float, size: tuple[int, int])
     return separated
 
 
-def _text_letter_hits(page: Any, bbox: tuple, clip: tuple, zoom: float, size: tuple[int, int]) -> list[Any]:
+def _text_letter_hits(page: Any, bbox: tuple, clip: tuple, zoom: float, size: tuple[int, int],
+                      respace: bool = False) -> list[Any]:
     from medvl.pdf.panels import LetterHit, letter_of, to_pixels
+    from medvl.pdf.words import words_in
 
     hits = []
-    for w in page.get_text("words", clip=bbox):
+    for w in words_in(page, bbox, respace):
         letter = letter_of(w[4])
         if letter is None:
             continue
@@ -536,6 +539,12 @@ def _parse_pdf(pdf: Path, xml: Path | None, settings: ParseSettings, rd: RunDir 
         for r in regions:
             if deadline is not None and time.monotonic() > deadline:
                 raise InputError(source, "timeout", f"parsing took longer than the time limit of {settings.timeout_s:g} s")
+            if r.supplementary:
+                # "Additional file 1: Figure S1 ..." in a list of supplementary files: no figure here
+                rejects.append(_reject(source, "supplementary_file",
+                                       f"page {r.caption.page + 1}: {r.caption.match.label!r} describes a "
+                                       "supplementary file, not a figure printed in this PDF", paper_id=pid))
+                continue
             if r.bbox is None and reference_only(caption_body(r.caption.text)):
                 # a label with no caption text and no graphics ("Fig. 4A." opening a line of body text)
                 rejects.append(_reject(source, "not_a_caption",
@@ -575,7 +584,7 @@ def _parse_pdf(pdf: Path, xml: Path | None, settings: ParseSettings, rd: RunDir 
             panels: list[Panel] = []
             if r.bbox is not None:
                 page = doc[r.page]
-                pix, clip, zoom = render_region(page, r.bbox, settings.dpi, settings.max_side)
+                pix, clip, zoom = render_region(page, r.bbox, settings.dpi, settings.max_side, keep_out=r.keep_out)
                 rgb = _pix_to_array(pix)
                 size = (pix.width, pix.height)
                 fig_kw.update(width=pix.width, height=pix.height)
@@ -584,7 +593,7 @@ def _parse_pdf(pdf: Path, xml: Path | None, settings: ParseSettings, rd: RunDir 
                 img_rects = panels_from_images([g.bbox for g in r.graphics if g.kind == "image"], r.bbox,
                                                separated=_pixel_separation(rgb, clip, zoom, size))
                 img_px = [to_pixels(x, (clip[0], clip[1]), zoom, size) for x in img_rects] if img_rects else None
-                letters = _text_letter_hits(page, r.bbox, clip, zoom, size)
+                letters = _text_letter_hits(page, r.bbox, clip, zoom, size, respace=pages[r.page].respaced)
                 hint: dict[str, str] = {}
                 pboxes, t = _panels_and_letters(rgb, img_px, letters, settings,
                                                 has_raster=any(g.kind == "image" for g in r.graphics),

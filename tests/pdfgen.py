@@ -267,3 +267,90 @@ def panel_reference_lines(path: Path) -> Path:
     body(page2, (50, 350, 562, 450))
     doc.save(path)
     return path
+
+
+def glyphs(page, x: float, y: float, text: str, size: float = 8, fontname: str = "helv",
+           word_gap_em: float = 0.12) -> float:
+    """Place ``text`` glyph by glyph with no space characters: a word break is only a gap of
+    ``word_gap_em`` font sizes (narrower than PyMuPDF's own space rule, as in some publishers'
+    PDFs).  Returns the x after the last glyph."""
+    import pymupdf
+
+    font = pymupdf.Font(fontname)
+    for ch in text:
+        if ch == " ":
+            x += word_gap_em * size
+            continue
+        page.insert_text((x, y), ch, fontsize=size, fontname=fontname)
+        x += font.text_length(ch, size)
+    return x
+
+
+def spaceless(path: Path, caption_lines: list[str], label: str = "Figure 1.",
+              figure_words: tuple[str, ...] = ("(a) Baseline", "(b) Follow up")) -> Path:
+    """A page whose text layer has no spaces (caption and figure labels drawn glyph by glyph)
+    under two placed images labelled with ``figure_words``."""
+    doc = _doc()
+    page = doc.new_page(width=W, height=H)
+    body(page, (50, 50, 562, 150))
+    for k, word in enumerate(figure_words):
+        rx = 120 + k * 190
+        page.insert_image((rx, 190, rx + 170, 310), stream=png(200, 140, seed=k + 3))
+        glyphs(page, rx, 184, word, size=9, fontname="hebo")
+    y = 340
+    x = glyphs(page, 60, y, label, fontname="hebo")
+    glyphs(page, x + 0.12 * 8, y, caption_lines[0])
+    for i, line in enumerate(caption_lines[1:], 1):
+        glyphs(page, 60, y + i * 10, line)
+    body(page, (50, y + 10 * len(caption_lines) + 14, 562, 700))
+    doc.save(path)
+    return path
+
+
+def caption_over_image(path: Path, label: str = "FIGURE 1 |", caption_y: float = 450) -> Path:
+    """A placed raster figure (two photographs side by side on a white strip, bottom at y=460)
+    whose caption's first line (baseline ``caption_y``) is printed across the bottom of the image
+    (or set tight below it), as some publishers lay out figures."""
+    from PIL import Image
+
+    doc = _doc()
+    page = doc.new_page(width=W, height=H)
+    body(page, (50, 50, 562, 140))
+    im = np.full((300, 440, 3), 255, dtype=np.uint8)
+    for k, x0 in enumerate((0, 228)):
+        tile = np.array(Image.open(io.BytesIO(png(212, 250, seed=k + 7))))[:, :, :3]
+        im[0:250, x0:x0 + 212] = tile
+    buf = io.BytesIO()
+    Image.fromarray(im).save(buf, format="PNG")
+    page.insert_image((86, 160, 526, 460), stream=buf.getvalue())
+    yb = caption(page, 86, caption_y, label, ["Two views of the same sample. (A) Control. (B) Treated for one day",
+                                        "with the compound; scale bar 10 um."])
+    body(page, (50, yb + 14, 562, yb + 200))
+    doc.save(path)
+    return path
+
+
+def supplementary_list(path: Path) -> Path:
+    """Page 1: Figure 1 (an image, caption below) and a stray image at the page foot; page 2 opens
+    with an "Additional files" list (BMC style) and a "Supporting Information" list (PLoS style)
+    whose S-figure descriptions have no graphics of their own."""
+    doc = _doc()
+    page = doc.new_page(width=W, height=H)
+    body(page, (50, 50, 562, 150))
+    page.insert_image((150, 170, 460, 360), stream=png(310, 190, seed=11))
+    yb = caption(page, 60, 385, "Figure 1.", ["Growth of the two strains over five days."])
+    body(page, (50, yb + 14, 562, 560))
+    page.insert_image((150, 580, 460, 740), stream=png(310, 160, seed=12))  # an unclaimed picture
+    page = doc.new_page(width=W, height=H)
+    page.insert_text((60, 70), "Additional files", fontsize=10, fontname="hebo")
+    caption(page, 60, 90, "Additional file 1: Figure S1.", ["Growth curves of the mutant strains. (PDF 120 kb)"])
+    caption(page, 60, 112, "Additional file 2: Figure S2.", ["Western blots of the lysates. (PDF 300 kb)"])
+    body(page, (50, 130, 562, 300))
+    page.insert_text((60, 330), "Supporting Information", fontsize=10, fontname="hebo")
+    caption(page, 60, 350, "Figure S3", [""])
+    page.insert_text((60, 360), "Absorption spectra of the two strains at three pH values.", fontsize=8,
+                     fontname="helv")
+    caption(page, 60, 380, "Figure S4", ["Emission spectra of the two strains."])
+    body(page, (50, 400, 562, 700))
+    doc.save(path)
+    return path

@@ -87,6 +87,26 @@ def reference_only(body: str) -> bool:
     return bool(_REF_ONLY_RE.match(normalize_ws(body)))
 
 
+# a file description: "(TIF)", "(PDF 120 kb)", "(DOCX 35K)", "Click here for file", "Format: PDF"
+_FILE_MARK_RE = re.compile(
+    r"(?:\((?:TIFF?|PDF|DOCX?|XLSX?|PPTX?|JPE?G|PNG|EPS|ZIP|AVI|MOV|MP4|CSV|TXT|RTF)(?:\s*,?\s*\d+(?:[.,]\d+)?\s*[KkMm]i?[Bb]?)?\)"
+    r"|\bClick here for (?:additional data )?file\b|\bFormat:\s*(?:TIFF?|PDF|DOCX?|XLSX?|PPTX?|JPE?G|PNG)\b)",
+    re.IGNORECASE)
+# the heading of a list of supplementary files
+SUPP_HEADING_RE = re.compile(
+    r"^\s*(?:Supporting\s+Information|Additional\s+files?|Supplementary\s+(?:Material|Materials|Information|Data|Files?)"
+    r"|Supplemental\s+(?:Material|Information|Data)|Electronic\s+supplementary\s+material)\s*:?\s*$",
+    re.IGNORECASE)
+
+
+def supplementary_file(label: str, text: str) -> bool:
+    """True when a caption describes a supplementary file ("Additional file 1: Figure S1 ...",
+    "Figure S2 ... (TIF)"), not a figure printed in this PDF."""
+    if re.match(r"^\s*Additional\s+file\s+\d+", label, re.IGNORECASE):
+        return True
+    return bool(_FILE_MARK_RE.search(text))
+
+
 def panel_suffixed(m: LabelMatch) -> bool:
     """The label's number ends with a panel letter ("Fig. 4A", not "Figure S4" or "Figure IV")."""
     return bool(re.fullmatch(r"\d{1,3}[A-Za-z]", m.number))

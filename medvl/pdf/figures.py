@@ -2,7 +2,8 @@
 
 The page model is deliberately simple and general (no journal-specific rules):
 
-* text lines with positions and fonts come from PyMuPDF ``get_text("dict")``;
+* text lines with positions and fonts come from PyMuPDF ``get_text("dict")`` (words rebuilt from
+  glyph gaps where a PDF has no spaces: medvl.pdf.words);
 * graphics are placed images (``get_image_info``) and clusters of vector drawings;
 * a caption is a text line that starts with a figure label ("Figure 3:", "Fig. 2.", "FIGURE 1 |")
   at the start of a block or after a visual break, plus the lines that continue it;
@@ -22,8 +23,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from medvl.pdf.captions import (LabelMatch, caption_body, join_lines, label_key, match_label, normalize_ws,
-                                panel_suffixed, reference_only)
+from medvl.pdf.captions import (SUPP_HEADING_RE, LabelMatch, caption_body, join_lines, label_key, match_label,
+                                normalize_ws, panel_suffixed, reference_only, supplementary_file)
+from medvl.pdf.words import looks_run_together, needs_respace, respaced_lines, spaceless_page
 
 Rect4 = tuple[float, float, float, float]
 
@@ -128,6 +130,7 @@ class PageModel:
     lines: list[Line]
     graphics: list[Graphic]
     furniture: set[int] = field(default_factory=set)  # block numbers of running headers/footers
+    respaced: bool = False  # spaces were read from glyph gaps on this page (medvl.pdf.words)
 
 
 @dataclass
@@ -138,6 +141,8 @@ class FigureRegion:
     graphics: list[Graphic]
     placement: str  # "above", "below", "beside", "previous_page", "none"
     text_lines: list[Line] = field(default_factory=list)  # PDF text inside the figure
+    keep_out: list[Rect4] = field(default_factory=list)  # caption lines next to the figure (not rendered)
+    supplementary: bool = False  # the caption describes a supplementary file (no graphics looked for)
 
     @property
     def kind(self) -> str:
@@ -170,15 +175,29 @@ def _is_bold(span: dict) -> bool:
 def page_model(page: Any, max_drawings: int = 20000) -> PageModel:
     """Read one PyMuPDF page into lines, blocks and graphics."""
     prect = tuple(page.rect)
-    d = page.get_text("dict", flags=_text_flags())
+    tp = page.get_textpage(flags=_text_flags())
+    d = tp.extractDICT()
+    # space-less PDFs: words from glyph gaps (medvl.pdf.words), only on pages that need it
+    respaced = None
+    texts = ["".join(s["text"] for s in ln.get("spans", []))
+             for b in d.get("blocks", []) if b.get("type", 0) == 0 for ln in b.get("lines", [])]
+    if any(looks_run_together(t) for t in texts):
+        respaced = respaced_lines(tp)
+        page_spaceless = spaceless_page(texts)
+    inserted = 0
     blocks: list[Block] = []
     lines: list[Line] = []
     for bno, b in enumerate(d.get("blocks", [])):
         if b.get("type", 0) != 0:
             continue
         blines: list[Line] = []
-        for ln in b.get("lines", []):
-            spans = [s for s in ln.get("spans", []) if s.get("text", "")]
+        for lno, ln in enumerate(b.get("lines", [])):
+            spans = ln.get("spans", [])
+            if respaced is not None and (bno, lno) in respaced and needs_respace(
+                    "".join(s["text"] for s in spans), page_spaceless):
+                spans, n = respaced[(bno, lno)]
+                inserted += n
+            spans = [s for s in spans if s.get("text", "")]
             text = "".join(s["text"] for s in spans)
             if not text.strip():
                 continue
@@ -235,7 +254,8 @@ def page_model(page: Any, max_drawings: int = 20000) -> PageModel:
         if min(w, h) < 2.5 and max(w, h) > 0:
             continue  # lone rules (header lines, table rules, footnote separators)
         graphics.append(Graphic(bbox=cl, kind="vector"))
-    return PageModel(number=page.number, rect=prect, blocks=blocks, lines=lines, graphics=graphics)
+    return PageModel(number=page.number, rect=prect, blocks=blocks, lines=lines, graphics=graphics,
+                     respaced=inserted > 0)
 
 
 def _cluster(rects: list[Rect4], tol: float) -> list[Rect4]:
@@ -594,9 +614,17 @@ def locate_figures(pages: list[PageModel], captions: list[Caption], body_size: f
             if id(g) in ids:
                 claimed[pm.number].add(i)
 
+    # supplementary-file descriptions (a list of additional files) get no graphics
+    for ci, c in enumerate(captions):
+        if supplementary_description(pages[c.page], c):
+            regions[ci] = FigureRegion(caption=c, page=c.page, bbox=None, graphics=[], placement="none",
+                                       supplementary=True)
+
     # document preference: is the nearest graphics usually above or below captions?
     votes = Counter()
-    for c in captions:
+    for ci, c in enumerate(captions):
+        if ci in regions:
+            continue
         pm = pages[c.page]
         col = c.bbox
         a = _search(pm, c, "above", barriers[pm.number], pm.graphics, col)
@@ -647,8 +675,51 @@ def locate_figures(pages: list[PageModel], captions: list[Caption], body_size: f
             pm = pages[r.page]
             r.bbox, r.text_lines = _with_text(pm, r, barriers[pm.number], body_size)
             r.bbox = _clip_off_caption(r.bbox, r)
+            cap_lines = [ln.bbox for c in captions if c.page == r.page for ln in c.lines]
+            r.bbox = _trim_caption_lines(r.bbox, cap_lines)
+            r.keep_out = [b for b in cap_lines if r_gap(b, r.bbox) < 12]
+            r.text_lines = [ln for ln in r.text_lines if r_inter(ln.bbox, r.bbox) is not None]
         out.append(r)
     return out
+
+
+def supplementary_description(pm: PageModel, c: Caption) -> bool:
+    """A caption that describes a supplementary file, not a figure of this PDF: an "Additional
+    file N" label or a file-type mark ("(TIF)", "(PDF 120 kb)"), or a supplementary label
+    ("Figure S1") under a "Supporting Information" / "Additional files" heading of its column."""
+    if supplementary_file(c.match.label, c.text):
+        return True
+    if not c.match.number.upper().startswith("S"):
+        return False
+    for ln in pm.lines:
+        if ln.bbox[3] <= c.bbox[1] + 1 and x_overlap(ln.bbox, c.bbox) > 0 and SUPP_HEADING_RE.match(ln.text):
+            # no graphics between the heading and the caption
+            between = (min(ln.bbox[0], c.bbox[0]), ln.bbox[3], max(ln.bbox[2], c.bbox[2]), c.bbox[1])
+            if not any(r_inter(g.bbox, between) for g in pm.graphics):
+                return True
+    return False
+
+
+def _trim_caption_lines(box: Rect4, cap_lines: list[Rect4]) -> Rect4:
+    """No caption line inside a figure crop: a caption line (of this or another caption on the
+    page) overlapping the box cuts it back on that line's side (a first caption line printed across
+    the bottom of the image, a caption set tight against the figure).  A line that would leave
+    less than half of the box is ignored (it lies across the middle: not a caption edge)."""
+    x0, y0, x1, y1 = box
+    h, w = y1 - y0, x1 - x0
+    for lb in sorted(cap_lines, key=lambda b: b[1]):
+        if r_inter(lb, (x0, y0, x1, y1)) is None:
+            continue
+        cy = (lb[1] + lb[3]) / 2
+        if cy >= (y0 + y1) / 2 and lb[1] - 0.5 - y0 >= 0.5 * h:
+            y1 = lb[1] - 0.5
+        elif cy < (y0 + y1) / 2 and y1 - (lb[3] + 0.5) >= 0.5 * h:
+            y0 = lb[3] + 0.5
+        elif lb[0] >= (x0 + x1) / 2 and lb[0] - 0.5 - x0 >= 0.5 * w:
+            x1 = lb[0] - 0.5
+        elif lb[2] <= (x0 + x1) / 2 and x1 - (lb[2] + 0.5) >= 0.5 * w:
+            x0 = lb[2] + 0.5
+    return (x0, y0, x1, y1)
 
 
 def _with_text(pm: PageModel, r: FigureRegion, barriers: list[Rect4], body_size: float
@@ -692,16 +763,29 @@ def _with_text(pm: PageModel, r: FigureRegion, barriers: list[Rect4], body_size:
 
 # ---------------------------------------------------------------- rendering
 
-def render_region(page: Any, bbox: Rect4, dpi: int, max_side: int = 4096, margin: float = 2.0
-                  ) -> tuple[Any, Rect4, float]:
+def render_region(page: Any, bbox: Rect4, dpi: int, max_side: int = 4096, margin: float = 2.0,
+                  keep_out: list[Rect4] | None = None) -> tuple[Any, Rect4, float]:
     """Render a page region to an RGB pixmap; the scale is reduced so no side exceeds `max_side` pixels.
 
-    Returns (pixmap, clip rectangle in points, zoom): pixel = (point - clip origin) * zoom.
+    The margin around ``bbox`` stops short of the ``keep_out`` rectangles (caption lines set tight
+    against the figure).  Returns (pixmap, clip rectangle in points, zoom): pixel = (point - clip
+    origin) * zoom.
     """
     import pymupdf
 
-    r = pymupdf.Rect(bbox)
-    r = pymupdf.Rect(r.x0 - margin, r.y0 - margin, r.x1 + margin, r.y1 + margin) & page.rect
+    x0, y0, x1, y1 = bbox[0] - margin, bbox[1] - margin, bbox[2] + margin, bbox[3] + margin
+    for ko in keep_out or []:
+        if r_inter(ko, (x0, y0, x1, y1)) is None or r_inter(ko, bbox) is not None:
+            continue
+        if ko[1] >= bbox[3]:
+            y1 = min(y1, ko[1])
+        elif ko[3] <= bbox[1]:
+            y0 = max(y0, ko[3])
+        elif ko[0] >= bbox[2]:
+            x1 = min(x1, ko[0])
+        elif ko[2] <= bbox[0]:
+            x0 = max(x0, ko[2])
+    r = pymupdf.Rect(x0, y0, x1, y1) & page.rect
     zoom = dpi / 72.0
     side = max(r.width, r.height) * zoom
     if side > max_side:

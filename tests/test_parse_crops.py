@@ -1,0 +1,47 @@
+"""Figure crops stop at the caption: no caption line inside a figure image or its panels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pymupdf = pytest.importorskip("pymupdf")
+
+from medvl.parse import ParseSettings, parse_paper  # noqa: E402
+from medvl.pdf.figures import analyse_document, r_inter, render_region  # noqa: E402
+
+import pdfgen  # noqa: E402
+
+
+@pytest.mark.parametrize("caption_y", [450, 458, 466])
+def test_caption_line_across_or_tight_below_the_image_is_not_in_the_crop(tmp_path: Path, caption_y: float):
+    # 450: the first caption line is printed over the image's white bottom strip; 458: it overlaps
+    # the image's last points; 466: it is set 1 pt below the image (inside the render margin)
+    pdf = pdfgen.caption_over_image(tmp_path / "c.pdf", caption_y=caption_y)
+    with pymupdf.open(pdf) as doc:
+        pages, regions, _, _ = analyse_document(doc)
+        assert len(regions) == 1
+        r = regions[0]
+        first = r.caption.lines[0]
+        assert first.text.startswith("FIGURE 1 |")
+        _, clip, _ = render_region(doc[r.page], r.bbox, 150, keep_out=r.keep_out)
+    for ln in r.caption.lines:
+        assert r_inter(ln.bbox, r.bbox) is None, (ln.text, ln.bbox, r.bbox)
+        assert r_inter(ln.bbox, clip) is None or clip[3] <= ln.bbox[1] + 1e-6, (ln.text, ln.bbox, clip)
+    assert not any(ln.text.startswith("FIGURE") for ln in r.text_lines)
+
+
+def test_parsed_figure_and_panels_end_above_the_caption(tmp_path: Path):
+    pdf = pdfgen.caption_over_image(tmp_path / "c.pdf", caption_y=450)
+    figs, rejects = parse_paper(pdf, settings=ParseSettings(ocr="never"), run_dir=tmp_path / "run")
+    assert len(figs) == 1, rejects
+    f = figs[0]
+    assert f.caption.startswith("FIGURE 1 | Two views of the same sample.")
+    assert f.bbox[3] <= f.caption_bbox[1]
+    assert len(f.panels) == 2  # the two photographs, split along the white gutter
+    # no panel reaches into the rows where the caption line would be drawn
+    zoom = f.dpi / 72.0
+    for pn in f.panels:
+        assert pn.bbox[3] <= f.height
+        assert f.bbox[1] - 2 + pn.bbox[3] / zoom <= f.caption_bbox[1] + 1
