@@ -173,9 +173,9 @@ def load_config(path: str | Path) -> RunConfig:
 
 
 #: stages of a whole run on the built-in synthetic corpus (`medvl run --demo`)
-DEMO_STAGES = ["synth", "parse", "split", "align", "export", "train", "eval", "judge", "report"]
+DEMO_STAGES = ["synth", "parse", "split", "align", "tag", "export", "train", "eval", "judge", "report"]
 #: stages of `medvl run --pdfs DIR` without a config file
-DEFAULT_PDF_STAGES = ["parse", "split", "align", "export"]
+DEFAULT_PDF_STAGES = ["parse", "split", "align", "tag", "export"]
 
 
 def demo_config(papers: int = 60, seed: int = 0) -> RunConfig:

@@ -81,6 +81,9 @@ class ExportSettings:
     link: bool = True  # hard-link images into DATA_DIR when possible (else copy)
     absolute_paths: bool = False
     ground_truth: str | None = None  # synthetic ground_truth.json; found next to the papers when None
+    # tag filter (medvl/tag/keep.py): {modality: [mri, ct], anatomy: [brain]}; reads RUN_DIR/tags.jsonl
+    keep: dict[str, list[str]] | None = None
+    keep_confidence: float = 0.0  # the kept set's probability a pair needs (0: its top class in the set)
 
     def __post_init__(self) -> None:
         if self.pairs not in ("aligned", "raw"):
@@ -94,11 +97,22 @@ class ExportSettings:
             raise ValueError(f"split must be three non-negative fractions summing to 1, not {list(self.split)}")
         if self.shard_size < 1:
             raise ValueError("shard_size must be at least 1")
+        if self.keep:
+            from medvl.tag.keep import parse_keep
+
+            self.keep = parse_keep(self.keep)
+        else:
+            self.keep = None
+        if not 0.0 <= float(self.keep_confidence) <= 1.0:
+            raise ValueError(f"keep_confidence must be between 0 and 1, not {self.keep_confidence}")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["formats"] = list(self.formats)
         d["split"] = list(self.split)
+        if not self.keep:  # no tag filter: the settings (and the manifest) read as before it existed
+            d.pop("keep")
+            d.pop("keep_confidence")
         return d
 
 
@@ -537,7 +551,11 @@ def _export(rd: RunDir, data_dir: Path, settings: ExportSettings, figs: _Figures
         input_path = figs.path
         total = len(figs.offsets)
 
-    # pass 1: filters (text, confidence, image), image hashes; a small entry per kept row
+    tags = _load_tag_index(rd) if settings.keep else None
+    mix_before: list[Any] = []
+    kept_tags: dict[str, Any] = {}
+
+    # pass 1: filters (text, confidence, tags, image), image hashes; a small entry per kept row
     filtered: list[tuple[str, int, str, str]] = []  # (pair id, seq, reject line, reason): written in pair id order
     entries: list[_Entry] = []
     papers: dict[str, str] = {}  # one string per paper id, shared by its entries
@@ -554,6 +572,16 @@ def _export(rd: RunDir, data_dir: Path, settings: ExportSettings, figs: _Figures
         if r.confidence < settings.min_confidence:
             drop("low_confidence", f"{r.pair_id}: confidence {r.confidence:.2f} below {settings.min_confidence:.2f}")
             continue
+        if tags is not None:
+            from medvl.tag.keep import decide
+
+            tag = tags.get(r.pair_id)
+            mix_before.append(tag)
+            why = decide(tag, settings.keep or {}, settings.keep_confidence)
+            if why is not None:
+                drop(why[0], f"{r.pair_id}: {why[1]}")
+                continue
+            kept_tags[r.pair_id] = tag
         try:
             src = rd.inside(r.image)
         except ValueError:
@@ -586,7 +614,14 @@ def _export(rd: RunDir, data_dir: Path, settings: ExportSettings, figs: _Figures
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}.", dir=data_dir.parent))
     try:
-        summary = _write(tmp, data_dir, rd, input_path, entries, rejects, settings, moved, figs, gt)
+        tag_info = None
+        if tags is not None:
+            from medvl.tag.keep import mix
+
+            tag_info = {"tags_sha256": sha256_file(rd.file("tags.jsonl")), "keep": settings.keep,
+                        "keep_confidence": settings.keep_confidence, "before": mix(mix_before),
+                        "after": mix(kept_tags[e.pair_id] for e in entries)}
+        summary = _write(tmp, data_dir, rd, input_path, entries, rejects, settings, moved, figs, gt, tag_info)
         old = None
         if data_dir.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}.old.", dir=data_dir.parent))
@@ -607,6 +642,17 @@ def _export(rd: RunDir, data_dir: Path, settings: ExportSettings, figs: _Figures
                                                       "rows": summary.rows}, tools=["pillow"])
     summary.data_dir = str(data_dir.resolve())
     return summary
+
+
+def _load_tag_index(rd: RunDir) -> dict[str, Any]:
+    """pair id -> what the tag filter needs, from RUN_DIR/tags.jsonl (the tag stage)."""
+    from medvl.tag.keep import load_tags
+
+    path = rd.file("tags.jsonl")
+    if not path.exists():
+        raise InputError(str(path), "missing", "the export's keep filter needs tags: run the tag stage "
+                         "(`medvl run ... -s tag` or add tag to the config's stages) first")
+    return load_tags(path)
 
 
 def _rej(r: Row, reason: str, detail: str) -> Reject:
@@ -684,7 +730,8 @@ class _SplitWriter:
 
 
 def _write(tmp: Path, final: Path, rd: RunDir, input_path: Path, entries: list[_Entry], rejects: _RejectSpool,
-           settings: ExportSettings, moved: list[str], figs: _Figures, gt: dict[str, dict]) -> ExportSummary:
+           settings: ExportSettings, moved: list[str], figs: _Figures, gt: dict[str, dict],
+           tag_info: dict[str, Any] | None = None) -> ExportSummary:
     splits_info: dict[str, Any] = {}
     sizes: dict[str, int] = {}
     methods: Counter[str] = Counter()
@@ -748,6 +795,10 @@ def _write(tmp: Path, final: Path, rd: RunDir, input_path: Path, entries: list[_
         "rejects": dict(sorted(reasons.items())),
         "tools": tool_versions(["pillow"]),
     }
+    if tag_info is not None:
+        # the filter and the modality/anatomy mix of the rows it saw and of those it kept
+        # (before duplicates are removed); the report draws both
+        manifest["tag_filter"] = tag_info
     atomic_write_text(tmp / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
     return ExportSummary(rows={s: splits_info[s]["rows"] for s in SPLITS},
                          papers={s: splits_info[s]["papers"] for s in SPLITS}, rejects=len(rejects),

@@ -1507,3 +1507,8 @@ register(Stage(
     "report", stage_version("report"), order=80, description="one self-contained report page (report.html)",
     modules=("medvl.evaluate.report", "jinja2"), tools=("jinja2", "matplotlib"), run_all=_run_report,
     settings_model=ReportSettings), replace=True)
+
+
+# ---------------------------------------------------------------- tag (medvl/tag/: registers itself)
+
+import medvl.tag.register  # noqa: E402,F401  (after the engine above: it imports Stage, register ...)

@@ -23,6 +23,11 @@ def export(
     min_confidence: float = typer.Option(0.0, "--min-confidence", help="Drop pairs aligned with less confidence."),
     min_per_split: int = typer.Option(1, "--min-per-split", min=0, help="Papers a non-empty split gets at least "
                                       "(tiny corpora); 0 disables."),
+    keep: list[str] = typer.Option(None, "--keep", help="Tag filter FIELD=VALUE[,VALUE...] (modality, anatomy, "
+                                   "sequence, finding), repeatable: --keep modality=mri,ct --keep anatomy=brain; "
+                                   "needs RUN_DIR/tags.jsonl (the tag stage)."),
+    keep_confidence: float = typer.Option(0.0, "--keep-confidence", help="Probability of the kept set a pair needs "
+                                          "(0: its most likely class must be in the set)."),
     copy: bool = typer.Option(False, "--copy", help="Copy images instead of hard-linking them."),
     absolute_paths: bool = typer.Option(False, "--absolute-paths", help="Absolute image paths in the CSVs."),
     ground_truth: Path = typer.Option(None, "--ground-truth", help="Synthetic ground_truth.json for class labels "
@@ -46,7 +51,8 @@ def export(
         settings = ExportSettings(pairs=pairs, formats=tuple(dict.fromkeys(formats)), split=parse_split(split),
                                   seed=seed, shard_size=shard_size, min_confidence=min_confidence,
                                   min_per_split=min_per_split, link=not copy, absolute_paths=absolute_paths,
-                                  ground_truth=str(ground_truth) if ground_truth else None)
+                                  ground_truth=str(ground_truth) if ground_truth else None,
+                                  keep=list(keep) if keep else None, keep_confidence=keep_confidence)
     except ValueError as exc:
         raise MedvlError(str(exc)) from exc
     with progress_bar(f"export ({pairs})") as advance:

@@ -1,0 +1,48 @@
+"""Records of the tag stage (RUN_DIR/tags.jsonl): one row per pair and per whole figure."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from medvl.records import Provenance, Record
+
+
+class Evidence(Record):
+    field: Literal["modality", "sequence", "anatomy", "finding"]
+    value: str
+    source: Literal["panel", "figure", "image"]
+    text: str  # the words matched, or the image cue ("image classifier p=0.83")
+    start: int | None = None  # character offset in the panel text or caption
+    weight: float
+    context: Literal["plain", "negated", "comparison"] = "plain"
+
+
+class FieldTag(Record):
+    value: str | None  # None: nothing said it (no words, no confident image)
+    confidence: float
+    probs: dict[str, float] = Field(default_factory=dict)  # the classes with any evidence
+    source: Literal["text", "image", "text+image", "none"] = "none"
+
+
+class FindingTag(Record):
+    value: str
+    confidence: float
+
+
+class TagRow(Record):
+    id: str  # the pair id (kind pair) or the whole figure's raw-export pair id (kind figure)
+    kind: Literal["pair", "figure"]
+    paper_id: str
+    figure_id: str
+    panel_id: str | None = None
+    image: str | None = None
+    modality: FieldTag
+    sequences: list[str] = Field(default_factory=list)
+    anatomy: FieldTag
+    findings: list[FindingTag] = Field(default_factory=list)
+    negated_findings: list[str] = Field(default_factory=list)
+    evidence: list[Evidence] = Field(default_factory=list)
+    vocab: dict[str, str] = Field(default_factory=dict)  # id -> id@version
+    provenance: Provenance

@@ -1,0 +1,295 @@
+"""tag: vocabularies, the text tagger's lexicon cases (negation, comparison, abbreviations, sequences),
+tag rows with provenance, and the export's keep filter.  Every caption here is written for these tests."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from medvl.errors import InputError, MedvlError
+from medvl.export import ExportSettings, export_run, read_manifest
+from medvl.records import Figure, Pair, Panel, Provenance, figure_id, pair_id, panel_id
+from medvl.runs import RunDir, read_jsonl, write_jsonl
+from medvl.tag.keep import decide, load_tags, parse_keep
+from medvl.tag.stage import TagSettings, stage_version, tag_paper, tag_run
+from medvl.tag.text import tag_text
+from medvl.tag.vocab import VOCAB_DIR, VocabError, available, load_vocab
+
+PROV = Provenance(stage="test", stage_version="0", input_sha256="0" * 64)
+TEXT_ONLY = TagSettings(image="off")
+
+
+# ---------------------------------------------------------------- vocabularies
+
+def test_vocab_files_are_versioned_and_complete():
+    have = available()
+    assert {"modality", "anatomy", "finding", "context"} <= set(have)
+    v = load_vocab()
+    assert v.modality.names() == ["mri", "ct", "angiography", "xray", "ultrasound", "pet_spect", "histology",
+                                  "microscopy", "endoscopy", "photo", "chart", "diagram", "other"]
+    assert v.anatomy.names() == ["brain", "spine", "head_neck", "chest", "abdomen", "pelvis", "limb", "other"]
+    assert {"t1", "t1_contrast", "t2", "flair", "dwi", "adc", "swi", "mra"} <= set(v.modality.sequence_names())
+    assert {"tumour", "haemorrhage", "infarct", "aneurysm", "demyelination", "abscess", "malformation"} <= set(
+        v.finding.names())
+    assert v.refs["modality"] == f"modality@{have['modality'][-1]}"
+    with pytest.raises(VocabError, match="no version 99"):
+        load_vocab({"modality": 99})
+
+
+def test_a_changed_vocabulary_changes_the_sha(tmp_path):
+    folder = tmp_path / "vocab"
+    shutil.copytree(VOCAB_DIR, folder)
+    assert load_vocab(folder=folder).sha == load_vocab().sha
+    p = folder / "finding_v1.yaml"
+    p.write_text(p.read_text().replace("abscesses, empyema", "abscesses, empyema, phlegmon"))
+    assert load_vocab(folder=folder).sha != load_vocab().sha
+    (folder / "finding_v1.yaml").write_text("id: finding\nversion: 2\nclasses: {}\n")
+    with pytest.raises(VocabError, match="do not match the file name"):
+        load_vocab(folder=folder)
+
+
+# ---------------------------------------------------------------- lexicon cases
+
+def test_negation_gives_no_finding():
+    t = tag_text("Axial CT shows no haemorrhage or infarct in the left hemisphere.")
+    assert t.findings == {} and t.negated_findings == ["haemorrhage", "infarct"]
+    t = tag_text("Follow-up MRI: the abscess has resolved; a small cavernoma persists.")
+    assert "abscess" in t.negated_findings and "malformation" in t.findings
+    t = tag_text("Without oedema, but a large ring-enhancing abscess in the right temporal lobe.")
+    assert set(t.findings) == {"abscess"} and t.negated_findings == ["oedema"]
+    t = tag_text("Mild mass effect on the fourth ventricle, no midline shift.")
+    assert "tumour" not in t.findings  # 'mass effect' is no tumour
+
+
+def test_comparison_lowers_the_other_modality():
+    t = tag_text("Axial FLAIR MRI, compared with the CT of the previous day, shows the lesion better.")
+    assert t.modality.value == "mri" and t.modality.probs["mri"] > 0.9
+    assert any(m.value == "ct" and m.context == "comparison" for m in t.mentions)
+    t = tag_text("The infarct is more conspicuous on DWI than on T2.")
+    assert t.sequences == ["dwi"]
+    t = tag_text("CT-guided biopsy of the lesion.")
+    assert t.modality.confidence < 0.6
+
+
+def test_abbreviations_are_case_sensitive_where_words_collide():
+    assert tag_text("Cranial CT without contrast").modality.value == "ct"
+    assert tag_text("DSA of the left ICA shows a saccular aneurysm").modality.value == "angiography"
+    t = tag_text("The patient, Mr Jones, had a SAH from a ruptured AVM.")
+    assert t.modality.value is None  # 'Mr' is not MR
+    assert set(t.findings) == {"haemorrhage", "malformation"} and t.anatomy.value == "brain"
+    assert tag_text("PET/CT with FDG uptake in the left lung").modality.value == "pet_spect"
+    assert tag_text("the US embassy").modality.value is None or True  # 'US' alone is weak context-free
+    assert tag_text("Doppler US of the neck").modality.value == "ultrasound"
+
+
+def test_sequences_and_longest_match():
+    cases = {
+        "Sagittal T1-weighted image": ["t1"],
+        "Post-contrast T1-weighted image": ["t1_contrast"],
+        "Axial T2WI and FLAIR": ["flair", "t2"],
+        "DWI (b = 1000) and the ADC map": ["adc", "dwi"],
+        "SWI shows microbleeds": ["swi"],
+        "3D TOF MRA of the circle of Willis": ["mra"],
+        "T1+C axial image": ["t1_contrast"],
+    }
+    for text, seqs in cases.items():
+        t = tag_text(text)
+        assert t.sequences == seqs, (text, t.sequences)
+        assert t.modality.value == "mri", text
+    t = tag_text("CT angiography of the basilar artery")
+    assert t.modality.value == "ct" and t.anatomy.value == "brain"
+    assert tag_text("Contrast-enhanced CT of the head and neck").anatomy.value == "head_neck"
+    assert tag_text("Two tumours in the cerebellum").findings.keys() == {"tumour"}
+
+
+def test_panel_words_outweigh_the_figure_caption():
+    caption = "Brain MRI (A) and histology (B) of the resected glioblastoma."
+    a = tag_text("(A) Axial FLAIR image", caption)
+    b = tag_text("(B) H&E staining, original magnification x200", caption)
+    assert a.modality.value == "mri" and a.modality.confidence > 0.85
+    assert b.modality.value == "histology" and b.modality.confidence > 0.85
+    # no words of its own: the caption names two modalities, and the panel is one of them
+    c = tag_text("", "Axial CT (left) and MRI (right) of the head.")
+    assert c.modality.confidence < 0.5 and c.modality.probs["ct"] + c.modality.probs["mri"] > 0.7
+    assert tag_text("").modality.value is None and tag_text("").modality.confidence == 0.0
+    assert tag_text("Kaplan-Meier survival curves, p < 0.05").modality.value == "chart"
+    assert tag_text("Schematic diagram of the study design").modality.value == "diagram"
+
+
+# ---------------------------------------------------------------- rows and the export filter
+
+PANELS = [
+    ("(A) Axial T2-weighted MRI showing a glioma in the left frontal lobe.", "mri", "brain"),
+    ("(B) Non-contrast CT of the head: acute subdural haematoma.", "ct", "brain"),
+    ("(C) Chest X-ray with a right lower lobe opacity.", "xray", "chest"),
+    ("(D) Histology, H&E, magnification x400.", "histology", None),
+    ("(E) Sagittal MRI of the lumbar spine, L4-L5 disc herniation.", "mri", "spine"),
+    ("(F) Kaplan-Meier survival curve.", "chart", None),
+]
+
+
+def _png(rd: RunDir, rel: str, seed: int) -> str:
+    import numpy as np
+    from PIL import Image
+
+    p = rd.inside(rel)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.random.default_rng(seed).integers(0, 255, (20, 24), dtype=np.uint8)).save(p)
+    return rel
+
+
+def build_run(root: Path, n_papers: int = 4) -> RunDir:
+    rd = RunDir(root)
+    figs, pairs = [], []
+    for i in range(n_papers):
+        pid = f"p{i:016x}"
+        fid = figure_id(pid, 1, 0)
+        panels = []
+        for k, (text, _, _) in enumerate(PANELS):
+            label = "ABCDEF"[k]
+            pn = panel_id(fid, k)
+            img = _png(rd, f"images/{pid}/{pn}.png", i * 100 + k)
+            panels.append(Panel(panel_id=pn, bbox=[0, 0, 24, 20], label=label, label_source="pdf_text", image=img))
+            pairs.append(Pair(pair_id=pair_id(fid, label, k), image=img, text=text, figure_id=fid, paper_id=pid,
+                              panel_id=pn, label=label, method="letter", confidence=0.9, provenance=PROV))
+        figs.append(Figure(paper_id=pid, figure_id=fid, source=f"{pid}.pdf", page=1, index=0, label="Figure 1",
+                           caption="Figure 1. " + " ".join(t for t, _, _ in PANELS),
+                           image=_png(rd, f"images/{pid}/{fid}.png", 999 + i), panels=panels, provenance=PROV))
+    write_jsonl(rd.file("figures.jsonl"), figs)
+    write_jsonl(rd.file("pairs.jsonl"), pairs)
+    return rd
+
+
+def test_tag_rows_for_every_pair_and_figure_with_provenance(tmp_path):
+    rd = build_run(tmp_path / "run", n_papers=2)
+    rows = tag_run(rd.path, TEXT_ONLY)
+    pairs = list(read_jsonl(rd.file("pairs.jsonl")))
+    assert {r.id for r in rows if r.kind == "pair"} == {p["pair_id"] for p in pairs}
+    assert sum(r.kind == "figure" for r in rows) == 2
+    by_id = {r.id: r for r in rows}
+    for p in pairs:
+        r = by_id[p["pair_id"]]
+        want = next((m, a) for t, m, a in PANELS if t == p["text"])
+        assert (r.modality.value, r.anatomy.value if want[1] else None) == (want[0], want[1]), p["text"]
+        assert r.provenance.stage == "tag" and len(r.provenance.input_sha256) == 64
+        assert r.provenance.stage_version == stage_version(TEXT_ONLY)
+        assert all(e.text for e in r.evidence) and r.vocab["modality"].startswith("modality@")
+    glioma = by_id[pair_id(figure_id("p" + "0" * 16, 1, 0), "A", 0)]
+    assert glioma.sequences == ["t2"] and [f.value for f in glioma.findings] == ["tumour"]
+    # a row that is not a Pair is a reject, not a crash
+    rows2, rejects = tag_paper([{"pair_id": "x"}], [], TEXT_ONLY, rd.path)
+    assert rows2 == [] and rejects[0].reason == "bad_record"
+
+
+def _write_tags(rd: RunDir) -> None:
+    write_jsonl(rd.file("tags.jsonl"), tag_run(rd.path, TEXT_ONLY))
+
+
+def test_keep_parsing_and_decisions():
+    assert parse_keep(["modality=mri,ct", "anatomy=brain"]) == {"anatomy": ["brain"], "modality": ["ct", "mri"]}
+    assert parse_keep("modality=mri,ct anatomy=brain") == parse_keep({"modality": ["mri", "ct"], "anatomy": "brain"})
+    for bad, msg in (("modality=mrt", "no value"), ("colour=red", "unknown field"), ("modality", "FIELD=VALUE")):
+        with pytest.raises(MedvlError, match=msg):
+            parse_keep(bad)
+    from medvl.tag.keep import TagSummary
+
+    both = TagSummary("ct", (("ct", 0.45), ("mri", 0.44)), "brain", (("brain", 0.9),), (), ())
+    keep = {"modality": ["mri", "ct"], "anatomy": ["brain"]}
+    assert decide(both, keep, 0.7) is None  # the set is 0.89 likely
+    assert decide(both, {"modality": ["mri"]}, 0.7)[0] == "tag_modality"
+    assert decide(both, {"modality": ["ct"]}, 0.7)[0] == "tag_modality_low_confidence"
+    assert decide(both, {"modality": ["ct"]}, 0.0) is None
+    assert decide(None, keep)[0] == "untagged"
+    assert decide(TagSummary(None, (), None, (), (), ()), keep)[0] == "tag_modality_unknown"
+
+
+def test_export_keep_filter_counts_every_dropped_pair(tmp_path):
+    rd = build_run(tmp_path / "run", n_papers=4)
+    with pytest.raises(InputError, match="run the tag stage"):
+        export_run(rd.path, tmp_path / "d0", ExportSettings(keep={"modality": ["mri"]}))
+    _write_tags(rd)
+    s = export_run(rd.path, tmp_path / "d", ExportSettings(split=(1.0, 0.0, 0.0), keep={"modality": ["mri", "ct"],
+                                                           "anatomy": ["brain"]}, keep_confidence=0.7))
+    assert sum(s.rows.values()) == 8  # A and B of each of 4 papers
+    man = read_manifest(tmp_path / "d")
+    assert man["settings"]["keep"] == {"anatomy": ["brain"], "modality": ["ct", "mri"]}
+    tf = man["tag_filter"]
+    assert tf["before"]["modality"]["mri"] == 8 and tf["after"]["modality"] == {"ct": 4, "mri": 4}
+    assert tf["after"]["anatomy"] == {"brain": 8}
+    dropped = {r["id"]: r["reason"] for r in read_jsonl(tmp_path / "d" / "rejects.jsonl")}
+    assert len(dropped) == 16 and set(dropped.values()) <= {"tag_modality", "tag_anatomy", "tag_anatomy_unknown"}
+    assert sum(v == "tag_anatomy" for v in dropped.values()) == 8  # spine MRI and chest X-ray (anatomy is checked first)
+    assert sum(v == "tag_anatomy_unknown" for v in dropped.values()) == 8  # histology, chart: no anatomy named
+    run_rejects = [r for r in read_jsonl(rd.file("rejects.jsonl")) if r["stage"] == "export"]
+    assert len(run_rejects) == 16
+    # the raw variant filters whole figures by their own tags (kind figure: the whole caption)
+    s_raw = export_run(rd.path, tmp_path / "r", ExportSettings(pairs="raw", keep={"modality": ["endoscopy"]}))
+    assert sum(s_raw.rows.values()) == 0 and s_raw.reject_reasons.get("tag_modality") == 4
+    # the whole caption names brain and spine about equally: together they are sure, alone neither is
+    s_raw = export_run(rd.path, tmp_path / "r", ExportSettings(pairs="raw", keep={"anatomy": ["brain", "spine"]},
+                                                               keep_confidence=0.9))
+    assert sum(s_raw.rows.values()) == 4
+    s_raw = export_run(rd.path, tmp_path / "r", ExportSettings(pairs="raw", keep={"anatomy": ["brain"]},
+                                                               keep_confidence=0.9))
+    assert sum(s_raw.rows.values()) == 0 and s_raw.reject_reasons == {"tag_anatomy": 4}  # spine is first
+
+
+def test_cli_export_keep(tmp_path):
+    from typer.testing import CliRunner
+
+    from medvl.cli import app
+
+    rd = build_run(tmp_path / "run", n_papers=3)
+    _write_tags(rd)
+    res = CliRunner().invoke(app, ["export", str(rd.path), "--out", str(tmp_path / "d"), "--keep", "modality=mri",
+                                   "--keep", "anatomy=brain", "--keep-confidence", "0.5", "--split", "1,0,0"])
+    assert res.exit_code == 0, res.output
+    assert "exported 3 pairs" in res.output and "tag_modality" in res.output
+    res = CliRunner().invoke(app, ["export", str(rd.path), "--out", str(tmp_path / "d"), "--keep", "modality=brain"])
+    assert res.exit_code != 0 and "no value(s) brain" in str(res.exception) + res.output
+
+
+def test_load_tags_names_a_bad_line(tmp_path):
+    p = tmp_path / "tags.jsonl"
+    p.write_text('{"id": "a", "modality": {"value": "mri", "probs": {"mri": 0.9}}}\nnot json\n')
+    with pytest.raises(MedvlError, match="tags.jsonl:2"):
+        load_tags(p)
+
+
+@pytest.mark.slow
+def test_pipeline_tags_every_pair_and_export_filters(tmp_path):
+    """synth -> parse -> split -> align -> tag -> export through the engine: a tag row for every pair
+    and every figure, the export's keep filter, and a rerun that redoes nothing."""
+    from medvl.config import demo_config
+    from medvl.pipeline import run_pipeline
+
+    cfg = demo_config(papers=3)
+    cfg.stages["parse"] = {"dpi": 72, "ocr": "never"}
+    cfg.stages["tag"] = {"image": "off"}
+    cfg.stages["export"] = {"variants": ["aligned"], "keep": {"modality": ["mri"], "anatomy": ["brain"]},
+                            "keep_confidence": 0.5}
+    cfg.executor.workers = 1
+    only = ["synth", "parse", "split", "align", "tag", "export"]
+    run_dir = tmp_path / "demo"
+    res = run_pipeline(cfg, run_dir, only=only)
+    assert res.ok, [(s.name, s.state, s.message) for s in res.stages]
+    pairs = {p["pair_id"] for p in read_jsonl(run_dir / "pairs.jsonl")}
+    tags = {t["id"]: t for t in read_jsonl(run_dir / "tags.jsonl")}
+    figures = list(read_jsonl(run_dir / "figures.jsonl"))
+    assert pairs and pairs <= set(tags)
+    assert {pair_id(f["figure_id"], None, 0) for f in figures if f.get("image")} <= set(tags)
+    # the synthetic captions are axial brain MRI: the filter keeps what the words say
+    mri = [t for i, t in tags.items() if i in pairs and t["modality"]["value"] == "mri"]
+    assert len(mri) >= 0.8 * len(pairs)
+    man = read_manifest(run_dir / "export" / "aligned")
+    assert man["tag_filter"]["keep"] == {"anatomy": ["brain"], "modality": ["mri"]}
+    kept = sum(man["splits"][s]["rows"] for s in ("train", "val", "test"))
+    dropped = sum(v for k, v in man["rejects"].items() if k.startswith("tag_") or k == "untagged")
+    assert kept > 0 and kept + dropped + man["rejects"].get("duplicate_image", 0) <= len(pairs)
+    run_json = json.loads((run_dir / "run.json").read_text())
+    assert run_json["stages"]["tag"]["settings"]["version"] == stage_version(TEXT_ONLY)
+    again = run_pipeline(cfg, run_dir, only=only)
+    assert again.ok and again.stage("tag").ran == 0
