@@ -147,6 +147,9 @@ class SplitRow(Record):
     latency_s: float | None = None
     tokens: dict[str, int] | None = None
     cached: bool = False
+    # span splitter: the caption's cut ({version, pieces: [[start, end, kind, labels?]], answer:
+    # {label: [piece ids]}}; offsets into the caption, no text)
+    spans: dict[str, Any] | None = None
     provenance: Provenance
 
 

@@ -31,7 +31,8 @@ _TABLE_COLS = [("label_precision", "label P", "{:.3f}"), ("label_recall", "label
                ("label_f1", "label F1", "{:.3f}"), ("exact_label_set", "exact set", "{:.3f}"),
                ("text_f1", "text F1", "{:.3f}"), ("schema_failure_rate", "schema fail", "{:.3f}"),
                ("reask_rate", "re-ask", "{:.3f}"), ("fallback_rate", "fallback", "{:.3f}"),
-               ("latency_mean_s", "latency s", "{:.2f}"), ("tokens_per_caption", "tokens/cap", "{:.0f}")]
+               ("accepted_rate", "accepted", "{:.3f}"), ("latency_mean_s", "latency s", "{:.2f}"),
+               ("answer_tokens_per_caption", "answer tok/cap", "{:.0f}"), ("tokens_per_caption", "tokens/cap", "{:.0f}")]
 
 
 def load_gold(path: str | Path, limit: int | None = None) -> list[dict]:
@@ -73,6 +74,10 @@ def behaviour(rows: list[SplitRow], wall_s: float | None = None) -> dict[str, An
         "prompt_tokens": sum(t.get("prompt_tokens", 0) for t in tok),
         "completion_tokens": sum(t.get("completion_tokens", 0) for t in tok),
         "tokens_per_caption": (sum(t.get("total_tokens", 0) for t in tok) / len(tok)) if tok else 0.0,
+        # the model's own answer (all requests of a caption, re-asks included): what copying costs
+        "answer_tokens_per_caption": (sum(t.get("completion_tokens", 0) for t in tok) / len(tok)) if tok else 0.0,
+        # answers the validators accepted (splitter "llm"); the rest fell back to the rules
+        "accepted_rate": sum(1 for r in rows if r.splitter == "llm") / n if any(r.prompt_id for r in rows) else 0.0,
     }
     if wall_s is not None:
         out["wall_s"] = wall_s
@@ -193,8 +198,9 @@ def to_markdown(report: dict[str, Any], max_rows: int = 50) -> str:
         cells = [f"`{s['system']}`"] + [fmt.format(s.get(k, 0.0) or 0.0) for k, _, fmt in _TABLE_COLS]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "schema fail: still invalid after every re-ask (or cut at max_tokens); re-ask: share of captions "
-              "re-asked at least once; fallback: share that fell back to the rules for any reason; latency: "
-              "answered requests only (cache hits excluded).", ""]
+              "re-asked at least once; fallback: share that fell back to the rules for any reason; accepted: share "
+              "answered by the model and accepted by the validators; latency: answered requests only (cache hits "
+              "excluded); answer tok/cap: completion tokens per caption (re-asks included).", ""]
     dis = report["disagreements"]
     lines += [f"## Disagreements ({len(dis)} captions)", ""]
     names = [s["system"] for s in report["systems"]]

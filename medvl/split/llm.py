@@ -202,15 +202,26 @@ class LLMSplitter:
     prompt: Prompt
 
     def __post_init__(self) -> None:
+        from medvl.split.spans import is_span_model
+
         self.llm = StructuredLLM(self.settings)
         self.response_model = self.prompt.resolve_response_model()
+        # a span prompt (medvl.split.spans): the model answers piece ids of a per-caption schema
+        self.spans = is_span_model(self.response_model)
         self.tools = tool_versions_split(True)
+        if self.spans:
+            from medvl.split.pieces import PIECES_VERSION
+
+            self.tools["pieces"] = PIECES_VERSION
 
     @classmethod
     def from_ref(cls, settings: LLMSettings, prompt_ref: str = DEFAULT_PROMPT, prompts_dir=None) -> "LLMSplitter":
         return cls(settings=settings, prompt=load_prompt(prompt_ref, prompts_dir))
 
     def job(self, caption: str) -> tuple[Prompt, dict, type[BaseModel], dict]:
+        if self.spans:
+            model, variables, _ = self.response_model.for_caption(caption)
+            return (self.prompt, variables, model, {"caption": caption})
         return (self.prompt, {"caption": caption}, self.response_model, {"caption": caption})
 
     def row(self, item_id: str, caption: str, res: LLMResult) -> SplitRow:
@@ -221,7 +232,15 @@ class LLMSplitter:
         common = dict(id=item_id, caption_sha256=sha, prompt_id=self.prompt.ref, prompt_sha=self.prompt.sha,
                       model=res.model, reasks=res.reasks, latency_s=round(res.latency_s, 4),
                       tokens=res.tokens or None, cached=res.cached, provenance=prov)
-        if res.value is not None:
+        if self.spans:
+            from medvl.split.pieces import cut_caption
+            from medvl.split.spans import cut_record
+
+            pieces = cut_caption(caption)
+            common["spans"] = cut_record(pieces, res.value)
+            if res.value is not None:
+                return SplitRow(subcaptions=res.value.to_subcaptions(caption, pieces), splitter="llm", **common)
+        elif res.value is not None:
             return SplitRow(subcaptions=answer_to_subcaptions(res.value), splitter="llm", **common)
         return SplitRow(subcaptions=split_caption(caption), splitter="rules",
                         fallback_reason=res.error or "no answer", **common)

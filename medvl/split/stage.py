@@ -235,6 +235,10 @@ def settings_fingerprint(splitter: str, llm_splitter=None) -> dict[str, Any]:
         s = llm_splitter.settings
         fp.update(prompt=llm_splitter.prompt.ref, prompt_sha=llm_splitter.prompt.sha, model=s.model, mode=s.mode,
                   params=llm_splitter.llm.request_params(llm_splitter.prompt), max_reasks=s.max_reasks)
+        if llm_splitter.spans:
+            from medvl.split.pieces import PIECES_VERSION
+
+            fp["pieces"] = PIECES_VERSION  # a new cut changes every answer
     return fp
 
 
