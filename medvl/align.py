@@ -75,6 +75,7 @@ CONFIDENCE = {
     "whole": 0.9,
     "whole_no_split": 0.5,
 }
+LLM_CONFIDENCE = 0.75  # an LLM aligner pair whose prompt asks for no confidence
 
 _FIG_LABEL = re.compile(r"^\s*(?:supplementary\s+)?(?:fig(?:ure)?|figs?)\.?\s*S?\d+[A-Za-z]?\s*[.:|\u2013\u2014-]?\s*",
                         re.IGNORECASE)
@@ -90,10 +91,19 @@ class AlignSettings:
     out_file: str = "pairs.jsonl"
     crop_missing: bool = True  # crop a panel from the figure image when parse wrote no panel image
     force: bool = False  # redo every paper even when done
+    # the LLM aligner (medvl/align_llm.py); "auto" and "llm" need an LLM server, else rules are used
+    aligner: str = "rules"  # rules | llm | auto
+    prompt: str = "align/fewshot@1"
+    vision: bool = False  # send the figure image with panel boxes and ids drawn (a vision-language model)
+    confidence: bool = False  # ask the model for a confidence per subcaption (recorded on the pair)
+    replace_unsure: bool = False  # auto: the model's pairs replace the rule pairs of the figures it is asked
+    # (off: it only adds pairs where the rules had none, so auto's precision is the rules' on their pairs)
 
     def __post_init__(self) -> None:
         if self.shared not in ("auto", "prepend", "append", "drop"):
             raise ValueError(f"shared must be auto, prepend, append or drop, not {self.shared!r}")
+        if self.aligner not in ("rules", "llm", "auto"):
+            raise ValueError(f"aligner must be rules, llm or auto, not {self.aligner!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,6 +111,9 @@ class AlignSettings:
     def sha(self) -> str:
         d = self.to_dict()
         d.pop("force")
+        if self.aligner == "rules":  # the LLM settings change nothing then (and older runs keep their sha)
+            for k in ("aligner", "prompt", "vision", "confidence", "replace_unsure"):
+                d.pop(k)
         return sha256_text(json.dumps(d, sort_keys=True))[:16]
 
 
@@ -114,6 +127,11 @@ class AlignSummary:
     methods: dict[str, int] = field(default_factory=dict)
     reject_reasons: dict[str, int] = field(default_factory=dict)
     out: str = ""
+    aligner: str = "rules"  # the aligner used (auto without an LLM server is rules)
+    figures_by_aligner: dict[str, int] = field(default_factory=dict)  # medvl.align_llm.aligner_counts
+    llm_asked: int = 0  # figures asked in this call (cache hits included)
+    llm_fallbacks: dict[str, int] = field(default_factory=dict)  # reason -> figures that kept the rule result
+    note: str = ""  # one line for the user: why the LLM was not used, or that the server died
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -326,31 +344,12 @@ def _panel_image(fig: Figure, panel: Panel, ctx: _Ctx) -> tuple[str | None, str 
     return rel, None
 
 
-def align_figure(fig: Figure, split: SplitRow | None, settings: AlignSettings | None = None,
-                 run_dir: RunDir | None = None, tools: dict[str, str] | None = None) -> tuple[list[Pair], list[Reject]]:
-    """Pair one figure's panels with its subcaptions.  Pure apart from cropping missing panel images."""
+def subcaption_parts(fig: Figure, split: SplitRow | None, settings: AlignSettings | None = None
+                     ) -> tuple[dict[str, str], list[str], list[str], list[Reject]]:
+    """(labelled texts in caption order, shared texts before, shared texts after, rejects of labels
+    that are neither a letter nor a position) of a figure's split row."""
     settings = settings or AlignSettings()
-    ctx = _Ctx(run_dir, settings, tools or {})
-    pairs: list[Pair] = []
     rejects: list[Reject] = []
-    input_sha = figure_input_sha(fig, split, settings)
-    prov = Provenance(stage=STAGE, stage_version=STAGE_VERSION, input_sha256=input_sha, tools=ctx.tools,
-                      prompt_id=split.prompt_id if split else None, prompt_sha=split.prompt_sha if split else None,
-                      model=split.model if split else None)
-
-    def make(image: str, text: str, panel: Panel | None, label: str | None, method: str, conf: float,
-             index: int) -> None:
-        if not text.strip(" .;,"):
-            rejects.append(_reject(fig, "empty_text", f"{fig.figure_id}: the text for {label or 'the figure'} is empty",
-                                   panel.panel_id if panel else None))
-            return
-        pairs.append(Pair(pair_id=pair_id(fig.figure_id, label, index), image=image, text=text,
-                          figure_id=fig.figure_id, paper_id=fig.paper_id,
-                          panel_id=panel.panel_id if panel else None, label=label, method=method,
-                          confidence=conf, license=fig.license, provenance=prov))
-
-    caption_body = strip_figure_label(fig.caption or "", fig.label)
-    # ---- subcaptions: labelled ones, shared before/after
     labelled: list[tuple[str, str]] = []  # (normalised label, text) in caption order
     before: list[str] = []
     after: list[str] = []
@@ -381,6 +380,45 @@ def align_figure(fig: Figure, split: SplitRow | None, settings: AlignSettings | 
     texts: dict[str, str] = {}
     for lab, t in labelled:
         texts[lab] = f"{texts[lab]} {t}".strip() if lab in texts else t
+
+    return texts, before, after, rejects
+
+
+def figure_texts(fig: Figure, split: SplitRow | None) -> dict[str, str]:
+    """The labelled subcaption texts of a figure (normalised label -> text), as align pairs them."""
+    return subcaption_parts(fig, split)[0]
+
+
+def align_figure(fig: Figure, split: SplitRow | None, settings: AlignSettings | None = None,
+                 run_dir: RunDir | None = None, tools: dict[str, str] | None = None,
+                 llm: Any = None) -> tuple[list[Pair], list[Reject]]:
+    """Pair one figure's panels with its subcaptions.  Pure apart from cropping missing panel images.
+
+    `llm` (a medvl.align_llm.LLMAssignment: label -> panel id from the LLM aligner) replaces the rule
+    steps 1-3 for a figure with labelled subcaptions and 2+ panels; the pairs get method "llm"."""
+    settings = settings or AlignSettings()
+    ctx = _Ctx(run_dir, settings, tools or {})
+    pairs: list[Pair] = []
+    rejects: list[Reject] = []
+    input_sha = figure_input_sha(fig, split, settings)
+    prov = Provenance(stage=STAGE, stage_version=STAGE_VERSION, input_sha256=input_sha, tools=ctx.tools,
+                      prompt_id=split.prompt_id if split else None, prompt_sha=split.prompt_sha if split else None,
+                      model=split.model if split else None)
+
+    def make(image: str, text: str, panel: Panel | None, label: str | None, method: str, conf: float,
+             index: int, extra: dict | None = None) -> None:
+        if not text.strip(" .;,"):
+            rejects.append(_reject(fig, "empty_text", f"{fig.figure_id}: the text for {label or 'the figure'} is empty",
+                                   panel.panel_id if panel else None))
+            return
+        pairs.append(Pair(pair_id=pair_id(fig.figure_id, label, index), image=image, text=text,
+                          figure_id=fig.figure_id, paper_id=fig.paper_id,
+                          panel_id=panel.panel_id if panel else None, label=label, method=method,
+                          confidence=conf, license=fig.license, provenance=prov, llm=extra))
+
+    caption_body = strip_figure_label(fig.caption or "", fig.label)
+    texts, before, after, label_rejects = subcaption_parts(fig, split, settings)
+    rejects += label_rejects
 
     whole_image = fig.image
     usable: list[tuple[int, Panel, str]] = []  # (index, panel, image)
@@ -433,6 +471,23 @@ def align_figure(fig: Figure, split: SplitRow | None, settings: AlignSettings | 
 
     free_subs = dict(texts)  # label -> text, still unpaired
     free = {k: (p, img) for k, p, img in usable}  # panel index -> (panel, image)
+    if llm is not None:  # the model chose (medvl/align_llm.py): its answer instead of steps 1-3
+        index_of = {p.panel_id: k for k, (p, _) in free.items()}
+        for lab in list(free_subs):
+            k = index_of.get(llm.assign.get(lab, ""))
+            if k is None or k not in free:
+                why = "the model gave it no panel" if lab not in llm.assign else "its panel was already taken"
+                rejects.append(_reject(fig, "llm_no_panel", f"{fig.figure_id}: subcaption {lab} is not paired "
+                                       f"({why})", f"{fig.figure_id}:{lab}"))
+                free_subs.pop(lab)
+                continue
+            p, img = free.pop(k)
+            make(img, compose_text(before, free_subs.pop(lab), after), p, lab, "llm",
+                 llm.confidence.get(lab, LLM_CONFIDENCE), k, {**llm.info, "reason": llm.reasons.get(lab)})
+        for k, (p, _) in sorted(free.items()):
+            rejects.append(_reject(fig, "no_subcaption_for_panel", f"{fig.figure_id}: panel {p.panel_id} has no "
+                                   "subcaption (the LLM aligner gave it none)", p.panel_id))
+        return pairs, rejects
     letter_of: dict[int, str] = {}
     order_letters: set[int] = set()
     counts = Counter((p.label or "").upper() for _, p, _ in usable if is_letter(p.label))
@@ -568,11 +623,22 @@ def _done_meta(rd: RunDir, key: str) -> dict:
 
 
 def align_run(run_dir: str | Path, settings: AlignSettings | None = None,
-              progress: ProgressFn = no_progress) -> AlignSummary:
-    """Align a whole run directory; resumable per paper.  Returns counts."""
+              progress: ProgressFn = no_progress, llm_settings: Any = None) -> AlignSummary:
+    """Align a whole run directory; resumable per paper.  Returns counts.
+
+    With ``settings.aligner`` llm or auto and `llm_settings` (medvl.llm.client.LLMSettings) the model is
+    asked (medvl/align_llm.py); auto without `llm_settings` is the rules, and the summary's note says so.
+    A dead server keeps the rule pairs, says so in the note, and leaves those papers to be redone."""
+    import dataclasses
+
     from medvl.errors import InputError
 
     settings = settings or AlignSettings()
+    note = ""
+    aligner = None
+    if settings.aligner != "rules" and llm_settings is None:
+        note = (f"aligner {settings.aligner}: no LLM server given (--llm-url), so the rules paired every figure")
+        settings = dataclasses.replace(settings, aligner="rules")
     rd = RunDir(run_dir)
     fpath = rd.file(settings.figures_file)
     if not fpath.exists():
@@ -586,7 +652,19 @@ def align_run(run_dir: str | Path, settings: AlignSettings | None = None,
                           detail=f"{spath}: no subcaptions file; every figure is paired whole"))
     tools = tool_versions(["medvl", "pydantic", "pillow"])
     sset = settings.sha()
-    summary = AlignSummary(out=str(rd.file(settings.out_file)))
+    if settings.aligner != "rules":
+        from medvl.align_llm import LLMAligner
+        from medvl.llm.client import LLMUnavailable
+
+        if llm_settings.cache_path is None:
+            llm_settings = dataclasses.replace(llm_settings, cache_path=rd.path / ".cache" / "llm-align.sqlite")
+        aligner = LLMAligner(llm_settings, settings)
+        sset = f"{sset}-{aligner.fingerprint()}"
+        try:
+            aligner.llm.check_server()
+        except LLMUnavailable as exc:
+            aligner.dead = str(exc)
+    summary = AlignSummary(out=str(rd.file(settings.out_file)), aligner=settings.aligner)
     known = {f.figure_id for figs in by_paper.values() for f in figs}
 
     # stage-level rejects (bad rows, split rows without a figure) live in their own unit
@@ -615,17 +693,27 @@ def align_run(run_dir: str | Path, settings: AlignSettings | None = None,
             summary.papers_skipped += 1
             progress(1, note=f"{pid} (done)")
             continue
-        pairs: list[Pair] = []
-        rejects: list[Reject] = []
-        for fig in figs:
-            p, r = align_figure(fig, splits.get(fig.figure_id), settings, rd, tools)
-            pairs += p
-            rejects += r
-        rd.write_unit(STAGE, pid, pairs, rejects, meta=meta)
+        from medvl.align_llm import align_paper
+
+        done = align_paper(figs, splits, settings, rd, tools, aligner)
+        summary.llm_asked += done.asked
+        for k, v in done.fallbacks.items():
+            summary.llm_fallbacks[k] = summary.llm_fallbacks.get(k, 0) + v
+        if done.incomplete:  # not the settled result: a rerun with a live server asks again
+            meta = {**meta, "llm_incomplete": True}
+        rd.write_unit(STAGE, pid, done.pairs, done.rejects, meta=meta)
         progress(1, note=pid)
+    if aligner is not None:
+        if aligner.dead:
+            note = f"LLM aligner: {aligner.dead}; the rule pairs were kept for the figures it did not answer"
+        aligner.close()
+
+    from medvl.align_llm import aligner_counts
 
     summary.pairs = rd.merge(STAGE, settings.out_file)
+    summary.note = note
     reasons: Counter[str] = Counter()
+    summary.figures_by_aligner = aligner_counts(rd.iter_unit_records(STAGE))
     for row in rd.iter_unit_records(STAGE):
         methods[row["method"]] += 1
     for row in rd.iter_unit_rejects(STAGE):

@@ -1137,33 +1137,68 @@ register(Stage(
 
 # ---------------------------------------------------------------- align (medvl/align.py)
 
+ALIGN_LLM_KEYS = ("url", "model", "mode", "timeout_s", "max_reasks", "transport_retries", "concurrency", "params",
+                  "cache", "llm_unavailable")
+
+
 def _resolve_align(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
     from medvl.align import AlignSettings
 
-    kw = _kwargs_for(AlignSettings, raw, "align", skip=("figures_file", "subcaptions_file", "out_file", "force"))
+    llm_kw = {k: raw[k] for k in ALIGN_LLM_KEYS if k in raw}
+    kw = _kwargs_for(AlignSettings, {k: v for k, v in raw.items() if k not in ALIGN_LLM_KEYS}, "align",
+                     skip=("figures_file", "subcaptions_file", "out_file", "force"))
     try:
-        return AlignSettings(**kw).to_dict()
+        settings = AlignSettings(**kw).to_dict()
     except ValueError as exc:
         raise MedvlError(f"stage align: {exc}") from None
+    if settings["aligner"] != "rules":
+        if not config.llm.url or not config.llm.model:
+            if settings["aligner"] == "llm":
+                raise MedvlError("stage align: aligner llm needs an LLM server: llm.urls and llm.model in the config "
+                                 "or --llm-url / --llm-model")
+            settings["aligner"] = "rules"  # auto without a server: the rules (the report says how to turn it on)
+        else:
+            settings.update(llm_kw, url=config.llm.url, model=config.llm.model)
+            if config.llm.timeout_s and "timeout_s" not in settings:
+                settings["timeout_s"] = config.llm.timeout_s
+    return settings
+
+
+def _align_parts(run: RunDir, settings: dict[str, Any]) -> tuple[Any, Any]:
+    """(AlignSettings, LLMAligner or None) of the align stage's resolved settings."""
+    from medvl.align import AlignSettings
+
+    s = dict(settings)
+    llm_kw = {k: s.pop(k) for k in ALIGN_LLM_KEYS if k in s}
+    settings_obj = AlignSettings(**s)
+    if settings_obj.aligner == "rules" or "url" not in llm_kw or llm_kw.get("llm_unavailable"):
+        return settings_obj, None
+    from medvl.align_llm import LLMAligner
+    from medvl.llm.client import LLMSettings
+
+    cache = run.file(".cache/llm-align.sqlite") if llm_kw.pop("cache", True) else None
+    llm_kw.pop("llm_unavailable", None)
+    return settings_obj, LLMAligner(LLMSettings(cache_path=cache, **llm_kw), settings_obj)
 
 
 def _run_align_shard(sctx: ShardContext) -> tuple[list[Any], list[Any]]:
-    from medvl.align import AlignSettings, align_figure
+    from medvl.align_llm import align_paper
     from medvl.records import Figure, SplitRow
     from medvl.runs import tool_versions
 
-    settings = AlignSettings(**sctx.settings)
+    settings, aligner = _align_parts(sctx.run, sctx.settings)
     splits = {r["id"]: SplitRow.model_validate(r) for r in sctx.upstream_records("split")}
     tools = tool_versions(["medvl", "pydantic", "pillow"])
-    pairs: list[Any] = []
-    rejects: list[Any] = []
     figs = sorted((Figure.model_validate(r) for r in sctx.upstream_records("parse")),
                   key=lambda f: (f.index, f.figure_id))
-    for fig in figs:
-        p, r = align_figure(fig, splits.get(fig.figure_id), settings, sctx.run, tools)
-        pairs += p
-        rejects += r
-    return pairs, rejects
+    try:
+        done = align_paper(figs, splits, settings, sctx.run, tools, aligner)
+    finally:
+        if aligner is not None:
+            aligner.close()
+    # a server that dies mid-run: this paper keeps its rule pairs (each says why in pair.llm); a server
+    # down at the start is found by _plan_align, whose flag makes the next run redo the papers
+    return done.pairs, done.rejects
 
 
 def _plan_align(ctx: StageContext) -> list[Shard]:
@@ -1172,6 +1207,19 @@ def _plan_align(ctx: StageContext) -> list[Shard]:
     answering from its cache) redoes no paper here."""
     from medvl.align import splits_content_sha
 
+    if ctx.settings.get("aligner", "rules") != "rules" and "url" in ctx.settings:
+        _, aligner = _align_parts(ctx.run, ctx.settings)
+        if aligner is not None:
+            from medvl.llm.client import LLMUnavailable
+
+            try:
+                aligner.llm.check_server()
+            except LLMUnavailable as exc:
+                # rule pairs now; the flag is part of the fingerprint, so a run with the server up redoes them
+                ctx.settings["llm_unavailable"] = True
+                ctx.notify(f"align: {exc}; the rule pairs are kept for every figure")
+            finally:
+                aligner.close()
     shards = []
     for s in upstream_shards(ctx, "parse"):
         part = ctx.run.parts_dir("split") / f"{s.key}.jsonl"

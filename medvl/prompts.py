@@ -104,7 +104,11 @@ class Prompt:
             raise PromptError(f"prompt {self.ref} ({which}): template error: {exc}") from exc
 
     def messages(self, **variables: Any) -> list[dict]:
-        """Chat messages: system, the few-shot turns, then the user turn with `variables`."""
+        """Chat messages: system, the few-shot turns, then the user turn with `variables`.
+
+        A variable ``_images`` (a list of image URLs, e.g. PNG data URLs) makes the user turn a list of
+        content parts: its text, then one ``image_url`` part per image (OpenAI / vLLM vision format)."""
+        images = list(variables.pop("_images", None) or [])
         msgs: list[dict] = []
         if self.system:
             msgs.append({"role": "system", "content": self._render("system", self.system, variables)})
@@ -114,7 +118,13 @@ class Prompt:
             out = ex.get("output")
             content = out if isinstance(out, str) else json.dumps(out, ensure_ascii=False)
             msgs.append({"role": "assistant", "content": content})
-        msgs.append({"role": "user", "content": self._render("user", self.user, variables)})
+        text = self._render("user", self.user, variables)
+        if images:
+            parts: list[dict] = [{"type": "text", "text": text}]
+            parts += [{"type": "image_url", "image_url": {"url": url}} for url in images]
+            msgs.append({"role": "user", "content": parts})
+        else:
+            msgs.append({"role": "user", "content": text})
         return msgs
 
     def resolve_response_model(self):

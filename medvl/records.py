@@ -163,9 +163,12 @@ class Pair(Record):
     paper_id: str
     panel_id: str | None = None
     label: str | None = None
-    method: Literal["letter", "order", "position", "whole", "single_panel"]
+    method: Literal["letter", "order", "position", "whole", "single_panel", "llm"]
     confidence: float
     license: str | None = None
+    # the LLM aligner (medvl/align_llm.py): {aligner, model, prompt_id, prompt_sha, reason, cached, rescued}
+    # on its pairs; {aligner, fallback_reason} on the rule pairs of a figure it could not answer
+    llm: dict[str, Any] | None = None
     provenance: Provenance
 
 

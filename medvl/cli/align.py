@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -18,22 +19,54 @@ def align(
     out_file: str = typer.Option("pairs.jsonl", "--out-file", help="Pairs file to write inside RUN_DIR."),
     no_crop: bool = typer.Option(False, "--no-crop", help="Do not crop panel images parse did not write."),
     force: bool = typer.Option(False, "--force", help="Redo every paper, even those already done."),
+    aligner: str = typer.Option("auto", "--aligner", help="rules, llm (the model pairs every figure with 2+ panels "
+                                "and labelled subcaptions) or auto (rules where sure, the model where the rules "
+                                "reject or pair by order; without --llm-url: rules)."),
+    prompt: str = typer.Option("align/fewshot@1", "--prompt", help="Align prompt (medvl prompts ls align)."),
+    vision: bool = typer.Option(False, "--vision", help="Send the figure image with panel boxes and ids drawn "
+                                "(a vision-language model)."),
+    confidence: bool = typer.Option(False, "--confidence", help="Ask the model for a confidence per subcaption."),
+    replace_unsure: bool = typer.Option(False, "--replace-unsure", help="auto: the model's pairs replace the rule "
+                                        "pairs of the figures it is asked (default: it only adds pairs the rules "
+                                        "did not make)."),
+    llm_url: Optional[str] = typer.Option(None, "--llm-url", envvar="MEDVL_LLM_URL", help="OpenAI-compatible base URL(s), comma-separated."),
+    llm_model: Optional[str] = typer.Option(None, "--llm-model", envvar="MEDVL_LLM_MODEL", help="Served model name (default smollm2-135m)."),
+    llm_mode: str = typer.Option("json_schema", "--llm-mode", envvar="MEDVL_LLM_MODE", help="json_schema (vLLM), tools or json."),
+    concurrency: int = typer.Option(8, "--concurrency", "-c", min=1),
+    max_reasks: int = typer.Option(2, "--max-reasks", min=0),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=16, help="Override the prompt's max_tokens."),
+    timeout: float = typer.Option(120.0, "--timeout", help="Seconds per request."),
 ) -> None:
-    """Pair subcaptions with panels (by letter, position, reading order, or whole figure) -> RUN_DIR/pairs.jsonl."""
+    """Pair subcaptions with panels (by letter, position, reading order, whole figure, or a served LLM)
+    -> RUN_DIR/pairs.jsonl."""
     from medvl.align import AlignSettings, align_run
     from medvl.cli.common import console, out, progress_bar
+    from medvl.cli.split import llm_options_to_settings
     from medvl.errors import MedvlError
 
     try:
         settings = AlignSettings(shared=shared, subcaptions_file=subcaptions, out_file=out_file,
-                                 crop_missing=not no_crop, force=force)
+                                 crop_missing=not no_crop, force=force, aligner=aligner, prompt=prompt,
+                                 vision=vision, confidence=confidence, replace_unsure=replace_unsure)
     except ValueError as exc:
         raise MedvlError(str(exc)) from exc
+    if aligner == "llm" and not llm_url:
+        console.print("[bold red]error:[/] --aligner llm needs --llm-url (or $MEDVL_LLM_URL); start a local server "
+                      "with scripts/llm_server.sh start --port 8000")
+        raise typer.Exit(2)
+    llm = llm_options_to_settings(llm_url, llm_model, llm_mode, concurrency, timeout, max_reasks, max_tokens, None) \
+        if aligner != "rules" else None
     with progress_bar("align") as advance:
-        s = align_run(run_dir, settings, progress=advance)
+        s = align_run(run_dir, settings, progress=advance, llm_settings=llm)
     methods = ", ".join(f"{k} {v}" for k, v in s.methods.items()) or "none"
     reasons = ", ".join(f"{k} {v}" for k, v in s.reject_reasons.items()) or "none"
     out.print(f"{s.pairs} pairs from {s.figures} figures in {s.papers} papers "
               f"({s.papers_skipped} papers already done) -> {s.out}")
     out.print(f"methods: {methods}")
+    fa = s.figures_by_aligner
+    out.print(f"aligner {s.aligner}: figures paired by rules {fa.get('rules', 0)}, by the LLM {fa.get('llm', 0)} "
+              f"(rescued {fa.get('llm_rescued', 0)}), rule result kept after an LLM fallback {fa.get('llm_fallback', 0)}"
+              + (f"; asked now {s.llm_asked}, fallbacks {s.llm_fallbacks}" if s.aligner != "rules" else ""))
+    if s.note:
+        console.print(f"[yellow]note:[/] {s.note}")
     console.print(f"rejects: {s.rejects} ({reasons})")

@@ -755,9 +755,14 @@ def _counts(rd: RunData) -> list[dict]:
                      + (f"; {fb} fell back" if fb else ""),
                      "rejects": rej_by_stage.get("split", 0)})
     if rd.present.get("pairs.jsonl"):
+        from medvl.align_llm import aligner_counts
+
         by = Counter(p.get("method") for p in rd.pairs)
+        fa = aligner_counts(rd.pairs)
+        figs_line = (f"; figures paired by the rules {fa['rules']:,}, by the LLM {fa['llm']:,} "
+                     f"(rescued {fa['llm_rescued']:,}; rule result kept after an LLM fallback {fa['llm_fallback']:,})")
         rows.append({"stage": "align", "output": "pairs.jsonl", "count": f"{len(rd.pairs):,} image–text pairs",
-                     "detail": ", ".join(f"{k}: {v}" for k, v in by.most_common()),
+                     "detail": ", ".join(f"{k}: {v}" for k, v in by.most_common()) + figs_line,
                      "rejects": rej_by_stage.get("align", 0)})
     if rd.present.get("judgments.jsonl"):
         by = Counter(j.get("what") for j in rd.judgments)
@@ -975,6 +980,7 @@ def build_context(rd: RunData, images: ImageSink, max_figures: int = 60,
 
     title = man.get("name") or rd.path.name
     return {
+        "llm_note": llm_note(rd),
         "title": title, "run_path": str(rd.path), "version": REPORT_VERSION,
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "present": rd.present, "problems": problems,
@@ -993,6 +999,27 @@ def build_context(rd: RunData, images: ImageSink, max_figures: int = 60,
         "split_prompts": [{"prompt_id": a, "prompt_sha": (b or "")[:12], "model": c} for a, b, c in split_prompts],
         "fmt": fmt_cell,
     }
+
+
+# models too small for the tasks: their answers show that the LLM stages run, not how well
+PLUMBING_MODELS = ("smollm2-135m", "SmolLM2-135M")
+LLM_OFF_NOTE = ("LLM stages off (span splitter, LLM aligner, judge): start a server (scripts/llm_server.sh start "
+                "--port 8000) and run with --llm-url http://127.0.0.1:8000/v1 --llm-model NAME, or try make demo-llm.")
+
+
+def llm_note(rd: RunData) -> str:
+    """One line on the LLM stages: how to turn them on, or that a tiny model's results are plumbing."""
+    models = {s.get("model") for s in rd.splits.values() if s.get("splitter") == "llm"}
+    models |= {(p.get("llm") or {}).get("model") for p in rd.pairs if p.get("method") == "llm"}
+    models |= {j.get("judge_model") for j in rd.judgments}
+    models.discard(None)
+    if not models:
+        return LLM_OFF_NOTE
+    tiny = sorted(m for m in models if any(t.lower() in str(m).lower() for t in PLUMBING_MODELS))
+    if tiny:
+        return (f"LLM results from {', '.join(tiny)} are plumbing: a model this small cannot split, align or judge; "
+                "they show that the LLM stages run end to end, not how well they work.")
+    return f"LLM stages ran with {', '.join(sorted(map(str, models)))}."
 
 
 def _cards(rd: RunData) -> list[dict]:
