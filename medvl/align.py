@@ -97,11 +97,14 @@ class AlignSettings:
     vision: bool = False  # send the figure image with panel boxes and ids drawn (a vision-language model)
     confidence: bool = False  # ask the model for a confidence per subcaption (recorded on the pair)
     replace_unsure: bool = False  # auto: the model's pairs replace the rule pairs of the figures it is asked
+    offer_none: str = "always"  # always | when_needed: "none" only when there are more subcaptions than panels
     # (off: it only adds pairs where the rules had none, so auto's precision is the rules' on their pairs)
 
     def __post_init__(self) -> None:
         if self.shared not in ("auto", "prepend", "append", "drop"):
             raise ValueError(f"shared must be auto, prepend, append or drop, not {self.shared!r}")
+        if self.offer_none not in ("always", "when_needed"):
+            raise ValueError(f"offer_none must be always or when_needed, not {self.offer_none!r}")
         if self.aligner not in ("rules", "llm", "auto"):
             raise ValueError(f"aligner must be rules, llm or auto, not {self.aligner!r}")
 
@@ -112,7 +115,7 @@ class AlignSettings:
         d = self.to_dict()
         d.pop("force")
         if self.aligner == "rules":  # the LLM settings change nothing then (and older runs keep their sha)
-            for k in ("aligner", "prompt", "vision", "confidence", "replace_unsure"):
+            for k in ("aligner", "prompt", "vision", "confidence", "replace_unsure", "offer_none"):
                 d.pop(k)
         return sha256_text(json.dumps(d, sort_keys=True))[:16]
 

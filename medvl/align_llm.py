@@ -133,9 +133,14 @@ class AlignAnswerBase(_Strict):
 
 
 def answer_model(labels: list[str], texts: dict[str, str], views: list[PanelView],
-                 confidence: bool = False) -> type[AlignAnswerBase]:
-    """The response model for one figure: one required field per subcaption label."""
-    ids = tuple(v.key for v in views) + ("none",)
+                 confidence: bool = False, offer_none: str = "always") -> type[AlignAnswerBase]:
+    """The response model for one figure: one required field per subcaption label.
+
+    ``offer_none="when_needed"`` leaves "none" out when every subcaption can have its own panel (small
+    models answer "none" for everything when it is offered)."""
+    ids = tuple(v.key for v in views)
+    if offer_none == "always" or len(labels) > len(views):
+        ids += ("none",)
     fields: dict[str, Any] = {
         "panel": (Literal[ids], Field(description="the id of the panel this subcaption describes, or none")),
         "reason": (Literal[REASONS], Field(description="why this panel")),
@@ -202,7 +207,7 @@ def figure_question(fig: Figure, split: SplitRow | None, settings, run_dir=None)
         return None
     labels = list(texts)
     views = panel_views(fig, indices)
-    model = answer_model(labels, texts, views, confidence=settings.confidence)
+    model = answer_model(labels, texts, views, confidence=settings.confidence, offer_none=settings.offer_none)
     subs = [{"label": lab, "text": _clip(texts[lab])} for lab in labels]
     variables: dict[str, Any] = {"subcaptions": subs, "panels": [v.to_prompt() for v in views],
                                  "ask_confidence": bool(settings.confidence), "with_image": False}

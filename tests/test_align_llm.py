@@ -219,3 +219,14 @@ def test_aligner_counts_from_pair_rows():
             {"figure_id": "f2", "method": "order"}, {"figure_id": "f3", "method": "letter",
                                                      "llm": {"fallback_reason": "x"}}]
     assert aligner_counts(rows) == {"rules": 2, "llm": 1, "llm_rescued": 1, "llm_fallback": 1}
+
+
+ALIGN_PINNED = {  # a used prompt version is never edited: new wording is a new file
+    "align/zeroshot@1": "9fe823a41b24abca01b4e9452d403f4303506d9f48a3173e9be49589582e758b",
+    "align/fewshot@1": "94f90fb95b248c65c700a6e99d448af4733d59265b0e9ad627f803f4fb4591a1",
+}
+
+
+@pytest.mark.parametrize("ref", sorted(ALIGN_PINNED))
+def test_align_prompts_are_pinned(ref):
+    assert load_prompt(ref).sha == ALIGN_PINNED[ref], f"{ref} changed; write a new version instead"
