@@ -30,6 +30,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
+from medvl.llm.answers import StrictAnswer
+
 from medvl.records import Figure, Pair, Panel, Reject, SplitRow
 
 ALIGNERS = ("rules", "llm", "auto")
@@ -45,9 +47,8 @@ UNSURE_REJECTS = {"count_mismatch", "label_not_found", "ambiguous_position", "du
 UNSURE_METHODS = {"order"}
 
 
-class _Strict(BaseModel):
-    # unknown keys are an error, never dropped: a wrong answer must not read as an empty one
-    model_config = ConfigDict(extra="forbid", populate_by_name=False)
+# unknown keys are an error and no field has a default: a wrong answer never reads as an empty one
+_Strict = StrictAnswer
 
 
 # ---------------------------------------------------------------- what the model sees

@@ -19,14 +19,15 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from medvl.llm.answers import StrictAnswer
+
 from medvl.records import Subcaption
 from medvl.split.labels import SHARED, label_sort_key
 from medvl.split.pieces import PIECES_VERSION, Piece, cut_caption, mark_labels, rebuild_text, text_pieces
 
 
-class _Strict(BaseModel):
-    # unknown keys are an error, never dropped: a wrong answer must not read as an empty one
-    model_config = ConfigDict(extra="forbid")
+# unknown keys are an error and no field has a default: a wrong answer never reads as an empty one
+_Strict = StrictAnswer
 
 
 class SpanAnswer(_Strict):
