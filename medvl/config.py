@@ -53,6 +53,7 @@ class InputSettings(_Strict):
     pdfs: str | None = None  # folder (recursive), single PDF or glob
     xml: str | None = None  # folder of JATS XML when it is not beside the PDFs
     captions: str | None = None  # captions-only JSONL (id, caption) for split without PDFs
+    paths: list[str] = Field(default_factory=list)  # PDF/XML files and folders, as `medvl parse` takes them
 
 
 class DemoSettings(_Strict):

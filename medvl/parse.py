@@ -118,10 +118,10 @@ class ParseSummary:
     skipped: int = 0  # units already done before this call
     figures: int = 0  # rows in figures.jsonl after the merge
     panels: int = 0
-    pages: int = 0  # PDF pages parsed in this call
     seconds: float = 0.0
     rejects: list[dict] = field(default_factory=list)  # rejects written in this call
     total_rejects: int = 0  # parse rejects in the run directory after the merge
+    redone: dict[str, int] = field(default_factory=dict)  # why papers were parsed again: reason -> papers
 
 
 # ================================================================ discovery
@@ -758,106 +758,49 @@ def _parse_xml_only(xml: Path, settings: ParseSettings, rd: RunDir | None, sourc
 
 # ================================================================ many papers
 
-def _unit_task(task: dict) -> dict:
-    """Top-level worker function: parse one paper and write its unit (records, rejects, done marker)."""
-    settings = ParseSettings.from_dict(task["settings"])
-    rd = RunDir(task["run_dir"])
-    t0 = time.monotonic()
-    figures, rejects = parse_paper(task.get("pdf"), task.get("xml"), settings, run_dir=rd, source=task["source"])
-    pages = 0
-    if task.get("pdf"):
-        try:
-            import pymupdf
-
-            with pymupdf.open(task["pdf"]) as d:
-                pages = d.page_count
-        except Exception:  # noqa: BLE001
-            pages = 0
-    rd.write_unit(STAGE, task["key"], figures, rejects, meta={"source": task["source"], "stage_version": STAGE_VERSION})
-    return {"figures": len(figures), "panels": sum(len(f.panels) for f in figures), "pages": pages,
-            "rejects": [r.model_dump() for r in rejects], "seconds": time.monotonic() - t0}
-
-
 def parse_inputs(inputs: list[str | Path], run_dir: str | Path | RunDir, settings: ParseSettings | None = None,
                  progress: ProgressFn = no_progress, workers: int = 1, force: bool = False) -> ParseSummary:
     """Parse files and folders into RUN_DIR/figures.jsonl (+ rejects.jsonl, images/, overlays/).
 
-    ``workers`` > 1 runs papers in a process pool (medvl.executors.local: per-paper time limit
-    enforced by killing the worker, crashes isolated); 1 runs in this process.  The output is the
-    same for any number of workers.  ``force`` redoes papers that are already done.
+    This is the parse stage of the pipeline engine (medvl/pipeline.py) run alone, as `medvl run` runs
+    it: the same units, fingerprints (stage version, settings, input hashes), done markers, rejects and
+    status whichever command made them, so a changed setting (``--dpi``) redoes the papers it changes
+    and a rerun with the same settings skips them.  ``workers`` > 1 runs papers in a process pool
+    (per-paper time limit enforced by killing the worker, crashes isolated); 1 runs in this process.
+    The output is the same for any number of workers.  ``force`` redoes every paper.
     """
+    from contextlib import nullcontext
+
+    from medvl.config import ExecutorSettings, InputSettings, RunConfig
+    from medvl.pipeline import Pipeline
+
     settings = settings or ParseSettings()
     settings.validate()
     rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
-    t0 = time.monotonic()
-    units = discover(list(inputs))
-    rd.update_manifest(STAGE, {**settings.to_dict(), "workers": workers, "inputs": [str(i) for i in inputs],
-                               "stage_version": STAGE_VERSION},
-                       tools=["pymupdf", "layoutparser", "pytesseract", "rapid-layout", "pillow", "numpy"])
-    summary = ParseSummary(run_dir=str(rd.path), papers=len(units))
-    if force:
-        for u in units:
-            for suffix in (".done",):
-                marker = rd.parts_dir(STAGE) / f"{u.key}{suffix}"
-                if marker.exists():
-                    marker.unlink()
-    done = rd.done_keys(STAGE)
-    todo: list[PaperInput] = []
-    for u in units:
-        if u.key in done:
-            summary.skipped += 1
-        else:
-            todo.append(u)
-    progress(0, total=len(units), note="")
-    if summary.skipped:
-        progress(summary.skipped, note=f"{summary.skipped} already done")
+    t0, wall0 = time.monotonic(), time.time()
+    executor = ExecutorSettings(kind="inline" if workers <= 1 else "local", workers=workers,
+                                memory_mb=settings.memory_mb if workers > 1 else None)
+    config = RunConfig(inputs=InputSettings(paths=[str(i) for i in inputs]), executor=executor,
+                       stages={STAGE: settings.to_dict()})
+    config._source = "medvl parse"
 
-    # known-bad inputs are units of their own: a reject row each, done
-    tasks = []
-    for u in todo:
-        if u.reject is not None:
-            rej = _reject(u.source, u.reject["reason"], u.reject["detail"])
-            rd.write_unit(STAGE, u.key, [], [rej], meta={"source": u.source})
-            summary.rejects.append(rej.model_dump())
-            summary.parsed += 1
-            progress(1, note=Path(u.source).name)
-            continue
-        tasks.append({"key": u.key, "source": u.source, "pdf": u.pdf, "xml": u.xml, "run_dir": str(rd.path),
-                      "settings": settings.to_dict()})
+    def bars(description: str, total: int | None):
+        progress(0, total=total, note="")
+        return nullcontext(progress)
 
-    if tasks:
-        if workers <= 1:
-            from medvl.executors.local import InlineExecutor
-
-            executor: Any = InlineExecutor()
-        else:
-            from medvl.executors.local import LocalExecutor
-
-            executor = LocalExecutor(workers, memory_mb=settings.memory_mb, preload=["medvl.parse", "pymupdf"])
-        hard_limit = settings.timeout_s * 1.5 + 10 if settings.timeout_s else None
-        for out in executor.map(_unit_task, tasks, timeout_s=hard_limit if workers > 1 else None):
-            task = out.task
-            if out.ok:
-                v = out.value
-                summary.pages += v["pages"]
-                summary.rejects.extend(v["rejects"])
-            else:
-                err = out.error
-                reason = {"timeout": "timeout", "crash": "crash"}.get(err.kind if err else "", "error")
-                detail = {
-                    "timeout": f"parsing took longer than {hard_limit:g} s; the worker was stopped",
-                    "crash": f"the PDF reader crashed on this file ({err.detail if err else ''})",
-                }.get(reason, f"unexpected error: {err.detail if err else 'unknown'}")
-                rej = _reject(task["source"], reason, detail)
-                rd.write_unit(STAGE, task["key"], [], [rej], meta={"source": task["source"]})
-                summary.rejects.append(rej.model_dump())
-            summary.parsed += 1
-            progress(1, note=Path(task["source"]).name)
-        executor.close()
-
-    summary.figures = rd.merge(STAGE, "figures.jsonl")
+    res = Pipeline(config, rd.path, bars=bars, force=[STAGE] if force else ()).run_all().stage(STAGE)
+    if res is None or res.state != "done":
+        raise MedvlError(f"parse: {res.message if res else 'did not run'}")
+    summary = ParseSummary(run_dir=str(rd.path), papers=res.planned, parsed=res.ran, skipped=res.reused,
+                           figures=res.records, total_rejects=res.rejects, redone=dict(res.redone))
     summary.panels = sum(len(r.get("panels") or []) for r in read_jsonl(rd.file("figures.jsonl")))
-    summary.total_rejects = sum(1 for _ in rd.iter_unit_rejects(STAGE))
+    # the rejects of the units this call wrote (their done markers are newer than its start)
+    parts = rd.parts_dir(STAGE)
+    for marker in sorted(parts.glob("*.done")):
+        if marker.stat().st_mtime >= wall0 - 0.05:  # (file times can lag the clock by a tick)
+            rej = parts / (marker.name[: -len(".done")] + ".rejects.jsonl")
+            if rej.exists():
+                summary.rejects.extend(read_jsonl(rej))
     summary.seconds = time.monotonic() - t0
     return summary
 

@@ -272,6 +272,7 @@ class ShardTask:
     fingerprint: str
     source: str | None = None
     plugins: tuple[str, ...] = ()
+    why: str = ""  # why this shard runs (not done before, settings changed ...): kept in its done marker
 
 
 class _Counted:
@@ -292,8 +293,38 @@ def _failed_path(run: RunDir, stage: str, key: str) -> Path:
 
 
 def _marker_meta(stage: Stage, task: ShardTask, status: str, started: float) -> dict[str, Any]:
+    # the version and settings the unit was made with: a later run compares them to say why it redoes it
     return {"fingerprint": task.fingerprint, "stage_version": stage.version, "status": status,
-            "seconds": round(time.monotonic() - started, 3), "pid": os.getpid()}
+            "seconds": round(time.monotonic() - started, 3), "pid": os.getpid(),
+            "settings": redact(task.settings), "why": task.why}
+
+
+def redo_reason(marker: dict[str, Any] | None, version: str, settings: dict[str, Any],
+                failed: bool = False, input_word: str = "input") -> str:
+    """Why a unit whose marker does not match is done again, in words `medvl status` shows:
+    'not done before', 'failed before', 'stage version changed (a -> b)', 'settings changed: dpi 100 -> 200',
+    'input changed' (`input_word`: 'upstream output' for a whole stage)."""
+    if marker is None:
+        return "failed before" if failed else "not done before"
+    old_version = marker.get("stage_version")
+    if old_version != version:
+        return f"stage version changed ({old_version or 'none'} -> {version})"
+    old = marker.get("settings")
+    if not isinstance(old, dict):
+        return "made by an older medvl (no settings in its done marker)"
+    new = redact(settings)
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if changed:
+        return "settings changed: " + ", ".join(f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:6])
+    return f"{input_word} changed"
+
+
+def reason_kind(why: str) -> str:
+    """The reason without its values, to count units by ('settings changed: dpi')."""
+    if why.startswith("settings changed: "):
+        keys = [part.split(" ", 1)[0] for part in why[len("settings changed: "):].split(", ")]
+        return "settings changed: " + ", ".join(keys)
+    return why.split(" (", 1)[0]
 
 
 def write_reject_unit(run: RunDir, stage: Stage, task: ShardTask, reason: str, detail: str,
@@ -365,6 +396,7 @@ class StageResult:
     message: str = ""
     outputs: dict[str, Any] = field(default_factory=dict)
     digest: str | None = None
+    redone: dict[str, int] = field(default_factory=dict)  # why units were done again: reason -> units
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -651,20 +683,27 @@ class Pipeline:
         planned = {safe_key(k) for k in keys}
         for old in self.run.done_keys(stage.name) - planned:
             _remove_unit(self.run, stage.name, old)
-        todo, reused = [], 0
+        todo, reused, whys = [], 0, {}
         for s in shards:
             m = _marker(self.run, stage.name, s.key)
             if m is not None and m.get("fingerprint") == s.fingerprint:
                 reused += 1
             else:
                 todo.append(s)
+                failed = _failed_path(self.run, stage.name, s.key).exists()
+                whys[s.key] = ("forced (--force)" if stage.name in self.force
+                               else redo_reason(m, stage.version, ctx.settings, failed))
+        redone: dict[str, int] = {}
+        for why in whys.values():
+            redone[reason_kind(why)] = redone.get(reason_kind(why), 0) + 1
         _update_pipeline_manifest(self.run, stage=(stage.name, {
-            "state": "running", "planned": len(shards), "reused": reused, "started_at": _now()}))
-        res = StageResult(stage.name, "done", planned=len(shards), reused=reused)
+            "state": "running", "planned": len(shards), "reused": reused, "started_at": _now(),
+            "redone": dict(sorted(redone.items(), key=lambda kv: (-kv[1], kv[0])))}))
+        res = StageResult(stage.name, "done", planned=len(shards), reused=reused, redone=redone)
         timeout = self.config.executor.timeout_s or (
             stage.timeout_for(ctx.settings) if stage.timeout_for else None) or stage.timeout_s
         tasks = [ShardTask(stage.name, s.key, str(self.run.path), ctx.settings, s.payload, s.fingerprint,
-                           s.source, tuple(self.config.plugins)) for s in todo]
+                           s.source, tuple(self.config.plugins), whys[s.key]) for s in todo]
         with self.bars(stage.name, len(shards)) as advance:
             if reused:
                 advance(reused, note="done before")
@@ -729,14 +768,17 @@ class Pipeline:
                               rejects=m.get("rejects", 0), outputs=m.get("outputs", {}), digest=fp,
                               message="done before")
             return res
+        why = ("forced (--force)" if stage.name in self.force else
+               redo_reason(m, stage.version, ctx.settings, _failed_path(self.run, stage.name, WHOLE_KEY).exists(),
+                           input_word="upstream output"))
         _remove_unit(self.run, stage.name, WHOLE_KEY)
         _update_pipeline_manifest(self.run, stage=(stage.name, {"state": "running", "planned": 1,
-                                                                "started_at": _now()}))
+                                                                "started_at": _now(), "redone": {reason_kind(why): 1}}))
         with self.bars(stage.name, None) as advance:
             info = stage.run_all(ctx, advance) or {}
         meta = {"fingerprint": fp, "stage_version": stage.version, "status": "done",
                 "records": int(info.get("records", 0)), "rejects": int(info.get("rejects", 0)),
-                "outputs": info.get("outputs", {})}
+                "outputs": info.get("outputs", {}), "settings": redact(ctx.settings), "why": why}
         message = str(info.get("message", ""))
         if info.get("incomplete"):  # usable, but not done: the next run does the stage again
             message = f"{message}; {info['incomplete']}" if message else str(info["incomplete"])
@@ -745,7 +787,8 @@ class Pipeline:
             _failed_path(self.run, stage.name, WHOLE_KEY).unlink(missing_ok=True)
         self.run.merge_rejects()
         return StageResult(stage.name, "done", planned=1, ran=1, records=meta["records"],
-                           rejects=meta["rejects"], outputs=meta["outputs"], digest=fp, message=message)
+                           rejects=meta["rejects"], outputs=meta["outputs"], digest=fp, message=message,
+                           redone={reason_kind(why): 1})
 
 
 def _summary_line(res: StageResult) -> str:
@@ -875,6 +918,7 @@ def run_status(run_dir: str | Path) -> list[dict[str, Any]]:
             "failed": counts["failed"], "records": counts["records"], "rejects": counts["rejects"],
             "reasons": dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))), "seconds": info.get("seconds"),
             "message": info.get("message", ""), "outputs": info.get("outputs", {}),
+            "redone": info.get("redone", {}),  # why the last run did its units again (reason -> units)
         })
     return rows
 
@@ -976,8 +1020,8 @@ def _resolve_parse(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
 def _plan_parse(ctx: StageContext) -> list[Shard]:
     from medvl.parse import discover
 
-    inputs: list[str | Path] = []
-    pdfs = input_pdfs_dir(ctx)
+    inputs: list[str | Path] = list(ctx.config.inputs.paths)
+    pdfs = input_pdfs_dir(ctx) if ctx.config.inputs.pdfs or not inputs else None
     if pdfs is not None:
         inputs.append(pdfs)
     if ctx.config.inputs.xml:

@@ -197,7 +197,7 @@ def test_two_workers_give_the_same_output(tmp_path):
         if row["image"]:
             assert (tmp_path / "two" / row["image"]).is_file()
     man = json.loads((tmp_path / "two" / "run.json").read_text())
-    assert man["stages"]["parse"]["settings"]["workers"] == 2
+    assert man["pipeline"]["executor"]["workers"] == 2  # the engine records its executor
     assert man["stages"]["parse"]["settings"]["dpi"] == 60
 
 

@@ -27,7 +27,9 @@ def parse_cmd(
     """Extract figures, captions, panels and panel letters from PDFs and JATS XML.
 
     A PDF and an XML of the same folder and name (fulltext.pdf + fulltext.xml) are one paper:
-    the XML caption confirms or repairs the PDF caption.  Reruns skip papers already done.
+    the XML caption confirms or repairs the PDF caption.  This is the parse stage of `medvl run`
+    (the same engine, units and done markers): a rerun skips papers already done with the same
+    settings and redoes those a changed setting affects (`medvl status RUN_DIR` says why).
 
     Exit code: 0 when every input gave figures, 1 when anything was rejected (see
     RUN_DIR/rejects.jsonl; the other papers are still parsed), 2 on usage or fatal errors.
@@ -46,6 +48,9 @@ def parse_cmd(
     with progress_bar("parse", total=None) as bar:
         summary = parse_inputs([str(p) for p in inputs], out, settings, progress=bar, workers=workers, force=force)
     report_rejects(summary.rejects, "parse")
+    redone = {k: v for k, v in summary.redone.items() if k != "not done before"}
+    if redone:  # the same words as `medvl status`: why papers done before were parsed again
+        console.print("parse: parsed again: " + ", ".join(f"{v} ({k})" for k, v in redone.items()))
     console.print(
         f"parse: {summary.papers} paper(s), {summary.parsed} parsed, {summary.skipped} already done; "
         f"{summary.figures} figure(s), {summary.panels} panel(s) in {summary.run_dir}/figures.jsonl; "

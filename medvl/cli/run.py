@@ -130,6 +130,9 @@ def _print_table(run_dir: Path) -> None:
         secs = f"{r['seconds']:.1f} s" if isinstance(r["seconds"], (int, float)) and r["done"] else ""
         state = r["state"]
         notes = ", ".join(f"{k} {v}" for k, v in list(r["reasons"].items())[:3])
+        redone = {k: v for k, v in (r.get("redone") or {}).items() if k != "not done before"}
+        if redone:  # why units were done again (a changed setting, a new stage version, new input)
+            notes = "; ".join(x for x in (notes, "redone: " + ", ".join(f"{k} ({v})" for k, v in redone.items())) if x)
         if r["message"] and state != "done":
             notes = r["message"] + (f"; {notes}" if notes else "")
         cells = [r["stage"], f"[{colors.get(state, 'white')}]{state}[/]", shards, str(r["records"]),
