@@ -60,6 +60,8 @@ REJECT_REASONS = {
     "unreadable": "the file cannot be read",
     "not_a_caption": "a figure label with no caption text and no figure graphics (an in-text reference)",
     "supplementary_file": "a caption that describes a supplementary file (\"Additional file 1: Figure S1\", \"(TIF)\"), not a figure of the PDF",
+    "hidden": "a file (or folder) whose name starts with a dot, skipped in folder scans",
+    "unsafe_name": "a file name that cannot be written as text that reads back to the same name",
 }
 
 
@@ -122,6 +124,7 @@ class ParseSummary:
     rejects: list[dict] = field(default_factory=list)  # rejects written in this call
     total_rejects: int = 0  # parse rejects in the run directory after the merge
     redone: dict[str, int] = field(default_factory=dict)  # why papers were parsed again: reason -> papers
+    hidden: int = 0  # inputs skipped because their name starts with a dot (a `hidden` reject each)
 
 
 # ================================================================ discovery
@@ -155,31 +158,54 @@ def _path_key(prefix: str, source: str) -> str:
     return f"{prefix}-{hashlib.sha256(source.encode('utf-8')).hexdigest()[:12]}"
 
 
+HIDDEN_DETAIL = ("the name (or a folder above it) starts with a dot: hidden files are skipped in folder scans; "
+                 "name the file itself to parse it")
+
+
 def discover(inputs: list[str | Path]) -> list[PaperInput]:
     """Files and folders (searched recursively) -> papers; PDF and XML of one folder+stem pair up.
 
     Files named explicitly are always taken (and rejected when they are neither PDF nor XML);
-    in folders only *.pdf, *.xml and *.nxml files are considered.
+    in folders only *.pdf, *.xml and *.nxml files are considered.  In folders, a PDF or XML whose name,
+    or a folder's name below the one given, starts with a dot (``.hidden.pdf``, ``.git/``, ``._x.pdf``
+    copies made by macOS) is not parsed: it is a ``hidden`` reject row each, never skipped silently.
+
+    Every ``source`` is JSON-safe text (medvl.paths.path_text: bytes that are not UTF-8 become ``\\xNN``,
+    recoverable with path_from_text); ``pdf``/``xml`` keep the name that opens the file.  A name that
+    cannot be written safely is an ``unsafe_name`` reject; every other input goes on.
     """
-    files: list[tuple[str, Path]] = []  # (path as given, path)
+    from medvl.paths import UnsafeName, path_text, shown_path
+
+    files: list[tuple[str, Path]] = []  # (path as given, as JSON-safe text; path)
+    units: list[PaperInput] = []
     seen: set[Path] = set()
+
+    def take(given: str | Path, p: Path) -> None:
+        if p.resolve() in seen:
+            return
+        seen.add(p.resolve())
+        try:
+            files.append((path_text(given), p))
+        except UnsafeName as exc:
+            units.append(PaperInput(key=_path_key("unsafe", exc.shown), source=exc.shown, reject={
+                "reason": "unsafe_name", "detail": str(exc).removeprefix(f"{exc.shown}: ")}))
+
     for raw in inputs:
         p = Path(raw)
         if p.is_dir():
-            found = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in PDF_EXT | XML_EXT
-                           and not any(part.startswith(".") for part in q.relative_to(p).parts))
+            found = sorted(q for q in p.rglob("*") if q.suffix.lower() in PDF_EXT | XML_EXT and q.is_file())
             for q in found:
-                if q.resolve() not in seen:
-                    seen.add(q.resolve())
-                    files.append((str(q), q))
+                if any(part.startswith(".") for part in q.relative_to(p).parts):
+                    shown = shown_path(q)
+                    units.append(PaperInput(key=_path_key("hidden", shown), source=shown, reject={
+                        "reason": "hidden", "detail": HIDDEN_DETAIL}))
+                    continue
+                take(q, q)
         elif p.is_file():
-            if p.resolve() not in seen:
-                seen.add(p.resolve())
-                files.append((str(raw), p))
+            take(raw, p)
         else:
-            raise InputError(str(raw), "missing", "no such file or folder")
+            raise InputError(shown_path(raw), "missing", "no such file or folder")
 
-    units: list[PaperInput] = []
     pdfs: list[tuple[str, Path]] = []
     xmls: list[tuple[str, Path]] = []
     for given, p in files:
@@ -793,6 +819,7 @@ def parse_inputs(inputs: list[str | Path], run_dir: str | Path | RunDir, setting
         raise MedvlError(f"parse: {res.message if res else 'did not run'}")
     summary = ParseSummary(run_dir=str(rd.path), papers=res.planned, parsed=res.ran, skipped=res.reused,
                            figures=res.records, total_rejects=res.rejects, redone=dict(res.redone))
+    summary.hidden = sum(1 for r in rd.iter_unit_rejects(STAGE) if r.get("reason") == "hidden")
     summary.panels = sum(len(r.get("panels") or []) for r in read_jsonl(rd.file("figures.jsonl")))
     # the rejects of the units this call wrote (their done markers are newer than its start)
     parts = rd.parts_dir(STAGE)

@@ -51,6 +51,9 @@ def parse_cmd(
     redone = {k: v for k, v in summary.redone.items() if k != "not done before"}
     if redone:  # the same words as `medvl status`: why papers done before were parsed again
         console.print("parse: parsed again: " + ", ".join(f"{v} ({k})" for k, v in redone.items()))
+    if summary.hidden:
+        console.print(f"[yellow]parse: {summary.hidden} hidden file(s) skipped[/] (names starting with a dot are "
+                      f"not parsed in folder scans; each is a 'hidden' row in rejects.jsonl; name a file to parse it)")
     console.print(
         f"parse: {summary.papers} paper(s), {summary.parsed} parsed, {summary.skipped} already done; "
         f"{summary.figures} figure(s), {summary.panels} panel(s) in {summary.run_dir}/figures.jsonl; "
