@@ -89,7 +89,7 @@ STYLE_CASES = [
      {"_shared": "Expression of p53.", "A": "Western blot.", "B": "Quantification."}),
     ("A. Overview B. Detail C. Quantification", {"A": "Overview", "B": "Detail", "C": "Quantification"}),
     ("Expression of GFP (panel A) and RFP (panel B) in leaves.",
-     {"A": "Expression of GFP in leaves.", "B": "RFP in leaves."}),
+     {"A": "Expression of GFP in leaves.", "B": "Expression of RFP in leaves."}),  # rules-1.4: head to both
     ("Control (A) vs treated (B) animals at day 7.",
      {"A": "Control animals at day 7.", "B": "treated animals at day 7."}),
     ("Tumour growth curves (A) (n = 10 per group) and survival (B).",
@@ -402,8 +402,10 @@ def test_range_header_split_by_its_own_postfix_marks():
     got = as_dict("a, UMAP of all cells. b, Marker genes. c–e, Frequency of CD8+ T cells (c), regulatory T cells "
                   "(d) and NK cells (e) in responders. P values by Wilcoxon test.")
     assert got["B"] == "Marker genes."
-    assert got["C"] == "Frequency of CD8+ T cells" and got["D"] == "regulatory T cells"
-    assert got["E"] == "NK cells in responders."
+    # rules-1.4 ("each panel's text reads alone"): the list's head and tail go to every item
+    assert got["C"] == "Frequency of CD8+ T cells in responders."
+    assert got["D"] == "Frequency of regulatory T cells in responders."
+    assert got["E"] == "Frequency of NK cells in responders."
     got = as_dict("a, Design. b, Images. c,d, Body weight (c) and fat mass (d) after 4 weeks.")
     assert got["C"] == "Body weight after 4 weeks." and got["D"] == "fat mass after 4 weeks."
     # a range whose text has no marks of its own keeps the text
@@ -411,11 +413,13 @@ def test_range_header_split_by_its_own_postfix_marks():
     assert got["A"] == got["C"] == "Sections of control, mutant and rescued mice."
 
 
-def test_tail_of_a_longer_postfix_list_stays_with_the_last_item():
+def test_head_and_tail_of_a_longer_postfix_list_go_to_every_item():
+    # rules-1.2 gave the tail to the last item only; rules-1.4 follows "each panel's text reads alone"
     got = as_dict("Association between ferritin and liver iron (A), cardiac T2* (B) and ejection fraction (C) in "
                   "patients with thalassaemia.")
-    assert got == {"A": "Association between ferritin and liver iron", "B": "cardiac T2*",
-                   "C": "ejection fraction in patients with thalassaemia."}
+    assert got == {"A": "Association between ferritin and liver iron in patients with thalassaemia.",
+                   "B": "Association between cardiac T2* in patients with thalassaemia.",
+                   "C": "Association between ejection fraction in patients with thalassaemia."}
 
 
 def test_inline_clauses_split_at_the_conjunction():
@@ -503,8 +507,9 @@ def test_statement_repeated_per_panel_stays_with_the_last_panel():
 
 def test_preposition_chain_of_postfix_marks():
     got = as_dict("Pulmonary function before (A) and after (B) bronchodilator inhalation.")
+    # rules-1.4: the head ("Pulmonary function") goes to both items as well
     assert got == {"A": "Pulmonary function before bronchodilator inhalation.",
-                   "B": "after bronchodilator inhalation."}
+                   "B": "Pulmonary function after bronchodilator inhalation."}
     # a label after a preposition still opens its own text
     got = as_dict("Dendritic cells present in (a) the stroma and (b) the lymph node.")
     assert got["A"] == "the stroma" and got["B"] == "the lymph node."
@@ -643,3 +648,31 @@ def test_dash_labels_with_positional_words_inside_lettered_panels():
     cap = ("A - Light-sheet imaging of whole fat pads. Left: wild type. Right: reporter mice. "
            "B - Flow cytometry of sorted cells. C - Quantification of reporter-positive cells.")
     assert _labels(cap) == ["A", "B", "C"]
+
+
+def test_last_item_of_a_semicolon_list_opens_with_and():
+    cap = "Vertebra of a fossil toad. A, cranial; B, caudal; and C, left lateral views."
+    assert _labels(cap) == ["A", "B", "C"]
+    assert _labels("Braincase of the specimen. A, dorsal; and B, ventral views.") == ["A", "B"]
+
+
+@pytest.mark.parametrize("caption,expected", [
+    # prefix labels inside one phrase: head and tail to every item
+    ("Cranium of the juvenile in (A) lateral and (B) basal views. Scale bar, 1 cm.",
+     {"A": "Cranium of the juvenile in lateral views.", "B": "Cranium of the juvenile in basal views."}),
+    ("Tibia of a rodent. A, proximal; B, distal; and C, medial views.",
+     {"A": "proximal views.", "B": "distal views.", "C": "medial views."}),
+    ("The nodule shows high signal on (a) T2- and (b) diffusion-weighted images.",
+     {"A": "The nodule shows high signal on T2- images.",
+      "B": "The nodule shows high signal on diffusion-weighted images."}),
+    # postfix labels: the head before the first item and the tail after the last one
+    ("The cyst may look like a crescent (a), a ring (b) or a solid (c) lesion on ultrasound.",
+     {"A": "The cyst may look like a crescent lesion on ultrasound.",
+      "B": "The cyst may look like a ring lesion on ultrasound.",
+      "C": "The cyst may look like a solid lesion on ultrasound."}),
+])
+def test_distributive_lists_give_each_panel_head_and_tail(caption, expected):
+    got = {s.label: s.text for s in split_caption(caption) if s.label != "_shared"}
+    assert got == expected
+    for t in got.values():
+        assert is_verbatim(t, caption)

@@ -305,11 +305,18 @@ def _clause_starts(text: str) -> list[int]:
     return sorted(set(starts))
 
 
+_AND_ITEM_RE = re.compile(r"(?:and|or)\s+(?=[A-Za-z](?:\s*[,.:]\s|\s*[\u2013\-]\s*[A-Za-z]\s*[,.:]\s))")
+
+
 def _bare_candidates(text: str, depths: _Depths, starts: list[int]) -> list[_Marker]:
     out: list[_Marker] = []
     for s in starts:
         if s >= len(text) or depths[s] != 0:
             continue
+        # "A, dorsal; B, ventral; and C, lateral views": the last item of a ';' list opens with "and"
+        am = _AND_ITEM_RE.match(text, s)
+        if am and s and text[s - 2:s].strip() == ";":
+            s = am.end()
         m = _BARE_RE.match(text, s)
         if m:
             lab = m.group("lab")
@@ -921,6 +928,9 @@ def _segments(text: str, marks: list[_Marker], sentence_marks: list[_Marker],
 
     # distribute the predicate of "X (a) and Y (b) show Z" to the whole chain
     _distribute_chains(text, marks, owner_pieces)
+    # "... in (A) posterior and (B) frontal views", "A, dorsal; B, ventral; and C, lateral views": every item
+    # of a distributive list gets the list's head and tail (each panel's text reads alone)
+    _distribute_lists(text, bounds, marks, owner_pieces, shared)
 
     result: list[Subcaption] = []
     if shared:
@@ -1117,6 +1127,92 @@ def _distribute_chains(text: str, marks: list[_Marker], owner: dict[int, list[tu
             for k in range(k0, j):
                 owner[k].extend(cont)
         i = j + 1
+
+
+_ITEM_WORDS_MAX = 4  # an item of a distributive list is a short phrase ("posterior", "right lateral")
+_LIST_JOIN_RE = re.compile(rf"^[\s,;]*(?:(?:and|or|&)\s+)?$", re.I)
+_LIST_NOUN_RE = re.compile(
+    r"(?<![\w-])(?:views?|images?|sections?|scans?|slices?|planes?|projections?|reformat\w*|reconstructions?|"
+    r"maps?|sequences?|series|photographs?|aspects?|surfaces?|perspectives?|angiograms?|radiographs?|"
+    r"micrographs?|weighted\s+images?|weighted)\b", re.I)
+_HEAD_STOP_RE = re.compile(r"^(?:in|on|of|as|at|with|without|from|by|for|both|like|than|to|into|between|before|after|during|showing|shows?|show|showed|present|"
+                           r"presents?|seen|are|is|were|was|demonstrat\w*|depict\w*|reveal\w*)$", re.I)
+
+
+def _words(t: str) -> list[str]:
+    return re.findall(r"\S+", t)
+
+
+def _distribute_lists(text: str, bounds: list[int], marks: list[_Marker],
+                      owner: dict[int, list[tuple[int, int]]], shared: list[tuple[int, int]]) -> None:
+    """One sentence that lists short items with a label each, all labels of one role: prefix
+    ("in (A) posterior and (B) frontal views", "A, dorsal; B, ventral; and C, lateral views") or postfix
+    ("present as a target (a), reniform (b) and sausage-shaped (c) mass ..."): the words before the first
+    item (head) and after the last one (tail) go to every item's text."""
+    full = [x for x in bounds if not _semicolon_bound(text, x)]
+    k = 0
+    n = len(marks)
+    while k < n:
+        s0 = _last_bound(full, -1, marks[k].start) or 0
+        s1 = _first_bound_after(full, marks[k].end, len(text))
+        group = [i for i in range(k, n) if marks[i].start < s1]
+        k = group[-1] + 1
+        if len(group) < 2 or any(marks[i].ref for i in group):
+            continue
+        roles = {marks[i].role for i in group}
+        if roles == {"prefix"}:
+            # items: the words after each label up to the next; the last item as long as the longest other
+            items = [text[marks[i].end:marks[j].start] for i, j in zip(group, group[1:])]
+            if any(len(_words(re.sub(r"(?:,|;|\band\b|\bor\b)\s*$", "", t.strip()))) > _ITEM_WORDS_MAX
+                   or "." in t for t in items):
+                continue
+            if marks[group[0]].kind == "bare" and not text[s0:marks[group[0]].start].strip():
+                head = None
+            else:
+                head = (s0, marks[group[0]].start)
+            last = group[-1]
+            # the tail starts at the list's head noun ("... and (c) lateral views", "T2-weighted images")
+            tm = _LIST_NOUN_RE.search(text, marks[last].end, s1)
+            if not tm or len(_words(text[marks[last].end:tm.start()])) > _ITEM_WORDS_MAX:
+                continue
+            tail = (tm.start(), s1)
+        elif all(marks[i].role == "postfix" for i in group[:-1]) and marks[group[-1]].role in ("postfix", "inline"):
+            items = [text[marks[i].end:marks[j].start] for i, j in zip(group, group[1:])]
+            if any(len(_words(re.sub(r"^[\s,;]*(?:and|or|&)?\s*", "", t))) > _ITEM_WORDS_MAX or "." in t
+                   for t in items):
+                continue
+            w = max(len(_words(re.sub(r"^[\s,;]*(?:and|or|&)?\s*", "", t))) for t in items)
+            before = list(re.finditer(r"\S+", text[s0:marks[group[0]].start]))
+            # the first item: up to w words back, not across a verb or preposition of the head
+            # the first item reaches back to a preposition or verb of the head ("between ferritin and liver
+            # iron (A)"), at most 6 words; without one, as long as the longest other item and one word more
+            j = len(before)
+            while j > 0 and len(before) - j < 6 and not _HEAD_STOP_RE.match(before[j - 1].group()):
+                j -= 1
+            if j == 0 or not _HEAD_STOP_RE.match(before[j - 1].group()):
+                j = max(0, len(before) - (w + 1))
+            elif j == len(before):
+                j -= 1  # "before (A) and after (B) treatment": the item is the preposition itself
+            if j == 0:
+                continue  # no head left
+            h0 = s0
+            hm = re.match(rf"\s*(?P<lab>{_LIST})\s*[,.:]\s+", text[s0:s0 + before[j].start()])
+            if hm and set(expand_labels(hm.group("lab"))) >= {x for i in group for x in marks[i].labels}:
+                h0 = s0 + hm.end()  # "c-e, Frequency of X (c), Y (d) ...": the range header is no head
+            head = (h0, s0 + before[j].start())
+            after = text[marks[group[-1]].end:s1]
+            if not re.search(r"\w", after) or re.match(r"\s*[,;]", after):
+                continue  # nothing distributive after the list
+            tail = (marks[group[-1]].end, s1)
+        else:
+            continue
+        for i in group:
+            if head:
+                owner[i].append(head)
+            owner[i].append(tail)
+        if head:
+            shared[:] = [(a, b) for a, b in shared if b <= head[0] or a >= head[1]] + \
+                [(a, min(b, head[0])) for a, b in shared if a < head[0] < b]
 
 
 def _blank(text: str, holes: list[tuple[int, int]]) -> str:
