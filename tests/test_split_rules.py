@@ -243,7 +243,7 @@ def test_random_text_never_breaks_the_contract():
 
 
 # ------------------------------------------------------------------ rules-1.1: categories found on the held-out set
-# Each case is a pattern seen in the journal styles of eval/gold/heldout.jsonl, written afresh here (not a
+# Each case is a pattern seen in the journal styles of eval/gold/synthetic.jsonl, written afresh here (not a
 # held-out caption).
 
 @pytest.mark.parametrize("tail", [
@@ -429,9 +429,9 @@ def test_inline_clauses_split_at_the_conjunction():
     assert got["D"] == "the delayed-phase image shows fill-in."
 
 
-# ------------------------------------------------------------------ the held-out gold set
+# ------------------------------------------------------------------ the hand-written (synthetic) regression set
 
-HELDOUT = Path(__file__).resolve().parent.parent / "eval" / "gold" / "heldout.jsonl"
+HELDOUT = Path(__file__).resolve().parent.parent / "eval" / "gold" / "synthetic.jsonl"
 
 
 def _heldout() -> list[dict]:
@@ -445,7 +445,7 @@ def test_heldout_gold_parses_and_texts_are_verbatim():
     without = [r for r in rows if not r["subcaptions"]]
     assert 0.2 <= len(without) / len(rows) <= 0.35
     for r in rows:
-        assert set(r) == {"id", "caption", "subcaptions", "source", "notes"} and r["source"] == "synthetic-heldout"
+        assert set(r) == {"id", "caption", "subcaptions", "source", "notes"} and r["source"] == "synthetic-handwritten"
         labels = [s["label"] for s in r["subcaptions"]]
         assert len(labels) == len(set(labels)), r["id"]
         assert not labels or any(lab != "_shared" for lab in labels), r["id"]
@@ -456,13 +456,15 @@ def test_heldout_gold_parses_and_texts_are_verbatim():
     assert {s["label"] for r in rows for s in r["subcaptions"]} >= {"top", "bottom", "left", "right", "top left"}
 
 
-def test_heldout_gold_rebuilds_from_its_annotations():
+def test_heldout_gold_rebuilds_from_its_annotations(tmp_path):
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("make_heldout", HELDOUT.with_name("make_heldout.py"))
+    spec = importlib.util.spec_from_file_location("gold_build", HELDOUT.with_name("build.py"))
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    assert mod.build() == _heldout()
+    out = tmp_path / "synthetic.jsonl"
+    mod.handwritten(HELDOUT.with_name("synthetic_markup.jsonl"), out)
+    assert out.read_bytes() == HELDOUT.read_bytes()
     caption, subs = mod.parse_markup("«_:Title. »(a) «A:One.» (b) «B:Two» and «A,B:both.»")
     assert caption == "Title. (a) One. (b) Two and both."
     assert subs == [{"label": "_shared", "text": "Title."}, {"label": "A", "text": "One. both."},
@@ -475,7 +477,7 @@ def test_rule_splitter_keeps_its_scores_on_heldout():
     rows = _heldout()
     preds = [{"id": r["id"], "subcaptions": [s.model_dump() for s in split_caption(r["caption"])]} for r in rows]
     s = score_predictions(rows, preds)
-    # rules-1.0 scored label F1 0.958, exact 0.930, text F1 0.943 here (HELDOUT.md)
+    # rules-1.0 scored label F1 0.958, exact 0.930, text F1 0.943 here (SYNTHETIC.md)
     assert s["label_f1"] >= 0.97, s["label_f1"]
     assert s["exact_label_set"] >= 0.95, s["exact_label_set"]
     assert s["text_f1"] >= 0.95, s["text_f1"]
