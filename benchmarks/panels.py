@@ -160,6 +160,7 @@ def bench_real(corpus: Path, gold_path: Path, out: Path, ocr: str, show: bool) -
         by_paper.setdefault(rel, {}).setdefault(label_key(r["label"] or ""), r)
     score = Score()
     kinds: dict[str, Score] = {}
+    rasters: dict[str, Score] = {}
     for g in gold:
         r = by_paper.get(g["paper"], {}).get(label_key(g["label"]))
         n = g["panels"]
@@ -178,13 +179,20 @@ def bench_real(corpus: Path, gold_path: Path, out: Path, ocr: str, show: bool) -
         boxes = g.get("boxes")
         if n <= 1:
             letters, boxes = [letters[0]] if letters else [None], None
-        for s in (score, kinds.setdefault(g.get("kind", "other"), Score())):
+        groups = [score, kinds.setdefault(g.get("kind", "other"), Score())]
+        if "raster" in g:  # gold that says whether the figure is one embedded image
+            groups.append(rasters.setdefault("raster" if g["raster"] else "not raster", Score()))
+        for s in groups:
             s.add(name, letters, boxes, got_letters, got_boxes, center_tol=0.02)
     score.report(f"real gold ({gold_path.name}, ocr={ocr})", wall, cpu_s, len(rows))
     for k in sorted(kinds):
         s = kinds[k]
         print(f"    {k:<14} figures {s.figures:3d}  count ok {s.count_ok:3d}  letters {s.letter_ok}/{s.letter_panels}"
               f"  exact {s.exact}")
+    for k in sorted(rasters):
+        s = rasters[k]
+        print(f"  {k:<16} figures {s.figures:3d}  count ok {s.count_ok:3d}  letters {s.letter_ok}/{s.letter_panels}"
+              f"  exact {s.exact} ({100.0 * s.exact / max(1, s.figures):.1f}%)")
     if show:
         for e in score.errors:
             print("   ", e)
