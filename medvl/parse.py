@@ -35,6 +35,7 @@ from typing import Any, Iterator, Literal
 from medvl.errors import InputError, MedvlError
 from medvl.progress import ProgressFn, no_progress
 from medvl.records import Figure, Panel, Provenance, Reject, figure_id, panel_id, paper_id_from_hash, sha256_bytes
+from medvl.pdf import figure_panels as FP
 from medvl.runs import RunDir, package_version, read_jsonl
 from medvl.versioning import stage_version
 
@@ -360,126 +361,6 @@ def _pix_to_array(pix: Any) -> Any:
     return arr[:, :, :3].copy() if pix.n >= 3 else np.repeat(arr, 3, axis=2)
 
 
-def caption_letters(caption: str | None) -> list[str]:
-    """The panel letters a caption names (the core rule splitter; "_shared" and positional labels
-    such as "left" are not letters), upper-case, in order, each once."""
-    if not caption:
-        return []
-    from medvl.split.rules import split_caption
-
-    out: list[str] = []
-    for sc in split_caption(caption):
-        lab = sc.label.strip()
-        if len(lab) == 1 and lab.isalpha() and lab.upper() not in out:
-            out.append(lab.upper())
-    return out
-
-
-def _panels_and_letters(rgb: Any, image_rects_px: list[tuple[int, int, int, int]] | None,
-                        text_letters: list[Any], settings: ParseSettings, has_raster: bool,
-                        expected: list[str] | None = None, hint: dict[str, str] | None = None
-                        ) -> tuple[list[Any], dict[str, str]]:
-    """Panel boxes (pixels) with letters for one figure image.
-
-    ``expected``: the letters the caption names (:func:`caption_letters`); when fewer panels were
-    found, finer splits are tried (:func:`medvl.pdf.panels.hinted_split`) and an accepted one is
-    described in ``hint["panel_hint"]``.
-    """
-    from medvl.pdf import panels as P
-
-    from_pixels = not image_rects_px
-    if image_rects_px:
-        boxes = image_rects_px
-    else:
-        boxes = P.panels_from_pixels(rgb)
-    hits = P.plausible_letters(text_letters)
-    if len(hits) >= 2 and len(boxes) < len(hits) and from_pixels:
-        # fewer gutter cells than printed letters (panels closer than a gutter): the letters are
-        # anchors, and the pieces of a fine cut group under them
-        grouped = P.group_cells(P.fine_cells(rgb), hits)
-        if grouped and len(grouped) == len(hits):
-            boxes = grouped
-    if hits and len(boxes) > len(hits):
-        # more images / gutter cells than printed letters: a panel is the group of cells of a letter
-        grouped = P.group_cells([tuple(b) for b in boxes], hits)
-        if grouped:
-            boxes = grouped
-    hinted = False
-    n_exp = len(expected or [])
-    found = len(boxes) if len(boxes) >= 2 else 1
-    if n_exp >= 2 and found < n_exp and len(hits) <= n_exp:
-        # the caption names more lettered panels than were found (panels closer than a gutter,
-        # touching photographs): finer splits, never more panels than the caption names
-        res = P.hinted_split(rgb, n_exp, found, hits, current=[tuple(b) for b in boxes])
-        if res is not None and (from_pixels or len(res[0]) == n_exp):
-            boxes, step = res
-            hinted = True
-            if hint is not None:
-                hint["panel_hint"] = f"caption names {n_exp} ({','.join(expected or [])}); {found} -> {len(boxes)} panels ({step})"
-    order = P.reading_order(boxes)
-    pboxes = [P.PanelBox(bbox=tuple(int(v) for v in boxes[i])) for i in order]
-    tools: dict[str, str] = {}
-    if len(pboxes) < 2:
-        return [], tools
-    if hits:
-        P.attach_letters(pboxes, hits)
-    want_ocr = settings.ocr == "always" or (settings.ocr == "auto" and not hits and has_raster)
-    if want_ocr and any(p.label is None for p in pboxes):
-        from medvl.pdf.ocr import read_panel_letters_and_hits, tesseract_version
-
-        tv = tesseract_version()
-        if tv:
-            tools["tesseract"] = tv
-            have = {p.label for p in pboxes if p.label}
-            labels, ocr_hits = read_panel_letters_and_hits(rgb, [p.bbox for p in pboxes])
-            for p, lab in zip(pboxes, labels):
-                if p.label is None and lab is not None and lab[0] not in have:
-                    p.label, p.label_source = lab
-            if from_pixels and not hits and not hinted and len(ocr_hits) >= 2 and len(pboxes) > len(ocr_hits) + 1:
-                # more gutter cells than letters read (Nature-style "a" over two stacked images):
-                # the cells group under the letters, as for printed text letters
-                grouped = P.group_cells([p.bbox for p in pboxes], ocr_hits)
-                if grouped and len(grouped) == len(ocr_hits):
-                    pboxes = [P.PanelBox(bbox=tuple(int(v) for v in grouped[i])) for i in P.reading_order(grouped)]
-                    P.attach_letters(pboxes, ocr_hits)
-    if any(p.label for p in pboxes):
-        P.fill_by_order(pboxes)
-    elif from_pixels and not hinted and P.unsupported_graphics_split(rgb, [p.bbox for p in pboxes]):
-        # no letter supports more than one panel and the cells look like parts of one chart or
-        # diagram (a flowchart cut at an arrow): one panel
-        return [], tools
-    return pboxes, tools
-
-
-def _pixel_separation(rgb: Any, clip: tuple, zoom: float, size: tuple[int, int]) -> Any:
-    """separated(a, b) for two touching placed images (PDF rects): a line or seam between them in the pixels."""
-    from medvl.pdf import panels as P
-
-    grey = P._grey(rgb)
-
-    def separated(a: tuple, b: tuple) -> bool:
-        return P.tiles_separated(grey, P.to_pixels(a, (clip[0], clip[1]), zoom, size),
-                                 P.to_pixels(b, (clip[0], clip[1]), zoom, size))
-
-    return separated
-
-
-def _text_letter_hits(page: Any, bbox: tuple, clip: tuple, zoom: float, size: tuple[int, int],
-                      respace: bool = False) -> list[Any]:
-    from medvl.pdf.panels import LetterHit, letter_of, to_pixels
-    from medvl.pdf.words import words_in
-
-    hits = []
-    for w in words_in(page, bbox, respace):
-        letter = letter_of(w[4])
-        if letter is None:
-            continue
-        wb = (w[0], w[1], w[2], w[3])
-        hits.append(LetterHit(letter=letter, bbox=to_pixels(wb, (clip[0], clip[1]), zoom, size), source="pdf_text",
-                              raw=w[4]))
-    return hits
-
-
 def parse_paper(pdf_path: str | Path | None, xml_path: str | Path | None = None,
                 settings: ParseSettings | None = None, *, run_dir: RunDir | str | Path | None = None,
                 source: str | None = None) -> tuple[list[Figure], list[Reject]]:
@@ -617,13 +498,13 @@ def _parse_pdf(pdf: Path, xml: Path | None, settings: ParseSettings, rd: RunDir 
                 from medvl.pdf.panels import panels_from_images, to_pixels
 
                 img_rects = panels_from_images([g.bbox for g in r.graphics if g.kind == "image"], r.bbox,
-                                               separated=_pixel_separation(rgb, clip, zoom, size))
+                                               separated=FP.pixel_separation(rgb, clip, zoom, size))
                 img_px = [to_pixels(x, (clip[0], clip[1]), zoom, size) for x in img_rects] if img_rects else None
-                letters = _text_letter_hits(page, r.bbox, clip, zoom, size, respace=pages[r.page].respaced)
+                letters = FP.text_letter_hits(page, r.bbox, clip, zoom, size, respace=pages[r.page].respaced)
                 hint: dict[str, str] = {}
-                pboxes, t = _panels_and_letters(rgb, img_px, letters, settings,
-                                                has_raster=any(g.kind == "image" for g in r.graphics),
-                                                expected=caption_letters(caption), hint=hint)
+                pboxes, t = FP.panels_and_letters(rgb, img_px, letters, settings.ocr,
+                                                  has_raster=any(g.kind == "image" for g in r.graphics),
+                                                  expected=FP.caption_letters(caption), hint=hint)
                 extra_tools.update(t)
                 if hint.get("panel_hint"):
                     fig_kw["panel_hint"] = hint["panel_hint"]
@@ -696,8 +577,8 @@ def _xml_figure(xf: Any, article: Any, pid: str, sha: str, source: str, index: i
             if rgb is not None:
                 kw.update(width=int(rgb.shape[1]), height=int(rgb.shape[0]), kind="raster")
                 hint: dict[str, str] = {}
-                pboxes, tools = _panels_and_letters(rgb, None, [], settings, has_raster=True,
-                                                    expected=caption_letters(kw["caption"]), hint=hint)
+                pboxes, tools = FP.panels_and_letters(rgb, None, [], settings.ocr, has_raster=True,
+                                                      expected=FP.caption_letters(kw["caption"]), hint=hint)
                 if hint.get("panel_hint"):
                     kw["panel_hint"] = hint["panel_hint"]
                 if rd is not None:

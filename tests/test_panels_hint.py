@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from medvl.parse import ParseSettings, caption_letters, parse_paper
+from medvl.parse import ParseSettings, parse_paper
+from medvl.pdf.figure_panels import caption_letters
 from medvl.pdf import panels as P
 from tests import pdfgen as gen
 

@@ -1,0 +1,132 @@
+"""Panel and letter policy for one figure image: which panels, in which order, with which letters.
+
+The parse stage (medvl.parse) renders a figure and calls :func:`panels_and_letters` with the
+figure's pixels, the placed-image boxes (when the figure is made of several images), the panel
+letters printed as PDF text (:func:`text_letter_hits`) and the letters its caption names
+(:func:`caption_letters`).  The building blocks (gutter cuts, seams, letter matching, OCR) live in
+medvl.pdf.panels and medvl.pdf.ocr; this module decides how they combine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def caption_letters(caption: str | None) -> list[str]:
+    """The panel letters a caption names (the core rule splitter; "_shared" and positional labels
+    such as "left" are not letters), upper-case, in order, each once."""
+    if not caption:
+        return []
+    from medvl.split.rules import split_caption
+
+    out: list[str] = []
+    for sc in split_caption(caption):
+        lab = sc.label.strip()
+        if len(lab) == 1 and lab.isalpha() and lab.upper() not in out:
+            out.append(lab.upper())
+    return out
+
+
+def panels_and_letters(rgb: Any, image_rects_px: list[tuple[int, int, int, int]] | None,
+                       text_letters: list[Any], ocr: str, has_raster: bool,
+                       expected: list[str] | None = None, hint: dict[str, str] | None = None
+                       ) -> tuple[list[Any], dict[str, str]]:
+    """Panel boxes (pixels) with letters for one figure image.
+
+    ``expected``: the letters the caption names (:func:`caption_letters`); when fewer panels were
+    found, finer splits are tried (:func:`medvl.pdf.panels.hinted_split`) and an accepted one is
+    described in ``hint["panel_hint"]``.
+    """
+    from medvl.pdf import panels as P
+
+    from_pixels = not image_rects_px
+    if image_rects_px:
+        boxes = image_rects_px
+    else:
+        boxes = P.panels_from_pixels(rgb)
+    hits = P.plausible_letters(text_letters)
+    if len(hits) >= 2 and len(boxes) < len(hits) and from_pixels:
+        # fewer gutter cells than printed letters (panels closer than a gutter): the letters are
+        # anchors, and the pieces of a fine cut group under them
+        grouped = P.group_cells(P.fine_cells(rgb), hits)
+        if grouped and len(grouped) == len(hits):
+            boxes = grouped
+    if hits and len(boxes) > len(hits):
+        # more images / gutter cells than printed letters: a panel is the group of cells of a letter
+        grouped = P.group_cells([tuple(b) for b in boxes], hits)
+        if grouped:
+            boxes = grouped
+    hinted = False
+    n_exp = len(expected or [])
+    found = len(boxes) if len(boxes) >= 2 else 1
+    if n_exp >= 2 and found < n_exp and len(hits) <= n_exp:
+        # the caption names more lettered panels than were found (panels closer than a gutter,
+        # touching photographs): finer splits, never more panels than the caption names
+        res = P.hinted_split(rgb, n_exp, found, hits, current=[tuple(b) for b in boxes])
+        if res is not None and (from_pixels or len(res[0]) == n_exp):
+            boxes, step = res
+            hinted = True
+            if hint is not None:
+                hint["panel_hint"] = f"caption names {n_exp} ({','.join(expected or [])}); {found} -> {len(boxes)} panels ({step})"
+    order = P.reading_order(boxes)
+    pboxes = [P.PanelBox(bbox=tuple(int(v) for v in boxes[i])) for i in order]
+    tools: dict[str, str] = {}
+    if len(pboxes) < 2:
+        return [], tools
+    if hits:
+        P.attach_letters(pboxes, hits)
+    want_ocr = ocr == "always" or (ocr == "auto" and not hits and has_raster)
+    if want_ocr and any(p.label is None for p in pboxes):
+        from medvl.pdf.ocr import read_panel_letters_and_hits, tesseract_version
+
+        tv = tesseract_version()
+        if tv:
+            tools["tesseract"] = tv
+            have = {p.label for p in pboxes if p.label}
+            labels, ocr_hits = read_panel_letters_and_hits(rgb, [p.bbox for p in pboxes])
+            for p, lab in zip(pboxes, labels):
+                if p.label is None and lab is not None and lab[0] not in have:
+                    p.label, p.label_source = lab
+            if from_pixels and not hits and not hinted and len(ocr_hits) >= 2 and len(pboxes) > len(ocr_hits) + 1:
+                # more gutter cells than letters read (Nature-style "a" over two stacked images):
+                # the cells group under the letters, as for printed text letters
+                grouped = P.group_cells([p.bbox for p in pboxes], ocr_hits)
+                if grouped and len(grouped) == len(ocr_hits):
+                    pboxes = [P.PanelBox(bbox=tuple(int(v) for v in grouped[i])) for i in P.reading_order(grouped)]
+                    P.attach_letters(pboxes, ocr_hits)
+    if any(p.label for p in pboxes):
+        P.fill_by_order(pboxes)
+    elif from_pixels and not hinted and P.unsupported_graphics_split(rgb, [p.bbox for p in pboxes]):
+        # no letter supports more than one panel and the cells look like parts of one chart or
+        # diagram (a flowchart cut at an arrow): one panel
+        return [], tools
+    return pboxes, tools
+
+
+def pixel_separation(rgb: Any, clip: tuple, zoom: float, size: tuple[int, int]) -> Any:
+    """separated(a, b) for two touching placed images (PDF rects): a line or seam between them in the pixels."""
+    from medvl.pdf import panels as P
+
+    grey = P._grey(rgb)
+
+    def separated(a: tuple, b: tuple) -> bool:
+        return P.tiles_separated(grey, P.to_pixels(a, (clip[0], clip[1]), zoom, size),
+                                 P.to_pixels(b, (clip[0], clip[1]), zoom, size))
+
+    return separated
+
+
+def text_letter_hits(page: Any, bbox: tuple, clip: tuple, zoom: float, size: tuple[int, int],
+                      respace: bool = False) -> list[Any]:
+    from medvl.pdf.panels import LetterHit, letter_of, to_pixels
+    from medvl.pdf.words import words_in
+
+    hits = []
+    for w in words_in(page, bbox, respace):
+        letter = letter_of(w[4])
+        if letter is None:
+            continue
+        wb = (w[0], w[1], w[2], w[3])
+        hits.append(LetterHit(letter=letter, bbox=to_pixels(wb, (clip[0], clip[1]), zoom, size), source="pdf_text",
+                              raw=w[4]))
+    return hits
