@@ -47,11 +47,13 @@ class PromptError(MedvlError):
 
 
 def default_prompts_dir() -> Path:
-    """$MEDVL_PROMPTS_DIR, else the repository's prompts/ folder."""
+    """$MEDVL_PROMPTS_DIR, else medvl's built-in prompts (package data in a wheel, prompts/ in a checkout)."""
     env = os.environ.get("MEDVL_PROMPTS_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "prompts"
+    from medvl.resources import builtin_dir
+
+    return builtin_dir("prompts")
 
 
 def canonical_sha(data: dict) -> str:

@@ -48,15 +48,14 @@ TOOLS = ("torch", "torchvision", "open_clip_torch", "timm", "webdataset")
 TRAIN_RECORD = "medvl_train.json"
 DATA_FORMATS = ("csv", "wds")
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def model_dirs() -> list[Path]:
-    """Folders of open_clip model configs medvl registers: models/ plus $MEDVL_MODELS_DIR (os.pathsep list)."""
-    dirs = [REPO_ROOT / "models"]
-    extra = os.environ.get("MEDVL_MODELS_DIR", "")
-    dirs += [Path(p) for p in extra.split(os.pathsep) if p]
-    return [d for d in dirs if d.is_dir()]
+    """Folders of open_clip model configs medvl registers: the built-in ones (models/, package data in a
+    wheel) plus $MEDVL_MODELS_DIR (os.pathsep list)."""
+    from medvl.resources import builtin_dir, user_dirs
+
+    return [d for d in dict.fromkeys([builtin_dir("models"), *user_dirs("models")]) if d.is_dir()]
 
 
 def local_model_names() -> list[str]:

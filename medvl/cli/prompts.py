@@ -14,7 +14,7 @@ prompts_app = typer.Typer(help="Prompt files (prompts/<group>/<name>_v<version>.
                           no_args_is_help=True)
 app.add_typer(prompts_app, name="prompts")
 
-_DIR_OPT = typer.Option(None, "--prompts-dir", envvar="MEDVL_PROMPTS_DIR", help="Folder of prompt files (default: the repository's prompts/).")
+_DIR_OPT = typer.Option(None, "--prompts-dir", envvar="MEDVL_PROMPTS_DIR", help="Folder of prompt files (default: medvl's built-in prompts, from prompts/).")
 
 
 @prompts_app.command("ls")

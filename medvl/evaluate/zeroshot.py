@@ -18,9 +18,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from medvl.errors import InputError
+from medvl.resources import builtin_dir, search_dirs
 
-REPO_ROOT = Path(__file__).resolve().parent.parent.parent
-SUITES_DIR = REPO_ROOT / "eval" / "suites"
+SUITES_DIR = builtin_dir("suites")  # eval/suites/ in a checkout, package data in a wheel
 
 
 class SuiteClass(BaseModel):
@@ -88,11 +88,12 @@ def resolve_suite_path(suite: str | Path) -> Path:
     if p.is_file():
         return p
     if p.suffix not in (".yaml", ".yml") and not p.parent.name:
-        cand = SUITES_DIR / f"{p.name}.yaml"
-        if cand.is_file():
-            return cand
-    raise InputError(str(suite), "missing_suite",
-                     f"suite not found (give a YAML path or a name from {SUITES_DIR})")
+        for d in search_dirs("suites"):  # $MEDVL_SUITES_DIR first, then the built-in suites
+            cand = d / f"{p.name}.yaml"
+            if cand.is_file():
+                return cand
+    where = ", ".join(str(d) for d in search_dirs("suites")) or str(SUITES_DIR)
+    raise InputError(str(suite), "missing_suite", f"suite not found (give a YAML path or a name from {where})")
 
 
 def load_suite(suite: str | Path) -> tuple[Suite, str]:
