@@ -57,7 +57,8 @@ from typing import Any, Callable, Iterator
 from medvl.errors import InputError, MedvlError
 from medvl.progress import ProgressFn, no_progress
 from medvl.records import Figure, Pair, Reject, pair_id, sha256_file
-from medvl.runs import RunDir, atomic_open, atomic_write_text, read_jsonl, safe_key, tool_versions
+from medvl.runs import (RunDir, atomic_open, atomic_write_text, read_jsonl, remove_stale_temps, safe_key,
+                        temp_dir_beside, tool_versions)
 from medvl.versioning import stage_version
 
 STAGE = "export"
@@ -610,9 +611,10 @@ def _export(rd: RunDir, data_dir: Path, settings: ExportSettings, figs: _Figures
 
     gt = _ground_truth_papers(rd, figs.sources, settings.ground_truth)
 
-    # pass 2: into a temporary sibling, then swap it into place
+    # pass 2: into a temporary sibling, then swap it into place; what a killed export left is removed first
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}.", dir=data_dir.parent))
+    remove_stale_temps(data_dir)
+    tmp = temp_dir_beside(data_dir)  # the usual mode (umask), not mkdtemp's 0700: it becomes the dataset
     try:
         tag_info = None
         if tags is not None:
@@ -624,7 +626,7 @@ def _export(rd: RunDir, data_dir: Path, settings: ExportSettings, figs: _Figures
         summary = _write(tmp, data_dir, rd, input_path, entries, rejects, settings, moved, figs, gt, tag_info)
         old = None
         if data_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}.old.", dir=data_dir.parent))
+            old = temp_dir_beside(data_dir, "old")
             os.rmdir(old)
             os.replace(data_dir, old)
         os.replace(tmp, data_dir)

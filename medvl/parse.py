@@ -354,6 +354,16 @@ def _write_image(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _remove_image_temps(rd: RunDir | None, pid: str) -> None:
+    """A paper parsed again (its unit was not done: e.g. killed while writing images) starts without the
+    temp files a killed writer left in its image and overlay folders (one paper has one writer)."""
+    if rd is not None:
+        from medvl.runs import remove_temp_files
+
+        for folder in ("images", "overlays"):
+            remove_temp_files(rd.path / folder / pid)
+
+
 def _pix_to_array(pix: Any) -> Any:
     import numpy as np
 
@@ -412,6 +422,7 @@ def _parse_pdf(pdf: Path, xml: Path | None, settings: ParseSettings, rd: RunDir 
     data = _read(pdf, source)
     sha = sha256_bytes(data)
     pid = paper_id_from_hash(sha)
+    _remove_image_temps(rd, pid)
     doc = open_pdf(data, source)
     rejects: list[Reject] = []
     deadline = time.monotonic() + settings.timeout_s if settings.timeout_s else None
@@ -654,6 +665,7 @@ def _parse_xml_only(xml: Path, settings: ParseSettings, rd: RunDir | None, sourc
     data = _read(xml, source)
     sha = sha256_bytes(data)
     pid = paper_id_from_hash(sha)
+    _remove_image_temps(rd, pid)
     article = parse_jats_bytes(data, source)
     figures = [_xml_figure(xf, article, pid, sha, source, i, settings, rd, xml_path=xml)
                for i, xf in enumerate(article.figures)]

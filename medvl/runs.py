@@ -25,6 +25,7 @@ import platform
 import re
 import subprocess
 import sys
+import shutil
 import tempfile
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -58,7 +59,8 @@ def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8
     """Write to a temporary file beside `path`, fsync, then rename into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # .NAME.tmp-PID-RANDOM.tmp: remove_stale_temps can tell a killed writer's file from a live one
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-{os.getpid()}-", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give outputs the usual permissions
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as fh:
@@ -72,6 +74,70 @@ def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8
         except FileNotFoundError:
             pass
         raise
+
+
+# ---------------------------------------------------------------- temporary files and folders
+
+def temp_dir_beside(path: str | Path, tag: str = "tmp") -> Path:
+    """A new empty folder beside `path` to build it in: ``.NAME.TAG-PID-RANDOM``, with the usual mode.
+
+    The pid lets `remove_stale_temps` tell a folder left by a killed process from one in use; the mode
+    is 0777 minus the umask (mkdtemp makes 0700, which the finished folder would keep)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{tag}-{os.getpid()}-", dir=path.parent))
+    os.chmod(tmp, 0o777 & ~_UMASK)
+    return tmp
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale_temps(path: str | Path) -> list[Path]:
+    """Remove what killed writers of `path` left beside it; returns what was removed.
+
+    Folders and files named ``.NAME.TAG-PID-*`` (temp_dir_beside, atomic_open) of processes that are
+    gone, and ``.NAME.XXXXXXXX[.tmp]`` / ``.NAME.old.XXXXXXXX`` left by earlier medvl versions."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    name = re.escape(path.name)
+    tagged = re.compile(rf"^\.{name}\.[a-z]+-(\d+)-[A-Za-z0-9_]+(?:\.tmp)?$")
+    legacy_dir = re.compile(rf"^\.{name}\.(?:old\.)?[A-Za-z0-9_]{{8}}$")
+    legacy_file = re.compile(rf"^\.{name}\.[A-Za-z0-9_]{{8}}\.tmp$")
+    removed = []
+    for p in path.parent.iterdir():
+        m = tagged.match(p.name)
+        if m:
+            stale = not _pid_alive(int(m.group(1)))
+        else:
+            stale = bool((legacy_dir.match(p.name) and p.is_dir()) or (legacy_file.match(p.name) and p.is_file()))
+        if stale:
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
+
+
+def remove_temp_files(folder: str | Path, pattern: str = ".*.tmp") -> int:
+    """Remove temp files (atomic writes cut short by a kill) in `folder`; for folders only one writer uses."""
+    folder = Path(folder)
+    n = 0
+    if folder.is_dir():
+        for p in folder.glob(pattern):
+            if p.is_file():
+                p.unlink(missing_ok=True)
+                n += 1
+    return n
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -213,12 +279,14 @@ class RunDir:
 
     def merge(self, stage: str, out_name: str) -> int:
         """Rebuild RUN_DIR/out_name from the stage's done parts, sorted by key."""
+        remove_stale_temps(self.file(out_name))  # a merge killed half-way left its temp file
         n = write_jsonl(self.file(out_name), self.iter_unit_records(stage))
         self.merge_rejects()
         return n
 
     def merge_rejects(self) -> int:
         """Rebuild RUN_DIR/rejects.jsonl from every stage's reject parts."""
+        remove_stale_temps(self.file("rejects.jsonl"))
         root = self.path / ".parts"
         stages = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.exists() else []
 
@@ -248,6 +316,7 @@ class RunDir:
         with open(lock, "a+") as fh:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
             try:
+                remove_stale_temps(self.file("run.json"))  # a writer killed mid-write left its temp file
                 data = self.manifest()
                 mutate(data)
                 atomic_write_text(self.file("run.json"),
