@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
@@ -42,7 +42,7 @@ class _Strict(BaseModel):
 
 
 class ExecutorSettings(_Strict):
-    kind: Literal["local", "inline", "ray"] = "local"
+    kind: str = "local"  # local | inline | ray | a plugin's (medvl.registry.EXECUTORS), checked before a run
     workers: int | None = Field(default=None, ge=1)
     address: str | None = None  # Ray: None (private local instance), "auto", "ray://head:10001"
     timeout_s: float | None = Field(default=None, gt=0)  # per shard; None: each stage's default

@@ -185,6 +185,10 @@ class EmptySettings(StrictSettings):
 
 
 def get_stage(name: str) -> Stage:
+    if name not in _REGISTRY:
+        from medvl.registry import STAGE_PLUGINS
+
+        STAGE_PLUGINS.names()  # third-party stages (entry point group medvl.stages) register when loaded
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -193,6 +197,9 @@ def get_stage(name: str) -> Stage:
 
 
 def stage_names() -> list[str]:
+    from medvl.registry import STAGE_PLUGINS
+
+    STAGE_PLUGINS.names()
     return [s.name for s in sorted(_REGISTRY.values(), key=lambda s: s.order)]
 
 
@@ -576,6 +583,10 @@ class Pipeline:
     # the run ----------------------------------------------------------------------
     def check(self) -> dict[str, str]:
         """Stages that cannot run here and why; raises unless skip_unavailable."""
+        from medvl.registry import EXECUTORS
+
+        if self._executor is None:
+            EXECUTORS.check(self.config.executor.kind, f"{self.config.source}: executor.kind")
         missing = {n: m for n in self.names if (m := get_stage(n).missing())}
         if missing and not self.skip_unavailable:
             lines = "; ".join(f"{n}: {m}" for n, m in missing.items())

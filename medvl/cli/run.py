@@ -30,7 +30,7 @@ def run_cmd(
     stages: Optional[list[str]] = typer.Option(None, "--stages", "-s", help="Only these stages (comma list)."),
     force: Optional[list[str]] = typer.Option(None, "--force", "-f", help="Redo this stage from scratch (repeatable)."),
     workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1, help="Parallel workers (default: cores)."),
-    executor: Optional[str] = typer.Option(None, "--executor", help="local (default), inline or ray."),
+    executor: Optional[str] = typer.Option(None, "--executor", help="local (default), inline, ray or a plugin's."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray address: auto, ray://head:10001."),
     timeout: Optional[float] = typer.Option(None, "--timeout", help="Time limit per shard (one paper), seconds."),
     llm_url: Optional[str] = typer.Option(None, "--llm-url", envvar="MEDVL_LLM_URL",
@@ -68,9 +68,9 @@ def run_cmd(
     if workers:
         cfg.executor.workers = workers
     if executor:
-        if executor not in ("local", "inline", "ray"):
-            raise MedvlError(f"--executor {executor}: use local, inline or ray")
-        cfg.executor.kind = executor  # type: ignore[assignment]
+        from medvl.registry import EXECUTORS
+
+        cfg.executor.kind = EXECUTORS.check(executor, "--executor")
     if address:
         cfg.executor.address = address
     if timeout:

@@ -11,6 +11,10 @@ turn it into a reject row or a failed shard and go on with the rest.
            per-task time limit enforced by killing the worker, dead workers replaced.
 ``ray``    Ray tasks (medvl.executors.ray): the same function over the same tasks on a cluster
            whose nodes share the run directory.
+``inline`` this process, one task after another (tests, debugging).
+
+Each is a factory in the registry ``medvl.registry.EXECUTORS``; a plugin adds another with
+``@EXECUTORS.register("name")`` or an entry point in the group ``medvl.executors``.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Literal, Protocol, Sequence
 
-from medvl.errors import MedvlError
+from medvl.registry import EXECUTORS
 
 ErrorKind = Literal["exception", "timeout", "crash"]
 
@@ -58,19 +62,32 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+@EXECUTORS.register("local")
+def _make_local(workers: int | None = None, *, address: str | None = None, memory_mb: int | None = None,
+                preload: Sequence[str] = ()) -> Executor:
+    from medvl.executors.local import LocalExecutor
+
+    return LocalExecutor(workers or default_workers(), memory_mb=memory_mb, preload=preload)
+
+
+@EXECUTORS.register("inline")
+def _make_inline(workers: int | None = None, *, address: str | None = None, memory_mb: int | None = None,
+                 preload: Sequence[str] = ()) -> Executor:
+    from medvl.executors.local import InlineExecutor
+
+    return InlineExecutor()
+
+
+@EXECUTORS.register("ray")
+def _make_ray(workers: int | None = None, *, address: str | None = None, memory_mb: int | None = None,
+              preload: Sequence[str] = ()) -> Executor:
+    from medvl.executors.ray import RayExecutor
+
+    return RayExecutor(workers=workers, address=address)
+
+
 def make_executor(kind: str = "local", workers: int | None = None, *, address: str | None = None,
                   memory_mb: int | None = None, preload: Sequence[str] = ()) -> Executor:
-    """Build the executor named `kind` ('local', 'inline' or 'ray')."""
-    if kind == "local":
-        from medvl.executors.local import LocalExecutor
-
-        return LocalExecutor(workers or default_workers(), memory_mb=memory_mb, preload=preload)
-    if kind == "inline":
-        from medvl.executors.local import InlineExecutor
-
-        return InlineExecutor()
-    if kind == "ray":
-        from medvl.executors.ray import RayExecutor
-
-        return RayExecutor(workers=workers, address=address)
-    raise MedvlError(f"unknown executor {kind!r}: use 'local', 'inline' or 'ray'")
+    """Build the executor named `kind`: 'local', 'inline', 'ray', or one a plugin registered
+    (medvl.registry.EXECUTORS, entry point group medvl.executors)."""
+    return EXECUTORS.get(kind)(workers, address=address, memory_mb=memory_mb, preload=preload)
