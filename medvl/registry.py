@@ -19,6 +19,7 @@ list of names.  An unknown name is an error that lists the known ones and sugges
 
 from __future__ import annotations
 
+import importlib
 from importlib.metadata import entry_points
 from typing import Any, Callable, Generic, TypeVar
 
@@ -31,10 +32,17 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """Named implementations of one extension point (`kind`), extendable through `group` entry points."""
 
-    def __init__(self, kind: str, group: str):
+    def __init__(self, kind: str, group: str, builtin: str | None = None):
         self.kind, self.group = kind, group
+        self.builtin = builtin  # the module whose import registers medvl's own implementations
         self._items: dict[str, T] = {}
         self._entry_points_loaded = False
+        self._builtin_loaded = builtin is None
+
+    def _load_builtin(self) -> None:
+        if not self._builtin_loaded:
+            self._builtin_loaded = True
+            importlib.import_module(self.builtin)  # type: ignore[arg-type]
 
     def register(self, name: str, obj: T | None = None, *, replace: bool = False) -> Any:
         """Add `obj` under `name`; without `obj`, a decorator that adds what it decorates."""
@@ -47,6 +55,7 @@ class Registry(Generic[T]):
         return add(obj) if obj is not None else add
 
     def _load_entry_points(self) -> None:
+        self._load_builtin()
         if self._entry_points_loaded:
             return
         self._entry_points_loaded = True
@@ -64,12 +73,14 @@ class Registry(Generic[T]):
         return sorted(self._items)
 
     def __contains__(self, name: object) -> bool:
+        self._load_builtin()
         if name in self._items:
             return True
         self._load_entry_points()
         return name in self._items
 
     def get(self, name: str) -> T:
+        self._load_builtin()
         if name not in self:
             raise MedvlError(f"unknown {self.kind} {name!r}{suggest(name, self._items)}; "
                              f"known: {', '.join(self.names()) or 'none'}")
@@ -84,6 +95,6 @@ class Registry(Generic[T]):
 
 
 #: executor factories: ``make(workers, *, address, memory_mb, preload) -> Executor`` (medvl/executors)
-EXECUTORS: Registry[Callable[..., Any]] = Registry("executor", "medvl.executors")
+EXECUTORS: Registry[Callable[..., Any]] = Registry("executor", "medvl.executors", builtin="medvl.executors")
 #: stage plugins: a module (or callable) that registers stages with medvl.pipeline.register when loaded
 STAGE_PLUGINS: Registry[Any] = Registry("stage plugin", "medvl.stages")
