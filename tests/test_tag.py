@@ -293,3 +293,109 @@ def test_pipeline_tags_every_pair_and_export_filters(tmp_path):
     assert run_json["stages"]["tag"]["settings"]["version"] == stage_version(TEXT_ONLY)
     again = run_pipeline(cfg, run_dir, only=only)
     assert again.ok and again.stage("tag").ran == 0
+
+
+# ---------------------------------------------------------------- image side
+
+def test_image_classifier_trains_on_weak_labels_and_joins_the_text(tmp_path):
+    """Two visually different kinds of panel (dark grey 'scans' vs white charts with coloured bars), the
+    labels from their captions; the trained weights read back and tell the two apart on new images."""
+    import numpy as np
+    from PIL import Image
+
+    from medvl.tag.image import load_model
+    from medvl.tag.train import train_image_model
+
+    rd = RunDir(tmp_path / "run")
+    rng = np.random.default_rng(0)
+    figs, pairs = [], []
+
+    def scan(seed: int) -> np.ndarray:
+        r = np.random.default_rng(seed)
+        yy, xx = np.mgrid[:64, :64]
+        head = ((yy - 32) ** 2 / 26 ** 2 + (xx - 32) ** 2 / 22 ** 2) < 1
+        a = np.where(head, 90 + r.normal(0, 25, (64, 64)), 0).clip(0, 255).astype(np.uint8)
+        return np.stack([a] * 3, -1)
+
+    def chart(seed: int) -> np.ndarray:
+        r = np.random.default_rng(seed)
+        a = np.full((64, 64, 3), 255, np.uint8)
+        a[60, :] = 0
+        a[:, 3] = 0
+        for k in range(4):
+            h = int(r.integers(10, 50))
+            a[60 - h:60, 8 + k * 14:18 + k * 14] = [(200, 30, 30), (30, 30, 200), (30, 160, 30), (220, 150, 0)][k]
+        return a
+
+    for i in range(24):
+        pid = f"p{i:016x}"
+        fid = figure_id(pid, 1, 0)
+        kind = "scan" if i % 2 else "chart"
+        img = f"images/{pid}/{fid}-k00.png"
+        rd.inside(img).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(scan(i) if kind == "scan" else chart(i)).save(rd.inside(img))
+        text = "Axial T2-weighted MRI of the brain." if kind == "scan" else "Bar graph of the scores, p < 0.05."
+        figs.append(Figure(paper_id=pid, figure_id=fid, source=f"{pid}.pdf", page=1, index=0, label="Figure 1",
+                           caption=text, image=img, provenance=PROV))
+        pairs.append(Pair(pair_id=pair_id(fid, None, 0), image=img, text=text, figure_id=fid, paper_id=pid,
+                          method="whole", confidence=0.9, provenance=PROV))
+    write_jsonl(rd.file("figures.jsonl"), figs)
+    write_jsonl(rd.file("pairs.jsonl"), pairs)
+    out = tmp_path / "image.json"
+    rep = train_image_model([rd.path], out, min_examples=4, use_real=False)
+    assert rep.examples["modality"] == {"chart": 12, "mri": 12}
+    assert out.stat().st_size < 1_000_000
+    model = load_model(out)
+    assert model.heads["modality"].classes == ["chart", "mri"]
+    new_scan, new_chart = tmp_path / "s.png", tmp_path / "c.png"
+    Image.fromarray(scan(99)).save(new_scan)
+    Image.fromarray(chart(98)).save(new_chart)
+    assert model.predict_file(new_scan)["modality"]["mri"] > 0.8
+    assert model.predict_file(new_chart)["modality"]["chart"] > 0.8
+    # the stage with these weights: a panel without words gets its modality from the image
+    rows, rejects = tag_paper([Pair(pair_id="x-whole-00", image="s.png", text="", figure_id="x", paper_id="x",
+                                    method="whole", confidence=0.9, provenance=PROV).model_dump()], [],
+                              TagSettings(image="on", image_model=str(out)), tmp_path)
+    assert rows[0].modality.value == "mri" and rows[0].modality.source == "image"
+    assert any(e.source == "image" for e in rows[0].evidence)
+    assert rows[0].provenance.model.startswith("medvl-image:")
+    assert rows[0].provenance.stage_version != stage_version(TEXT_ONLY)
+    # clear words outweigh the image (read here although the words are sure: image_below above 1)
+    chart_pair = [Pair(pair_id="y-whole-00", image="s.png", text="Kaplan-Meier survival curve, p < 0.01",
+                       figure_id="y", paper_id="y", method="whole", confidence=0.9, provenance=PROV).model_dump()]
+    rows, _ = tag_paper(chart_pair, [], TagSettings(image="on", image_model=str(out), image_below=1.01), tmp_path)
+    assert rows[0].modality.value == "chart" and rows[0].modality.source == "text+image"
+    # by default the image is not read where the words are sure of the modality
+    rows, _ = tag_paper(chart_pair, [], TagSettings(image="on", image_model=str(out)), tmp_path)
+    assert rows[0].modality.source == "text" and not any(e.source == "image" for e in rows[0].evidence)
+    # an unreadable image is a reject row; the text tags stand
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    rows, rejects = tag_paper([Pair(pair_id="z-whole-00", image="bad.png", text="Axial CT", figure_id="z",
+                                    paper_id="z", method="whole", confidence=0.9, provenance=PROV).model_dump()],
+                              [], TagSettings(image="on", image_model=str(out)), tmp_path)
+    assert rows[0].modality.value == "ct" and rejects[0].reason == "image_unreadable"
+
+
+def test_shipped_image_model_loads_and_is_small():
+    from medvl.tag.image import DEFAULT_MODEL, N_FEATURES, load_model
+
+    m = load_model()
+    assert DEFAULT_MODEL.stat().st_size < 1_000_000 and len(m.mean) == N_FEATURES
+    assert {"mri", "ct", "chart", "histology"} <= set(m.heads["modality"].classes)
+    assert m.meta["heldout_vs_weak_labels"]["modality"]["accuracy"] > 0.3
+    with pytest.raises(MedvlError, match="no image classifier weights"):
+        load_model("/nonexistent/weights.json")
+
+
+def test_real_images_from_installed_wheels():
+    from medvl.tag import real
+
+    if not real.available():
+        pytest.skip("nilearn/nibabel/pydicom not installed (pip install 'medvl[real]')")
+    ax = real.mni_slice("axial", 0.55)
+    assert ax.dtype.name == "uint8" and ax.shape[0] > 150 and ax.max() > 200
+    # a real brain: the slice is nearly left-right symmetric and dark outside the head
+    assert abs(float(ax[:, : ax.shape[1] // 2].mean()) - float(ax[:, ax.shape[1] // 2 + 1:].mean())) < 12
+    assert ax[:5].mean() < 20
+    ct = real.dicom_image("CT_small.dcm")
+    assert ct.shape == (128, 128) and ct.max() == 255  # bone at the top of a 40/400 window

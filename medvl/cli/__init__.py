@@ -26,6 +26,7 @@ _COMMAND_MODULES = [
     "split",
     "prompts",
     "align",
+    "tag",
     "export",
     "train",
     "evaluate",

@@ -14,6 +14,7 @@ from medvl.tag.records import Evidence, FieldTag, FindingTag, TagRow
 from medvl.tag.text import FieldResult, TextTags, resolve
 
 IMAGE_WEIGHT = 1.0
+ANATOMY_IMAGE_SHARE = 0.5  # the image says less about anatomy (held-out accuracy ~0.2 vs ~0.6 for modality)
 
 
 def _field(text: FieldResult, image_probs: dict[str, float] | None, weight: float,
@@ -48,7 +49,7 @@ def build_row(*, id: str, kind: str, paper_id: str, figure_id: str, panel_id: st
               provenance: Provenance, image_weight: float = IMAGE_WEIGHT) -> TagRow:
     image_probs = image_probs or {}
     modality, ev_m = _field(text.modality, image_probs.get("modality"), image_weight, "modality")
-    anatomy, ev_a = _field(text.anatomy, image_probs.get("anatomy"), image_weight, "anatomy")
+    anatomy, ev_a = _field(text.anatomy, image_probs.get("anatomy"), image_weight * ANATOMY_IMAGE_SHARE, "anatomy")
     evidence = [Evidence(field=m.field, value=m.value, source=m.source, text=m.text, start=m.start,
                          weight=round(m.weight, 4), context=m.context) for m in text.mentions]
     return TagRow(id=id, kind=kind, paper_id=paper_id, figure_id=figure_id, panel_id=panel_id, image=image,

@@ -61,7 +61,7 @@ def features_from_array(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     f += (np.histogram(gray, bins=16, range=(0, 1))[0] / gray.size).tolist()
     f += [float((gray > 0.94).mean()), float((gray < 0.06).mean()), float(gray.mean()), float(gray.std())]
     q = np.round(gray * 63).astype(np.int32)
-    f += [len(np.unique(q)) / 64.0]
+    f += [float(np.count_nonzero(np.bincount(q.ravel(), minlength=64))) / 64.0]
     # edges
     dx = np.abs(np.diff(gray, axis=1))
     dy = np.abs(np.diff(gray, axis=0))
@@ -80,13 +80,15 @@ def features_from_array(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     f += [centre, centre - float(gray.mean())]
     ow, oh = size
     f += [float(np.log(max(ow, 1) / max(oh, 1))), float(np.log1p(ow * oh) / 15.0)]
-    # 8x8 grey thumbnail
+    # 8x8 grey thumbnail (cell means; edge cells take the remainder)
     ys = np.linspace(0, h, THUMB + 1).astype(int)
     xs = np.linspace(0, w, THUMB + 1).astype(int)
-    for i in range(THUMB):
-        for j in range(THUMB):
-            cell = gray[ys[i]:max(ys[i + 1], ys[i] + 1), xs[j]:max(xs[j + 1], xs[j] + 1)]
-            f.append(float(cell.mean()) if cell.size else 0.0)
+    ys[1:] = np.maximum(ys[1:], ys[:-1] + 1)
+    xs[1:] = np.maximum(xs[1:], xs[:-1] + 1)
+    pad = np.pad(gray, ((0, max(0, ys[-1] - h)), (0, max(0, xs[-1] - w))), mode="edge")
+    sums = np.add.reduceat(np.add.reduceat(pad, ys[:-1], axis=0), xs[:-1], axis=1)
+    counts = np.outer(np.diff(ys), np.diff(xs))
+    f += (sums / counts).ravel().tolist()
     return np.asarray(f, dtype=np.float32)
 
 

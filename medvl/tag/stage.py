@@ -28,6 +28,9 @@ class TagSettings(StrictSettings):
     image: Literal["auto", "on", "off"] = "auto"  # auto: use the image classifier when its weights exist
     image_model: str | None = None  # weights file; default: the one shipped in medvl/tag/models/
     image_weight: float = Field(default=1.0, ge=0)
+    # the image is read only where the words are less sure of the modality than this: decoding
+    # every figure would cost more than the words do, and clear words outweigh the image anyway
+    image_below: float = Field(default=0.9, ge=0, le=1.01)
     figures: bool = True  # also tag whole figures (the rows of the raw export)
 
 
@@ -93,8 +96,10 @@ def tag_paper(pairs: list[dict], figures: list[dict], settings: TagSettings, run
             continue
         figs[f.figure_id] = f
 
-    def image_probs(rel: str | None, ident: str) -> dict | None:
+    def image_probs(rel: str | None, ident: str, tt: Any = None) -> dict | None:
         if model is None or not rel:
+            return None
+        if tt is not None and tt.modality.confidence >= settings.image_below:
             return None
         path = run_dir / rel
         try:
@@ -126,7 +131,7 @@ def tag_paper(pairs: list[dict], figures: list[dict], settings: TagSettings, run
         caption = fig.caption if fig is not None else None
         tt = tag_text(p.text, None if p.method == "whole" else contexts.get(p.figure_id), vocab)
         rows.append(build_row(id=p.pair_id, kind="pair", paper_id=p.paper_id, figure_id=p.figure_id,
-                              panel_id=p.panel_id, image=p.image, text=tt, image_probs=image_probs(p.image, p.pair_id),
+                              panel_id=p.panel_id, image=p.image, text=tt, image_probs=image_probs(p.image, p.pair_id, tt),
                               refs=vocab.refs, provenance=prov(p.text, caption or "", p.image),
                               image_weight=settings.image_weight))
         seen.add(p.pair_id)
@@ -137,7 +142,7 @@ def tag_paper(pairs: list[dict], figures: list[dict], settings: TagSettings, run
                 continue
             tt = tag_text(f.caption, None, vocab)
             rows.append(build_row(id=fid, kind="figure", paper_id=f.paper_id, figure_id=f.figure_id, panel_id=None,
-                                  image=f.image, text=tt, image_probs=image_probs(f.image, fid), refs=vocab.refs,
+                                  image=f.image, text=tt, image_probs=image_probs(f.image, fid, tt), refs=vocab.refs,
                                   provenance=prov(f.caption, f.image), image_weight=settings.image_weight))
     return rows, rejects
 

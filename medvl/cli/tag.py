@@ -1,0 +1,65 @@
+"""`medvl tag`: look at what the tagger reads in a caption, and train the image classifier.
+
+The stage itself runs with `medvl run ... -s tag` (or in any config that lists `tag`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from medvl.cli import app
+
+tag_app = typer.Typer(help="Modality / anatomy / finding tags: inspect the text tagger, train the image classifier.",
+                      no_args_is_help=True)
+app.add_typer(tag_app, name="tag")
+
+
+@tag_app.command("text")
+def text(
+    panel: str = typer.Argument(..., help="The panel's own words (a subcaption)."),
+    caption: Optional[str] = typer.Option(None, "--caption", help="The figure's caption (context)."),
+) -> None:
+    """Print the tags (and the evidence) the text tagger gives these words, as JSON."""
+    from medvl.cli.common import out
+    from medvl.tag.text import tag_text
+
+    t = tag_text(panel, caption)
+    out.print_json(json.dumps({
+        "modality": {"value": t.modality.value, "confidence": round(t.modality.confidence, 3),
+                     "probs": {k: round(v, 3) for k, v in t.modality.probs.items()}},
+        "sequences": t.sequences,
+        "anatomy": {"value": t.anatomy.value, "confidence": round(t.anatomy.confidence, 3),
+                    "probs": {k: round(v, 3) for k, v in t.anatomy.probs.items()}},
+        "findings": t.findings, "negated_findings": t.negated_findings,
+        "evidence": [m.to_dict() for m in t.mentions]}))
+
+
+@tag_app.command("train-image")
+def train_image(
+    run_dirs: List[Path] = typer.Argument(..., help="Run directories with pairs.jsonl and figures.jsonl "
+                                          "(parse -> split -> align done), e.g. of ../shared/corpus."),
+    out: Path = typer.Option(None, "--out", "-o", help="Weights file (default: the shipped "
+                             "medvl/tag/models/image_v1.json)."),
+    min_confidence: float = typer.Option(0.85, "--min-confidence", help="Text-tag confidence a weak label needs."),
+    min_examples: int = typer.Option(8, "--min-examples", help="Examples a class needs to get into a head."),
+    real: bool = typer.Option(True, "--real/--no-real", help="Add the real MNI152 / pydicom slices (medvl[real])."),
+) -> None:
+    """Train the image classifier on weak labels from confident captions (README "Tag")."""
+    from medvl.cli.common import console, progress_bar
+    from medvl.tag.image import DEFAULT_MODEL
+    from medvl.tag.train import train_image_model
+
+    target = out or DEFAULT_MODEL
+    with progress_bar("weak labels") as advance:
+        rep = train_image_model(run_dirs, target, min_confidence=min_confidence, min_examples=min_examples,
+                                use_real=real, progress=advance)
+    for f, counts in rep.examples.items():
+        console.print(f"{f} examples: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    for f, h in rep.heldout.items():
+        console.print(f"held-out papers, {f}: accuracy {h['accuracy']:.3f} on {h['n']} weak labels "
+                      f"({', '.join(f'{k} {v}' for k, v in h['per_class'].items())})")
+    console.print(f"real examples {rep.real}, unreadable images {rep.skipped}")
+    console.print(f"[green]wrote[/] {target} ({target.stat().st_size / 1e3:.0f} kB)")
