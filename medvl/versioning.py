@@ -33,7 +33,7 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
     "train": ("medvl.train",),
     "eval": ("evaluate/__init__.py", "medvl.evaluate.zeroshot", "medvl.evaluate.retrieval",
              "medvl.evaluate.compare", "medvl.evaluate.stats"),
-    "judge": ("medvl.evaluate.judge", "medvl.llm.client", "medvl.prompts", "medvl.records"),
+    "judge": ("medvl.evaluate.judge", "medvl.evaluate.stats", "medvl.llm.client", "medvl.prompts", "medvl.records"),
     "report": ("medvl.evaluate.report", "evaluate/templates"),
 }
 #: the release part of a built-in stage's version (bump it to name a change in the docs; the hash tells

@@ -1,0 +1,38 @@
+"""Compare medvl.evaluate.stats (scipy.stats since issue 12) with its hand-written predecessor.
+
+Usage: python benchmarks/stats_scipy.py OLD_STATS.py   (e.g. `git show 54d7f92:medvl/evaluate/stats.py > old.py`)
+Prints the largest absolute difference of t_cdf, t_ppf, mean_ci and aggregate_scores over a grid.
+"""
+
+import importlib.util
+import random
+import sys
+
+from medvl.evaluate import stats as new
+
+spec = importlib.util.spec_from_file_location("old_stats", sys.argv[1])
+old = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(old)
+
+dfs = [1, 2, 3, 5, 7, 10, 30, 100, 1000]
+ts = [-10, -3, -1.3, -0.2, 0, 0.2, 1, 2.5, 8]
+qs = [0.6, 0.8, 0.9, 0.95, 0.975, 0.99, 0.995]
+d_cdf = max(abs(new.t_cdf(t, df) - old.t_cdf(t, df)) for t in ts for df in dfs)
+d_ppf = max(abs(new.t_ppf(q, df) - old.t_ppf(q, df)) for q in qs for df in dfs)
+rng = random.Random(0)
+d_ci, same_rounded = 0.0, 0
+cases = 0
+for _ in range(300):
+    vals = [rng.randint(1, 5) for _ in range(rng.randint(2, 60))]
+    for method in ("t", "bootstrap"):
+        a, b = new.mean_ci(vals, method=method), old.mean_ci(vals, method=method)
+        for k in ("lo", "hi"):
+            if a.get(k) is not None:
+                d_ci = max(d_ci, abs(a[k] - b[k]))
+        cases += 1
+        same_rounded += new.fmt_ci(a) == old.fmt_ci(b)
+print(f"t_cdf max |new-old| {d_cdf:.2e}; t_ppf max |new-old| {d_ppf:.2e}")
+print(f"mean_ci bounds max |new-old| {d_ci:.2e}; formatted intervals identical in {same_rounded}/{cases} cases")
+d_prop = max(abs(new.proportion(k, n)[x] - old.proportion(k, n)[x]) for n in range(1, 80) for k in range(n + 1)
+             for x in ("lo", "hi"))
+print(f"proportion (Wilson) bounds max |new-old| {d_prop:.2e} (the old z came from a t quantile with df=1e9)")
