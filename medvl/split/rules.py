@@ -44,6 +44,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from medvl.records import Subcaption
 from medvl.split.labels import DASHES, SHARED, expand_labels, normalise_position
@@ -237,6 +238,10 @@ def _matching_close(text: str, i: int, limit: int = 60) -> int:
     return -1
 
 
+_PAREN_START_RE = re.compile(r"[\s(\[]*[A-Za-z]")
+_SEE_PANEL_RE = re.compile(r"^\s*(?:see\s+)?panels?\s+", re.I)
+
+
 def _paren_candidates(text: str, depths: _Depths) -> list[_Marker]:
     out: list[_Marker] = []
     skip_to = -1
@@ -252,11 +257,13 @@ def _paren_candidates(text: str, depths: _Depths) -> list[_Marker]:
         if prev.isalnum() or prev in "-_/":  # "subgroup(s)", "2(a)", "IL-6(b)"
             continue
         content = text[i + 1:j]
+        if not _PAREN_START_RE.match(content):
+            continue  # "(n = 3)", "(5 μM)": every label, annotation or position starts with a letter
         # "Panel (a) shows ..., and panel (b) ...": the word is part of the mark
         pw = _PANEL_BEFORE_RE.search(text, max(0, i - 8), i)
         start = pw.start() if pw else i
-        flat = re.sub(r"[()\[\]]", " ", content)
-        flat = re.sub(r"^\s*(?:see\s+)?panels?\s+", "", flat, flags=re.I)
+        bare = _BRACKET_RE.sub(" ", content)
+        flat = _SEE_PANEL_RE.sub("", bare)
         low = flat.strip().lower()
         if _PAREN_LIST_RE.match(flat):
             items = [p for p in re.split(r"[\s,&/;]+|\band\b|\bor\b", low) if p]
@@ -267,8 +274,7 @@ def _paren_candidates(text: str, depths: _Depths) -> list[_Marker]:
                 if labels:
                     upper = any(c.isupper() for c in flat)
                     out.append(_Marker(start, j + 1, labels, "paren", upper=upper))
-        elif (am := _ANNOT_PRE_RE.match(re.sub(r"[()\[\]]", " ", content))
-              or _ANNOT_POST_RE.match(re.sub(r"[()\[\]]", " ", content))):
+        elif (am := _ANNOT_PRE_RE.match(bare) or _ANNOT_POST_RE.match(bare)):
             labels = expand_labels(am.group("lab"))
             if labels and all(len(x) == 1 for x in labels):
                 upper = any(c.isupper() for c in am.group("lab"))
@@ -668,6 +674,15 @@ def _merge_adjacent(text: str, marks: list[_Marker]) -> list[_Marker]:
 
 def _sentence_bounds(text: str) -> list[int]:
     """Start offsets of sentences and ';' clauses (0 included)."""
+    return list(_sentence_bounds_cached(text))
+
+
+@lru_cache(maxsize=32)
+def _sentence_bounds_cached(text: str) -> tuple[int, ...]:
+    return tuple(_find_sentence_bounds(text))
+
+
+def _find_sentence_bounds(text: str) -> list[int]:
     out = [0]
     for m in _SENT_END_RE.finditer(text):
         before = text[max(0, m.start() - 12): m.start()].rstrip("\")]\u201d'")
@@ -752,7 +767,9 @@ def _clean(piece: str) -> str:
     while prev != s:
         prev = s
         s = _LEAD_JUNK_RE.sub("", s).strip()
-        s = _TRAIL_JUNK_RE.sub("", s).strip()
+        # the $-anchored pattern is tried at every offset: look at the end only (junk is a few words)
+        cut = max(0, len(s) - 60)
+        s = (s[:cut] + _TRAIL_JUNK_RE.sub("", s[cut:])).strip()
     # unbalanced brackets left at the ends by the cut
     if s.endswith("(") or s.endswith("["):
         s = s[:-1].strip()
