@@ -47,11 +47,22 @@ def load_gold(path: str | Path = DEFAULT_GOLD) -> list[dict]:
     return [gold_row(r) for r in rows]
 
 
+LETTERS_ONLY = False  # --positional drop: the gold curates lettered panels only (SourceData)
+
+
+def letters_only(pred: dict) -> dict:
+    """A prediction without positional panels ("left", "top"): for gold that only curates letters."""
+    return {**pred, "subcaptions": [s for s in pred["subcaptions"]
+                                    if s["label"] == "_shared" or len(s["label"]) == 1]}
+
+
 def bench_rules(gold: list[dict], repeat: int = 20) -> dict[str, Any]:
     """Rule splitter: metrics on `gold` and single-core throughput over `repeat` passes."""
     from medvl.split.rules import RULES_VERSION, split_caption
 
     preds = [{"id": g["id"], "subcaptions": [s.model_dump() for s in split_caption(g["caption"])]} for g in gold]
+    if LETTERS_ONLY:
+        preds = [letters_only(p) for p in preds]
     scores = score_predictions(gold, preds)
     captions = [g["caption"] for g in gold]
     # CPU time of this process (one core, single thread): not inflated by other jobs on a busy machine
@@ -123,7 +134,7 @@ def print_table(results: list[dict[str, Any]], columns=COLUMNS) -> None:
         print(" | ".join(c.ljust(w) for c, w in zip(row, widths)))
 
 
-GROUP_KEYS = {"style": label_style, "kind": lambda g: g.get("kind") or ("panels" if g["subcaptions"] else "no_panels")}
+GROUP_KEYS = {"curation": lambda g: "suspect_partial" if g.get("partial") else "full", "style": label_style, "kind": lambda g: g.get("kind") or ("panels" if g["subcaptions"] else "no_panels")}
 GROUP_COLUMNS = [("group", "group", "{}")] + [c for c in COLUMNS if c[0] in (
     "n_captions", "label_precision", "label_recall", "label_f1", "exact_label_set", "text_f1", "no_panel_accuracy")]
 
@@ -152,7 +163,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sourcedata-file", default=str(SOURCEDATA))
     ap.add_argument("--groups", choices=["expand", "skip"], default="expand",
                     help="SourceData grouped segments: each letter gets the whole segment, or leave the figure out")
-    ap.add_argument("--by", default="", help="comma-separated: style, kind (one table per group)")
+    ap.add_argument("--positional", choices=["keep", "drop"], default="keep",
+                    help="drop: leave positional panels ('left', 'top') out of the predictions before scoring "
+                         "(SourceData curates lettered panels only; not comparable with 'keep')")
+    ap.add_argument("--by", default="", help="comma-separated: style, kind, curation (one table per group)")
     ap.add_argument("--show-disagreements", type=int, default=0, metavar="N")
     llm = ap.add_argument_group("LLM splitter (runs when --llm-url is given)")
     llm.add_argument("--llm-url", default=None, help="OpenAI-compatible base URL, e.g. http://127.0.0.1:18765/v1")
@@ -163,12 +177,14 @@ def main(argv: list[str] | None = None) -> None:
     llm.add_argument("--concurrency", type=int, default=8)
     llm.add_argument("--max-tokens", type=int, default=None, help="override the prompt's max_tokens")
     args = ap.parse_args(argv)
+    global LETTERS_ONLY
+    LETTERS_ONLY = args.positional == "drop"
     if args.sourcedata:
         if not Path(args.sourcedata_file).exists():
             ap.error(f"{args.sourcedata_file}: no such file (the shared gold folder sits beside the repository)")
         half = None if args.sourcedata == "all" else args.sourcedata
         gold = load_sourcedata(args.sourcedata_file, split=SOURCEDATA_SPLIT, half=half, groups=args.groups)
-        args.gold = f"{args.sourcedata_file} [{args.sourcedata} half, groups={args.groups}]"
+        args.gold = f"{args.sourcedata_file} [{args.sourcedata} half, groups={args.groups}, positional={args.positional}]"
     else:
         gold = load_gold(args.gold)
     names = args.only or list(BENCHES) + (["llm"] if args.llm_url else [])

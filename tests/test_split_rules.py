@@ -678,3 +678,11 @@ def test_distributive_lists_give_each_panel_head_and_tail(caption, expected):
     assert got == expected
     for t in got.values():
         assert is_verbatim(t, caption)
+
+
+def test_semicolon_inside_a_parenthesis_ends_no_clause():
+    cap = ("(A) Survival of treated mice. (B) Cells were starved for 2 h and puncta per cell were counted "
+           "(mean ± s.d.; n = 30).")
+    got = {s.label: s.text for s in split_caption(cap)}
+    assert got["B"] == "Cells were starved for 2 h and puncta per cell were counted (mean ± s.d.; n = 30)."
+    assert "_shared" not in got

@@ -692,6 +692,11 @@ def _find_sentence_bounds(text: str) -> list[int]:
             nxt = text[m.end():m.end() + 1]
             if not (_AFTER_WORD_INITIAL_RE.search(before) and not nxt.islower()):
                 continue
+        if text[m.start() - 1:m.start()] == ";" or text[m.start():m.start() + 1] == ";":
+            # "(mean ± s.d.; n = 35)": a ';' inside a parenthesis ends no clause
+            seg = text[out[-1]:m.start()]
+            if seg.count("(") > seg.count(")"):
+                continue
         out.append(m.end())
     return out
 
