@@ -18,8 +18,10 @@ limit measures the task itself, never time spent waiting in a queue.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
+import sys
 import signal
 import time
 import traceback as tb
@@ -109,6 +111,30 @@ class _Slot:
             self.conn.close()
 
 
+@contextlib.contextmanager
+def _parent_import_path() -> Iterator[None]:
+    """Start processes that import from this process's sys.path, never from their current folder.
+
+    The forkserver is started with ``python -c``, which puts the current folder first on its import path
+    (and Python 3.11's forkserver ignores the parent's sys.path): run from a folder holding a ``medvl/``
+    directory, workers would import that instead of medvl.  So the server gets PYTHONSAFEPATH=1 (no
+    current folder) and PYTHONPATH = this process's sys.path (the current folder only where this process
+    had it itself, e.g. ``python -m medvl`` in a checkout)."""
+    keys = ("PYTHONPATH", "PYTHONSAFEPATH")
+    saved = {k: os.environ.get(k) for k in keys}
+    entries = [os.path.abspath(p) if p else os.getcwd() for p in sys.path]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(e for e in entries if os.pathsep not in e))
+    os.environ["PYTHONSAFEPATH"] = "1"
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 class LocalExecutor:
     """A process pool with per-task time limits, crash isolation and worker recycling."""
 
@@ -124,6 +150,10 @@ class LocalExecutor:
         self._ctx = mp.get_context(method)
         if method == "forkserver":
             self._ctx.set_forkserver_preload(["medvl.executors.local", *preload])
+            from multiprocessing import forkserver
+
+            with _parent_import_path():  # the server (and every worker forked from it) starts now
+                forkserver.ensure_running()
         self._slots: list[_Slot] = []
 
     def _spawn(self) -> _Slot:
