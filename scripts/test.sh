@@ -8,4 +8,6 @@ bash scripts/llm_server.sh start --port "$port"
 trap 'bash scripts/llm_server.sh stop --port "$port"' EXIT
 export MEDVL_TEST_LLM_URL="http://127.0.0.1:${port}/v1"
 export MEDVL_TEST_LLM_MODEL="${MEDVL_TEST_LLM_MODEL:-smollm2-135m}"
+# any skip not listed in tests/expected_skips.txt fails the run (tests/conftest.py)
+export MEDVL_FAIL_ON_SKIP=1
 .venv/bin/python -m pytest -q -ra tests "$@"
