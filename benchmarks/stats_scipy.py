@@ -12,6 +12,7 @@ from medvl.evaluate import stats as new
 
 spec = importlib.util.spec_from_file_location("old_stats", sys.argv[1])
 old = importlib.util.module_from_spec(spec)
+sys.modules["old_stats"] = old
 spec.loader.exec_module(old)
 
 dfs = [1, 2, 3, 5, 7, 10, 30, 100, 1000]
