@@ -242,6 +242,9 @@ def main() -> None:
     ap.add_argument("--shipped-image-model", action="store_true",
                     help="use medvl/tag/models/image_v1.json (trained on weak labels of the whole corpus)")
     ap.add_argument("--timing", action="store_true", help="also time the tag stage against parse -> export")
+    ap.add_argument("--image-below", type=float, nargs="*", default=None,
+                    help="image_below values to compare (default: the stage's)")
+    ap.add_argument("--summary", action="store_true", help="only the all-batches figures")
     args = ap.parse_args()
     ensure_run(args.run)
     gold = load_gold(args.gold)
@@ -259,13 +262,16 @@ def main() -> None:
         model = load_model(tmp)
         print(f"image model: trained without the {len(gold_papers)} gold papers "
               f"(held-out accuracy on weak labels: modality {rep.heldout.get('modality', {}).get('accuracy')})")
-    t = time.time()
-    rows, cover = predict(gold, args.run, model, settings)
-    print(f"matched: {dict(cover)} ({time.time() - t:.1f} s)")
-    for batch in sorted({r["batch"] for r in rows}):
-        report([r for r in rows if r["batch"] == batch], batch)
-    if len({r["batch"] for r in rows}) > 1:
-        report(rows, "all batches")
+    for below in (args.image_below or [settings.image_below]):
+        settings = TagSettings(image_below=below)
+        t = time.time()
+        rows, cover = predict(gold, args.run, model, settings)
+        print(f"\nimage_below {below}; matched: {dict(cover)} ({time.time() - t:.1f} s)")
+        if not args.summary:
+            for batch in sorted({r["batch"] for r in rows}):
+                report([r for r in rows if r["batch"] == batch], batch)
+        if len({r["batch"] for r in rows}) > 1:
+            report(rows, "all batches")
     if args.timing:
         timing(args.run)
 

@@ -370,10 +370,12 @@ def test_image_classifier_trains_on_weak_labels_and_joins_the_text(tmp_path):
     assert rows[0].modality.source == "text" and not any(e.source == "image" for e in rows[0].evidence)
     # an unreadable image is a reject row; the text tags stand
     (tmp_path / "bad.png").write_bytes(b"not a png")
-    rows, rejects = tag_paper([Pair(pair_id="z-whole-00", image="bad.png", text="Axial CT", figure_id="z",
-                                    paper_id="z", method="whole", confidence=0.9, provenance=PROV).model_dump()],
+    rows, rejects = tag_paper([Pair(pair_id="z-whole-00", image="bad.png", text="Left hemisphere, axial view",
+                                    figure_id="z", paper_id="z", method="whole", confidence=0.9,
+                                    provenance=PROV).model_dump()],
                               [], TagSettings(image="on", image_model=str(out)), tmp_path)
-    assert rows[0].modality.value == "ct" and rejects[0].reason == "image_unreadable"
+    assert rows[0].anatomy.value == "brain" and rows[0].modality.value is None
+    assert rejects[0].reason == "image_unreadable" and "bad.png" in rejects[0].detail
 
 
 def test_shipped_image_model_loads_and_is_small():
@@ -399,3 +401,20 @@ def test_real_images_from_installed_wheels():
     assert ax[:5].mean() < 20
     ct = real.dicom_image("CT_small.dcm")
     assert ct.shape == (128, 128) and ct.max() == 255  # bone at the top of a 40/400 window
+
+
+def test_report_shows_the_mix_before_and_after_the_filter(tmp_path):
+    from medvl.evaluate.report import build_report
+
+    rd = build_run(tmp_path / "run", n_papers=3)
+    _write_tags(rd)
+    export_run(rd.path, rd.path / "export" / "aligned", ExportSettings(split=(1.0, 0.0, 0.0),
+                                                                       keep={"modality": ["mri", "ct"]}))
+    page = build_report(rd.path, out=tmp_path / "r.html", max_figures=0).read_text(encoding="utf-8")
+    i = page.index('id="makeup"')
+    section = page[i:page.index("</section>", i)]
+    assert "Dataset make-up" in section and "aligned: before" in section
+    # modality rows: mri 6 pairs (A, E of 3 papers) before, 6 kept; xray 3 before, 0 kept
+    assert '<td>mri</td><td class="num">6</td><td class="num">6</td><td class="num">6</td>' in section
+    assert '<td>xray</td><td class="num">3</td><td class="num">3</td><td class="num">0</td>' in section
+    assert section.count('class="thumb"') >= 6 and "keep_confidence" not in section

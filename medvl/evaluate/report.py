@@ -965,6 +965,11 @@ def build_context(rd: RunData, images: ImageSink, max_figures: int = 60,
         })
         progress(1, note=fid)
 
+    # dataset make-up (tags.jsonl, export tag filters) -------------------------------
+    from medvl.tag.reportview import tag_view
+
+    tags_view = tag_view(rd.path, images.add if with_images else None, problems)
+
     # settings ---------------------------------------------------------------------
     man = rd.manifest or {}
     settings_rows = [[k, man.get(k)] for k in ("medvl_version", "git_hash", "python", "platform",
@@ -987,6 +992,7 @@ def build_context(rd: RunData, images: ImageSink, max_figures: int = 60,
         "missing": [n for n in ("figures.jsonl", "subcaptions.jsonl", "pairs.jsonl", "judgments.jsonl",
                                 "metrics.json") if not rd.present.get(n)],
         "cards": _cards(rd),
+        "tags": tags_view,
         "counts": counts, "rejects_by_reason": rejects_by_reason, "rejects_examples": dict(rejects_examples),
         "n_rejects": len(rd.rejects), "plots": plots,
         "judge_groups": judge_groups, "judge_summary": summary, "worst": worst_views,

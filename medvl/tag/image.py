@@ -34,10 +34,12 @@ def _load_rgb(path: str | Path, side: int = 128) -> np.ndarray:
     from PIL import Image
 
     with Image.open(path) as im:
-        im.draft("RGB", (side * 2, side * 2))
-        im = im.convert("RGB")
+        im.draft("RGB", (side * 2, side * 2))  # JPEG: decode at a reduced size
         w, h = im.size
-        im.thumbnail((side, side))
+        if im.mode not in ("RGB", "L", "RGBA", "LA", "I;16", "I", "F"):
+            im = im.convert("RGB")  # palette images: colours first, then shrink
+        im.thumbnail((side, side))  # shrink before converting: converting a whole figure costs more
+        im = im.convert("RGB")
         return np.asarray(im, dtype=np.float32) / 255.0, (w, h)
 
 

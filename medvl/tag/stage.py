@@ -28,9 +28,10 @@ class TagSettings(StrictSettings):
     image: Literal["auto", "on", "off"] = "auto"  # auto: use the image classifier when its weights exist
     image_model: str | None = None  # weights file; default: the one shipped in medvl/tag/models/
     image_weight: float = Field(default=1.0, ge=0)
-    # the image is read only where the words are less sure of the modality than this: decoding
+    # the image is read only where the words are less sure of the modality than this (0.3: where they
+    # say next to nothing; on the gold regression batches the image then adds, above it it hurt): decoding
     # every figure would cost more than the words do, and clear words outweigh the image anyway
-    image_below: float = Field(default=0.9, ge=0, le=1.01)
+    image_below: float = Field(default=0.3, ge=0, le=1.01)
     figures: bool = True  # also tag whole figures (the rows of the raw export)
 
 
