@@ -58,6 +58,8 @@ from typing import Any, Iterable
 
 from medvl.progress import ProgressFn, no_progress
 from medvl.records import Figure, Pair, Panel, Provenance, Reject, SplitRow, pair_id, sha256_text
+from medvl.readingorder import grid_rows
+from medvl.readingorder import reading_order as panel_reading_order
 from medvl.runs import RunDir, read_jsonl, safe_key, tool_versions
 from medvl.versioning import stage_version
 
@@ -155,25 +157,8 @@ def is_letter(label: str | None) -> bool:
     return bool(label) and len(label) == 1 and label.isalpha()
 
 
-def reading_order(boxes: list[list[float]]) -> list[list[int]]:
-    """Group panel boxes into rows (top to bottom), each sorted left to right; returns indices."""
-    order = sorted(range(len(boxes)), key=lambda i: (boxes[i][1], boxes[i][0]))
-    rows: list[list[int]] = []
-    spans: list[list[float]] = []
-    for i in order:
-        y0, y1 = boxes[i][1], boxes[i][3]
-        h = max(y1 - y0, 1e-6)
-        for r, (ry0, ry1) in enumerate(spans):
-            overlap = min(y1, ry1) - max(y0, ry0)
-            if overlap > 0.5 * min(h, ry1 - ry0):
-                rows[r].append(i)
-                spans[r] = [min(ry0, y0), max(ry1, y1)]
-                break
-        else:
-            rows.append([i])
-            spans.append([y0, y1])
-    rows_sorted = sorted(zip(spans, rows), key=lambda sr: sr[0][0])
-    return [sorted(r, key=lambda i: boxes[i][0]) for _, r in rows_sorted]
+# the rows of the panel grid (positional words, row/column numbers); the name is kept for its callers
+reading_order = grid_rows
 
 
 def _columns(boxes: list[list[float]]) -> list[list[int]]:
@@ -551,7 +536,8 @@ def align_figure(fig: Figure, split: SplitRow | None, settings: AlignSettings | 
     if letters_left and candidates:
         boxes = {k: fig.panels[k].bbox for k in candidates}
         ks = list(boxes)
-        order = [ks[i] for row in reading_order([boxes[k] for k in ks]) for i in row]
+        # the reading order parse fills letters in (medvl/readingorder.py), not the grid's rows
+        order = [ks[i] for i in panel_reading_order([boxes[k] for k in ks])]
         if len(order) == len(letters_left):
             partial = bool(letter_of) or bool(dup_letters) or distrusted
             conf = CONFIDENCE["order_partial" if partial else "order"]

@@ -25,10 +25,11 @@ PACKAGE_ROOT = Path(__file__).resolve().parent  # medvl/
 STAGE_CODE: dict[str, tuple[str, ...]] = {
     "collect": ("medvl.collect", "medvl.records"),
     "synth": ("medvl.synth", "data/synth_text.yaml"),
-    "parse": ("medvl.parse", "medvl.pdf", "medvl.jats", "medvl.records"),
+    "parse": ("medvl.parse", "medvl.pdf", "medvl.jats", "medvl.readingorder", "medvl.records"),
     "split": ("medvl.split.stage", "medvl.split.llm", "medvl.split.rules", "medvl.split.labels",
               "medvl.split.pieces", "medvl.split.spans", "medvl.llm.client", "medvl.prompts", "medvl.records"),
-    "align": ("medvl.align", "medvl.align_llm", "medvl.llm.client", "medvl.prompts", "medvl.records"),
+    "align": ("medvl.align", "medvl.align_llm", "medvl.readingorder", "medvl.llm.client", "medvl.prompts",
+              "medvl.records"),
     "export": ("medvl.export", "medvl.records"),
     "train": ("medvl.train",),
     "eval": ("evaluate/__init__.py", "medvl.evaluate.zeroshot", "medvl.evaluate.retrieval",
