@@ -326,6 +326,7 @@ class PaperAlignment:
     rescued: int = 0  # figures where the model paired a subcaption the rules left unpaired
     fallbacks: dict[str, int] = field(default_factory=dict)  # why the rule result was kept, per figure
     incomplete: bool = False  # the server died: rule pairs kept for figures not answered
+    results: list = field(default_factory=list)  # LLMResult (or None: not answered) per figure asked
 
 
 def align_paper(figs: list[Figure], splits: dict[str, SplitRow], settings, run_dir=None,
@@ -344,7 +345,7 @@ def align_paper(figs: list[Figure], splits: dict[str, SplitRow], settings, run_d
         if q is not None:
             ask.append((i, q))
     results = aligner.ask([q for _, q in ask])
-    out = PaperAlignment([], [], asked=len(ask))
+    out = PaperAlignment([], [], asked=len(ask), results=list(results))
     answered: dict[int, tuple[FigureQuestion, Any]] = {i: (q, r) for (i, q), r in zip(ask, results)}
     for i, f in enumerate(figs):
         ps, rs = rule[i]

@@ -92,7 +92,8 @@ def render_cmd(
 
 @prompts_app.command("compare")
 def compare_cmd(
-    gold: Path = typer.Option(..., "--gold", help="Gold JSONL: {id, caption, subcaptions: [{label, text}]} per line."),
+    gold: Path = typer.Option(..., "--gold", help="Gold JSONL: {id, caption, subcaptions: [{label, text}]} per line "
+                              "(split prompts), or a figure gold (align prompts; see medvl.align_compare)."),
     prompts: str = typer.Option("", "--prompts", help="Comma-separated prompt refs, e.g. split/zeroshot@1,split/fewshot@1."),
     rules: bool = typer.Option(False, "--rules", help="Also score the rule splitter."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Folder for compare.json, compare.md, predictions/ and the answer cache."),
@@ -115,6 +116,24 @@ def compare_cmd(
     if not refs and not rules:
         console.print("[bold red]error:[/] nothing to compare: give --prompts and/or --rules")
         raise typer.Exit(2)
+    if refs and all(r.startswith("align/") for r in refs):
+        # align prompts: --gold is a figure gold (medvl.align_compare), systems rules / llm / auto per prompt
+        from medvl.align_compare import compare_aligners
+        from medvl.align_compare import to_markdown as align_markdown
+
+        settings = llm_options_to_settings(llm_url, llm_model, llm_mode, concurrency, timeout, max_reasks,
+                                           max_tokens, None)
+        if settings is None:
+            console.print("[bold red]error:[/] comparing prompts needs --llm-url (or $MEDVL_LLM_URL)")
+            raise typer.Exit(2)
+        aligners = (("rules",) if rules else ()) + ("llm", "auto")
+        with progress_bar("compare") as bar:
+            report = compare_aligners(gold, refs, settings, aligners=aligners, out_dir=out_dir, limit=limit,
+                                      progress=bar)
+        typer.echo(align_markdown(report))
+        if out_dir:
+            console.print(f"wrote {out_dir}/align_compare.json, align_compare.md, predictions/")
+        return
     settings = llm_options_to_settings(llm_url, llm_model, llm_mode, concurrency, timeout, max_reasks, max_tokens,
                                        None) if refs else None
     if refs and settings is None:
