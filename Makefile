@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 DEMO_OUT ?= runs/demo
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup sysdeps venv llm-setup demo test test-fast bench clean
+.PHONY: setup sysdeps venv llm-setup demo demo-llm test test-fast bench clean
 
 ## Debian packages (tesseract-ocr, poppler-utils, chromium), installed when missing.
 sysdeps:
@@ -31,6 +31,11 @@ llm-setup: venv
 
 demo: setup
 	$(BIN)/medvl run --demo --out $(DEMO_OUT)
+
+## The LLM stages (span splitter, LLM aligner, judge) on a small synthetic corpus: starts the local CPU
+## vLLM server on DEMO_LLM_PORT (18790), runs configs/demo-llm.yaml against it, stops the server.
+demo-llm: setup llm-setup
+	@bash scripts/demo_llm.sh
 
 ## Whole suite: starts the local vLLM server, runs pytest, stops the server.
 test: setup llm-setup
