@@ -37,6 +37,8 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=None)
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--offer-none", default="always", choices=("always", "when_needed"))
+    ap.add_argument("--fill", default="figure", choices=("figure", "subcaption"),
+                    help="auto: the model's pairs only in figures the rules paired nothing of, or also per subcaption")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -71,7 +73,7 @@ def main() -> None:
     else:
         aligners = tuple(a for a in aligners if a == "rules")
     report = compare_aligners(gold, refs, llm, aligners=aligners, out_dir=out, limit=args.limit,
-                              settings_overrides={"offer_none": args.offer_none})
+                              settings_overrides={"offer_none": args.offer_none, "fill": args.fill})
     if args.json:
         print(json.dumps(report, indent=1))
         return

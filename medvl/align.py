@@ -100,11 +100,16 @@ class AlignSettings:
     confidence: bool = False  # ask the model for a confidence per subcaption (recorded on the pair)
     replace_unsure: bool = False  # auto: the model's pairs replace the rule pairs of the figures it is asked
     offer_none: str = "always"  # always | when_needed: "none" only when there are more subcaptions than panels
+    # auto, adding: "figure" (the model's pairs only for figures the rules paired no panel of) or
+    # "subcaption" (also the subcaptions the rules left unpaired in figures they paired in part)
+    fill: str = "figure"
     # (off: it only adds pairs where the rules had none, so auto's precision is the rules' on their pairs)
 
     def __post_init__(self) -> None:
         if self.shared not in ("auto", "prepend", "append", "drop"):
             raise ValueError(f"shared must be auto, prepend, append or drop, not {self.shared!r}")
+        if self.fill not in ("figure", "subcaption"):
+            raise ValueError(f"fill must be figure or subcaption, not {self.fill!r}")
         if self.offer_none not in ("always", "when_needed"):
             raise ValueError(f"offer_none must be always or when_needed, not {self.offer_none!r}")
         if self.aligner not in ("rules", "llm", "auto"):
@@ -117,7 +122,7 @@ class AlignSettings:
         d = self.to_dict()
         d.pop("force")
         if self.aligner == "rules":  # the LLM settings change nothing then (and older runs keep their sha)
-            for k in ("aligner", "prompt", "vision", "confidence", "replace_unsure", "offer_none"):
+            for k in ("aligner", "prompt", "vision", "confidence", "replace_unsure", "offer_none", "fill"):
                 d.pop(k)
         return sha256_text(json.dumps(d, sort_keys=True))[:16]
 

@@ -75,6 +75,7 @@ def score_pairs(gold: list[dict], pairs: list) -> dict[str, Any]:
     want: dict[str, dict[str, str | None]] = {
         str(g["figure_id"]): {norm_label(k) or k: v for k, v in g["pairs"].items()} for g in gold}
     made = correct = 0
+    by_method = {"rules": [0, 0], "llm": [0, 0]}  # [made, correct]: the rule path and the model's pairs
     by_fig: dict[str, list[bool]] = {}
     for p in pairs:
         d = p.model_dump() if hasattr(p, "model_dump") else p
@@ -83,13 +84,20 @@ def score_pairs(gold: list[dict], pairs: list) -> dict[str, Any]:
         made += 1
         ok = want[d["figure_id"]].get(d.get("label")) == d["panel_id"]
         correct += ok
+        side = by_method["llm" if d.get("method") == "llm" else "rules"]
+        side[0] += 1
+        side[1] += ok
         by_fig.setdefault(d["figure_id"], []).append(ok)
     n_gold = sum(1 for w in want.values() for v in w.values() if v)
     exact = sum(1 for fid, w in want.items()
                 if sum(by_fig.get(fid, [])) == sum(1 for v in w.values() if v) and all(by_fig.get(fid, [True])))
     return {"pairs": made, "pairs_correct": correct, "gold_pairs": n_gold,
             "pair_precision": correct / made if made else 0.0, "pair_recall": correct / n_gold if n_gold else 0.0,
-            "figures_exact": exact / len(want) if want else 0.0}
+            "figures_exact": exact / len(want) if want else 0.0,
+            "rule_pairs": by_method["rules"][0],
+            "rule_pair_precision": by_method["rules"][1] / by_method["rules"][0] if by_method["rules"][0] else 0.0,
+            "llm_pairs": by_method["llm"][0],
+            "llm_pair_precision": by_method["llm"][1] / by_method["llm"][0] if by_method["llm"][0] else 0.0}
 
 
 def _behaviour(results: list, wall_s: float) -> dict[str, Any]:
@@ -181,6 +189,8 @@ def compare_aligners(gold_path: str | Path, prompt_refs: list[str], llm_settings
 
 
 _COLS = [("pair_precision", "pair P", "{:.3f}"), ("pair_recall", "pair R", "{:.3f}"),
+         ("rule_pair_precision", "P rule pairs", "{:.3f}"), ("llm_pairs", "LLM pairs", "{:.0f}"),
+         ("llm_pair_precision", "P LLM pairs", "{:.3f}"),
          ("figures_exact", "figures exact", "{:.3f}"), ("pairs", "pairs", "{:.0f}"),
          ("accepted_rate", "accepted", "{:.3f}"), ("asked", "asked", "{:.0f}"),
          ("latency_mean_s", "latency s", "{:.2f}"), ("answer_tokens_per_figure", "answer tok/fig", "{:.0f}")]
@@ -194,7 +204,8 @@ def to_markdown(report: dict[str, Any]) -> str:
     for s in report["systems"]:
         cells = [fmt.format(s[k]) if k in s else "-" for k, _, fmt in _COLS]
         lines.append(f"| `{s['system']}` | " + " | ".join(cells) + " |")
-    lines += ["", "pair P: correct pairs / pairs made; pair R: correct pairs / gold pairs with a panel; accepted: "
+    lines += ["", "pair P: correct pairs / pairs made; pair R: correct pairs / gold pairs with a panel; P rule "
+              "pairs / P LLM pairs: the same over the pairs the rule path made and over the model's pairs; accepted: "
               "answers the validators accepted, of the figures asked (the rest kept the rule result).", ""]
     return "\n".join(lines)
 

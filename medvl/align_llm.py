@@ -253,13 +253,16 @@ def rules_unsure(pairs: list[Pair], rejects: list[Reject]) -> bool:
 
 
 def merge_added(rule_pairs: list[Pair], rule_rejects: list[Reject], llm_pairs: list[Pair],
-                llm_rejects: list[Reject]) -> tuple[list[Pair], list[Reject], int]:
+                llm_rejects: list[Reject], fill: str = "figure") -> tuple[list[Pair], list[Reject], int]:
     """auto without replace: the rule pairs, plus the model's pairs for subcaptions and panels the rules
-    left unpaired; the rejects those additions resolve are dropped.  Returns (pairs, rejects, added)."""
+    left unpaired (``fill="figure"``: only in a figure the rules paired no panel of); the rejects those
+    additions resolve are dropped.  Returns (pairs, rejects, added)."""
     labels = {p.label for p in rule_pairs if p.label}
     panels = {p.panel_id for p in rule_pairs if p.panel_id}
     if any(p.method in ("whole", "single_panel") for p in rule_pairs):
         return rule_pairs, rule_rejects, 0  # a whole-figure pair is not topped up with panel pairs
+    if fill == "figure" and panels:
+        return rule_pairs, rule_rejects, 0  # the rules paired part of this figure: theirs stands alone
     added = [p for p in llm_pairs if p.method == "llm" and p.label not in labels and p.panel_id not in panels]
     fixed_ids = {f"{p.figure_id}:{p.label}" for p in added} | {p.panel_id for p in added}
     rejects = [r for r in rule_rejects if r.id not in fixed_ids]
@@ -369,7 +372,7 @@ def align_paper(figs: list[Figure], splits: dict[str, SplitRow], settings, run_d
         lp = [p.model_copy(update={"llm": {**(p.llm or {}), "rescued": p.label not in rule_labels}})
               if p.method == "llm" else p for p in lp]
         if settings.aligner == "auto" and not settings.replace_unsure:
-            lp, lr, _ = merge_added(ps, rs, lp, lr)
+            lp, lr, _ = merge_added(ps, rs, lp, lr, settings.fill)
         n_llm = sum(1 for p in lp if p.method == "llm")
         out.llm_figures += n_llm > 0
         out.rescued += any(p.method == "llm" and (p.llm or {}).get("rescued") for p in lp)

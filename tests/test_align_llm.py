@@ -230,3 +230,24 @@ ALIGN_PINNED = {  # a used prompt version is never edited: new wording is a new 
 @pytest.mark.parametrize("ref", sorted(ALIGN_PINNED))
 def test_align_prompts_are_pinned(ref):
     assert load_prompt(ref).sha == ALIGN_PINNED[ref], f"{ref} changed; write a new version instead"
+
+
+def test_auto_fill_figure_adds_only_where_the_rules_paired_nothing(tmp_path):
+    from medvl.align_llm import merge_added
+
+    rd = RunDir(tmp_path)
+    # A lettered (rule pair), B and C left over for 3 unlettered panels: the rules reject them
+    fig = make_figure(rd, "p1", 0, "Figure 1. (A) a. (B) b. (C) c.", GRID, ["A", None, None, None])
+    split = make_split(fig, [("A", "a"), ("B", "b"), ("C", "c")])
+    rp, rr = align_figure(fig, split, AlignSettings(), rd)
+    assert [p.label for p in rp] == ["A"] and any(r.reason == "count_mismatch" for r in rr)
+    from medvl.align_llm import LLMAssignment
+
+    llm = LLMAssignment(assign={"A": fig.panels[0].panel_id, "B": fig.panels[1].panel_id, "C": fig.panels[3].panel_id},
+                        reasons={}, info={"model": "m"})
+    lp, lr = align_figure(fig, split, AlignSettings(), rd, llm=llm)
+    kept, _, added = merge_added(rp, rr, lp, lr, fill="figure")
+    assert added == 0 and kept == rp
+    more, rej, added = merge_added(rp, rr, lp, lr, fill="subcaption")
+    assert added == 2 and [p.label for p in more] == ["A", "B", "C"] and more[0] == rp[0]
+    assert not any(r.reason == "count_mismatch" for r in rej)
