@@ -10,7 +10,13 @@ what medvl collect asks, shaped as the real services answer:
 * ``/epmc/rest/PMC<id>/fullTextXML`` and ``/epmc/render?accid=PMC<id>&blobtype=pdf``.
 
 Article files are generated: tiny PDFs with PyMuPDF and JATS XML with a license element.
-Faults are set per path (:meth:`FakePMC.fault`): 404, 500, 429 with Retry-After, an HTML page,
+E-utilities replies it learned from NCBI's documentation (issue 13): an ``<ERROR>UID=N: cannot get
+document summary</ERROR>`` in place of one record (``bad_ids``: withdrawn or invalid ids) among good
+ones; an esearch ``ErrorList`` with ``FieldNotFound`` for a field tag PMC does not document (``[tiab]``,
+``[pt]``; the translation then says ``[All Fields]``) and ``PhraseNotFound`` (``phrases_not_found``); a
+``WarningList`` (``warnings``: term -> [(kind, text)]); a history server that forgets every WebEnv
+after ``expire_history_after`` esummary pages (an expired WebEnv: ``Unable to obtain query #1``).
+Faults are set per path (:meth:`FakePMC.fault`): 404, 500, 429 with or without Retry-After, an HTML page,
 a truncated body (Content-Length larger than what is sent), a PDF without ``%%EOF``,
 malformed XML, a slow reply; each for the first N requests or for all of them.
 Every request is logged with its arrival time (``srv.log``) for rate and paging checks.
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,6 +34,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterable
 from urllib.parse import parse_qs, urlparse
 from xml.sax.saxutils import escape
+
+# search field tags documented for db=pmc (PMC Help, "Search fields"); others become [All Fields]
+PMC_FIELDS = {"ti", "title", "ab", "abstract", "all", "all fields", "au", "author", "aff", "affiliation", "body",
+              "doi", "filter", "sb", "jour", "journal", "ta", "kwd", "keyword", "mh", "mesh terms", "majr", "pmcid",
+              "pmid", "dp", "pdat", "publication date", "la", "language"}
 
 LICENSE_URLS = {
     "CC BY": "https://creativecommons.org/licenses/by/4.0/",
@@ -138,6 +150,10 @@ class FakePMC:
     results: dict[str, list[str]] = field(default_factory=dict)  # term -> pmcids (default: all)
     faults: dict[str, Fault] = field(default_factory=dict)
     log: list[LoggedRequest] = field(default_factory=list)
+    bad_ids: set[str] = field(default_factory=set)  # esummary answers these with <ERROR>UID=...
+    phrases_not_found: dict[str, list[str]] = field(default_factory=dict)  # term -> ErrorList PhraseNotFound
+    warnings: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # term -> WarningList entries
+    expire_history_after: int | None = None  # esummary pages answered before every WebEnv is forgotten
 
     def __post_init__(self):
         self.by_id = {a.pmcid: a for a in self.articles}
@@ -190,8 +206,25 @@ class FakePMC:
             return [r for r in self.log if r.path.startswith(prefix)]
 
     # ------------------------------------------------------------ replies
+    def translate(self, term: str) -> tuple[str, list[str]]:
+        """(QueryTranslation, unknown field tags): tags PMC does not document become [All Fields]."""
+        unknown: list[str] = []
+
+        def one(m) -> str:
+            words, tag = m.group(1), m.group(2).strip()
+            if tag.lower() in PMC_FIELDS:
+                return f"{words}[{tag}]"
+            unknown.append(tag)
+            return f"{words}[All Fields]"
+
+        return re.sub(r'("[^"]+"|[\w\-]+(?: [\w\-]+)*)\[([^\]]+)\]', one, term), unknown
+
     def esearch(self, q: dict) -> bytes:
         term = q.get("term", "")
+        translation, unknown = self.translate(term)
+        errors = "".join(f"<FieldNotFound>{escape(t)}</FieldNotFound>" for t in dict.fromkeys(unknown))
+        errors += "".join(f"<PhraseNotFound>{escape(p)}</PhraseNotFound>" for p in self.phrases_not_found.get(term, []))
+        warns = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in self.warnings.get(term, []))
         ids = list(self.results.get(term, [a.pmcid for a in self.articles]))
         with self._lock:
             webenv = f"MCID_fake{len(self._webenvs) + 1:04d}"
@@ -204,8 +237,10 @@ class FakePMC:
             '"https://eutils.ncbi.nlm.nih.gov/eutils/dtd/20060628/esearch.dtd">\n'
             f"<eSearchResult><Count>{len(ids)}</Count><RetMax>{min(retmax, len(ids))}</RetMax>"
             f"<RetStart>0</RetStart><QueryKey>1</QueryKey><WebEnv>{webenv}</WebEnv>"
-            f"<IdList>{id_xml}</IdList><TranslationSet/><QueryTranslation>{escape(term)}</QueryTranslation>"
-            "</eSearchResult>\n").encode()
+            f"<IdList>{id_xml}</IdList><TranslationSet/><QueryTranslation>{escape(translation)}</QueryTranslation>"
+            + (f"<ErrorList>{errors}</ErrorList>" if errors else "")
+            + (f"<WarningList>{warns}</WarningList>" if warns else "")
+            + "</eSearchResult>\n").encode()
 
     def esummary(self, q: dict) -> bytes:
         head = ('<?xml version="1.0" encoding="UTF-8" ?>\n'
@@ -215,6 +250,13 @@ class FakePMC:
             ids = [f"PMC{i.strip()}" for i in q["id"].split(",") if i.strip()]
         else:
             webenv = q.get("WebEnv", "")
+            with self._lock:
+                if self.expire_history_after is not None:
+                    if self.expire_history_after <= 0:
+                        self._webenvs.clear()  # the history server forgot every search (once)
+                        self.expire_history_after = None
+                    else:
+                        self.expire_history_after -= 1
             if webenv not in self._webenvs or q.get("query_key") != "1":
                 return (head + "<eSummaryResult><ERROR>Unable to obtain query #1</ERROR></eSummaryResult>\n").encode()
             start, n = int(q.get("retstart", 0)), int(q.get("retmax", 20))
@@ -222,6 +264,9 @@ class FakePMC:
         docs = []
         for pmcid in ids:
             a = self.by_id.get(pmcid)
+            if pmcid in self.bad_ids:  # withdrawn or invalid: NCBI's error in place of the record
+                docs.append(f"<ERROR>UID={pmcid.removeprefix('PMC')}: cannot get document summary</ERROR>\n")
+                continue
             if a is None:
                 continue
             docs.append(

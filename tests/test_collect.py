@@ -189,7 +189,7 @@ def test_formats(tmp_path):
     # PDF only: the XML of the paper without a license code was read for its license, not kept
     assert sorted(p.name for p in (tmp_path / "pdf").rglob("fulltext.*")) == ["fulltext.pdf"] * 2
     assert license_for(tmp_path / "pdf" / "PMC1000002") == "CC-BY-4.0"
-    assert {r["kind"] for r in rows(tmp_path / "pdf")} == {"pdf"}
+    assert {r["kind"] for r in rows(tmp_path / "pdf")} == {"pdf", "search"}
 
 
 # ---------------------------------------------------------------- sources and faults

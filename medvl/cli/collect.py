@@ -85,6 +85,15 @@ def collect_cmd(
         console.print(f"[yellow]interrupted[/]: finished papers are recorded in {out}; "
                       "run the same command again to finish the rest")
         raise typer.Exit(130)
+    if summary.query_translation:
+        console.print(f"search: NCBI read the term as {summary.query_translation}")
+    for msg in summary.search_messages:
+        console.print(f"[yellow]NCBI:[/] {msg}")
+    if summary.esummary_errors:
+        console.print(f"[yellow]{summary.esummary_errors} record(s) NCBI could not summarise[/] (withdrawn or "
+                      f"invalid ids): skipped, a manifest row each with NCBI's message")
+    if summary.researches:
+        console.print(f"the history server lost the search: run again {summary.researches} time(s), paging resumed")
     console.print(f"[green]collect[/] {summary.note()} · {summary.files} files, "
                   f"{summary.bytes / 1e6:.1f} MB, {summary.requests} requests -> {summary.manifest}")
     if summary.failed:

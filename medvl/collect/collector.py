@@ -137,6 +137,10 @@ class CollectSummary(BaseModel):
     requests: int = 0
     interrupted: bool = False
     manifest: str = ""
+    query_translation: str | None = None  # how NCBI read the term
+    search_messages: list[str] = []  # NCBI's ErrorList/WarningList lines ("QuotedPhraseNotFound: ...")
+    esummary_errors: int = 0  # records NCBI answered with an <ERROR> (skipped; a manifest row each)
+    researches: int = 0  # times the search was run again because the history server lost it
 
     def note(self) -> str:
         return (f"found {self.found} · downloaded {self.downloaded} · skipped {self.skipped} · "
@@ -198,6 +202,8 @@ class Collector:
         self.input_sha = sha256_text(self.term or ",".join(settings.ids))
         self.tools = tool_versions(TOOLS)
         self.summary = CollectSummary(out_dir=str(self.papers.path), term=self.term)
+        self._search_rows: list[ManifestRow] = []  # rows of no single paper (duplicates, esummary errors)
+        self._search_rejects: list[Reject] = []
 
     # ------------------------------------------------------------ helpers
     def _prov(self) -> Provenance:
@@ -214,14 +220,43 @@ class Collector:
         self.progress(1, note=self.summary.note())
 
     # ------------------------------------------------------------ the run
+    def _esummary_error(self, pmcid: str, message: str) -> None:
+        """One record NCBI could not summarise (withdrawn, invalid id): a manifest row; the rest go on."""
+        self.summary.esummary_errors += 1
+        detail = f"NCBI esummary answered an error for {pmcid}: {message}; skipped (a rerun asks again)"
+        hit = Hit(pmcid=pmcid)
+        self._search_rows.append(self._row(hit, "paper", "failed", "esummary_error", detail))
+        self._search_rejects.append(self._reject(hit, "esummary_error", detail))
+        self._tick()
+
+    def _search_row(self, error: BaseException | None) -> ManifestRow:
+        """The row of the search itself: term, NCBI's translation, count, errors and warnings."""
+        e = self.entrez
+        failed = isinstance(error, EntrezError)
+        msgs = e.messages
+        reason = getattr(error, "reason", "search_failed") if failed else ("search_warnings" if msgs else "searched")
+        detail = (str(error) if failed else
+                  f"{self.summary.count} hit(s); NCBI read the term as {e.query_translation!r}"
+                  + (f"; NCBI says: {'; '.join(msgs)}" if msgs else "")
+                  + (f"; the history server lost the search, run again {self.summary.researches} time(s)"
+                     if self.summary.researches else ""))
+        return ManifestRow(pmcid="", kind="search", status="failed" if failed else "ok", reason=reason,
+                           detail=detail, query=self.term, query_translation=e.query_translation,
+                           count=self.summary.count, messages=msgs, retrieved_at=now_iso(),
+                           provenance=self._prov())
+
     def hits(self) -> Iterator[Hit]:
         if self.s.ids:
             ids = self.s.ids[: self.s.max] if self.s.max else self.s.ids
             self.summary.count = len(self.s.ids)
             self.progress(0, total=len(ids), note=self.summary.note())
             unique = list(dict.fromkeys(ids))
-            by_id = {h.pmcid: h for h in self.entrez.summaries(unique, batch=min(200, self.s.page_size))}
+            by_id = {h.pmcid: h for h in self.entrez.summaries(unique, batch=min(200, self.s.page_size),
+                                                                on_error=self._esummary_error)}
+            bad = {r.pmcid for r in self._search_rows if r.reason == "esummary_error"}
             for p in ids:  # duplicates stay in, to be reported as such
+                if p in bad:
+                    continue
                 yield by_id.get(p) or Hit(pmcid=p)
             return
         assert self.term
@@ -230,7 +265,13 @@ class Collector:
             self.summary.count = count
             self.progress(0, total=total, note=self.summary.note())
 
-        yield from self.entrez.search(self.term, self.s.max, self.s.page_size, on_count=on_count)
+        try:
+            yield from self.entrez.search(self.term, self.s.max, self.s.page_size, on_count=on_count,
+                                          on_error=self._esummary_error)
+        finally:
+            self.summary.query_translation = self.entrez.query_translation
+            self.summary.search_messages = self.entrez.messages
+            self.summary.researches = getattr(self.entrez, "researches", 0)
 
     def run(self) -> CollectSummary:
         self.papers.clean_temp_files()
@@ -238,6 +279,7 @@ class Collector:
         seen: dict[str, int] = {}
         search_rows: list[ManifestRow] = []
         search_rejects: list[Reject] = []
+        self._search_rows, self._search_rejects = search_rows, search_rejects
         pending: dict[Future, Hit] = {}
         error: BaseException | None = None
         pool = ThreadPoolExecutor(max_workers=self.s.workers, thread_name_prefix="medvl-collect")
@@ -282,6 +324,8 @@ class Collector:
                 if fut.done() and not fut.cancelled():
                     self._record(fut.result())
             # always rewritten, so duplicates reported by an earlier run do not linger
+            if self.term:
+                search_rows.insert(0, self._search_row(error))
             self.papers.write_search(search_rows, search_rejects, {"term": self.term})
             self.papers.merge()
             self.summary.manifest = str(self.papers.path / "manifest.jsonl")

@@ -32,8 +32,29 @@ DEFAULT_EUTILS_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils"
 ESUMMARY_MAX = 10000  # NCBI's cap on retmax for esummary
 
 
+MAX_RESEARCHES = 2  # times a search is run again after the history server lost it
+# what NCBI says when a WebEnv/query_key is gone (expired or never known)
+_HISTORY_LOST = re.compile(r"(?i)unable to obtain query|query_key|webenv|history")
+
+
 class EntrezError(MedvlError):
     """E-utilities answered with an error or with something that is not its XML."""
+
+    def __init__(self, message: str, reason: str = "eutils_error"):
+        super().__init__(message)
+        self.reason = reason
+
+
+def _messages(block) -> list[str]:
+    """NCBI's ErrorList / WarningList as 'Kind: text' lines (empty kinds left out)."""
+    out: list[str] = []
+    if not hasattr(block, "items"):
+        return out
+    for kind, values in block.items():
+        for v in (values if isinstance(values, list) else [values]):
+            if str(v).strip():
+                out.append(f"{kind}: {str(v).strip()}")
+    return sorted(out)
 
 
 @dataclass
@@ -107,12 +128,13 @@ class Entrez:
         return body
 
     @staticmethod
-    def _read(body: bytes, what: str):
+    def _read(body: bytes, what: str, ignore_errors: bool = False):
         from Bio import Entrez as BioEntrez  # Biopython: parse against NCBI's DTDs
 
         try:
-            # validate=False: an element NCBI adds later must not break the search
-            return BioEntrez.read(io.BytesIO(body), validate=False)
+            # validate=False: an element NCBI adds later must not break the search;
+            # ignore_errors: <ERROR> elements come back as ErrorElement items (esummary: one bad record)
+            return BioEntrez.read(io.BytesIO(body), validate=False, ignore_errors=ignore_errors)
         except RuntimeError as exc:  # <ERROR> element in the reply
             raise EntrezError(f"{what}: E-utilities reported an error: {exc}") from exc
         except Exception as exc:  # NotXMLError, CorruptedXMLError, ValidationError, ExpatError
@@ -122,22 +144,43 @@ class Entrez:
 
     # ------------------------------------------------------------ esearch / esummary
     def esearch(self, term: str) -> tuple[int, str, str]:
-        """Run the search on the history server; return (count, WebEnv, query_key)."""
+        """Run the search on the history server; return (count, WebEnv, query_key).
+
+        NCBI's ErrorList and WarningList are kept in `self.messages` (``FieldNotFound: tiab``,
+        ``QuotedPhraseNotFound: "x"`` ...) with the QueryTranslation; a field PMC does not know fails the
+        search (PMC would search those words in All Fields, silently broadening it)."""
         rec = self._read(self._get("esearch", db="pmc", term=term, usehistory="y", retmax=0),
                          f"esearch {term!r}")
+        self.query_translation = _str(rec.get("QueryTranslation")) if hasattr(rec, "get") else None
+        self.errors = _messages(rec.get("ErrorList") if hasattr(rec, "get") else None)
+        self.warnings = _messages(rec.get("WarningList") if hasattr(rec, "get") else None)
+        unknown = [m.split(": ", 1)[1] for m in self.errors if m.startswith("FieldNotFound: ")]
+        if unknown:
+            raise EntrezError(f"esearch {term!r}: PMC does not know the search field(s) "
+                              f"{', '.join(repr(u) for u in unknown)} (it would search those words in All Fields; "
+                              f"translation: {self.query_translation!r}); use documented PMC fields such as "
+                              f"[ti], [ab], [mh], [au], [filter]", reason="field_not_found")
         try:
             count = int(rec["Count"])
             webenv, qk = str(rec["WebEnv"]), str(rec["QueryKey"])
         except (KeyError, TypeError, ValueError) as exc:
-            errs = rec.get("ErrorList") if hasattr(rec, "get") else None
             raise EntrezError(f"esearch {term!r}: reply lacks Count/WebEnv/QueryKey ({exc}); "
-                              f"errors: {errs}") from exc
+                              f"errors: {'; '.join(self.errors) or 'none'}") from exc
         self.count = count
-        self.query_translation = _str(rec.get("QueryTranslation"))
         return count, webenv, qk
 
-    def esummary(self, *, webenv: str | None = None, query_key: str | None = None,
-                 retstart: int = 0, retmax: int = 100, ids: list[str] | None = None) -> list[Hit]:
+    @property
+    def messages(self) -> list[str]:
+        """NCBI's errors and warnings of the last esearch, as 'Kind: text'."""
+        return [*getattr(self, "errors", []), *getattr(self, "warnings", [])]
+
+    def esummary_page(self, *, webenv: str | None = None, query_key: str | None = None,
+                      retstart: int = 0, retmax: int = 100,
+                      ids: list[str] | None = None) -> tuple[list[Hit], list[tuple[str | None, str]]]:
+        """(hits, errors): an ``<ERROR>`` for one record (``UID=123: cannot get document summary``, a
+        withdrawn or invalid id) is an error (PMCID, NCBI's message) and the other records still count; an
+        error that names no record (``Unable to obtain query #1``: the history server lost the search)
+        comes back with PMCID None."""
         if ids is not None:
             body = self._get("esummary", db="pmc", id=",".join(i.removeprefix("PMC") for i in ids))
             what = f"esummary of {len(ids)} ids"
@@ -145,8 +188,28 @@ class Entrez:
             body = self._get("esummary", db="pmc", query_key=query_key, WebEnv=webenv,
                              retstart=retstart, retmax=retmax)
             what = f"esummary retstart={retstart}"
-        recs = self._read(body, what)
-        return [self._hit(r) for r in recs]
+        recs = self._read(body, what, ignore_errors=True)
+        if recs is None:  # Biopython: the whole reply was one <ERROR>
+            return [], [(None, "E-utilities reported an error with no message")]
+        hits, errors = [], []
+        for r in (recs if isinstance(recs, list) else [recs]):
+            if isinstance(r, str):  # Bio.Entrez ErrorElement (a str subclass)
+                m = re.search(r"(?i)\buid\s*=\s*(\d+)", r)
+                errors.append((normalize_pmcid(m.group(1)) if m else None, str(r).strip()))
+            else:
+                hits.append(self._hit(r))
+        return hits, errors
+
+    def esummary(self, *, webenv: str | None = None, query_key: str | None = None,
+                 retstart: int = 0, retmax: int = 100, ids: list[str] | None = None) -> list[Hit]:
+        """The hits of one page; raises EntrezError on an error that names no record."""
+        hits, errors = self.esummary_page(webenv=webenv, query_key=query_key, retstart=retstart, retmax=retmax,
+                                          ids=ids)
+        general = [msg for pmcid, msg in errors if pmcid is None]
+        if general:
+            what = f"esummary of {len(ids)} ids" if ids is not None else f"esummary retstart={retstart}"
+            raise EntrezError(f"{what}: E-utilities reported an error: {general[0]}")
+        return hits
 
     @staticmethod
     def _hit(rec) -> Hit:
@@ -173,28 +236,57 @@ class Entrez:
         )
 
     def search(self, term: str, max_results: int | None = None, page_size: int = 100,
-               on_count: Callable[[int, int], None] | None = None) -> Iterator[Hit]:
+               on_count: Callable[[int, int], None] | None = None,
+               on_error: Callable[[str, str], None] | None = None,
+               max_researches: int = MAX_RESEARCHES) -> Iterator[Hit]:
         """Yield hits of `term` in NCBI's order, paging through the history server.
 
         `on_count(count, total)` is called once the search is stored (count: all hits;
-        total: what will be yielded, after `max_results`).
+        total: what will be yielded, after `max_results`).  A record NCBI answers with an ``<ERROR>``
+        is skipped and reported to `on_error(pmcid, message)`; the rest of its page counts.  When the
+        history server has lost the search (a WebEnv expires after hours of lazy paging), the search is
+        run again and paging resumes where it was (at most `max_researches` times).
         """
         count, webenv, qk = self.esearch(term)
         total = count if max_results is None else min(count, max_results)
         if on_count is not None:
             on_count(count, total)
         page_size = max(1, min(page_size, ESUMMARY_MAX))
-        start = 0
+        start = researched = 0
         while start < total:
             n = min(page_size, total - start)
-            page = self.esummary(webenv=webenv, query_key=qk, retstart=start, retmax=n)
-            yield from page[:n]
+            hits, errors = self.esummary_page(webenv=webenv, query_key=qk, retstart=start, retmax=n)
+            general = [msg for pmcid, msg in errors if pmcid is None]
+            if general:
+                if researched >= max_researches or not _HISTORY_LOST.search(general[0]):
+                    raise EntrezError(f"esummary retstart={start}: E-utilities reported an error: {general[0]}"
+                                      + (f" (the search was run again {researched} time(s))" if researched else ""))
+                researched += 1
+                self.researches = researched
+                count, webenv, qk = self.esearch(term)  # the history server lost it: store it again
+                total = count if max_results is None else min(count, max_results)
+                continue
+            for pmcid, msg in errors:
+                if on_error is not None:
+                    on_error(pmcid, msg)  # type: ignore[arg-type]
+            yield from hits[:n]
             start += n  # by what was asked: a record without a summary must not shift the next page
 
-    def summaries(self, pmcids: list[str], batch: int = 200) -> Iterator[Hit]:
-        """Metadata of known PMC ids (in batches, by id)."""
+    def summaries(self, pmcids: list[str], batch: int = 200,
+                  on_error: Callable[[str, str], None] | None = None) -> Iterator[Hit]:
+        """Metadata of known PMC ids (in batches, by id).  An id NCBI answers with an ``<ERROR>``
+        (withdrawn, invalid) is reported to `on_error(pmcid, message)` and not yielded."""
         for i in range(0, len(pmcids), batch):
             chunk = pmcids[i:i + batch]
-            got = {h.pmcid: h for h in self.esummary(ids=chunk)}
+            hits, errors = self.esummary_page(ids=chunk)
+            general = [msg for pmcid, msg in errors if pmcid is None]
+            if general:
+                raise EntrezError(f"esummary of {len(chunk)} ids: E-utilities reported an error: {general[0]}")
+            got = {h.pmcid: h for h in hits}
+            bad = {pmcid: msg for pmcid, msg in errors}
             for p in chunk:
+                if p in bad and p not in got:
+                    if on_error is not None:
+                        on_error(p, bad[p])
+                    continue
                 yield got.get(p) or Hit(pmcid=p)

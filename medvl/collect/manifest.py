@@ -46,8 +46,8 @@ def now_iso() -> str:
 class ManifestRow(Record):
     """One file of one paper (kind pdf/xml), or the paper itself (kind paper) when rejected."""
 
-    pmcid: str
-    kind: Literal["pdf", "xml", "paper"]
+    pmcid: str  # "" for the row of the search itself (kind search)
+    kind: Literal["pdf", "xml", "paper", "search"]
     status: Status
     reason: str = ""  # machine-friendly code: "downloaded", "license_not_allowed", "http_404" ...
     detail: str = ""  # clear words for a person
@@ -63,6 +63,11 @@ class ManifestRow(Record):
     license: str | None = None  # SPDX-style id, e.g. CC-BY-4.0
     license_family: str | None = None
     attempts: list[dict[str, Any]] = []  # earlier sources tried for this file, with reasons
+    # kind search only: the term sent, NCBI's translation of it, its count, ErrorList/WarningList lines
+    query: str | None = None
+    query_translation: str | None = None
+    count: int | None = None
+    messages: list[str] = []
     retrieved_at: str
     provenance: Provenance
 
