@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from medvl.pipeline import Shard, ShardContext, Stage, StageContext, digest, file_sha, register, upstream_shards
@@ -15,13 +16,19 @@ def _plan(ctx: StageContext) -> list[Shard]:
                   s.source) for s in upstream_shards(ctx, "align")]
 
 
-def _run_shard(sctx: ShardContext) -> tuple[list[Any], list[Any]]:
+@lru_cache(maxsize=1)
+def _tools() -> dict[str, str]:  # package metadata lookups cost ~20 ms each: once per worker
     from medvl.runs import tool_versions
+
+    return tool_versions(["medvl", "numpy", "pillow"])
+
+
+def _run_shard(sctx: ShardContext) -> tuple[list[Any], list[Any]]:
     from medvl.tag.stage import tag_paper
 
     settings = TagSettings(**{k: v for k, v in sctx.settings.items() if k != "version"})
     return tag_paper(list(sctx.upstream_records("align")), list(sctx.upstream_records("parse")), settings,
-                     sctx.run.path, tool_versions(["medvl", "numpy", "pillow"]))
+                     sctx.run.path, dict(_tools()))
 
 
 register(Stage(

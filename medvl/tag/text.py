@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from medvl.tag.vocab import IGNORE, TermClass, VocabSet, load_vocab
+from medvl.tag.vocab import IGNORE, LazyPattern, TermClass, VocabSet, load_vocab
 
 SOURCE_WEIGHT = {"panel": 3.0, "figure": 1.5}
 UNKNOWN_LOGIT = 1.0
@@ -67,8 +67,8 @@ class _Matcher:
     terms whose first word is there are tried at that place (raw regexes are searched as they are)."""
 
     def __init__(self, classes: list[TermClass]):
-        self.by_word: dict[str, list[tuple[re.Pattern, str, float, int]]] = {}
-        self.regexes: list[tuple[re.Pattern, str, float, int]] = []
+        self.by_word: dict[str, list[tuple[LazyPattern, str, float, int]]] = {}
+        self.regexes: list[tuple[LazyPattern, str, float, int]] = []
         for ci, tc in enumerate(classes):
             for rx, w, term, kind in tc.entries():
                 key = _first_token(term) if kind != "regex" else None

@@ -43,13 +43,34 @@ def phrase_regex(phrase: str, plural: bool = True) -> str:
     return _START + body + tail + _END
 
 
+class LazyPattern:
+    """A term's regex, compiled on first use: a text meets few of the ~1,500 terms, and compiling
+    them all costs seconds per process."""
+
+    __slots__ = ("pattern", "_rx")
+
+    def __init__(self, pattern: str):
+        self.pattern = pattern
+        self._rx: re.Pattern | None = None
+
+    def match(self, text: str, pos: int = 0):
+        if self._rx is None:
+            self._rx = re.compile(self.pattern)
+        return self._rx.match(text, pos)
+
+    def finditer(self, text: str):
+        if self._rx is None:
+            self._rx = re.compile(self.pattern)
+        return self._rx.finditer(text)
+
+
 @dataclass
 class TermClass:
     name: str
-    patterns: list[tuple[re.Pattern, float, str]]  # (compiled, weight, the term as written)
+    patterns: list[tuple[LazyPattern, float, str]]  # (regex, weight, the term as written)
     kinds: list[str] = field(default_factory=list)  # terms | abbrev | regex, per pattern
 
-    def entries(self) -> list[tuple[re.Pattern, float, str, str]]:
+    def entries(self) -> list[tuple[LazyPattern, float, str, str]]:
         return [(rx, w, t, k) for (rx, w, t), k in zip(self.patterns, self.kinds)]
 
 
@@ -81,7 +102,7 @@ def _compile_class(name: str, spec: dict[str, Any], where: str) -> TermClass:
     unknown = set(spec) - {"terms", "abbrev", "regex"}
     if unknown:
         raise VocabError(f"{where}: class {name!r}: unknown key(s) {', '.join(sorted(unknown))}")
-    patterns: list[tuple[re.Pattern, float, str]] = []
+    patterns: list[tuple[LazyPattern, float, str]] = []
     kinds: list[str] = []
     for key in ("terms", "abbrev", "regex"):
         for item in spec.get(key) or []:
@@ -93,11 +114,12 @@ def _compile_class(name: str, spec: dict[str, Any], where: str) -> TermClass:
                 raise VocabError(f"{where}: class {name!r}: a {key} entry must be a string, got {item!r}")
             try:
                 if key == "terms":
-                    rx = re.compile("(?i:" + phrase_regex(item) + ")")
+                    rx = LazyPattern("(?i:" + phrase_regex(item) + ")")  # escaped words: always valid
                 elif key == "abbrev":
-                    rx = re.compile(phrase_regex(item, plural=item[-1:].isalpha() and item[-1:].isupper()))
+                    rx = LazyPattern(phrase_regex(item, plural=item[-1:].isalpha() and item[-1:].isupper()))
                 else:
-                    rx = re.compile("(?i:" + item + ")")
+                    rx = LazyPattern("(?i:" + item + ")")
+                    rx.match("")  # a raw regex is checked (compiled) now: a bad one fails at load
             except re.error as exc:
                 raise VocabError(f"{where}: class {name!r}: bad {key} {item!r} ({exc})") from None
             patterns.append((rx, weight, item))
@@ -109,7 +131,7 @@ def _load_file(path: Path) -> Vocabulary:
     import yaml
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except (OSError, yaml.YAMLError) as exc:
         raise VocabError(f"{path}: cannot read the vocabulary ({exc})") from None
     m = _FILE_RE.match(path.name)
@@ -170,7 +192,7 @@ def _load_set(folder: str, versions: tuple[tuple[str, int], ...], stamp: tuple =
     mod, ana, fin = (_load_file(chosen[k]) for k in ("modality", "anatomy", "finding"))
     import yaml
 
-    ctx = yaml.safe_load(chosen["context"].read_text(encoding="utf-8"))
+    ctx = yaml.load(chosen["context"].read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     sha = canonical_sha({"modality": mod.sha, "anatomy": ana.sha, "finding": fin.sha, "context": canonical_sha(ctx)})
     return VocabSet(mod, ana, fin, ctx, f"context@{ctx.get('version')}", sha)
 
