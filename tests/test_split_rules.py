@@ -686,3 +686,8 @@ def test_semicolon_inside_a_parenthesis_ends_no_clause():
     got = {s.label: s.text for s in split_caption(cap)}
     assert got["B"] == "Cells were starved for 2 h and puncta per cell were counted (mean ± s.d.; n = 30)."
     assert "_shared" not in got
+
+
+def test_roman_numeral_range_is_no_label_range():
+    cap = "(A) Tracks of mitochondria in four experiments (i-iv) and their traces. (B) Targeting. (C) Model."
+    assert _labels(cap) == ["A", "B", "C"]

@@ -266,8 +266,8 @@ def _paren_candidates(text: str, depths: _Depths) -> list[_Marker]:
         flat = _SEE_PANEL_RE.sub("", bare)
         low = flat.strip().lower()
         if _PAREN_LIST_RE.match(flat):
-            items = [p for p in re.split(r"[\s,&/;]+|\band\b|\bor\b", low) if p]
-            if any(it in _ROMAN_MULTI for it in items):
+            items = [p for p in re.split(rf"[\s,&/;{_D}]+|\band\b|\bor\b|\bto\b", low) if p]
+            if any(it in _ROMAN_MULTI for it in items):  # "(ii)", "(i-iv)", "(i, iii)"
                 out.append(_Marker(i, j + 1, [], "roman"))
             else:
                 labels = expand_labels(flat)
