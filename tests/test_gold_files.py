@@ -22,6 +22,7 @@ PINNED = {
     "radiology/batch02.jsonl": "c5841334b0b71f94065480ff8e06b78b441448fae3b2bd2a0dd648717d3a5b99",
     "radiology/batch03.jsonl": "60a3d2c83fd65950d98273147ea873095e80ef19cca033add4bb98a3720590e1",
     "radiology/batch04.jsonl": "f7305b80c68a4e02317fb18387e27c2a008f79fa3d26c4745a94eae12fcc8bbd",
+    "radiology/batch04b.jsonl": "5db5b661591868385444676521aab178f6445d7080b45f9d05ad1bfb32d1cefa",
 }
 
 
