@@ -946,7 +946,9 @@ def _run_synth(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
     demo = ctx.config.demo or DemoSettings()
     papers = int(ctx.settings.get("papers", demo.papers))
     seed = int(ctx.settings.get("seed", demo.seed))
-    kwargs = {"dpi": int(ctx.settings["dpi"])} if "dpi" in ctx.settings else {}
+    kwargs: dict[str, Any] = {"dpi": int(ctx.settings["dpi"])} if "dpi" in ctx.settings else {}
+    if ctx.settings.get("background"):
+        kwargs["background"] = ctx.settings["background"]
     generate_corpus(ctx.run.path / "corpus", papers=papers, seed=seed, progress=progress, **kwargs)
     return {"records": papers, "outputs": {"papers": "corpus/papers", "ground_truth": "corpus/ground_truth.json"}}
 
@@ -955,6 +957,8 @@ class SynthSettings(StrictSettings):
     papers: int | None = Field(default=None, ge=1)  # default: the config's demo.papers (60)
     seed: int | None = None  # default: demo.seed (0)
     dpi: int | None = Field(default=None, ge=18, le=1200)  # default: the corpus generator's
+    # the scans' parenchyma: drawn (default), or real MNI152 T1 slices (pip install 'medvl[real]')
+    background: Literal["drawn", "mni"] | None = None
 
 
 register(Stage(

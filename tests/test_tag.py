@@ -418,3 +418,26 @@ def test_report_shows_the_mix_before_and_after_the_filter(tmp_path):
     assert '<td>mri</td><td class="num">6</td><td class="num">6</td><td class="num">6</td>' in section
     assert '<td>xray</td><td class="num">3</td><td class="num">3</td><td class="num">0</td>' in section
     assert section.count('class="thumb"') >= 6 and "keep_confidence" not in section
+
+
+def test_synthetic_lesions_on_real_mni_slices_keep_the_answers(tmp_path):
+    import numpy as np
+
+    from medvl.synth import draw_scan, generate_corpus, load_ground_truth
+    from medvl.tag import real
+
+    if not real.available():
+        pytest.skip("nilearn/nibabel/pydicom not installed (pip install 'medvl[real]')")
+    for cls in ("tumour", "hemorrhage", "infarct", "normal"):
+        a, info_a = draw_scan(cls, 96, 96, np.random.default_rng(5))
+        b, info_b = draw_scan(cls, 96, 96, np.random.default_rng(5), background="mni")
+        assert info_a == info_b and a.shape == b.shape and not np.array_equal(a, b)
+        assert b[:3].max() < 40 and b[40:56, 40:56].mean() > 20  # black outside the head, tissue inside
+    with pytest.raises(ValueError, match="unknown background"):
+        draw_scan("tumour", 32, 32, np.random.default_rng(0), background="ct")
+    drawn = load_ground_truth(generate_corpus(tmp_path / "d", papers=1, seed=3, dpi=72))
+    mni = load_ground_truth(generate_corpus(tmp_path / "m", papers=1, seed=3, dpi=72, background="mni"))
+    assert mni["background"] == "mni" and drawn["background"] == "drawn"
+    strip = lambda gt: [{k: v for k, v in p.items() if k not in ("sha256", "paper_id", "file")}  # noqa: E731
+                        for p in gt["papers"]]
+    assert strip(drawn) == strip(mni)  # the same figures, panels, classes and captions

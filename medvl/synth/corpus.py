@@ -64,6 +64,7 @@ class FigSpec:
     margin: int
     seed: int
     placed: dict[str, Any] = field(default_factory=dict)
+    background: str = "drawn"  # the scans' parenchyma: drawn, or a real MNI152 slice (images.draw_scan)
 
     @property
     def n(self) -> int:
@@ -223,7 +224,8 @@ def render_figure(spec: FigSpec, width_pt: float, max_h_pt: float, dpi: int) -> 
     pw, ph = boxes[0][2] - boxes[0][0], boxes[0][3] - boxes[0][1]
     canvas = np.full((H, W), 255, np.uint8)
     for p, (x0, y0, _, _) in enumerate(boxes):
-        img, _ = draw_scan(spec.classes[p], ph, pw, np.random.default_rng(spec.infos[p]["seed"]))
+        img, _ = draw_scan(spec.classes[p], ph, pw, np.random.default_rng(spec.infos[p]["seed"]),
+                           background=spec.background)
         canvas[y0:y0 + ph, x0:x0 + pw] = img
     pil = Image.fromarray(canvas, mode="L")
     if spec.letter_source == "pixels":
@@ -490,7 +492,8 @@ class Flow:
 
 # ---------------------------------------------------------------- papers
 
-def _paper(index: int, seed: int, dpi: int, render: bool = True) -> tuple[bytes, dict[str, Any]]:
+def _paper(index: int, seed: int, dpi: int, render: bool = True,
+           background: str = "drawn") -> tuple[bytes, dict[str, Any]]:
     """Paper `index` of corpus `seed`: (PDF bytes, ground truth).  With render=False only the
     layout is computed (no images drawn, no PDF written; the bytes are empty) and the ground
     truth is the same as the rendered paper's."""
@@ -501,6 +504,8 @@ def _paper(index: int, seed: int, dpi: int, render: bool = True) -> tuple[bytes,
     ncols = 2 if rng.random() < 0.5 else 1
     nfig = int(rng.integers(2, 5))
     specs = [plan_figure(i + 1, rng, ncols == 2) for i in range(nfig)]
+    for sp in specs:
+        sp.background = background
     present = sorted({c for s in specs for c in s.classes if c != "normal"}) or ["brain lesions"]
     a = T.choice(rng, present)
     b = T.choice(rng, [c for c in present if c != a] or ["normal findings"])
@@ -590,8 +595,10 @@ def _paper(index: int, seed: int, dpi: int, render: bool = True) -> tuple[bytes,
 
 
 def generate_corpus(out_dir: str | Path, papers: int = 20, seed: int = 0, *, dpi: int = DEFAULT_DPI,
-                    progress: ProgressFn = no_progress) -> Path:
-    """Write `papers` synthetic papers and DIR/ground_truth.json; return DIR."""
+                    progress: ProgressFn = no_progress, background: str = "drawn") -> Path:
+    """Write `papers` synthetic papers and DIR/ground_truth.json; return DIR.  background "mni" draws
+    the lesions on real MNI152 T1 slices (medvl[real]) instead of the procedural parenchyma; the
+    ground truth (classes, places, captions) is the same either way."""
     from medvl.runs import atomic_write_bytes, atomic_write_text, tool_versions, write_jsonl
 
     if papers < 1:
@@ -602,7 +609,7 @@ def generate_corpus(out_dir: str | Path, papers: int = 20, seed: int = 0, *, dpi
     progress(0, total=papers)
     gt_papers, meta_rows = [], []
     for i in range(papers):
-        data, meta = _paper(i, seed, dpi)
+        data, meta = _paper(i, seed, dpi, background=background)
         name = f"synth-{i:04d}.pdf"
         atomic_write_bytes(pdir / name, data)
         sha = sha256_bytes(data)
@@ -618,6 +625,7 @@ def generate_corpus(out_dir: str | Path, papers: int = 20, seed: int = 0, *, dpi
         "seed": seed,
         "n_papers": papers,
         "dpi": dpi,
+        "background": background,
         "classes": list(CLASSES),
         "tools": tool_versions(["pymupdf", "numpy", "pillow"]),
         "conventions": {

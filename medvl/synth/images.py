@@ -18,6 +18,7 @@ caption can name the same side and lobe (radiological convention: image left = p
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -63,8 +64,45 @@ def _side(nx: float) -> str:
     return "right" if nx < 0 else "left"
 
 
-def draw_scan(cls: str, h: int, w: int, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
-    """Draw one scan of class `cls`, shape (h, w), uint8.  Returns (image, info)."""
+BACKGROUNDS = ("drawn", "mni")
+
+
+@lru_cache(maxsize=1)
+def _mni_axial() -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """The MNI152 T1 template (nilearn's wheel, medvl[real]) as axial slices (z, rows, cols) in [0, 1],
+    radiological display, with each slice's brain bounding box (r0, r1, c0, c1)."""
+    from medvl.tag.real import mni_volume
+
+    vol = mni_volume()
+    z0, z1 = int(0.42 * vol.shape[2]), int(0.72 * vol.shape[2])  # ventricles to upper cerebrum
+    sl = np.stack([np.rot90(vol[:, :, z]) for z in range(z0, z1)]).astype(np.float32)
+    sl = sl / max(float(np.percentile(sl, 99.5)), 1e-6)
+    boxes = []
+    for one in sl:
+        rows, cols = np.where(one > 0.05)
+        boxes.append((int(rows.min()), int(rows.max()), int(cols.min()), int(cols.max())))
+    return np.clip(sl, 0, 1.2), boxes
+
+
+def _real_parenchyma(u: np.ndarray, v: np.ndarray, pick: float) -> np.ndarray:
+    """A real axial MRI slice mapped onto the drawn head's coordinates (u, v in -0.9..0.9 inside the brain)."""
+    slices, boxes = _mni_axial()
+    i = min(len(slices) - 1, int(pick * len(slices)))
+    sl, (r0, r1, c0, c1) = slices[i], boxes[i]
+    rr = np.clip(((v / 0.9 + 1) / 2 * (r1 - r0) + r0).round().astype(int), 0, sl.shape[0] - 1)
+    cc = np.clip(((u / 0.9 + 1) / 2 * (c1 - c0) + c0).round().astype(int), 0, sl.shape[1] - 1)
+    return sl[rr, cc]
+
+
+def draw_scan(cls: str, h: int, w: int, rng: np.random.Generator,
+              background: str = "drawn") -> tuple[np.ndarray, dict[str, Any]]:
+    """Draw one scan of class `cls`, shape (h, w), uint8.  Returns (image, info).
+
+    background "drawn": the procedural parenchyma; "mni": a real axial slice of the MNI152 T1 template
+    (medvl[real]) in its place, with the same skull, the same lesions at the same places (the same
+    random draws: the ground truth does not change)."""
+    if background not in BACKGROUNDS:
+        raise ValueError(f"unknown background {background!r}; expected one of {', '.join(BACKGROUNDS)}")
     if cls not in CLASSES:
         raise ValueError(f"unknown synthetic class {cls!r}; expected one of {', '.join(CLASSES)}")
     # per-pixel noise comes from its own stream, so that the drawn geometry (and `info`) does
@@ -94,12 +132,16 @@ def draw_scan(cls: str, h: int, w: int, rng: np.random.Generator) -> tuple[np.nd
     theta = np.arctan2(v, u)
     gyri = np.sin(theta * int(rng.integers(14, 22)) + r * rng.uniform(10, 18)) * 10 * _soft(0.62 - r, 0.08)
     cortex = 18 * _soft(r - 0.88, 2 * px) * _soft(0.66 - r, 0.06)
-    img += brain * (base + tex + gyri + cortex)
     # ventricles: two dark mirrored ellipses near the centre
     vw, vh, vo = rng.uniform(0.07, 0.11), rng.uniform(0.22, 0.3), rng.uniform(0.09, 0.14)
-    for sgn in (-1, 1):
-        vr = np.sqrt(((u - sgn * vo) / vw) ** 2 + ((v + 0.05) / vh) ** 2)
-        img = img * (1 - 0.7 * _soft(vr - 1.0, 0.15))
+    if background == "mni":  # a real slice (its own ventricles); the draws above are made all the same
+        real = _real_parenchyma(u, v, float(noise_rng.random()))
+        img += brain * (base * 1.6 * real)
+    else:
+        img += brain * (base + tex + gyri + cortex)
+        for sgn in (-1, 1):
+            vr = np.sqrt(((u - sgn * vo) / vw) ** 2 + ((v + 0.05) / vh) ** 2)
+            img = img * (1 - 0.7 * _soft(vr - 1.0, 0.15))
 
     info: dict[str, Any] = {"variant": "default"}
 
