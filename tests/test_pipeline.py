@@ -327,7 +327,9 @@ def test_train_steps_demo_defaults_and_eval_lines():
     lr, batch and thread settings that learn; explicit epochs win over the demo's steps; eval's console
     lines are percentages."""
     from medvl.config import demo_config
-    from medvl.pipeline import DEMO_TRAIN, _compare_lines, _epochs_for_steps, get_stage
+    from medvl.pipeline import get_stage
+    from medvl.stages.evaluation import _compare_lines
+    from medvl.stages.train import DEMO_TRAIN, _epochs_for_steps
 
     train = get_stage("train")
     demo = demo_config()
