@@ -238,7 +238,9 @@ def timing(run: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", type=Path, default=Path("/tmp/medvl-bench-tag/corpus"))
-    ap.add_argument("--gold", type=Path, nargs="*", default=sorted((ROOT / "eval" / "tag").glob("panels_*.jsonl")))
+    # one annotator per figure: the first annotator's batches (panels_hindawi_batch* are a second opinion
+    # on the same hindawi figures as batches 04-08; pass them with --gold to score against it)
+    ap.add_argument("--gold", type=Path, nargs="*", default=sorted((ROOT / "eval" / "tag").glob("panels_batch*.jsonl")))
     ap.add_argument("--shipped-image-model", action="store_true",
                     help="use medvl/tag/models/image_v1.json (trained on weak labels of the whole corpus)")
     ap.add_argument("--timing", action="store_true", help="also time the tag stage against parse -> export")
