@@ -105,6 +105,13 @@ def test_sequences_and_longest_match():
     assert tag_text("Two tumours in the cerebellum").findings.keys() == {"tumour"}
 
 
+def test_signal_and_density_words_name_the_modality():
+    assert tag_text("Hypodense lesion in the left thalamus").modality.value == "ct"
+    assert tag_text("Multiple periventricular hyperintensities").modality.value == "mri"
+    assert tag_text("Low attenuation of the right lobe, 20 HU").modality.value == "ct"
+    assert load_vocab().modality.version >= 2
+
+
 def test_panel_words_outweigh_the_figure_caption():
     caption = "Brain MRI (A) and histology (B) of the resected glioblastoma."
     a = tag_text("(A) Axial FLAIR image", caption)

@@ -99,12 +99,12 @@ class Vocabulary:
 def _compile_class(name: str, spec: dict[str, Any], where: str) -> TermClass:
     if not isinstance(spec, dict):
         raise VocabError(f"{where}: class {name!r} must be a mapping of terms/abbrev/regex")
-    unknown = set(spec) - {"terms", "abbrev", "regex"}
+    unknown = set(spec) - {"terms", "abbrev", "regex", "signal"}
     if unknown:
         raise VocabError(f"{where}: class {name!r}: unknown key(s) {', '.join(sorted(unknown))}")
     patterns: list[tuple[LazyPattern, float, str]] = []
     kinds: list[str] = []
-    for key in ("terms", "abbrev", "regex"):
+    for key in ("terms", "abbrev", "regex", "signal"):
         for item in spec.get(key) or []:
             weight = 1.0
             if isinstance(item, dict):
@@ -113,7 +113,7 @@ def _compile_class(name: str, spec: dict[str, Any], where: str) -> TermClass:
             if not isinstance(item, str) or not item.strip():
                 raise VocabError(f"{where}: class {name!r}: a {key} entry must be a string, got {item!r}")
             try:
-                if key == "terms":
+                if key in ("terms", "signal"):  # signal: words about the image's look, read like terms
                     rx = LazyPattern("(?i:" + phrase_regex(item) + ")")  # escaped words: always valid
                 elif key == "abbrev":
                     rx = LazyPattern(phrase_regex(item, plural=item[-1:].isalpha() and item[-1:].isupper()))
@@ -123,7 +123,7 @@ def _compile_class(name: str, spec: dict[str, Any], where: str) -> TermClass:
             except re.error as exc:
                 raise VocabError(f"{where}: class {name!r}: bad {key} {item!r} ({exc})") from None
             patterns.append((rx, weight, item))
-            kinds.append(key)
+            kinds.append("terms" if key == "signal" else key)
     return TermClass(name, patterns, kinds)
 
 
