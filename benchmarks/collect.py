@@ -1,10 +1,10 @@
 """Benchmark `medvl collect` offline: throughput and rate-limit keeping against the local fake
-PMC server (tests/fake_pmc.py), and the content checks and license reader on the real corpus.
+PMC server (tests/helpers/fake_pmc.py), and the content checks and license reader on the real corpus.
 
     python benchmarks/collect.py [--papers 60] [--workers 8] [--eutils-rate 3] [--pmc-rate 20]
                                  [--corpus ../shared/corpus]
 
-Part 1 serves `--papers` generated articles (tiny PDFs + JATS) from 127.0.0.1 (tests/fake_pmc.py in
+Part 1 serves `--papers` generated articles (tiny PDFs + JATS) from 127.0.0.1 (tests/helpers/fake_pmc.py in
 its own process) and runs a full
 collect with the given rates; it prints wall time, requests, and the highest number of requests
 the server saw in any 1-second window per service (must not exceed the rate, +1 for the window
@@ -49,7 +49,7 @@ def fake_server_run(args) -> None:
     import urllib.request
 
     # The server runs in its own process, so its arrival times are not skewed by this one's GIL.
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fake_pmc.py"), "--papers", str(args.papers)],
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "helpers" / "fake_pmc.py"), "--papers", str(args.papers)],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         base = proc.stdout.readline().strip()

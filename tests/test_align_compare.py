@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from medvl.align_compare import compare_aligners, gold_figure, score_pairs, synth_figure_gold
 from medvl.cli import app
 from medvl.runs import write_jsonl
-from test_llm_client import FakeLLM, Reply
+from tests.helpers.fake_llm import FakeLLM, Reply
 
 # two figures written here: one the rules pair by letter, one they give up on (3 panels, no letters, 2 labels)
 GOLD = [

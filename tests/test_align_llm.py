@@ -15,8 +15,8 @@ from medvl.align_llm import (LLMAligner, aligner_counts, answer_model, figure_qu
 from medvl.llm.client import LLMSettings
 from medvl.prompts import load_prompt
 from medvl.runs import RunDir, read_jsonl, write_jsonl
-from test_align import GRID, ROW, make_figure, make_split
-from test_llm_client import FakeLLM, Reply, free_port
+from tests.helpers.align_rows import GRID, ROW, make_figure, make_split
+from tests.helpers.fake_llm import FakeLLM, Reply, free_port
 
 THREE = [[0, 0, 60, 200], [70, 0, 130, 200], [140, 0, 200, 200]]
 

@@ -1,4 +1,4 @@
-"""`medvl collect` against a real local HTTP server (tests/fake_pmc.py) that plays E-utilities,
+"""`medvl collect` against a real local HTTP server (tests/helpers/fake_pmc.py) that plays E-utilities,
 PMC's cloud bucket and Europe PMC: paging, metadata, versions, licenses, fallbacks, every fault,
 the rate limit measured at the server, resume after an interruption, the CLI."""
 
@@ -7,19 +7,16 @@ from __future__ import annotations
 import hashlib
 import json
 import statistics
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tests.helpers.fake_pmc import FakeArticle, FakePMC, articles
 
-from fake_pmc import FakeArticle, FakePMC, articles  # noqa: E402
-
-from medvl.collect.collector import CollectSettings, collect  # noqa: E402
-from medvl.collect.entrez import EntrezError  # noqa: E402
-from medvl.collect.manifest import license_for, paper_metadata  # noqa: E402
-from medvl.errors import MedvlError  # noqa: E402
+from medvl.collect.collector import CollectSettings, collect
+from medvl.collect.entrez import EntrezError
+from medvl.collect.manifest import license_for, paper_metadata
+from medvl.errors import MedvlError
 
 
 def rows(d: Path, name: str = "manifest.jsonl") -> list[dict]:

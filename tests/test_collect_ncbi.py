@@ -12,19 +12,14 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from fake_pmc import PMC_FIELDS, FakePMC, articles  # noqa: E402
-
-from medvl.cli import app  # noqa: E402
-from medvl.collect.collector import CollectSettings, collect  # noqa: E402
-from medvl.collect.entrez import EntrezError  # noqa: E402
+from medvl.cli import app
+from medvl.collect.collector import CollectSettings, collect
+from medvl.collect.entrez import EntrezError
+from tests.helpers.fake_pmc import PMC_FIELDS, FakePMC, articles
 
 
 def rows(d: Path) -> list[dict]:

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("open_clip_train")
-pytest.importorskip("fitz")
 
 REPO = Path(__file__).resolve().parent.parent
 PAPERS = int(os.environ.get("MEDVL_E2E_PAPERS", "40"))

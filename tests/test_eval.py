@@ -83,11 +83,9 @@ def test_brain_suite_covers_the_synthetic_classes():
         assert cls in ids
     assert suite.class_of("Tumor") == "tumour" and suite.class_of("stroke") == "infarct"
     assert suite.class_of("arteriovenous malformation") == "aneurysm" and suite.class_of("cat") is None
-    try:
-        from medvl.synth.images import CLASSES
-    except ImportError:
-        CLASSES = ()
-    assert all(suite.class_of(c) for c in CLASSES)
+    from medvl.synth.images import CLASSES
+
+    assert CLASSES and all(suite.class_of(c) for c in CLASSES)
 
 
 def test_bad_suites_are_refused(tmp_path):
@@ -131,7 +129,7 @@ classes:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     pytest.importorskip("open_clip_train")
-    from test_train import make_shapes
+    from tests.helpers.shapes import make_shapes
 
     from medvl.train import TrainConfig, train
 

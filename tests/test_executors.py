@@ -110,7 +110,7 @@ def test_ray_executor_same_results_on_a_local_instance(local_ray):
 @pytest.mark.slow
 def test_pipeline_on_ray_writes_what_the_local_pool_writes(local_ray, tmp_path):
     """The same stages over the same shards as Ray tasks: identical outputs, rejects and run state."""
-    from helpers.toy_stages import TOY
+    from tests.helpers.toy_stages import TOY
 
     from medvl.config import config_from_dict
     from medvl.pipeline import run_pipeline

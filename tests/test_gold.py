@@ -5,16 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from medvl.split.labels import SHARED, normalise_label
 from medvl.split.metrics import score_predictions
 from medvl.split.rules import split_caption
-from tests.textcheck import is_verbatim
+from tests.helpers.textcheck import is_verbatim
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLD = ROOT / "eval" / "gold" / "dev.jsonl"
-CORPUS = ROOT.parent / "shared" / "corpus"
 
 
 def load() -> list[dict]:
@@ -63,12 +60,11 @@ def test_rule_splitter_meets_targets_on_gold():
     assert s["text_f1"] >= 0.90, s["text_f1"]
 
 
-@pytest.mark.skipif(not CORPUS.exists(), reason="development corpus not present (../shared/corpus)")
-def test_gold_captions_are_the_corpus_captions():
+def test_gold_captions_are_the_corpus_captions(corpus_dir):
     """dev.jsonl is the data (its anchors-in-Python builder is gone): each caption is its corpus figure's."""
     from medvl.split.goldsets import xml_fig_captions
 
     for r in load():
         folder, pmcid, fig = r["source"].split("/")
-        caps = xml_fig_captions((CORPUS / folder / pmcid / "fulltext.xml").read_bytes())
+        caps = xml_fig_captions((corpus_dir / folder / pmcid / "fulltext.xml").read_bytes())
         assert r["caption"] in caps.get(fig, []), r["id"]

@@ -5,7 +5,6 @@ A convention change is a new file version (a new name), scored beside the old on
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,6 @@ from medvl.split.goldsets import load_span_gold
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLD = ROOT / "eval" / "gold"
-SHARED_DIR = Path(os.environ.get("MEDVL_SHARED") or ROOT.parent / "shared")
 
 PINNED = {
     "sourcedata_split.json": "95a69b5afc3d995383dc82f749b575fc40c1ad3142b1235d4b17540460647e06",
@@ -36,13 +34,11 @@ def test_every_radiology_batch_is_pinned():
     assert {f"radiology/{p.name}" for p in (GOLD / "radiology").glob("*.jsonl")} <= set(PINNED)
 
 
-def test_span_gold_holds_no_caption_text_and_rebuilds_from_the_corpus():
+def test_span_gold_holds_no_caption_text_and_rebuilds_from_the_corpus(corpus_dir):
     for p in sorted((GOLD / "radiology").glob("*.jsonl")):
         text = p.read_text(encoding="utf-8")
         assert '"caption":' not in text and '"text":' not in text and '"pieces":' not in text, p
-    if not (SHARED_DIR / "corpus").exists():
-        pytest.skip(f"{SHARED_DIR / 'corpus'} absent (the shared folder sits beside the repository)")
-    rows, missing = load_span_gold(GOLD / "radiology" / "batch01.jsonl", SHARED_DIR)
+    rows, missing = load_span_gold(GOLD / "radiology" / "batch01.jsonl", corpus_dir.parent)
     assert len(rows) == 40 and not missing  # batch 01 comes from the corpus only
     for r in rows:
         for s in r["subcaptions"]:

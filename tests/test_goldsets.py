@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 from medvl.split.goldsets import label_style, load_sourcedata, read_split, sourcedata_row
 from medvl.split.metrics import score_predictions
+from tests.helpers.env import SHARED_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_DIR = Path(os.environ.get("MEDVL_SHARED") or ROOT.parent / "shared")
 SOURCEDATA = SHARED_DIR / "gold" / "sourcedata_dev.jsonl"
 SPLIT = ROOT / "eval" / "gold" / "sourcedata_split.json"
 

@@ -17,10 +17,7 @@ from medvl.llm.client import LLMResult, LLMSettings, LLMUnavailable
 from medvl.prompts import load_prompt
 from medvl.records import Judgment
 
-try:
-    from test_report_fixtures import make_run
-except ImportError:  # tests imported as a package
-    from tests.test_report_fixtures import make_run
+from tests.helpers.report_run import make_run
 
 
 class FakeLLM:

@@ -7,7 +7,6 @@ the maths, the image-mode fallback.  A handful of items keeps it quick on CPU.""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -17,15 +16,12 @@ from medvl.evaluate import judge as J
 from medvl.evaluate import stats
 from medvl.records import Judgment
 
-try:
-    from test_report_fixtures import make_run
-except ImportError:  # tests imported as a package
-    from tests.test_report_fixtures import make_run
+from tests.helpers.report_run import make_run
+from tests.helpers.env import LLM_MODEL, LLM_URL, needs_llm
 
-URL = os.environ.get("MEDVL_TEST_LLM_URL")
-MODEL = os.environ.get("MEDVL_TEST_LLM_MODEL", "smollm2-135m")
+URL, MODEL = LLM_URL, LLM_MODEL
 
-pytestmark = [pytest.mark.llm, pytest.mark.skipif(not URL, reason="MEDVL_TEST_LLM_URL is not set")]
+pytestmark = [pytest.mark.llm, needs_llm]
 
 
 def _settings(run: Path):

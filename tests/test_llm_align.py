@@ -6,7 +6,6 @@ from the cache; a dead server keeps the rule pairs and says so.  Accuracy is not
 
 from __future__ import annotations
 
-import os
 
 import pytest
 
@@ -14,13 +13,13 @@ from medvl.align import AlignSettings, align_run
 from medvl.align_llm import LLMAligner, figure_question
 from medvl.llm.client import LLMSettings
 from medvl.runs import RunDir, read_jsonl, write_jsonl
-from test_align import make_figure, make_split
-from test_llm_client import free_port
+from tests.helpers.align_rows import make_figure, make_split
+from tests.helpers.fake_llm import free_port
+from tests.helpers.env import LLM_MODEL, LLM_URL, needs_llm
 
-URL = os.environ.get("MEDVL_TEST_LLM_URL")
-MODEL = os.environ.get("MEDVL_TEST_LLM_MODEL", "smollm2-135m")
+URL, MODEL = LLM_URL, LLM_MODEL
 
-pytestmark = [pytest.mark.llm, pytest.mark.slow, pytest.mark.skipif(not URL, reason="MEDVL_TEST_LLM_URL is not set")]
+pytestmark = [pytest.mark.llm, pytest.mark.slow, needs_llm]
 
 ROW2 = [[0, 0, 95, 200], [105, 0, 200, 200]]
 ROW3 = [[0, 0, 60, 200], [70, 0, 130, 200], [140, 0, 200, 200]]

@@ -1,7 +1,7 @@
 """Strict LLM answers (issue 13, case 3): an answer that does not match the schema is a validation error.
 
 The user-level test runs `medvl split --splitter llm` against a fake OpenAI-compatible server (the one of
-test_llm_client.py) that answers the misbehaviour seen in the wild: valid JSON with the wrong keys.
+tests/helpers/fake_llm.py) that answers the misbehaviour seen in the wild: valid JSON with the wrong keys.
 Before: rows with ``splitter: llm`` and no subcaptions (the list defaulted, unknown keys ignored).
 After: the answer is re-asked, then the row falls back to the rules with the validation error as reason.
 """
@@ -23,15 +23,9 @@ from medvl.llm.client import LLMSettings, StructuredLLM  # noqa: E402
 from medvl.split.llm import SplitAnswer  # noqa: E402
 from medvl.split.rules import split_caption  # noqa: E402
 
-try:
-    from test_llm_client import PROMPT, FakeLLM, Reply
-except ImportError:  # tests imported as a package
-    from tests.test_llm_client import PROMPT, FakeLLM, Reply
+from tests.helpers.captions import CAPTIONS
+from tests.helpers.fake_llm import PROMPT, FakeLLM, Reply
 
-CAPTIONS = [
-    ("g1", "Head CT of a patient with a fall. (A) Axial view without contrast. (B) Coronal reconstruction."),
-    ("g2", "Spine MRI. (a) Sagittal T2 image. (b) Axial T1 image at the level of the lesion."),
-]
 
 
 def _captions(tmp_path: Path) -> Path:

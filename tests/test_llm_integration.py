@@ -10,7 +10,6 @@ Few captions and small max_tokens keep it quick on a CPU."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 import time
@@ -28,11 +27,11 @@ from medvl.prompts import Prompt, load_prompt
 from medvl.records import SplitRow
 from medvl.split.llm import LLMSplitter, SplitAnswer, label_in_caption, verbatim_pieces
 from medvl.split.rules import split_caption
+from tests.helpers.env import LLM_MODEL, LLM_URL, needs_llm
 
-URL = os.environ.get("MEDVL_TEST_LLM_URL")
-MODEL = os.environ.get("MEDVL_TEST_LLM_MODEL", "smollm2-135m")
+URL, MODEL = LLM_URL, LLM_MODEL
 
-pytestmark = [pytest.mark.llm, pytest.mark.skipif(not URL, reason="MEDVL_TEST_LLM_URL is not set")]
+pytestmark = [pytest.mark.llm, needs_llm]
 
 CAPTIONS = [
     ("c1", "Chest radiographs. (A) Before treatment. (B) After two weeks of antibiotics."),

@@ -1,6 +1,6 @@
 """Fallbacks are not final; failures are never cached; Retry-After is honoured (issue 13, case 4).
 
-Misbehaviours come from the fake OpenAI-compatible server of test_llm_client.py (it answers what a real
+Misbehaviours come from the fake OpenAI-compatible server of tests/helpers/fake_llm.py (it answers what a real
 server cannot be made to: refusals, wrong keys, 429s); the healthy rerun against the real vLLM server
 is `test_healthy_rerun_against_the_real_server` (marked llm).
 
@@ -12,7 +12,6 @@ captions (accepted answers come from the cache), unless --keep-fallbacks.
 from __future__ import annotations
 
 import json
-import os
 import re
 import sqlite3
 from pathlib import Path
@@ -26,12 +25,9 @@ from medvl.cli import app  # noqa: E402
 from medvl.llm.client import LLMSettings, LLMUnavailable, StructuredLLM  # noqa: E402
 from medvl.split.rules import split_caption  # noqa: E402
 
-try:
-    from test_llm_answers import CAPTIONS
-    from test_llm_client import PROMPT, FakeLLM, Reply, Word
-except ImportError:  # tests imported as a package
-    from tests.test_llm_answers import CAPTIONS
-    from tests.test_llm_client import PROMPT, FakeLLM, Reply, Word
+from tests.helpers.captions import CAPTIONS
+from tests.helpers.fake_llm import PROMPT, FakeLLM, Reply, Word
+from tests.helpers.env import LLM_MODEL, LLM_URL, needs_llm
 
 WRONG_KEYS = json.dumps({"answer": "panel A shows", "panels": 3})
 
@@ -158,8 +154,7 @@ def test_429_asking_too_long_a_wait_stops_with_a_clear_message():
 
 # ---------------------------------------------------------------- the real server
 
-URL = os.environ.get("MEDVL_TEST_LLM_URL")
-MODEL = os.environ.get("MEDVL_TEST_LLM_MODEL", "smollm2-135m")
+URL, MODEL = LLM_URL, LLM_MODEL
 
 # A prompt whose worked example is the very caption asked (a caption without panel labels, answer []):
 # the 135M test model copies few-shot answers, so this is an answer it gives and the validators accept.
@@ -190,7 +185,7 @@ def _server_requests() -> float:
 
 @pytest.mark.llm
 @pytest.mark.slow
-@pytest.mark.skipif(not URL, reason="MEDVL_TEST_LLM_URL is not set")
+@needs_llm
 def test_healthy_rerun_against_the_real_server(tmp_path, monkeypatch):
     """Fallbacks from a misbehaving server are asked again of the real vLLM server on the next run."""
     (tmp_path / "prompts" / "split").mkdir(parents=True)

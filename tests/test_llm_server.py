@@ -15,10 +15,7 @@ import pytest
 
 from medvl.llm import server as S
 
-try:
-    from test_llm_client import FakeLLM, Reply, free_port
-except ImportError:  # tests imported as a package
-    from tests.test_llm_client import FakeLLM, Reply, free_port
+from tests.helpers.fake_llm import FakeLLM, Reply, free_port
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,6 @@ accuracy is not asserted.  Two short captions, small max_tokens."""
 
 from __future__ import annotations
 
-import os
 
 import pytest
 
@@ -14,12 +13,12 @@ from medvl.llm.client import LLMSettings
 from medvl.split.llm import LLMSplitter
 from medvl.split.pieces import cut_caption, mark_labels
 from medvl.split.rules import split_caption
-from textcheck import is_verbatim
+from tests.helpers.textcheck import is_verbatim
+from tests.helpers.env import LLM_MODEL, LLM_URL, needs_llm
 
-URL = os.environ.get("MEDVL_TEST_LLM_URL")
-MODEL = os.environ.get("MEDVL_TEST_LLM_MODEL", "smollm2-135m")
+URL, MODEL = LLM_URL, LLM_MODEL
 
-pytestmark = [pytest.mark.llm, pytest.mark.slow, pytest.mark.skipif(not URL, reason="MEDVL_TEST_LLM_URL is not set")]
+pytestmark = [pytest.mark.llm, pytest.mark.slow, needs_llm]
 
 CAPTIONS = [  # written for this test
     ("s1", "Knee MRI. (A) Sagittal PD image shows a meniscal tear. (B) Coronal image of the same knee."),

@@ -7,7 +7,6 @@ against the real local server (MEDVL_TEST_LLM_URL)."""
 from __future__ import annotations
 
 import json
-import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,13 +16,10 @@ import pytest
 
 from medvl.evaluate.retrieval import top_neighbours
 
-try:
-    from test_export import build_run
-except ImportError:  # tests imported as a package
-    from tests.test_export import build_run
+from tests.helpers.export_run import build_run
+from tests.helpers.env import LLM_MODEL, LLM_URL, needs_llm
 
-URL = os.environ.get("MEDVL_TEST_LLM_URL")
-MODEL = os.environ.get("MEDVL_TEST_LLM_MODEL", "smollm2-135m")
+URL, MODEL = LLM_URL, LLM_MODEL
 
 
 def _ws(text: str) -> str:
@@ -250,7 +246,7 @@ def test_pipeline_judge_stage_judges_retrieval_from_eval_neighbours(exported, tm
 # ---------------------------------------------------------------- the real server
 
 @pytest.mark.llm
-@pytest.mark.skipif(not URL, reason="MEDVL_TEST_LLM_URL is not set")
+@needs_llm
 def test_retrieval_judge_on_eval_neighbours_real_server(exported, tmp_path):
     import shutil
 

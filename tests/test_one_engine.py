@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import pdfgen as gen
+from tests.helpers import pdfgen as gen
 from medvl.config import config_from_dict
 from medvl.parse import ParseSettings, parse_inputs
 from medvl.pipeline import run_pipeline, run_status

@@ -12,7 +12,7 @@ import numpy as np
 from medvl.parse import ParseSettings, parse_paper
 from medvl.pdf.figure_panels import caption_letters
 from medvl.pdf import panels as P
-from tests import pdfgen as gen
+from tests.helpers import pdfgen as gen
 
 FAST = ParseSettings(dpi=72, ocr="never")
 

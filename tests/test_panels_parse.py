@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from medvl.parse import ParseSettings, parse_paper
-from tests import pdfgen as gen
+from tests.helpers import pdfgen as gen
 
 FAST = ParseSettings(dpi=72, ocr="never")
 

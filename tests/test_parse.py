@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-import pdfgen as gen
+from tests.helpers import pdfgen as gen
 from medvl.parse import ParseSettings, parse_paper
 from medvl.records import Figure, paper_id_from_hash, sha256_file
 

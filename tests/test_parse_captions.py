@@ -76,7 +76,7 @@ def test_panel_suffixed_labels():
 
 def test_label_with_only_a_panel_reference_is_not_a_caption(tmp_path):
     """Issue 2: "Fig. 4A." opening a line of body text was read as a caption (empty text, no image)."""
-    import pdfgen as gen
+    from tests.helpers import pdfgen as gen
     from medvl.parse import ParseSettings, parse_paper
 
     pdf = gen.panel_reference_lines(tmp_path / "fulltext.pdf")

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-pymupdf = pytest.importorskip("pymupdf")
+import pymupdf
 
-from medvl.parse import ParseSettings, parse_paper  # noqa: E402
-from medvl.pdf.figures import analyse_document, r_inter, render_region  # noqa: E402
+from medvl.parse import ParseSettings, parse_paper
+from medvl.pdf.figures import analyse_document, r_inter, render_region
 
-import pdfgen  # noqa: E402
+from tests.helpers import pdfgen
 
 
 @pytest.mark.parametrize("caption_y", [450, 458, 466])

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import pdfgen as gen
+from tests.helpers import pdfgen as gen
 from medvl.parse import ParseSettings, discover, parse_inputs, parse_paper
 from medvl.runs import read_jsonl
 

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
+from medvl.parse import REJECT_REASONS, ParseSettings, parse_paper
+from medvl.pdf.captions import supplementary_file
 
-pytest.importorskip("pymupdf")
-
-from medvl.parse import REJECT_REASONS, ParseSettings, parse_paper  # noqa: E402
-from medvl.pdf.captions import supplementary_file  # noqa: E402
-
-import pdfgen  # noqa: E402
+from tests.helpers import pdfgen
 
 
 def test_supplementary_file_descriptions():

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
+import pymupdf
 
-pymupdf = pytest.importorskip("pymupdf")
+from medvl.parse import ParseSettings, parse_paper
+from medvl.pdf.words import looks_run_together, respace_line, words_in
 
-from medvl.parse import ParseSettings, parse_paper  # noqa: E402
-from medvl.pdf.words import looks_run_together, respace_line, words_in  # noqa: E402
-
-import pdfgen  # noqa: E402
+from tests.helpers import pdfgen
 
 LINES = ["Serial scans of one volunteer over two years. (a) Baseline scan before the",
          "treatment started; (b) follow up scan with the same sequence and settings."]

@@ -15,9 +15,8 @@ import pytest
 
 from medvl.config import config_from_dict, load_config
 from medvl.errors import MedvlError
-from helpers.toy_stages import TOY
 from medvl.pipeline import Pipeline, run_pipeline, run_status
-
+from tests.helpers.toy_stages import TOY
 
 
 @pytest.fixture

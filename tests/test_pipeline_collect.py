@@ -1,4 +1,4 @@
-"""`medvl run` with a collect stage: collect -> parse -> split -> align against tests/fake_pmc.py, a real
+"""`medvl run` with a collect stage: collect -> parse -> split -> align against tests/helpers/fake_pmc.py, a real
 HTTP server on 127.0.0.1 playing E-utilities, the PMC cloud bucket and Europe PMC.
 
 The served PDFs are synthetic papers (real compound figures) and their JATS XML carries the same
@@ -18,11 +18,8 @@ from xml.sax.saxutils import escape
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tests.helpers.fake_pmc import FakeArticle, FakePMC
 
-from fake_pmc import FakeArticle, FakePMC  # noqa: E402
-
-pytest.importorskip("pymupdf")
 REPO = Path(__file__).resolve().parent.parent
 
 

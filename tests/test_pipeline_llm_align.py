@@ -13,7 +13,7 @@ import pytest
 from medvl.config import RunConfig
 from medvl.pipeline import run_pipeline
 from medvl.runs import read_jsonl
-from test_llm_client import FakeLLM, Reply
+from tests.helpers.fake_llm import FakeLLM, Reply
 
 pytestmark = pytest.mark.slow
 

@@ -16,8 +16,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("pymupdf")
-pytest.importorskip("medvl.synth")
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = Path(sys.executable).with_name("medvl")  # the installed console script, as users run it

@@ -34,7 +34,6 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("instructor")  # the llm extra (medvl's own modules are imported plainly)
-pytest.importorskip("medvl.split.llm")
 
 from medvl.config import config_from_dict  # noqa: E402
 from medvl.pipeline import run_pipeline  # noqa: E402
@@ -373,7 +372,6 @@ def test_sigkill_mid_parse_then_mid_split_then_rerun_equals_uninterrupted_run(pa
 
 
 def test_judge_runs_in_a_whole_run_only_when_an_llm_is_configured(parsed, server, tmp_path):
-    pytest.importorskip("medvl.evaluate.judge")
     corpus, template = parsed
     run_dir = _copy(template, tmp_path / "run")
     cfg = _config(corpus, server.url, stages=("parse", "split", "align", "judge", "report"))

@@ -19,13 +19,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-pytest.importorskip("pymupdf")
+from medvl.cli import app
+from medvl.paths import UnsafeName, path_from_text, path_text
 
-from medvl.cli import app  # noqa: E402
-from medvl.paths import UnsafeName, path_from_text, path_text  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).parent))
-import pdfgen  # noqa: E402
+from tests.helpers import pdfgen
 
 REPO = Path(__file__).resolve().parents[1]
 BAD = b"bad\xff\xfe.pdf"

@@ -18,9 +18,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("medvl.parse")
-pytest.importorskip("medvl.synth")
-
 from medvl.config import config_from_dict  # noqa: E402
 from medvl.pipeline import run_pipeline, run_status  # noqa: E402
 

@@ -24,8 +24,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("pymupdf")
-pytest.importorskip("medvl.synth")
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -13,10 +13,7 @@ import pytest
 from medvl.errors import InputError
 from medvl.evaluate import report as rep
 
-try:
-    from test_report_fixtures import make_run
-except ImportError:  # tests imported as a package
-    from tests.test_report_fixtures import make_run
+from tests.helpers.report_run import make_run
 
 
 def _data_uris(html: str) -> list[bytes]:

@@ -8,10 +8,7 @@ import pytest
 
 from medvl.evaluate import report as rep
 
-try:
-    from test_report_fixtures import make_run
-except ImportError:  # tests imported as a package
-    from tests.test_report_fixtures import make_run
+from tests.helpers.report_run import make_run
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(rep.find_chromium() is None, reason="chromium is not installed")]

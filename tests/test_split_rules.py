@@ -12,7 +12,7 @@ import pytest
 from medvl.records import Subcaption
 from medvl.split.labels import expand_labels, normalise_label
 from medvl.split.rules import RULES_VERSION, split_caption
-from tests.textcheck import is_verbatim
+from tests.helpers.textcheck import is_verbatim
 
 def as_dict(caption: str) -> dict[str, str]:
     return {s.label: s.text for s in split_caption(caption)}

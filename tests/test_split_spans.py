@@ -13,8 +13,8 @@ from medvl.split.llm import LLMSplitter
 from medvl.split.pieces import cut_caption, mark_labels, rebuild_text, text_pieces
 from medvl.split.rules import split_caption
 from medvl.split.spans import SpanAnswer, cut_record
-from test_llm_client import FakeLLM, Reply, last_user, settings
-from textcheck import is_verbatim
+from tests.helpers.fake_llm import FakeLLM, Reply, last_user, settings
+from tests.helpers.textcheck import is_verbatim
 
 # captions written for these tests
 CAP = ("Fig. 4. Spine MRI of a 52-year-old woman. (a) Sagittal T2 image shows a cord lesion at C4. "

@@ -1,6 +1,6 @@
 """The `split` stage and `medvl split`: inputs, rejects, resume, settings changes, LLM fallbacks.
 
-The LLM paths here use the fake server of test_llm_client.py (a unit test of the stage's control flow);
+The LLM paths here use the fake server of tests/helpers/fake_llm.py (a unit test of the stage's control flow);
 the same flow against the real vLLM server is in test_llm_integration.py."""
 
 from __future__ import annotations
@@ -17,10 +17,7 @@ from medvl.records import SplitRow
 from medvl.split.rules import split_caption
 from medvl.split.stage import read_captions, run_split
 
-try:
-    from test_llm_client import FakeLLM, Reply, free_port, last_user
-except ImportError:  # tests imported as a package
-    from tests.test_llm_client import FakeLLM, Reply, free_port, last_user
+from tests.helpers.fake_llm import FakeLLM, Reply, free_port, last_user
 
 CAPTIONS = [
     ("f1", "Chest radiographs. (A) Before treatment, showing bilateral infiltrates. (B) After two weeks of antibiotics."),

@@ -1,1 +1,2 @@
-"""Shared test helpers (imported as `helpers.<module>`: tests/ is on sys.path under pytest)."""
+"""Helpers shared by the tests (builders, fakes, paths), imported as ``tests.helpers.<module>`` (pytest's
+pythonpath is the repository root). Test modules never import each other: what two test files need lives here."""
