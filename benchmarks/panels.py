@@ -127,7 +127,7 @@ class Score:
               f"{pct(self.letter_ok, self.letter_panels)}")
         print(f"  spurious letters on unlettered panels: {self.spurious}/{self.unlettered_panels}")
         print(f"  figures exactly right: {self.exact}/{self.figures} = {pct(self.exact, self.figures)}")
-        if n_parsed:
+        if n_parsed and seconds:
             print(f"  seconds per figure: {seconds / n_parsed:.3f} wall, {cpu_s / n_parsed:.3f} CPU "
                   f"({n_parsed} figures parsed in {seconds:.1f} s; load average {os.getloadavg()[0]:.1f})")
 
@@ -153,7 +153,12 @@ def bench_real(corpus: Path, gold_path: Path, out: Path, ocr: str, show: bool) -
     if missing:
         print(f"real: {len(missing)} gold papers missing from {corpus}; skipped")
         pdfs = [p for p in pdfs if p.exists()]
+    # one run directory for every gold file: a paper already parsed there is not parsed again
+    done_before = len(list(read_jsonl(out / "figures.jsonl"))) if (out / "figures.jsonl").exists() else 0
     rows, wall, cpu_s = _parse(pdfs, out, ocr)
+    rows = [r for r in rows if Path(r["source"]) in set(pdfs)]
+    if done_before:
+        wall = cpu_s = 0.0  # (papers parsed for an earlier gold file: no timing of their own)
     by_paper: dict[str, dict[str, dict]] = {}
     for r in rows:
         rel = str(Path(r["source"]).parent.relative_to(corpus))
@@ -263,7 +268,7 @@ def main() -> int:
             corpus = Path(args.corpus)
             for k, gold in enumerate(args.gold):
                 if corpus.is_dir() and Path(gold).exists():
-                    bench_real(corpus, Path(gold), out / f"real{k}", args.ocr, args.show_errors)
+                    bench_real(corpus, Path(gold), out / "real", args.ocr, args.show_errors)
                 else:
                     print(f"real: corpus {corpus} or gold {gold} not found; skipped")
         if args.only in (None, "synth"):

@@ -519,6 +519,7 @@ def _parse_pdf(pdf: Path, xml: Path | None, settings: ParseSettings, rd: RunDir 
                 extra_tools.update(t)
                 if hint.get("panel_hint"):
                     fig_kw["panel_hint"] = hint["panel_hint"]
+                fig_kw["panel_check"] = FP.panel_check(pboxes, FP.caption_letters(caption))
                 rel = f"images/{pid}/{fid}.png"
                 if rd is not None and settings.render:
                     _write_image(rd.inside(rel), _png_bytes(rgb))

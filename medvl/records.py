@@ -124,6 +124,9 @@ class Figure(Record):
     # set when the caption's panel letters made parse split finer than its default settings:
     # "caption names 3 (A,B,C); 1 -> 3 panels (gutter1)"
     panel_hint: str | None = None
+    # set when the panels may be wrong (medvl.pdf.figure_panels.panel_check): "count_differs: ...",
+    # "letters_missing: ...", "letters_differ: ..."; align and the report can trust such figures less
+    panel_check: str | None = None
     provenance: Provenance
 
 

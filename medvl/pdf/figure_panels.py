@@ -45,19 +45,33 @@ def panels_and_letters(rgb: Any, image_rects_px: list[tuple[int, int, int, int]]
     else:
         boxes = P.panels_from_pixels(rgb)
     hits = P.plausible_letters(text_letters)
+    tools: dict[str, str] = {}
+    n_exp = len(expected or [])
+    anchored = False
+    if (not hits and from_pixels and has_raster and ocr != "never" and n_exp >= 2
+            and (len(boxes) if len(boxes) >= 2 else 1) < n_exp):
+        # letters burnt into the pixels of a figure split into fewer panels than its caption
+        # names: the caption's letters found anywhere in the image are the anchors
+        from medvl.pdf.ocr import find_letter_anchors, tesseract_version
+
+        if tesseract_version():
+            tools["tesseract"] = tesseract_version() or ""
+            hits = find_letter_anchors(rgb, list(expected or []))
+            anchored = bool(hits)
     if len(hits) >= 2 and len(boxes) < len(hits) and from_pixels:
         # fewer gutter cells than printed letters (panels closer than a gutter): the letters are
         # anchors, and the pieces of a fine cut group under them
-        grouped = P.group_cells(P.fine_cells(rgb), hits)
-        if grouped and len(grouped) == len(hits):
-            boxes = grouped
+        for make in (lambda: P.group_cells(P.fine_cells(rgb), hits), lambda: P.anchor_grid(rgb, hits)):
+            grouped = make()
+            if grouped and len(grouped) == len(hits) and (not anchored or P.plausible_cells(rgb, grouped)):
+                boxes = grouped
+                break
     if hits and len(boxes) > len(hits):
         # more images / gutter cells than printed letters: a panel is the group of cells of a letter
         grouped = P.group_cells([tuple(b) for b in boxes], hits)
         if grouped:
             boxes = grouped
     hinted = False
-    n_exp = len(expected or [])
     found = len(boxes) if len(boxes) >= 2 else 1
     if n_exp >= 2 and found < n_exp and len(hits) <= n_exp:
         # the caption names more lettered panels than were found (panels closer than a gutter,
@@ -70,12 +84,11 @@ def panels_and_letters(rgb: Any, image_rects_px: list[tuple[int, int, int, int]]
                 hint["panel_hint"] = f"caption names {n_exp} ({','.join(expected or [])}); {found} -> {len(boxes)} panels ({step})"
     order = P.reading_order(boxes)
     pboxes = [P.PanelBox(bbox=tuple(int(v) for v in boxes[i])) for i in order]
-    tools: dict[str, str] = {}
     if len(pboxes) < 2:
         return [], tools
     if hits:
         P.attach_letters(pboxes, hits)
-    want_ocr = ocr == "always" or (ocr == "auto" and not hits and has_raster)
+    want_ocr = ocr == "always" or (ocr == "auto" and (not hits or anchored) and has_raster)
     if want_ocr and any(p.label is None for p in pboxes):
         from medvl.pdf.ocr import read_panel_letters_and_hits, tesseract_version
 
@@ -101,6 +114,26 @@ def panels_and_letters(rgb: Any, image_rects_px: list[tuple[int, int, int, int]]
         # diagram (a flowchart cut at an arrow): one panel
         return [], tools
     return pboxes, tools
+
+
+def panel_check(panels: list[Any], expected: list[str] | None) -> str | None:
+    """Why a figure's panels may be wrong, for align and the report (None: nothing to doubt).
+
+    ``count_differs``: the caption names N lettered panels and another number was found (1 = the
+    figure was not split); ``letters_missing``: some panels of a lettered figure carry no letter;
+    ``letters_differ``: the letters found are not the caption's.
+    """
+    exp = [x.upper() for x in expected or []]
+    n = len(panels) if len(panels) >= 2 else 1
+    got = [p.label for p in panels]
+    out = []
+    if len(exp) >= 2 and n != len(exp):
+        out.append(f"count_differs: caption names {len(exp)} ({','.join(exp)}), found {n}")
+    if n >= 2 and (exp or any(got)) and any(x is None for x in got):
+        out.append(f"letters_missing: {sum(1 for x in got if x is None)} of {n} panels")
+    if exp and any(got) and any(x is not None and x not in exp for x in got):
+        out.append("letters_differ: " + ",".join(x or "-" for x in got) + " vs caption " + ",".join(exp))
+    return "; ".join(out) or None
 
 
 def pixel_separation(rgb: Any, clip: tuple, zoom: float, size: tuple[int, int]) -> Any:

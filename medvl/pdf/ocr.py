@@ -243,13 +243,19 @@ def letter_candidates(rgb: np.ndarray, panels: list[tuple[int, int, int, int]], 
             continue
         for corner in CORNERS:
             win = _window(p, corner, W, H)
-            cs = [c for c in _window_candidates(grey, win, p, corner, pi, keep=per_window + 2)
-                  if not _inside_other(c.bbox, pi, panels)][:per_window]
-            for c in cs:
-                key = (pi,) + c.bbox
-                if key not in seen:
-                    seen.add(key)
-                    out.append(c)
+            # the window reaches outside the panel (letters in the gutter); a white margin there
+            # sets the threshold between white and the photograph, so a dark letter printed on a
+            # mid-grey photograph merges with it: the part inside the panel is thresholded alone too
+            inner = (max(win[0], p[0] + 2), max(win[1], p[1] + 2), min(win[2], p[2] - 2), min(win[3], p[3] - 2))
+            wins = [win] + ([inner] if inner != win and inner[2] - inner[0] >= 16 and inner[3] - inner[1] >= 16 else [])
+            for w in wins:
+                cs = [c for c in _window_candidates(grey, w, p, corner, pi, keep=per_window + 2)
+                      if not _inside_other(c.bbox, pi, panels)][:per_window]
+                for c in cs:
+                    key = (pi,) + c.bbox
+                    if key not in seen:
+                        seen.add(key)
+                        out.append(c)
     return out
 
 
@@ -440,3 +446,122 @@ def read_panel_letters(rgb: np.ndarray, panels: list[tuple[int, int, int, int]],
                        ) -> list[tuple[str, str] | None]:
     """Letters printed as pixels on/next to each panel (panels in reading order); see the module doc."""
     return read_panel_letters_and_hits(rgb, panels, timeout_s=timeout_s)[0]
+
+
+# ---------------------------------------------------------------- letters as anchors
+
+ANCHOR_WINDOW = 240  # pixels: windows tiling the figure when no panel is known yet
+ANCHOR_MIN_CONF = 60.0
+
+
+def find_letter_anchors(rgb: np.ndarray, expected: list[str], timeout_s: float = 10.0) -> list[LetterHit]:
+    """Panel letters burnt into the pixels of a figure whose panels are not known yet.
+
+    The figure is tiled with overlapping windows; isolated letter-like blobs (both polarities,
+    as :func:`_window_candidates` finds them at panel corners) are read in one tesseract call, and
+    a read counts when it is one of the ``expected`` letters (the caption's, upper-case) with
+    confidence >= ANCHOR_MIN_CONF.  Per letter the most confident read wins; the letters must
+    share one case and a similar height (one style per figure) and at least two must be found.
+    Returns them as :class:`LetterHit` (source "ocr"), for grouping gutter cells under them.
+    """
+    if tesseract_version() is None or len(expected) < 2:
+        return []
+    grey = rgb.mean(axis=2).astype(np.uint8) if rgb.ndim == 3 else rgb.astype(np.uint8)
+    H, W = grey.shape
+    step = ANCHOR_WINDOW * 2 // 3
+    cands: list[Candidate] = []
+    seen: list[tuple[int, int, int, int]] = []
+    for y in range(0, max(1, H - ANCHOR_WINDOW // 3), step):
+        for x in range(0, max(1, W - ANCHOR_WINDOW // 3), step):
+            win = (x, y, min(W, x + ANCHOR_WINDOW), min(H, y + ANCHOR_WINDOW))
+            if win[2] - win[0] < 24 or win[3] - win[1] < 24:
+                continue
+            for c in _window_candidates(grey, win, win, "tl", 0, keep=12):
+                if any(_overlap(c.bbox, s) > 0.5 for s in seen):
+                    continue
+                seen.append(c.bbox)
+                cands.append(c)
+    if len(cands) < 2:
+        return []
+    # panel letters are the tallest isolated glyphs of a figure (tick labels and words are
+    # smaller): the tallest candidates are read, a bounded montage for one tesseract call
+    cands.sort(key=lambda c: -(c.bbox[3] - c.bbox[1]))
+    cands = cands[:max(24, 6 * len(expected))]
+    all_reads = ocr_candidates(cands, timeout_s=timeout_s)
+    reads = [r for r in all_reads if r.letter in expected and r.conf >= ANCHOR_MIN_CONF and _single_letter(r.raw)]
+    missing = [x for x in expected if x not in {r.letter for r in reads}]
+    if missing and reads:
+        # tesseract misreads a few glyphs inside a montage (a lone "C" as "Cc"): the tallest
+        # candidates without a good read are read once more, one glyph each (--psm 10)
+        good = {r.bbox for r in reads}
+        h0 = max(r.bbox[3] - r.bbox[1] for r in reads)
+        retry = [c for c in cands if c.bbox not in good and 0.6 * h0 <= c.bbox[3] - c.bbox[1] <= 1.6 * h0][:8]
+        for c in retry:
+            r = _read_one(c, timeout_s)
+            if r is not None and r.letter in missing and r.conf >= ANCHOR_MIN_CONF and _single_letter(r.raw):
+                reads.append(r)
+                missing.remove(r.letter)
+            if not missing:
+                break
+    if len(reads) < 2:
+        return []
+    # one case per figure: the case most reads have
+    upper = sum(1 for r in reads if _core(r.raw).isupper())
+    want_upper = upper * 2 >= len(reads)
+    reads = [r for r in reads if _core(r.raw).isupper() == want_upper]
+    best: dict[str, Read] = {}
+    for r in reads:
+        if r.letter not in best or r.conf > best[r.letter].conf:
+            best[r.letter] = r
+    chosen = list(best.values())
+    if len(chosen) < 2:
+        return []
+    hs = sorted(r.bbox[3] - r.bbox[1] for r in chosen)
+    med = hs[len(hs) // 2]
+    chosen = [r for r in chosen if 0.6 * med <= r.bbox[3] - r.bbox[1] <= 1.6 * med]
+    if len(chosen) < 2:
+        return []
+    return [LetterHit(letter=r.letter, bbox=r.bbox, source="ocr", raw=r.raw, conf=r.conf)
+            for r in sorted(chosen, key=lambda r: r.letter)]
+
+
+def _core(raw: str) -> str:
+    return "".join(ch for ch in raw if ch.isalpha())
+
+
+def _single_letter(raw: str) -> bool:
+    return len(_core(raw)) == 1
+
+
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    x0, y0, x1, y1 = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0, x1 - x0) * max(0, y1 - y0)
+    small = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return inter / small if small > 0 else 0.0
+
+
+def _read_one(c: Candidate, timeout_s: float) -> Read | None:
+    """One candidate read alone as a single character."""
+    import pytesseract
+    from PIL import Image
+
+    img, _ = _montage([c])
+    try:
+        data = pytesseract.image_to_data(Image.fromarray(img), lang="eng",
+                                         config=f"--psm 10 -c tessedit_char_whitelist={_WHITELIST}",
+                                         output_type=pytesseract.Output.DICT, timeout=timeout_s)
+    except (RuntimeError, pytesseract.TesseractError):
+        return None
+    best = None
+    for i, text in enumerate(data.get("text", [])):
+        text = (text or "").strip()
+        letter = letter_of(text) if text else None
+        if letter is None:
+            continue
+        try:
+            conf = float(data["conf"][i])
+        except (TypeError, ValueError):
+            conf = 0.0
+        if best is None or conf > best.conf:
+            best = Read(panel=c.panel, corner=c.corner, letter=letter, conf=conf, bbox=c.bbox, raw=text)
+    return best

@@ -819,6 +819,8 @@ def hinted_split(rgb: np.ndarray, expected: int, found: int, hits: list[LetterHi
         (name, (lambda kw=kw: panels_from_pixels(rgb, **kw))) for name, kw in HINT_STEPS]
     if hits and len(hits) >= 2:
         candidates.append(("anchors", lambda: group_cells(fine_cells(rgb), hits) or []))
+        if len(hits) == expected:  # every named letter found: panels from the letters' corners
+            candidates.append(("letter grid", lambda: anchor_grid(rgb, hits) or []))
     if float(np.median(_grey(rgb))) < 40:  # a dark figure: black gutters between panels
         candidates.append(("dark", lambda: panels_from_pixels(rgb, dark_background=True)))
     for name, make in candidates:
@@ -831,3 +833,69 @@ def hinted_split(rgb: np.ndarray, expected: int, found: int, hits: list[LetterHi
         if n == expected:
             return boxes, name
     return None
+
+
+def anchor_grid(rgb: np.ndarray, hits: list[LetterHit]) -> list[tuple[int, int, int, int]] | None:
+    """Panels from their letters alone, when no gutter separates them (touching charts, a frame).
+
+    Each letter marks the top-left corner of its panel (the common convention): a panel reaches
+    right to the next letter of its row band (or the image edge) and down to the next letter
+    below it whose panel overlaps it across (or the image edge); each box is then trimmed to its
+    ink.  Valid when the boxes do not overlap, each holds ink, and the letters run in reading
+    order.  Returns the boxes in the order of ``hits``, or None.
+    """
+    if len(hits) < 2:
+        return None
+    h, w = rgb.shape[:2]
+    ink = drop_frame(ink_mask(rgb))
+    lh = float(np.median([hb.bbox[3] - hb.bbox[1] for hb in hits]))
+    boxes = []
+    for a in hits:
+        ax0, ay0 = a.bbox[0], a.bbox[1]
+        right = w
+        for b in hits:
+            if b is a:
+                continue
+            same_band = abs(b.bbox[1] - ay0) <= 1.5 * lh or (b.bbox[1] <= ay0 + lh and b.bbox[3] >= ay0)
+            if b.bbox[0] > ax0 + lh and (same_band or b.bbox[1] < ay0):
+                # a letter to the right in this row, or a panel above-right reaching down into it
+                if same_band:
+                    right = min(right, b.bbox[0] - 1)
+        bottom = h
+        for b in hits:
+            if b is a or b.bbox[1] <= ay0 + 1.5 * lh:
+                continue
+            if ax0 - lh <= b.bbox[0] < right - lh:
+                bottom = min(bottom, b.bbox[1] - 1)
+        boxes.append([int(ax0), int(ay0), int(right), int(bottom)])
+    # a panel starting left of another's column ends where that column's letters begin
+    for i, a in enumerate(boxes):
+        for j, b in enumerate(boxes):
+            if i == j:
+                continue
+            inter = r_inter(tuple(map(float, a)), tuple(map(float, b)))
+            if inter is None:
+                continue
+            if b[0] > a[0]:
+                a[2] = min(a[2], b[0] - 1)
+            elif b[1] > a[1]:
+                a[3] = min(a[3], b[1] - 1)
+    out = []
+    for b in boxes:
+        x0, y0, x1, y1 = b
+        if x1 - x0 < 2 * lh or y1 - y0 < 2 * lh:
+            return None
+        sub = ink[y0:y1, x0:x1]
+        if sub.mean() < 0.01:
+            return None
+        rows, cols = np.flatnonzero(sub.any(axis=1)), np.flatnonzero(sub.any(axis=0))
+        out.append((x0 + int(cols[0]), y0 + int(rows[0]), x0 + int(cols[-1]) + 1, y0 + int(rows[-1]) + 1))
+    for i in range(len(out)):
+        for j in range(i + 1, len(out)):
+            inter = r_inter(tuple(map(float, out[i])), tuple(map(float, out[j])))
+            if inter and r_area(inter) > 0.02 * min(r_area(tuple(map(float, out[i]))), r_area(tuple(map(float, out[j])))):
+                return None
+    order = reading_order(out)
+    if _inversions([hits[i].letter for i in order]):
+        return None
+    return out

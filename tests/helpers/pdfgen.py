@@ -354,3 +354,49 @@ def supplementary_list(path: Path) -> Path:
     body(page, (50, 400, 562, 700))
     doc.save(path)
     return path
+
+
+def burnt_letters_framed(path: Path, letters: tuple[str, ...] = ("A", "B", "C")) -> Path:
+    """One embedded image holding three chart panels (A left and tall, B top right, C bottom
+    right) inside a frame, with no white gutter running through the figure (A's axis labels reach
+    B's column), letters burnt into the pixels at each panel's top-left; caption names them."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    W_, H_ = 900, 800
+    im = Image.new("RGB", (W_, H_), "white")
+    d = ImageDraw.Draw(im)
+    d.rectangle([4, 4, W_ - 5, H_ - 5], outline="black", width=2)  # the frame
+    font = ImageFont.load_default(size=34)
+    small = ImageFont.load_default(size=16)
+
+    def chart(x0, y0, x1, y1, seed):
+        rng = np.random.default_rng(seed)
+        d.line([(x0 + 40, y1 - 30), (x1, y1 - 30)], fill="black", width=2)
+        d.line([(x0 + 40, y0), (x0 + 40, y1 - 30)], fill="black", width=2)
+        n = 6
+        bw = (x1 - x0 - 60) / n
+        for k in range(n):
+            hgt = int(rng.integers(40, y1 - y0 - 60))
+            d.rectangle([x0 + 50 + k * bw, y1 - 30 - hgt, x0 + 50 + k * bw + bw * 0.6, y1 - 30],
+                        fill=(40, 40, 40) if k % 2 else (230, 90, 20))
+            d.text((x0 + 50 + k * bw, y1 - 24), str(k + 1), font=small, fill="black")
+        for t in range(4):
+            d.text((x0 + 8, y1 - 40 - t * (y1 - y0 - 60) / 4), str(10 * t), font=small, fill="black")
+
+    chart(70, 70, 460, 760, 1)
+    chart(450, 70, 880, 380, 2)  # B's axis starts left of A's right edge: no vertical gutter
+    chart(450, 440, 880, 760, 3)
+    for (x, y), letter in zip([(20, 20), (430, 20), (430, 395)], letters):
+        d.text((x, y), letter, font=font, fill="black")
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    doc = _doc()
+    page = doc.new_page(width=W, height=H)
+    body(page, (50, 50, 562, 140))
+    page.insert_image((86, 160, 526, 551), stream=buf.getvalue())
+    yb = caption(page, 86, 575, "Figure 2.", ["Counts per group. (A) First series. (B) Second series.",
+                                              "(C) Third series; bars are means of five repeats."])
+    body(page, (50, yb + 14, 562, yb + 150))
+    doc.save(path)
+    return path
+

@@ -1,0 +1,52 @@
+"""Raster figures with letters burnt into the pixels (issue 11): letters as anchors, and the record
+saying when the panels are unsure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pymupdf")
+
+from medvl.parse import ParseSettings, parse_paper  # noqa: E402
+from medvl.pdf.figure_panels import panel_check  # noqa: E402
+from medvl.pdf.ocr import tesseract_version  # noqa: E402
+from medvl.pdf.panels import PanelBox  # noqa: E402
+
+import pdfgen  # noqa: E402
+
+needs_tesseract = pytest.mark.skipif(tesseract_version() is None, reason="tesseract is not installed")
+
+
+@pytest.mark.slow
+@needs_tesseract
+def test_framed_chart_figure_splits_at_its_burnt_in_letters(tmp_path: Path):
+    # one image, a frame around it and no full gutter: only the letters tell the panels apart
+    pdf = pdfgen.burnt_letters_framed(tmp_path / "f.pdf")
+    figs, _ = parse_paper(pdf, settings=ParseSettings(ocr="auto"), run_dir=tmp_path / "run")
+    f = figs[0]
+    assert [p.label for p in f.panels] == ["A", "B", "C"]
+    assert all(p.label_source == "ocr" for p in f.panels)
+    a, b, c = (p.bbox for p in f.panels)
+    assert a[2] <= b[0] + 2 and a[2] <= c[0] + 2  # A is the left column
+    assert b[3] <= c[1]  # B above C
+    assert a[3] - a[1] > 1.8 * (b[3] - b[1])  # A spans both rows
+    assert f.panel_check is None
+
+
+def test_without_ocr_the_record_says_the_panels_are_unsure(tmp_path: Path):
+    pdf = pdfgen.burnt_letters_framed(tmp_path / "f.pdf")
+    figs, _ = parse_paper(pdf, settings=ParseSettings(ocr="never", render=False))
+    assert figs[0].panels == []
+    assert figs[0].panel_check == "count_differs: caption names 3 (A,B,C), found 1"
+
+
+def test_panel_check_reasons():
+    boxes = [PanelBox(bbox=(0, 0, 5, 5), label="A"), PanelBox(bbox=(6, 0, 9, 5), label=None)]
+    assert panel_check(boxes, ["A", "B"]) == "letters_missing: 1 of 2 panels"
+    assert panel_check(boxes, ["A", "B", "C"]).startswith("count_differs: caption names 3 (A,B,C), found 2")
+    assert panel_check([], []) is None
+    boxes[1].label = "B"
+    assert panel_check(boxes, ["A", "B"]) is None
+    assert panel_check(boxes, ["A", "C"]) == "letters_differ: A,B vs caption A,C"
