@@ -36,6 +36,9 @@ from medvl.pdf.panels import LetterHit, letter_of
 CORNERS = ("tl", "tr", "bl", "br", "tc", "bc")  # four corners, centred above and below
 _WHITELIST = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ()"
 CELL_H = 48  # glyph height in the montage, pixels
+# one tesseract call per figure; generous, because on a loaded machine a 40-glyph montage took over
+# 10 s and a timed-out call reads no letter at all (the per-paper time limit still bounds a paper)
+OCR_TIMEOUT_S = 30.0
 CELL_PAD = 24
 
 
@@ -295,7 +298,7 @@ class Read:
     raw: str
 
 
-def ocr_candidates(cands: list[Candidate], timeout_s: float = 10.0) -> list[Read]:
+def ocr_candidates(cands: list[Candidate], timeout_s: float = OCR_TIMEOUT_S) -> list[Read]:
     """Read every candidate with a single tesseract call on a montage."""
     if not cands or tesseract_version() is None:
         return []
@@ -425,7 +428,7 @@ def consistent_labels(n_panels: int, reads: list[Read], min_conf: float = 10.0, 
     return out
 
 
-def read_panel_letters_and_hits(rgb: np.ndarray, panels: list[tuple[int, int, int, int]], timeout_s: float = 10.0
+def read_panel_letters_and_hits(rgb: np.ndarray, panels: list[tuple[int, int, int, int]], timeout_s: float = OCR_TIMEOUT_S
                                 ) -> tuple[list[tuple[str, str] | None], list[LetterHit]]:
     """:func:`read_panel_letters` plus the accepted reads as :class:`LetterHit` (one tesseract call)."""
     if tesseract_version() is None or len(panels) < 2:
@@ -442,7 +445,7 @@ def read_panel_letters_and_hits(rgb: np.ndarray, panels: list[tuple[int, int, in
     return labels, hits
 
 
-def read_panel_letters(rgb: np.ndarray, panels: list[tuple[int, int, int, int]], timeout_s: float = 10.0
+def read_panel_letters(rgb: np.ndarray, panels: list[tuple[int, int, int, int]], timeout_s: float = OCR_TIMEOUT_S
                        ) -> list[tuple[str, str] | None]:
     """Letters printed as pixels on/next to each panel (panels in reading order); see the module doc."""
     return read_panel_letters_and_hits(rgb, panels, timeout_s=timeout_s)[0]
@@ -454,7 +457,7 @@ ANCHOR_WINDOW = 240  # pixels: windows tiling the figure when no panel is known 
 ANCHOR_MIN_CONF = 60.0
 
 
-def find_letter_anchors(rgb: np.ndarray, expected: list[str], timeout_s: float = 10.0) -> list[LetterHit]:
+def find_letter_anchors(rgb: np.ndarray, expected: list[str], timeout_s: float = OCR_TIMEOUT_S) -> list[LetterHit]:
     """Panel letters burnt into the pixels of a figure whose panels are not known yet.
 
     The figure is tiled with overlapping windows; isolated letter-like blobs (both polarities,
