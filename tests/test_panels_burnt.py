@@ -7,14 +7,11 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("pymupdf")
-
-from medvl.parse import ParseSettings, parse_paper  # noqa: E402
-from medvl.pdf.figure_panels import panel_check  # noqa: E402
-from medvl.pdf.ocr import tesseract_version  # noqa: E402
-from medvl.pdf.panels import PanelBox  # noqa: E402
-
-import pdfgen  # noqa: E402
+from medvl.parse import ParseSettings, parse_paper
+from medvl.pdf.figure_panels import panel_check
+from medvl.pdf.ocr import tesseract_version
+from medvl.pdf.panels import PanelBox
+from tests.helpers import pdfgen
 
 needs_tesseract = pytest.mark.skipif(tesseract_version() is None, reason="tesseract is not installed")
 
