@@ -674,7 +674,8 @@ class Pipeline:
         self.notify(_summary_line(res))
         return res
 
-    def _run_sharded(self, stage: Stage, ctx: StageContext) -> StageResult:
+    def _plan_shards(self, stage: Stage, ctx: StageContext) -> list[Shard]:
+        """The stage's shards with their full fingerprints; units no longer planned are dropped."""
         assert stage.plan is not None
         shards = list(stage.plan(ctx))
         keys = [s.key for s in shards]
@@ -692,16 +693,24 @@ class Pipeline:
         planned = {safe_key(k) for k in keys}
         for old in self.run.done_keys(stage.name) - planned:
             _remove_unit(self.run, stage.name, old)
-        todo, reused, whys = [], 0, {}
+        return shards
+
+    def _why_redo(self, stage: Stage, ctx: StageContext, shards: list[Shard]) -> dict[str, str]:
+        """key -> why it runs, for the shards whose done marker does not carry their fingerprint."""
+        whys = {}
         for s in shards:
             m = _marker(self.run, stage.name, s.key)
-            if m is not None and m.get("fingerprint") == s.fingerprint:
-                reused += 1
-            else:
-                todo.append(s)
+            if m is None or m.get("fingerprint") != s.fingerprint:
                 failed = _failed_path(self.run, stage.name, s.key).exists()
                 whys[s.key] = ("forced (--force)" if stage.name in self.force
                                else redo_reason(m, stage.version, ctx.settings, failed))
+        return whys
+
+    def _run_sharded(self, stage: Stage, ctx: StageContext) -> StageResult:
+        shards = self._plan_shards(stage, ctx)
+        whys = self._why_redo(stage, ctx, shards)
+        todo = [s for s in shards if s.key in whys]
+        reused = len(shards) - len(todo)
         redone: dict[str, int] = {}
         for why in whys.values():
             redone[reason_kind(why)] = redone.get(reason_kind(why), 0) + 1
