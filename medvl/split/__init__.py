@@ -2,7 +2,9 @@
 
 * `medvl.split.rules`: deterministic rule splitter (`split_caption`, `RULES_VERSION`);
 * `medvl.split.labels`: label normalisation shared by every splitter (`normalise_label`, `expand_labels`);
-* `medvl.split.metrics`: scores against a gold set (`score_predictions`).
+* `medvl.split.metrics`: scores against a gold set (`score_predictions`);
+* `medvl.split.goldsets`: gold sets read at run time (SourceData halves, span gold rebuilt from sources);
+* `medvl.split.ruleversion`: the rules' version, a hash of their code (`rules_version`).
 
 Importing this package pulls in no heavy dependencies.
 """
