@@ -448,3 +448,17 @@ def test_synthetic_lesions_on_real_mni_slices_keep_the_answers(tmp_path):
     strip = lambda gt: [{k: v for k, v in p.items() if k not in ("sha256", "paper_id", "file")}  # noqa: E731
                         for p in gt["papers"]]
     assert strip(drawn) == strip(mni)  # the same figures, panels, classes and captions
+
+
+def test_cli_tag_text_prints_tags_and_evidence():
+    from typer.testing import CliRunner
+
+    from medvl.cli import app
+
+    res = CliRunner().invoke(app, ["tag", "text", "(B) Axial FLAIR image, no haemorrhage",
+                                   "--caption", "Brain MRI of a patient with a glioma."])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["modality"]["value"] == "mri" and data["sequences"] == ["flair"]
+    assert data["negated_findings"] == ["haemorrhage"] and data["findings"] == {"tumour": pytest.approx(0.565, abs=0.01)}  # named by the caption only
+    assert any(e["text"] == "FLAIR" and e["source"] == "panel" for e in data["evidence"])
