@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
 import tarfile
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 from medvl.export import ExportSettings, assign_splits, export_run, paper_hash, parse_split, read_manifest
 from medvl.records import figure_id
 from medvl.runs import RunDir, read_jsonl, write_jsonl
-from tests.helpers.export_run import build_run
+from tests.helpers.export_run import build_run, export_digest
 
 
 def _csv_rows(path: Path) -> list[dict]:
@@ -262,57 +261,76 @@ def _messy_run(root: Path) -> RunDir:
     return rd
 
 
-@pytest.mark.parametrize("settings", [
-    dict(seed=1, shard_size=4),
-    dict(seed=2, shard_size=3, min_confidence=0.5, formats=("wds",), split=(0.5, 0.3, 0.2)),
-    dict(seed=0, formats=("csv",), absolute_paths=True, link=False),
-    dict(seed=7, pairs="raw", shard_size=2),
-    dict(seed=3, split=(0.34, 0.33, 0.33), min_per_split=3),
-], ids=["aligned", "wds-only-confidence", "csv-absolute", "raw", "moved-papers"])
-def test_streaming_export_writes_the_same_bytes(tmp_path, settings):
-    """The streaming export (pass 1 index, pass 2 writers) against the export as it was before, which held
-    every row in memory (tests/export_before_streaming.py): the same inputs give the same files, byte for byte."""
-    try:
-        import export_before_streaming as before
-    except ImportError:  # tests imported as a package
-        from tests import export_before_streaming as before
-
-    rd = _messy_run(tmp_path / "run")
-    data = tmp_path / "data"
-    old_summary = before.export_run(rd.path, data, before.ExportSettings(**settings))
-    os.replace(data, tmp_path / "old")
-    part = rd.parts_dir(f"export-{settings.get('pairs', 'aligned')}") / "all.rejects.jsonl"
-    old_part, old_run_rejects = part.read_bytes(), rd.file("rejects.jsonl").read_bytes()
-    new_summary = export_run(rd.path, data, ExportSettings(**settings))
-    assert new_summary.to_dict() == old_summary.to_dict()
-    assert part.read_bytes() == old_part and rd.file("rejects.jsonl").read_bytes() == old_run_rejects
-    assert new_summary.rejects >= (2 if settings.get("pairs") == "raw" else 8) and sum(new_summary.rows.values()) > 0
-    old_files = sorted(p.relative_to(tmp_path / "old") for p in (tmp_path / "old").rglob("*") if p.is_file())
-    new_files = sorted(p.relative_to(data) for p in data.rglob("*") if p.is_file())
-    assert new_files == old_files
-    for rel in new_files:
-        assert (data / rel).read_bytes() == (tmp_path / "old" / rel).read_bytes(), rel
-
-
-def test_streaming_export_same_bytes_with_synthetic_classes(tmp_path):
-    try:
-        import export_before_streaming as before
-    except ImportError:
-        from tests import export_before_streaming as before
-
-    rd = build_run(tmp_path / "run", n_papers=4)
+def _synthetic_run(root: Path) -> RunDir:
+    """build_run's papers with a synth ground truth beside them (found without --ground-truth)."""
+    rd = build_run(root, n_papers=4)
     gt = {"generator": "medvl.synth", "dpi": 150, "papers": [{"paper_id": f"p{i:016x}", "figures": [{
         "page": 1, "bbox": [0, 0, 24, 9.6], "label": "Figure 1", "caption": "Figure 1. x",
         "panels": [{"index": 0, "bbox_px": [0, 0, 24, 20], "class": "tumour", "label": "A"},
                    {"index": 1, "bbox_px": [25, 0, 49, 20], "class": "infarct", "label": "B"}]}]} for i in range(4)]}
     (rd.path / "corpus").mkdir()
-    (rd.path / "corpus" / "ground_truth.json").write_text(json.dumps(gt))  # found without --ground-truth
-    for pairs in ("aligned", "raw"):
-        before.export_run(rd.path, tmp_path / "x", before.ExportSettings(pairs=pairs, shard_size=3))
-        os.replace(tmp_path / "x", tmp_path / f"old-{pairs}")
-        export_run(rd.path, tmp_path / "x", ExportSettings(pairs=pairs, shard_size=3))
-        man = read_manifest(tmp_path / "x")
-        assert any("synthetic_classes" in man["splits"][s] for s in ("train", "val", "test")) or pairs == "raw"
-        for name in ("metadata.jsonl", "manifest.json", "train.csv", "wds/train-000000.tar", "rejects.jsonl"):
-            assert (tmp_path / "x" / name).read_bytes() == (tmp_path / f"old-{pairs}" / name).read_bytes(), name
-        shutil.rmtree(tmp_path / "x")
+    (rd.path / "corpus" / "ground_truth.json").write_text(json.dumps(gt))
+    return rd
+
+
+# Export cases pinned by tests/golden/export/NAME.json (digests of every output byte).  The goldens were
+# first written by the export as it was before it streamed (the in-memory export of 0363884, kept until
+# then as tests/export_before_streaming.py); the streaming export matched it byte for byte.
+GOLDEN = Path(__file__).parent / "golden" / "export"
+GOLDEN_CASES = {
+    "aligned": (_messy_run, dict(seed=1, shard_size=4)),
+    "wds-only-confidence": (_messy_run, dict(seed=2, shard_size=3, min_confidence=0.5, formats=("wds",),
+                                             split=(0.5, 0.3, 0.2))),
+    "csv-absolute": (_messy_run, dict(seed=0, formats=("csv",), absolute_paths=True, link=False)),
+    "raw": (_messy_run, dict(seed=7, pairs="raw", shard_size=2)),
+    "moved-papers": (_messy_run, dict(seed=3, split=(0.34, 0.33, 0.33), min_per_split=3)),
+    "synthetic-aligned": (_synthetic_run, dict(pairs="aligned", shard_size=3)),
+    "synthetic-raw": (_synthetic_run, dict(pairs="raw", shard_size=3)),
+}
+UPDATE = "MEDVL_UPDATE_GOLDEN=1 pytest tests/test_export.py -k golden"
+
+
+def golden_export(name: str, root: Path, export=export_run, settings_cls=ExportSettings) -> tuple[dict, Path]:
+    make, settings = GOLDEN_CASES[name]
+    rd = make(root / "run")
+    summary = export(rd.path, root / "data", settings_cls(**settings))
+    return export_digest(root / "data", rd, settings.get("pairs", "aligned"), summary.to_dict(), root), root / "data"
+
+
+def _differences(got: dict, want: dict) -> list[str]:
+    files = sorted(k for k in set(got["files"]) | set(want["files"]) if got["files"].get(k) != want["files"].get(k))
+    return files + [k for k in ("summary", "run_rejects", "part_rejects") if got[k] != want[k]]
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN_CASES))
+def test_export_writes_the_golden_bytes(tmp_path, name):
+    """Every file of the export (CSV, WebDataset shards member by member, metadata, manifest, rejects), the
+    rejects it adds to the run and its summary are those of tests/golden/export/NAME.json."""
+    got, data = golden_export(name, tmp_path)
+    path = GOLDEN / f"{name}.json"
+    if os.environ.get("MEDVL_UPDATE_GOLDEN") == "1":  # an intended change: rewrite, then review the diff
+        path.write_text(json.dumps(got, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    want = json.loads(path.read_text(encoding="utf-8"))
+    assert got == want, f"export output differs from {path.name} in {_differences(got, want)} (intended? {UPDATE})"
+    assert got["summary"]["rejects"] >= (0 if "synthetic" in name else 2 if name == "raw" else 8)
+    if name == "synthetic-aligned":
+        man = read_manifest(data)
+        assert any("synthetic_classes" in man["splits"][s] for s in ("train", "val", "test"))
+
+
+def test_golden_digests_see_a_one_byte_change(tmp_path):
+    """Flipping one byte of a CSV, of an image inside a shard, or of the manifest changes the digest."""
+    want = json.loads((GOLDEN / "aligned.json").read_text(encoding="utf-8"))
+    got, data = golden_export("aligned", tmp_path)
+    assert got == want
+    rd = RunDir(tmp_path / "run")
+    tar = sorted((data / "wds").glob("*.tar"))[0]
+    with tarfile.open(tar) as t:
+        member = next(m for m in t.getmembers() if m.name.endswith(".png"))
+    for target, offset in ((data / "train.csv", 12), (tar, member.offset_data + 40), (data / "manifest.json", 30)):
+        original = target.read_bytes()
+        target.write_bytes(original[:offset] + bytes([original[offset] ^ 1]) + original[offset + 1:])
+        changed = export_digest(data, rd, "aligned", want["summary"], tmp_path)
+        target.write_bytes(original)
+        assert changed != want and target.relative_to(data).as_posix() in _differences(changed, want), target
+    assert export_digest(data, rd, "aligned", want["summary"], tmp_path) == want

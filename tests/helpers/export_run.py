@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
+import struct
+import tarfile
+import zlib
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from medvl.records import Figure, Pair, Panel, Provenance, figure_id, pair_id, panel_id
 from medvl.runs import RunDir, write_jsonl
@@ -17,8 +22,21 @@ def _png(rd: RunDir, rel: str, seed: int, size: tuple[int, int] = (24, 20)) -> s
     p = rd.inside(rel)
     p.parent.mkdir(parents=True, exist_ok=True)
     arr = np.random.default_rng(seed).integers(0, 255, (size[1], size[0]), dtype=np.uint8)
-    Image.fromarray(arr).save(p)
+    p.write_bytes(png_bytes(arr))
     return rel
+
+
+def png_bytes(arr: np.ndarray) -> bytes:
+    """An 8-bit greyscale PNG with stored (level 0) deflate: the same bytes whatever Pillow or zlib is
+    installed, so the export's golden digests (which hash the copied images) hold on any machine."""
+    h, w = arr.shape
+    raw = b"".join(b"\x00" + arr[y].tobytes() for y in range(h))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw, 0)) + chunk(b"IEND", b"")
 
 
 def build_run(root: Path, n_papers: int = 12, dup: bool = False) -> RunDir:
@@ -44,3 +62,52 @@ def build_run(root: Path, n_papers: int = 12, dup: bool = False) -> RunDir:
     write_jsonl(rd.file("figures.jsonl"), figs)
     write_jsonl(rd.file("pairs.jsonl"), pairs)
     return rd
+
+
+# ---------------------------------------------------------------- golden digests of an export
+
+_VERSIONS = re.compile(rb'"(stage_version|medvl_version)": "[^"]*"')
+_TOOLS = re.compile(rb'"tools": \{[^}]*\}')
+_PYDANTIC_URL = re.compile(rb"errors\.pydantic\.dev/[0-9.]+/")
+
+
+def _normal(data: bytes, root: Path) -> bytes:
+    """What may differ between two correct runs: the temp folder, the stage / medvl / tool versions of the
+    manifest (they follow the code and the environment, not the inputs), pydantic's docs URL version."""
+    for r in {str(root), str(root.resolve())}:
+        data = data.replace(r.encode(), b"$ROOT")
+    data = _VERSIONS.sub(rb'"\1": "$"', data)
+    data = _TOOLS.sub(b'"tools": {}', data)
+    return _PYDANTIC_URL.sub(b"errors.pydantic.dev/$/", data)
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def export_digest(data_dir: Path, rd: RunDir, pairs: str, summary: dict, root: Path) -> dict:
+    """sha256 of every file an export wrote (a tar member by member: its header fields and its bytes),
+    of the rejects it added to the run, and its summary: what tests/golden/export/*.json pin."""
+    files: dict[str, str | dict] = {}
+    for p in sorted(x for x in data_dir.rglob("*") if x.is_file()):
+        rel = p.relative_to(data_dir).as_posix()
+        if p.suffix == ".tar":
+            with tarfile.open(p) as tar:
+                members = {}
+                for m in tar.getmembers():
+                    head = f"{m.type!r} {m.size} {m.mtime} {m.mode:o} {m.uid} {m.gid} {m.uname} {m.gname}"
+                    members[m.name] = f"{head} {_sha(_normal(tar.extractfile(m).read(), root))}"
+            files[rel] = {"sha256": _sha(_normal(p.read_bytes(), root)) if not _has_root(p, root) else "-",
+                          "members": members}
+        else:
+            files[rel] = _sha(_normal(p.read_bytes(), root))
+    part = rd.parts_dir(f"export-{pairs}") / "all.rejects.jsonl"
+    return {"summary": json.loads(_normal(json.dumps({**summary, "data_dir": "$DATA"}, sort_keys=True).encode(), root)),
+            "files": files,
+            "run_rejects": _sha(_normal(rd.file("rejects.jsonl").read_bytes(), root)),
+            "part_rejects": _sha(_normal(part.read_bytes(), root))}
+
+
+def _has_root(p: Path, root: Path) -> bool:
+    data = p.read_bytes()
+    return any(r.encode() in data for r in {str(root), str(root.resolve())})
