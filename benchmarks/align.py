@@ -3,7 +3,9 @@
     python benchmarks/align.py --papers 12 --seed 0                       # rules only (no server)
     python benchmarks/align.py --papers 12 --llm-url http://127.0.0.1:18765/v1 --llm-model smollm2-135m \\
         [--prompts align/zeroshot@1,align/fewshot@1] [--limit 20] [--max-tokens 160] [--offer-none when_needed]
-    python benchmarks/align.py --gold FIGURE_GOLD.jsonl --llm-url ... --llm-model ...   # a real figure gold
+    python benchmarks/align.py --gold FIGURE_GOLD.jsonl --llm-url ... --llm-model ...   # a figure gold file
+    python benchmarks/align.py --panel-gold /work/gold_work/panels/batch0*.jsonl \
+        --render /work/gold_work/render_pool /work/gold_work/render_hindawi [--llm-url ...]   # real figures
 
 Without --gold it builds one from the synthetic corpus (`medvl synth`, known answers): synth -> parse ->
 every parsed figure with 2+ panels, its parsed panels and the ground-truth subcaptions and pairing, with
@@ -25,6 +27,10 @@ from pathlib import Path
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--gold", type=Path, default=None, help="a figure gold JSONL (default: build a synthetic one)")
+    ap.add_argument("--panel-gold", nargs="*", default=None,
+                    help="blind panel gold files (boxes + panel_tags[].caption_label, e.g. /work/gold_work/panels/"
+                         "batch0*.jsonl); with --render: a figure gold from the real figures")
+    ap.add_argument("--render", nargs="*", default=None, help="parse outputs of those figures (RENDER/figures.jsonl)")
     ap.add_argument("--papers", type=int, default=12)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--drop-letters", type=float, default=0.3)
@@ -50,6 +56,13 @@ def main() -> None:
     out = args.out or Path(tempfile.mkdtemp(prefix="medvl-align-bench-"))
     gold = args.gold
     t0 = time.perf_counter()
+    if gold is None and args.panel_gold:
+        from medvl.align_compare import panel_gold_figures
+
+        rows, skipped = panel_gold_figures(args.panel_gold, args.render or [])
+        print(f"real figure gold: {len(rows)} figures with 2+ detected panels and labelled subcaptions; left out: {skipped}")
+        gold = out / "figure_gold.jsonl"  # caption text: stays outside the repository
+        write_jsonl(gold, rows)
     if gold is None:
         from medvl.parse import ParseSettings, parse_inputs
         from medvl.runs import RunDir

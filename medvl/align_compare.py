@@ -256,3 +256,69 @@ def synth_figure_gold(corpus_dir: str | Path, run_dir: str | Path, *, seed: int 
                      "height": f.get("height"), "panels": panels,
                      "subcaptions": [{"label": s["label"], "text": s["text"]} for s in subs], "pairs": pairs})
     return rows
+
+
+# ---------------------------------------------------------------- a figure gold from the blind panel gold
+
+def panel_gold_figures(gold_files: list[str | Path], render_dirs: list[str | Path],
+                       min_iou: float = 0.5) -> tuple[list[dict], dict[str, int]]:
+    """Figure gold rows from blind panel annotations (``boxes`` as fractions of the rendered figure, and
+    per panel ``panel_tags[i].caption_label``: the caption label whose subcaption describes it) and the
+    parse outputs of those renders (``RENDER/figures.jsonl``: detected panels, caption).
+
+    The subcaptions are the rule splitter's (what align gets in a rules run).  A detected panel is the
+    gold panel it overlaps with IoU >= `min_iou`; the correct panel of label L is the detected panel
+    matched to the gold panel captioned L (null when none matches).  Returns (rows, counts of what was
+    left out and why)."""
+    from medvl.align import norm_label
+    from medvl.runs import read_jsonl
+    from medvl.split.rules import split_caption
+    from medvl.synth.score import iou
+
+    figures: dict[tuple[str, str], dict] = {}
+    for d in render_dirs:
+        for f in read_jsonl(Path(d) / "figures.jsonl"):
+            src = str(f.get("source") or "")
+            paper = "/".join(Path(src.split("/corpus/", 1)[-1]).parent.parts[-2:])
+            figures[(paper, str(f.get("label")))] = f
+    rows: list[dict] = []
+    skipped: dict[str, int] = {}
+
+    def skip(why: str) -> None:
+        skipped[why] = skipped.get(why, 0) + 1
+
+    for gf in gold_files:
+        for g in read_jsonl(Path(gf)):
+            f = figures.get((g["paper"], str(g["label"])))
+            if f is None:
+                skip("no_render")
+                continue
+            if len(f.get("panels") or []) < 2:
+                skip("fewer_than_2_detected_panels")
+                continue
+            subs = split_caption(f.get("caption") or "")
+            labelled = [norm_label(s.label) for s in subs if s.label != "_shared" and norm_label(s.label)]
+            if not labelled:
+                skip("no_labelled_subcaptions")
+                continue
+            w, h = float(f.get("width") or 1), float(f.get("height") or 1)
+            gold_of: dict[str, int] = {}  # detected panel id -> gold panel index
+            for p in f["panels"]:
+                x0, y0, x1, y1 = p["bbox"]
+                frac = [x0 / w, y0 / h, x1 / w, y1 / h]
+                best = max(range(len(g["boxes"])), key=lambda i: iou(frac, g["boxes"][i]), default=None)
+                if best is not None and iou(frac, g["boxes"][best]) >= min_iou:
+                    gold_of[p["panel_id"]] = best
+            caption_label = [(t or {}).get("caption_label") for t in g.get("panel_tags") or []]
+            pairs: dict[str, str | None] = {}
+            for lab in dict.fromkeys(labelled):
+                hits = [pid for pid, gi in gold_of.items()
+                        if gi < len(caption_label) and caption_label[gi] and norm_label(caption_label[gi]) == lab]
+                pairs[lab] = hits[0] if hits else None
+            rows.append({"figure_id": f["figure_id"], "paper_id": f["paper_id"], "width": f.get("width"),
+                         "height": f.get("height"),
+                         "panels": [{"panel_id": p["panel_id"], "bbox": p["bbox"], "label": p.get("label"),
+                                     "label_source": p.get("label_source")} for p in f["panels"]],
+                         "subcaptions": [{"label": s.label, "text": s.text} for s in subs], "pairs": pairs,
+                         "gold_file": Path(gf).name})
+    return rows, skipped

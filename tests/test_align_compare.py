@@ -94,3 +94,27 @@ def test_synth_figure_gold_has_known_answers(tmp_path):
     hard = synth_figure_gold(corpus, rd.path, drop_letters=1.0, drop_panel=1.0)
     assert all(p["label"] is None for r in hard for p in r["panels"])
     assert any(None in r["pairs"].values() for r in hard if len(r["panels"]) >= 2)
+
+
+def test_panel_gold_figures_from_blind_boxes(tmp_path):
+    from medvl.align_compare import panel_gold_figures
+
+    render = tmp_path / "render"
+    fig = {"paper_id": "p1", "figure_id": "p1-f1", "source": "/x/corpus/pool/PMC1/fulltext.pdf", "label": "Figure 2",
+           "caption": "Figure 2. (A) Axial CT. (B) Coronal CT.", "width": 200, "height": 100,
+           "panels": [{"panel_id": "p1-f1-k00", "bbox": [0, 0, 98, 100], "label": None, "label_source": None},
+                      {"panel_id": "p1-f1-k01", "bbox": [102, 0, 200, 100], "label": None, "label_source": None}]}
+    one = {**fig, "figure_id": "p1-f2", "label": "Figure 3", "panels": fig["panels"][:1]}
+    write_jsonl(render / "figures.jsonl", [fig, one])
+    gold = tmp_path / "batch.jsonl"
+    # the annotator saw B on the left and A on the right
+    write_jsonl(gold, [{"paper": "pool/PMC1", "label": "Figure 2", "panels": 2, "boxes": [[0, 0, 0.5, 1], [0.5, 0, 1, 1]],
+                        "panel_tags": [{"caption_label": "B"}, {"caption_label": "A"}]},
+                       {"paper": "pool/PMC1", "label": "Figure 3", "panels": 1, "boxes": [[0, 0, 1, 1]],
+                        "panel_tags": [{"caption_label": None}]},
+                       {"paper": "pool/PMC9", "label": "Figure 1", "panels": 1, "boxes": [[0, 0, 1, 1]],
+                        "panel_tags": [{"caption_label": None}]}])
+    rows, skipped = panel_gold_figures([gold], [render])
+    assert skipped == {"fewer_than_2_detected_panels": 1, "no_render": 1}
+    assert len(rows) == 1 and rows[0]["pairs"] == {"A": "p1-f1-k01", "B": "p1-f1-k00"}
+    assert [s["label"] for s in rows[0]["subcaptions"]] == ["A", "B"]

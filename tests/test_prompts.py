@@ -18,6 +18,8 @@ PINNED = {
     "split/fewshot@2": "3c371503001d57746cff8abfe66901e80c4e4b2ef90d7956ca1d597073de9815",
     "split/spans_zeroshot@1": "4c5d5a6ae85653b223b2049a814ac9b11a3178e9fba896b8e5a2826c1e609fff",
     "split/spans_fewshot@1": "f36c16ed19d0b8f9c1c62210f19efad4c3dcdd3593f3d23f32005db4a0842e31",
+    "split/spans_zeroshot@2": "04ba867ca29444ceeb84bc91076cef350c7dffd42668aca86611eadcd6e58f26",
+    "split/spans_fewshot@2": "ba5bc4f653ef47933a9a11e0177e2201431b05b9231b471f38ec8626e043d1c7",
 }
 
 
