@@ -69,15 +69,18 @@ def build_run(root: Path, n_papers: int = 12, dup: bool = False) -> RunDir:
 _VERSIONS = re.compile(rb'"(stage_version|medvl_version)": "[^"]*"')
 _TOOLS = re.compile(rb'"tools": \{[^}]*\}')
 _PYDANTIC_URL = re.compile(rb"errors\.pydantic\.dev/[0-9.]+/")
+_INPUT_SHAS = re.compile(rb'"(figures|pairs|subcaptions)\.jsonl": "[0-9a-f]{64}"')
 
 
 def _normal(data: bytes, root: Path) -> bytes:
     """What may differ between two correct runs: the temp folder, the stage / medvl / tool versions of the
-    manifest (they follow the code and the environment, not the inputs), pydantic's docs URL version."""
+    manifest (they follow the code and the environment, not the inputs), the manifest's hashes of the input
+    files (they change with every new field of a record), pydantic's docs URL version."""
     for r in {str(root), str(root.resolve())}:
         data = data.replace(r.encode(), b"$ROOT")
     data = _VERSIONS.sub(rb'"\1": "$"', data)
     data = _TOOLS.sub(b'"tools": {}', data)
+    data = _INPUT_SHAS.sub(rb'"\1.jsonl": "$"', data)
     return _PYDANTIC_URL.sub(b"errors.pydantic.dev/$/", data)
 
 
