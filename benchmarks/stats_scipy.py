@@ -1,7 +1,7 @@
 """Compare medvl.evaluate.stats (scipy.stats since issue 12) with its hand-written predecessor.
 
 Usage: python benchmarks/stats_scipy.py OLD_STATS.py   (e.g. `git show 54d7f92:medvl/evaluate/stats.py > old.py`)
-Prints the largest absolute difference of t_cdf, t_ppf, mean_ci and aggregate_scores over a grid.
+Prints the largest absolute difference of t_cdf, t_ppf, mean_ci, Wilson and t intervals over grids and random inputs.
 """
 
 import importlib.util
@@ -37,3 +37,22 @@ print(f"mean_ci bounds max |new-old| {d_ci:.2e}; formatted intervals identical i
 d_prop = max(abs(new.proportion(k, n)[x] - old.proportion(k, n)[x]) for n in range(1, 80) for k in range(n + 1)
              for x in ("lo", "hi"))
 print(f"proportion (Wilson) bounds max |new-old| {d_prop:.2e} (the old z came from a t quantile with df=1e9)")
+
+# Wilson via scipy.stats.binomtest(...).proportion_ci and the t interval via scipy.stats.t.interval
+# (after 657d436; the old module's wilson_interval takes z, the new one the confidence level)
+rng = random.Random(1)
+d_w = d_t = 0.0
+same_w = same_t = n_w = n_t = 0
+for _ in range(5000):
+    n = rng.randint(1, 400)
+    k, conf = rng.randint(0, n), rng.choice([0.8, 0.9, 0.95, 0.99])
+    a, b = new.wilson_interval(k, n, conf), old.wilson_interval(k, n, old._z_for(conf))
+    d_w, same_w, n_w = max(d_w, abs(a[0] - b[0]), abs(a[1] - b[1])), same_w + (a == b), n_w + 1
+for _ in range(5000):
+    vals = [rng.gauss(0, 3) if rng.random() < 0.5 else rng.randint(1, 5) for _ in range(rng.randint(2, 60))]
+    conf = rng.choice([0.9, 0.95, 0.99])
+    a, b = new.t_interval(vals, conf), old.t_interval(vals, conf)
+    d_t, n_t = max(d_t, abs(a[0] - b[0]), abs(a[1] - b[1])), n_t + 1
+    same_t += new.fmt_ci({"mean": 0, "lo": a[0], "hi": a[1]}) == old.fmt_ci({"mean": 0, "lo": b[0], "hi": b[1]})
+print(f"wilson_interval max |new-old| {d_w:.2e} over {n_w} random (k, n, conf); bit-identical in {same_w}")
+print(f"t_interval max |new-old| {d_t:.2e} over {n_t} random samples; formatted identical in {same_t}/{n_t}")

@@ -1,6 +1,6 @@
 """Confidence intervals and aggregation for judge scores and agreement with gold.
 
-Wilson score intervals for proportions, Student-t (scipy.stats) and
+Wilson score intervals for proportions and Student-t intervals (scipy.stats),
 percentile-bootstrap intervals for means, and flag precision/recall against a
 gold standard.  Every interval is returned as a small dict that serialises to
 JSON as-is (``judge_summary.json``) and renders in the report.
@@ -11,8 +11,6 @@ from __future__ import annotations
 import math
 from collections import Counter
 from typing import Iterable, Sequence
-
-Z95 = 1.959963984540054  # standard normal 97.5 % quantile
 
 
 # ---------------------------------------------------------------- special functions (scipy)
@@ -45,39 +43,38 @@ def t_ppf(q: float, df: float) -> float:
 
 # ---------------------------------------------------------------- intervals
 
-def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float] | None:
-    """Wilson score interval of a proportion k/n; None when n == 0."""
+def wilson_interval(k: int, n: int, conf: float = 0.95) -> tuple[float, float] | None:
+    """Wilson score interval of a proportion k/n (scipy's binomtest); None when n == 0."""
     if n <= 0:
         return None
     if not 0 <= k <= n:
         raise ValueError(f"k={k} must lie in [0, n={n}]")
-    p = k / n
-    z2 = z * z
-    denom = 1.0 + z2 / n
-    centre = (p + z2 / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
-    lo = 0.0 if k == 0 else max(0.0, centre - half)
-    hi = 1.0 if k == n else min(1.0, centre + half)
-    return lo, hi
+    from scipy.stats import binomtest
+
+    ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=conf, method="wilson")
+    return float(ci.low), float(ci.high)
 
 
 def proportion(k: int, n: int, conf: float = 0.95) -> dict:
     """A proportion with its Wilson interval: {k, n, p, lo, hi, method}."""
-    z = _z_for(conf)
-    ci = wilson_interval(k, n, z)
+    ci = wilson_interval(k, n, conf)
     return {"k": int(k), "n": int(n), "p": (k / n) if n else None,
             "lo": ci[0] if ci else None, "hi": ci[1] if ci else None, "method": "wilson"}
 
 
 def t_interval(values: Sequence[float], conf: float = 0.95) -> tuple[float, float] | None:
-    """Student-t interval of the mean; None for fewer than 2 values."""
+    """Student-t interval of the mean (scipy.stats.t.interval); None for fewer than 2 values."""
     n = len(values)
     if n < 2:
         return None
     m = sum(values) / n
-    var = sum((v - m) ** 2 for v in values) / (n - 1)
-    half = t_ppf(0.5 + conf / 2.0, n - 1) * math.sqrt(var / n)
-    return m - half, m + half
+    sd = math.sqrt(sum((v - m) ** 2 for v in values) / (n - 1))
+    if sd == 0.0:  # scipy wants a positive scale
+        return m, m
+    from scipy.stats import t as student_t
+
+    lo, hi = student_t.interval(conf, n - 1, loc=m, scale=sd / math.sqrt(n))
+    return float(lo), float(hi)
 
 
 def bootstrap_interval(values: Sequence[float], conf: float = 0.95, n_boot: int = 2000,
@@ -120,14 +117,6 @@ def mean_ci(values: Iterable[float], method: str = "t", conf: float = 0.95, seed
         ci = (max(bounds[0], ci[0]), min(bounds[1], ci[1]))
     return {"n": n, "mean": mean, "sd": sd, "lo": ci[0] if ci else None,
             "hi": ci[1] if ci else None, "method": method}
-
-
-def _z_for(conf: float) -> float:
-    if abs(conf - 0.95) < 1e-12:
-        return Z95
-    from scipy.stats import norm
-
-    return float(norm.ppf(0.5 + conf / 2.0))
 
 
 # ---------------------------------------------------------------- aggregation
