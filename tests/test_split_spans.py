@@ -57,6 +57,7 @@ def test_schema_is_per_caption_and_strict():
                 {"subcaptions": [{"label": "A", "pieces": []}]},  # a panel with nothing
                 {"subcaptions": [{"label": "A"}]},  # no default turns a missing answer into an empty one
                 {"subcaptions": [{"label": "A", "pieces": [1], "text": "x"}]},  # unknown key
+                {"subcaptions": []},  # nothing at all: a caption without panels is answered with _shared
                 {}):
         with pytest.raises(ValidationError):
             model.model_validate(bad)

@@ -48,7 +48,9 @@ class SpanAnswer(_Strict):
             label=(Literal[label_choices], Field(description="a panel label marked in the caption, or _shared")),
             pieces=(list[Literal[ids]], Field(min_length=1, description="ids of the pieces that describe it")),
         )
-        model = create_model("SpanAnswer", __base__=cls, subcaptions=(list[entry], Field(...)))
+        # at least one entry: a caption without panels is answered with _shared (the prompts say so), so
+        # an empty list is never the cheap way out (at repetition_penalty 1.2 SmolLM2 answered [] for all)
+        model = create_model("SpanAnswer", __base__=cls, subcaptions=(list[entry], Field(..., min_length=1)))
         variables = {"caption": caption, "labels": list(labels),
                      "pieces": [{"id": p.id, "text": " ".join(p.text(caption).split()),
                                  "mark": list(p.labels) if p.kind == "mark" else None,
