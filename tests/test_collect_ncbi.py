@@ -77,6 +77,19 @@ def test_an_unknown_field_fails_the_search_with_a_clear_message(tmp_path):
     assert row["messages"] == ["FieldNotFound: tiab"]
 
 
+def test_an_unknown_field_seen_only_in_the_translation_fails_too(tmp_path):
+    """Should PMC map the tag to All Fields without an ErrorList, the translation gives it away."""
+    from medvl.collect.entrez import broadened_tags
+
+    assert broadened_tags('"case reports"[pt] AND MRI[ti]', '"case reports"[All Fields] AND MRI[Title]') == ["pt"]
+    assert broadened_tags("MRI[ti] AND brain", "MRI[Title] AND brain[All Fields]") == []  # untagged words
+    assert broadened_tags("CT[ti] OR glioma[tiab]", "CT[Title] OR glioma[All Fields]") == ["tiab"]
+    with FakePMC(articles(2), field_errors=False) as srv:
+        with pytest.raises(EntrezError, match="PMC does not know the search field.*'pt'"):
+            collect(CollectSettings(**srv.settings(query='"case reports"[pt] AND MRI[ti]')), tmp_path)
+    assert search_row(tmp_path)["reason"] == "field_not_found"
+
+
 def test_errors_and_warnings_are_shown_and_recorded_with_the_translation(tmp_path):
     term = '"cerebral sinus thrombosis"[ti] AND open access[filter]'
     with FakePMC(articles(2), phrases_not_found={term: ["sinusx"]},

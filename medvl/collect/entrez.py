@@ -45,6 +45,24 @@ class EntrezError(MedvlError):
         self.reason = reason
 
 
+_TAGGED = re.compile(r'("[^"]+"|[\w\-]+(?: [\w\-]+)*)\s*\[([^\]]+)\]')
+
+
+def broadened_tags(term: str, translation: str | None) -> list[str]:
+    """Field tags of `term` that NCBI's translation turned into [All Fields] (words searched everywhere)."""
+    if not translation:
+        return []
+    def words_of(text: str) -> str:  # the words a tag belongs to: after the last AND/OR/NOT
+        return re.split(r"\s+(?:AND|OR|NOT)\s+", text)[-1].strip().strip('"').strip().lower()
+
+    everywhere = {words_of(w) for w, tag in _TAGGED.findall(translation) if tag.strip().lower() in ("all fields", "all")}
+    out = []
+    for words, tag in _TAGGED.findall(term):
+        if tag.strip().lower() not in ("all fields", "all") and words_of(words) in everywhere:
+            out.append(tag.strip())
+    return list(dict.fromkeys(out))
+
+
 def _messages(block) -> list[str]:
     """NCBI's ErrorList / WarningList as 'Kind: text' lines (empty kinds left out)."""
     out: list[str] = []
@@ -155,6 +173,7 @@ class Entrez:
         self.errors = _messages(rec.get("ErrorList") if hasattr(rec, "get") else None)
         self.warnings = _messages(rec.get("WarningList") if hasattr(rec, "get") else None)
         unknown = [m.split(": ", 1)[1] for m in self.errors if m.startswith("FieldNotFound: ")]
+        unknown = unknown or broadened_tags(term, self.query_translation)  # the same, said only by the translation
         if unknown:
             raise EntrezError(f"esearch {term!r}: PMC does not know the search field(s) "
                               f"{', '.join(repr(u) for u in unknown)} (it would search those words in All Fields; "

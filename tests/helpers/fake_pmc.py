@@ -154,6 +154,7 @@ class FakePMC:
     phrases_not_found: dict[str, list[str]] = field(default_factory=dict)  # term -> ErrorList PhraseNotFound
     warnings: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # term -> WarningList entries
     expire_history_after: int | None = None  # esummary pages answered before every WebEnv is forgotten
+    field_errors: bool = True  # False: an unknown tag shows only in the translation ([All Fields]), no ErrorList
 
     def __post_init__(self):
         self.by_id = {a.pmcid: a for a in self.articles}
@@ -222,7 +223,8 @@ class FakePMC:
     def esearch(self, q: dict) -> bytes:
         term = q.get("term", "")
         translation, unknown = self.translate(term)
-        errors = "".join(f"<FieldNotFound>{escape(t)}</FieldNotFound>" for t in dict.fromkeys(unknown))
+        errors = "".join(f"<FieldNotFound>{escape(t)}</FieldNotFound>" for t in dict.fromkeys(unknown)
+                         if self.field_errors)
         errors += "".join(f"<PhraseNotFound>{escape(p)}</PhraseNotFound>" for p in self.phrases_not_found.get(term, []))
         warns = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in self.warnings.get(term, []))
         ids = list(self.results.get(term, [a.pmcid for a in self.articles]))
