@@ -1120,154 +1120,49 @@ def find_chromium() -> str | None:
     return None
 
 
-class _PipeCDP:
-    """A minimal Chrome DevTools Protocol client over --remote-debugging-pipe (fd 3 in, fd 4 out):
-    no websocket library, no driver, nothing downloaded."""
-
-    def __init__(self, binary: str, user_data_dir: str, width: int, height: int):
-        import fcntl
-        import os
-        import subprocess
-
-        def high(fd: int) -> int:  # keep our pipe ends clear of fds 3 and 4 (close-on-exec)
-            n = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
-            os.close(fd)
-            return n
-
-        cmd_r, self._cmd_w = map(high, os.pipe())
-        self._out_r, out_w = map(high, os.pipe())
-
-        def child_fds() -> None:  # runs in the child before exec: fds 3 and 4 stay open across exec
-            os.dup2(cmd_r, 3)
-            os.dup2(out_w, 4)
-
-        args = [binary, *CHROMIUM_FLAGS, f"--user-data-dir={user_data_dir}", f"--window-size={width},{height}",
-                "--remote-debugging-pipe", "about:blank"]
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, preexec_fn=child_fds, close_fds=False)
-        os.close(cmd_r)
-        os.close(out_w)
-        self._buf = b""
-        self._id = 0
-        self.events: list[dict] = []
-
-    def send(self, method: str, params: dict | None = None, session: str | None = None,
-             timeout: float = 30.0) -> dict:
-        import os
-
-        self._id += 1
-        msg: dict[str, Any] = {"id": self._id, "method": method, "params": params or {}}
-        if session:
-            msg["sessionId"] = session
-        os.write(self._cmd_w, json.dumps(msg).encode() + b"\0")
-        while True:
-            m = self._read(timeout)
-            if m.get("id") == self._id:
-                if "error" in m:
-                    raise RuntimeError(f"{method}: {m['error'].get('message')}")
-                return m.get("result", {})
-            self.events.append(m)
-
-    def wait_event(self, method: str, timeout: float = 30.0) -> dict:
-        for i, e in enumerate(self.events):
-            if e.get("method") == method:
-                return self.events.pop(i)
-        while True:
-            m = self._read(timeout)
-            if m.get("method") == method:
-                return m
-            self.events.append(m)
-
-    def _read(self, timeout: float) -> dict:
-        import os
-        import select
-        import time
-
-        end = time.monotonic() + timeout
-        while b"\0" not in self._buf:
-            left = end - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("no answer from the browser")
-            ready, _, _ = select.select([self._out_r], [], [], left)
-            if ready:
-                chunk = os.read(self._out_r, 1 << 20)
-                if not chunk:
-                    raise RuntimeError("the browser closed its DevTools pipe")
-                self._buf += chunk
-        raw, self._buf = self._buf.split(b"\0", 1)
-        return json.loads(raw)
-
-    def close(self) -> None:
-        import os
-        import subprocess
-
-        try:
-            self.send("Browser.close", timeout=5)
-        except Exception:
-            pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        for fd in (self._cmd_w, self._out_r):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
-
 def check_in_browser(html_path: str | Path, screenshot: str | Path | None = None, width: int = 1280,
                      height: int = 2000, binary: str | None = None, timeout: float = 60.0) -> dict:
-    """Open a report in headless Chromium and say what a person would see.
+    """Open a report in headless Chromium (the system's, driven by Playwright: no browser download) and
+    say what a person would see.
 
     Returns {"errors": console errors, exceptions and failed loads, "requests": URLs that were
     neither file: nor data:, "figures": gallery figure count, "images": [(src prefix, naturalWidth)],
     "broken_images": count of images that did not decode, "title", "pixel_std": screenshot pixel
     standard deviation}; writes the PNG to `screenshot` when given.
     """
-    import tempfile
-
     binary = binary or find_chromium()
     if not binary:
         raise MedvlError("no chromium found (install the Debian package chromium)")
+    try:
+        from playwright.sync_api import Error as PlaywrightError
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        raise MedvlError("the browser check needs Playwright: pip install 'medvl[browser]'") from exc
     url = Path(html_path).resolve().as_uri()
-    with tempfile.TemporaryDirectory(prefix="medvl-chromium-") as ud:
-        cdp = _PipeCDP(binary, ud, width, height)
+    errors: list[str] = []
+    requests: list[str] = []
+    probe = ("() => ({title: document.title, figures: document.querySelectorAll('article.fig').length,"
+             " images: Array.from(document.images).map(i => [i.src.slice(0, 30), i.complete ? i.naturalWidth : -1])})")
+    with sync_playwright() as pw:
         try:
-            target = cdp.send("Target.createTarget", {"url": "about:blank"}, timeout=timeout)["targetId"]
-            sid = cdp.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-            for dom in ("Page", "Runtime", "Log", "Network"):
-                cdp.send(f"{dom}.enable", session=sid)
-            cdp.send("Emulation.setDeviceMetricsOverride",
-                     {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}, session=sid)
-            nav = cdp.send("Page.navigate", {"url": url}, session=sid, timeout=timeout)
-            if nav.get("errorText"):
-                raise MedvlError(f"{html_path}: the browser could not open it ({nav['errorText']})")
-            cdp.wait_event("Page.loadEventFired", timeout=timeout)
-            probe = ("JSON.stringify({title: document.title, figures: document.querySelectorAll('article.fig').length,"
-                     " images: Array.from(document.images).map(i => [i.src.slice(0, 30), i.complete ? i.naturalWidth : -1])})")
-            res = cdp.send("Runtime.evaluate", {"expression": probe, "returnByValue": True}, session=sid)
-            info = json.loads(res["result"]["value"])
-            shot = cdp.send("Page.captureScreenshot", {"format": "png"}, session=sid, timeout=timeout)
-            png = base64.b64decode(shot["data"])
+            browser = pw.chromium.launch(executable_path=binary, headless=True, args=CHROMIUM_FLAGS,
+                                         timeout=timeout * 1000)
+        except PlaywrightError as exc:
+            raise MedvlError(f"{binary}: the browser did not start ({str(exc).splitlines()[0]})") from exc
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height}, device_scale_factor=1)
+            page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type in ("error", "assert") else None)
+            page.on("pageerror", lambda e: errors.append(f"exception: {e}"))
+            page.on("requestfailed", lambda r: errors.append(f"load failed: {r.failure} {r.url[:80]}"))
+            page.on("request", lambda r: None if r.url.startswith(("file:", "data:", "about:")) else requests.append(r.url))
+            try:
+                page.goto(url, wait_until="load", timeout=timeout * 1000)
+            except PlaywrightError as exc:
+                raise MedvlError(f"{html_path}: the browser could not open it ({str(exc).splitlines()[0]})") from exc
+            info = page.evaluate(probe)
+            png = page.screenshot(type="png", timeout=timeout * 1000)
         finally:
-            cdp.close()
-    errors, requests = [], []
-    for e in cdp.events:
-        m, p = e.get("method"), e.get("params", {})
-        if m == "Runtime.exceptionThrown":
-            errors.append("exception: " + str(p.get("exceptionDetails", {}).get("text")))
-        elif m == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
-            errors.append("console: " + " ".join(str(a.get("value", a.get("description"))) for a in p.get("args", [])))
-        elif m == "Log.entryAdded" and p.get("entry", {}).get("level") == "error":
-            errors.append(f"log ({p['entry'].get('source')}): {p['entry'].get('text')} {p['entry'].get('url', '')}")
-        elif m == "Network.loadingFailed":
-            errors.append(f"load failed: {p.get('errorText')}")
-        elif m == "Network.requestWillBeSent":
-            u = p.get("request", {}).get("url", "")
-            if not u.startswith(("file:", "data:", "about:")):
-                requests.append(u)
+            browser.close()
     if screenshot:
         Path(screenshot).write_bytes(png)
     import numpy as np
