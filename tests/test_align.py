@@ -297,6 +297,7 @@ def test_cli_align(tmp_path):
     assert res.exit_code != 0
 
 
+@pytest.mark.slow
 def test_synth_parse_split_align_export_against_ground_truth(tmp_path):
     """Integration: synthetic PDFs -> parse -> rule splitter -> align -> export, checked against the known answers."""
     from medvl.parse import ParseSettings, parse_inputs

@@ -82,6 +82,7 @@ def test_align_prompts_examples_are_valid_and_listed():
         model_for_prompt_input(ex["input"]).model_validate(ex["output"])
 
 
+@pytest.mark.slow
 def test_llm_replaces_rules_and_auto_only_adds(tmp_path):
     rd = RunDir(tmp_path)
     fig, split = mismatch_figure(rd)

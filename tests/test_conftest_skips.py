@@ -33,6 +33,7 @@ def test_the_committed_list_reads_and_a_bad_line_names_itself(tmp_path):
         read_patterns(tmp_path / "e.txt")
 
 
+@pytest.mark.slow
 def test_a_session_with_an_unexpected_skip_fails_under_the_gate(tmp_path):
     (tmp_path / "conftest.py").write_text((ROOT / "tests" / "conftest.py").read_text())
     (tmp_path / "expected_skips.txt").write_text("# none\nknown optional tool\n")

@@ -142,6 +142,7 @@ def trained(tmp_path_factory):
     return root, data, res, suite
 
 
+@pytest.mark.slow
 def test_evaluate_trained_tiny_model(trained, tmp_path):
     from medvl.evaluate import evaluate
     from medvl.records import sha256_file
@@ -176,6 +177,7 @@ def test_evaluate_trained_tiny_model(trained, tmp_path):
     assert all(p["rank_image_to_text"] >= 1 for p in preds)
 
 
+@pytest.mark.slow
 def test_eval_cli_and_compare(trained, tmp_path):
     root, data, res, suite = trained
     medvl = [sys.executable, "-c", "from medvl.cli import main; main()"]

@@ -189,6 +189,7 @@ def test_missing_inputs_are_clear_errors(tmp_path):
         ExportSettings(split=(0.5, 0.5, 0.5))
 
 
+@pytest.mark.slow
 def test_open_clip_reads_the_export(tmp_path):
     data_mod = pytest.importorskip("open_clip_train.data")
     rd = build_run(tmp_path / "run", n_papers=4)

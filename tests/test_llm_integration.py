@@ -66,6 +66,7 @@ def assert_valid_or_fallback(row: SplitRow, caption: str) -> None:
         assert row.subcaptions == split_caption(caption)
 
 
+@pytest.mark.slow
 def test_json_schema_split_gives_valid_answers_or_recorded_fallbacks(tmp_path):
     before = server_requests()
     sp = LLMSplitter.from_ref(settings(), "split/zeroshot@1")
@@ -80,6 +81,7 @@ def test_json_schema_split_gives_valid_answers_or_recorded_fallbacks(tmp_path):
     assert server_requests() - before == sp.llm.stats["requests"]  # every request reached vLLM
 
 
+@pytest.mark.slow
 def test_validators_reject_text_that_is_not_the_caption():
     """The model sees one caption, the validators hold it to another: any non-empty answer is rejected."""
     prompt = load_prompt("split/zeroshot@1")
@@ -128,6 +130,7 @@ def test_reasks_are_counted_and_exhaustion_falls_back():
     assert ok.ok and ok.value.colour in ("red", "green", "blue") and ok.reasks == 0
 
 
+@pytest.mark.slow
 def test_rerun_is_served_from_the_cache(tmp_path):
     first = LLMSplitter.from_ref(settings(tmp_path), "split/zeroshot@1")
     rows1 = first.split_many(CAPTIONS[:2])
@@ -141,6 +144,7 @@ def test_rerun_is_served_from_the_cache(tmp_path):
     assert [r.fallback_reason for r in rows2] == [r.fallback_reason for r in rows1]
 
 
+@pytest.mark.slow
 def test_parallel_requests_run_together_on_the_server():
     llm = StructuredLLM(settings(concurrency=4))
     prompt = colour_prompt()
@@ -175,6 +179,7 @@ def test_parallel_requests_run_together_on_the_server():
 
 
 @pytest.mark.parametrize("mode", ["json_schema", "tools", "json"])
+@pytest.mark.slow
 def test_each_mode_is_accepted_by_vllm(mode):
     llm = StructuredLLM(settings(mode=mode, max_reasks=1))
     res = llm.call(colour_prompt(), {}, Colour, None)
@@ -184,6 +189,7 @@ def test_each_mode_is_accepted_by_vllm(mode):
         assert res.ok  # guided decoding: always schema-valid
 
 
+@pytest.mark.slow
 def test_cli_split_against_the_server(tmp_path):
     from typer.testing import CliRunner
 

@@ -146,6 +146,7 @@ def test_compare_writes_both_models_where_the_judge_looks(exported):
     assert (out / "raw" / "neighbours.jsonl").is_file() and (out / "aligned" / "neighbours.jsonl").is_file()
 
 
+@pytest.mark.slow
 def test_eval_cli_neighbours_options(exported, tmp_path):
     import subprocess
     import sys

@@ -210,6 +210,7 @@ def test_pixel_letters_single_gap_filled_from_order_and_no_letters_means_none():
 
 
 @needs_tesseract
+@pytest.mark.slow
 def test_synthetic_corpus_letters_end_to_end(tmp_path):
     """medvl synth papers through parse (OCR auto): pixel and PDF-text letters against ground truth."""
     from medvl.parse import parse_inputs

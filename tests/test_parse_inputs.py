@@ -160,6 +160,7 @@ def test_resume_after_lost_units_gives_identical_output(tmp_path):
     assert len(ids) == len(set(ids))
 
 
+@pytest.mark.slow
 def test_killed_cli_run_resumes_to_identical_output(tmp_path):
     import signal
     import subprocess
@@ -188,6 +189,7 @@ def test_killed_cli_run_resumes_to_identical_output(tmp_path):
     assert done_at_kill >= 2
 
 
+@pytest.mark.slow
 def test_two_workers_give_the_same_output(tmp_path):
     src = _corpus(tmp_path / "in")
     parse_inputs([src], tmp_path / "one", FAST, workers=1)

@@ -63,6 +63,7 @@ def test_full_run_outputs_rejects_and_status(toy):
     assert rows["toy_sum"]["state"] == "done"
 
 
+@pytest.mark.slow
 def test_rerun_skips_done_shards_and_redoes_changed_inputs(toy):
     config, inputs, run_dir = toy
     run_pipeline(config(), run_dir)
