@@ -10,6 +10,9 @@ import json
 
 import pytest
 
+from typer.testing import CliRunner
+
+from medvl.cli import app as cli_app
 from medvl.config import RunConfig
 from medvl.pipeline import run_pipeline
 from medvl.runs import read_jsonl
@@ -56,6 +59,11 @@ def test_run_with_span_split_and_llm_aligner(tmp_path):
     report = next(run_dir.glob("report*.md"), None) or next(run_dir.rglob("*.md"))
     text = report.read_text()
     assert "by the LLM" in text and "plumbing" not in text  # fake-model is no tiny model
+    # `medvl status` (the same table `medvl run` prints) says how many figures the LLM aligner paired
+    status = CliRunner().invoke(cli_app, ["status", str(run_dir)], env={"COLUMNS": "250"})
+    assert status.exit_code == 0, status.output
+    n_llm = len({p["figure_id"] for p in llm_pairs})
+    assert f"llm {n_llm} (rescued" in status.output
 
 
 def test_auto_without_a_server_is_rules_and_report_says_how_to_turn_on(tmp_path):
@@ -66,3 +74,5 @@ def test_auto_without_a_server_is_rules_and_report_says_how_to_turn_on(tmp_path)
     assert pairs and not any(p["method"] == "llm" for p in pairs)
     text = next(run_dir.rglob("report*.md")).read_text()
     assert "LLM stages off" in text and "--llm-url" in text
+    status = CliRunner().invoke(cli_app, ["status", str(run_dir)], env={"COLUMNS": "250"})
+    assert status.exit_code == 0 and "figures: rules" not in status.output  # no LLM took part: no note

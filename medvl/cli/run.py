@@ -133,6 +133,8 @@ def _print_table(run_dir: Path) -> None:
         redone = {k: v for k, v in (r.get("redone") or {}).items() if k != "not done before"}
         if redone:  # why units were done again (a changed setting, a new stage version, new input)
             notes = "; ".join(x for x in (notes, "redone: " + ", ".join(f"{k} ({v})" for k, v in redone.items())) if x)
+        if r["stage"] == "align" and state == "done":  # how many figures the LLM aligner paired (issue 14)
+            notes = "; ".join(x for x in (_aligner_note(run_dir), notes) if x)
         if r["message"] and state != "done":
             notes = r["message"] + (f"; {notes}" if notes else "")
         cells = [r["stage"], f"[{colors.get(state, 'white')}]{state}[/]", shards, str(r["records"]),
@@ -141,6 +143,22 @@ def _print_table(run_dir: Path) -> None:
             cells.append(str(r["failed"]) if r["failed"] else "")
         table.add_row(*cells, secs, notes)
     out.print(table)
+
+
+def _aligner_note(run_dir: Path) -> str:
+    """'figures: rules N, llm N (rescued N)' when the LLM aligner took part in the run's pairs.jsonl."""
+    from medvl.align_llm import aligner_counts
+
+    path = run_dir / "pairs.jsonl"
+    if not path.is_file():
+        return ""
+    with path.open(encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    c = aligner_counts(rows)
+    if not (c["llm"] or c["llm_fallback"]):
+        return ""
+    note = f"figures: rules {c['rules']}, llm {c['llm']} (rescued {c['llm_rescued']})"
+    return note + (f", rule result kept after an LLM fallback {c['llm_fallback']}" if c["llm_fallback"] else "")
 
 
 @app.command("status")
