@@ -155,7 +155,7 @@ def test_ranges_and_combinations(caption, labels, text):
     "Left: the dominant hand was affected.",
     "Blood group A patients, assay B results and vitamin A levels (upper left cell counts).",
     "Liver section stained with haematoxylin and eosin (H&E) and Sirius red.",
-    "Doppler ultrasound of the left arm (L: left, V: vein, and A: artery).",
+    "Duplex scan of the left calf (L: left, A: artery, and V: vein).",  # written here, not a corpus caption
     "Left ventricle is dilated with reduced ejection fraction.",
     "For protein properties: A indicates hydrophobicity; B indicates polarity; C indicates volume.",
     "Patient 3, type II lesion (III). Subgroup(s) of patients.",
