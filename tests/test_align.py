@@ -295,6 +295,8 @@ def test_cli_align(tmp_path):
     assert len(list(read_jsonl(rd.file("pairs.jsonl")))) == 6
     res = CliRunner().invoke(app, ["align", str(rd.path), "--shared", "nowhere"])
     assert res.exit_code != 0
+    res = CliRunner().invoke(app, ["align", str(rd.path), "--fill", "everything"])  # the option README names
+    assert res.exit_code != 0 and "fill must be figure or subcaption" in str(res.exception), res.output
 
 
 @pytest.mark.slow

@@ -31,6 +31,8 @@ def align(
                                         "did not make)."),
     offer_none: str = typer.Option("always", "--offer-none", help="always, or when_needed: the model may answer "
                                    "'none' only when a figure has more subcaptions than panels."),
+    fill: str = typer.Option("figure", "--fill", help="auto: figure (the model's pairs only in figures the rules "
+                             "paired no panel of) or subcaption (also the subcaptions they left unpaired)."),
     llm_url: Optional[str] = typer.Option(None, "--llm-url", envvar="MEDVL_LLM_URL", help="OpenAI-compatible base URL(s), comma-separated."),
     llm_model: Optional[str] = typer.Option(None, "--llm-model", envvar="MEDVL_LLM_MODEL", help="Served model name (default smollm2-135m)."),
     llm_mode: str = typer.Option("json_schema", "--llm-mode", envvar="MEDVL_LLM_MODE", help="json_schema (vLLM), tools or json."),
@@ -50,7 +52,7 @@ def align(
         settings = AlignSettings(shared=shared, subcaptions_file=subcaptions, out_file=out_file,
                                  crop_missing=not no_crop, force=force, aligner=aligner, prompt=prompt,
                                  vision=vision, confidence=confidence, replace_unsure=replace_unsure,
-                                 offer_none=offer_none)
+                                 offer_none=offer_none, fill=fill)
     except ValueError as exc:
         raise MedvlError(str(exc)) from exc
     if aligner == "llm" and not llm_url:
