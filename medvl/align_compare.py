@@ -22,6 +22,7 @@ import json
 import random
 import statistics
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -107,19 +108,12 @@ def _behaviour(results: list, wall_s: float) -> dict[str, Any]:
     tok = [r.tokens or {} for r in answered]
     return {"asked": len(results), "accepted": sum(1 for r in asked if r.value is not None),
             "accepted_rate": (sum(1 for r in asked if r.value is not None) / len(results)) if results else 0.0,
-            "fallback_reasons": _count((r.error or "").split(":")[0] for r in asked if r.value is None),
+            "fallback_reasons": dict(Counter((r.error or "").split(":")[0] for r in asked if r.value is None)),
             "unanswered": len(results) - len(asked), "cached": sum(1 for r in asked if r.cached),
             "latency_mean_s": statistics.fmean(lat) if lat else 0.0,
             "answer_tokens_per_figure": (sum(t.get("completion_tokens", 0) for t in tok) / len(tok)) if tok else 0.0,
             "tokens_per_figure": (sum(t.get("total_tokens", 0) for t in tok) / len(tok)) if tok else 0.0,
             "wall_s": wall_s}
-
-
-def _count(items) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for it in items:
-        out[it] = out.get(it, 0) + 1
-    return out
 
 
 def compare_aligners(gold_path: str | Path, prompt_refs: list[str], llm_settings=None, *,
