@@ -15,6 +15,7 @@ from medvl.pdf.captions import (caption_body, join_lines, label_key, match_label
     ("Fig 4 - Kaplan-Meier curves", "Fig 4", "4"),
     ("Supplementary Figure S1. Extra data", "Supplementary Figure S1", "S1"),
     ("Figure 1 Phylogenetic tree of the family", "Figure 1", "1"),
+    ("Figure-2: (a) Schematic of the region", "Figure-2", "2"),  # Veterinary World style
 ])
 def test_caption_labels_are_recognised(text, label, number):
     m = match_label(text)
@@ -34,7 +35,7 @@ def test_in_text_references_are_not_captions(text):
 
 
 def test_label_keys_unify_spellings():
-    assert label_key("Figure 3") == label_key("Fig. 3") == label_key("FIGURE 3") == "3"
+    assert label_key("Figure 3") == label_key("Fig. 3") == label_key("FIGURE 3") == label_key("Figure-3") == "3"
     assert label_key("Supplementary Figure 2") == "S2"
     assert label_key("Figure S2") == "S2"
 

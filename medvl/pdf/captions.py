@@ -18,7 +18,7 @@ _PREFIX = r"(?:(?:Supplementary|Supplemental|Suppl\.?|Extended\s+Data|Additional
 _WORD = r"(?:Figure|Fig\.?|FIGURE|FIG\.?|Figs\.?)"
 _NUM = r"(?:[A-Z]?S?\d{1,3}[A-Za-z]?|[IVX]{1,5}|S\d{1,3})"
 LABEL_RE = re.compile(
-    rf"^\s*(?P<label>{_PREFIX}(?P<word>{_WORD})\s?(?P<num>{_NUM}))(?P<rest>.*)$",
+    rf"^\s*(?P<label>{_PREFIX}(?P<word>{_WORD})(?:\s?|-)(?P<num>{_NUM}))(?P<rest>.*)$",
     re.IGNORECASE | re.DOTALL,
 )
 # strong separators directly after the label
