@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from medvl.pdf.captions import (caption_body, join_lines, label_key, match_label, panel_suffixed, reference_only,
-                                similarity)
+                                similarity, strip_supplement_list)
 
 
 @pytest.mark.parametrize("text,label,number", [
@@ -32,6 +32,15 @@ def test_caption_labels_are_recognised(text, label, number):
 def test_in_text_references_are_not_captions(text):
     m = match_label(text)
     assert m is None or m.body_like
+
+
+def test_figure_supplements_have_labels_of_their_own_and_lists_of_them_are_no_caption_text():
+    m = match_label("Figure 2\u2014figure supplement 1. Rescue of the phenotype.")
+    assert m is not None and m.label == "Figure 2\u2014figure supplement 1" and m.number == "2-FS1"
+    assert label_key("Figure 2\u2014figure supplement 1") == "2-FS1" != label_key("Figure 2")
+    text = ("Figure 2. Release in three lines. (A) Control. DOI: 10.1/x.005 The following figure supplement is "
+            "available for figure 2: Figure supplement 1. Rescue of the phenotype. DOI: 10.1/x.006")
+    assert strip_supplement_list(text) == "Figure 2. Release in three lines. (A) Control. DOI: 10.1/x.005"
 
 
 def test_label_keys_unify_spellings():

@@ -17,8 +17,10 @@ from difflib import SequenceMatcher
 _PREFIX = r"(?:(?:Supplementary|Supplemental|Suppl\.?|Extended\s+Data|Additional(?:\s+file\s+\d+:?)?|Online)\s+)?"
 _WORD = r"(?:Figure|Fig\.?|FIGURE|FIG\.?|Figs\.?)"
 _NUM = r"(?:[A-Z]?S?\d{1,3}[A-Za-z]?|[IVX]{1,5}|S\d{1,3})"
+# eLife figure supplements: "Figure 1—figure supplement 2" is a figure of its own
+_FIG_SUPP = r"(?:\s*[\u2014\u2013-]\s*figure\s+supplement\s+(?P<fs>\d{1,2}))?"
 LABEL_RE = re.compile(
-    rf"^\s*(?P<label>{_PREFIX}(?P<word>{_WORD})(?:\s?|-)(?P<num>{_NUM}))(?P<rest>.*)$",
+    rf"^\s*(?P<label>{_PREFIX}(?P<word>{_WORD})(?:\s?|-)(?P<num>{_NUM}){_FIG_SUPP})(?P<rest>.*)$",
     re.IGNORECASE | re.DOTALL,
 )
 # strong separators directly after the label
@@ -72,6 +74,8 @@ def match_label(text: str) -> LabelMatch | None:
         elif _BODY_NEXT.match(stripped) or stripped[0].islower() or stripped[0] in ",;)]":
             body_like = True
     label = normalize_ws(m.group("label"))
+    if m.group("fs"):
+        num = f"{num}-FS{m.group('fs')}"
     return LabelMatch(label=label, number=num.upper() if num[0] in "sS" else num, rest=rest,
                       strong_sep=strong, body_like=body_like, continued=continued)
 
@@ -107,6 +111,17 @@ def supplementary_file(label: str, text: str) -> bool:
     return bool(_FILE_MARK_RE.search(text))
 
 
+# eLife prints the list of a figure's supplements after its caption ("The following figure
+# supplements are available for figure 2: Figure supplement 1. ... DOI: ..."): not caption text
+_SUPP_LIST_RE = re.compile(r"\s*The following (?:figure )?supplements? (?:is|are) available for figure \d+\s*[:.].*$",
+                           re.IGNORECASE | re.DOTALL)
+
+
+def strip_supplement_list(text: str) -> str:
+    """A caption without the trailing list of its figure supplements."""
+    return _SUPP_LIST_RE.sub("", text)
+
+
 def panel_suffixed(m: LabelMatch) -> bool:
     """The label's number ends with a panel letter ("Fig. 4A", not "Figure S4" or "Figure IV")."""
     return bool(re.fullmatch(r"\d{1,3}[A-Za-z]", m.number))
@@ -120,6 +135,8 @@ def label_key(label_or_number: str) -> str:
         supp = bool(re.match(r"^\s*(supp|extended|additional|online)", label_or_number, re.IGNORECASE))
         if supp and not num.startswith("S"):
             num = "S" + num
+        if m.group("fs"):
+            num = f"{num}-FS{m.group('fs')}"
         return num
     s = re.sub(r"[^0-9A-Za-z]", "", label_or_number).upper()
     return s

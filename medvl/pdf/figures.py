@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from medvl.pdf.captions import (SUPP_HEADING_RE, LabelMatch, caption_body, join_lines, label_key, match_label,
-                                normalize_ws, panel_suffixed, reference_only, supplementary_file)
+                                normalize_ws, panel_suffixed, reference_only, strip_supplement_list, supplementary_file)
 from medvl.pdf.words import looks_run_together, needs_respace, respaced_lines, spaceless_page
 
 Rect4 = tuple[float, float, float, float]
@@ -815,7 +815,7 @@ def analyse_document(doc: Any, deadline: float | None = None) -> tuple[list[Page
         caps.extend(find_captions(pm, body))
     vocab = document_vocab(pages)
     for c in caps:
-        c.text = join_lines([ln.text for ln in c.lines], vocab=vocab)
+        c.text = strip_supplement_list(join_lines([ln.text for ln in c.lines], vocab=vocab))
     kept, dropped = resolve_duplicates(caps, pages)
     regions = locate_figures(pages, kept, body)
     return pages, regions, dropped, body
