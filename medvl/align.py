@@ -162,14 +162,10 @@ def is_letter(label: str | None) -> bool:
     return bool(label) and len(label) == 1 and label.isalpha()
 
 
-# the rows of the panel grid (positional words, row/column numbers); the name is kept for its callers
-reading_order = grid_rows
-
-
 def _columns(boxes: list[list[float]]) -> list[list[int]]:
-    """Columns of the panel grid, left to right (the transpose of reading_order)."""
+    """Columns of the panel grid, left to right (the transpose of grid_rows)."""
     t = [[b[1], b[0], b[3], b[2]] for b in boxes]
-    return reading_order(t)
+    return grid_rows(t)
 
 
 def position_of(label: str, boxes: list[list[float]]) -> list[int]:
@@ -177,7 +173,7 @@ def position_of(label: str, boxes: list[list[float]]) -> list[int]:
 
     Labels are normalised ("top left": vertical word first).  A lone "middle" is the middle
     column of a single row of 3+ panels, else the middle row; with a second word it is a row."""
-    rows = reading_order(boxes)
+    rows = grid_rows(boxes)
     cols = _columns(boxes)
     words = label.split()
     cand = set(range(len(boxes)))
@@ -217,7 +213,7 @@ def letters_follow_layout(letter_of: dict[int, str], boxes: dict[int, list[float
     (column-major) of the panel grid, as panel letters in figures do."""
     ks = sorted(boxes)
     box_list = [boxes[k] for k in ks]
-    for groups in (reading_order(box_list), _columns(box_list)):
+    for groups in (grid_rows(box_list), _columns(box_list)):
         pos = {ks[i]: n for n, i in enumerate(i for g in groups for i in g)}
         seq = [letter_of[k] for k in sorted(letter_of, key=lambda k: pos[k])]
         if all(a < b for a, b in zip(seq, seq[1:])):

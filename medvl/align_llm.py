@@ -71,15 +71,15 @@ class PanelView:
 
 
 def panel_views(fig: Figure, indices: list[int]) -> list[PanelView]:
-    """The panels at `indices` of fig.panels, numbered P1.. in reading order (rows top to bottom)."""
-    from medvl.align import reading_order
+    """The panels at `indices` of fig.panels, numbered P1.. by the grid's rows (top to bottom, left to right)."""
+    from medvl.readingorder import grid_rows
 
     boxes = [fig.panels[k].bbox for k in indices]
     w = float(fig.width or max((b[2] for b in boxes), default=1) or 1)
     h = float(fig.height or max((b[3] for b in boxes), default=1) or 1)
     out: list[PanelView] = []
     n = 0
-    for r, row in enumerate(reading_order(boxes), 1):
+    for r, row in enumerate(grid_rows(boxes), 1):
         for c, i in enumerate(row, 1):
             n += 1
             p = fig.panels[indices[i]]

@@ -7,15 +7,16 @@ import json
 import pytest
 from PIL import Image
 
-from medvl.align import AlignSettings, align_figure, align_run, position_of, reading_order, strip_figure_label
+from medvl.align import AlignSettings, align_figure, align_run, position_of, strip_figure_label
 from medvl.records import Figure, Provenance, SplitRow, sha256_text
+from medvl.readingorder import grid_rows
 from medvl.runs import RunDir, read_jsonl, write_jsonl
 from tests.helpers.align_rows import GRID, ROW, make_figure, make_split
 
 
-def test_reading_order_and_positions():
+def test_grid_rows_and_positions():
     shuffled = [GRID[3], GRID[0], GRID[2], GRID[1]]
-    assert reading_order(shuffled) == [[1, 3], [2, 0]]
+    assert grid_rows(shuffled) == [[1, 3], [2, 0]]
     assert position_of("top left", GRID) == [0]
     assert position_of("bottom right", GRID) == [3]
     assert position_of("left", GRID) == [0, 2]  # a whole column: ambiguous for one subcaption
