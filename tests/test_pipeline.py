@@ -243,6 +243,7 @@ def test_orchestration_imports_without_heavy_packages():
     assert out.returncode == 0, out.stderr
 
 
+@pytest.mark.slow
 def test_cli_run_pdfs_then_status(tmp_path):
     import subprocess
     import sys

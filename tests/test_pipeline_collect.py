@@ -58,6 +58,7 @@ def medvl(*args, env) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
 
 
+@pytest.mark.slow
 def test_run_collect_parse_split_align_then_rerun(served, tmp_path):
     arts = [a for a, _ in served]
     run_dir = tmp_path / "run"

@@ -216,6 +216,7 @@ def server():
 
 # ---------------------------------------------------------------- faults
 
+@pytest.mark.slow
 def test_malformed_and_schema_invalid_answers_fall_back_with_a_reason(parsed, server, tmp_path):
     corpus, template = parsed
     server.fault = "mixed"
@@ -252,6 +253,7 @@ def test_malformed_and_schema_invalid_answers_fall_back_with_a_reason(parsed, se
     assert server.requests == before and all(r["fallback_reason"] for r in _rows(kept))
 
 
+@pytest.mark.slow
 def test_slow_replies_are_retried_and_the_run_completes(parsed, server, tmp_path):
     corpus, template = parsed
     server.fault = "slow_first"
@@ -262,6 +264,7 @@ def test_slow_replies_are_retried_and_the_run_completes(parsed, server, tmp_path
     assert server.requests > len(_figure_ids(run_dir))  # the slow ones were asked again
 
 
+@pytest.mark.slow
 def test_server_down_at_start_stops_cleanly_then_a_rerun_completes(parsed, tmp_path):
     corpus, template = parsed
     fake = FakeLLM()  # not started: nothing listens on its port
@@ -282,6 +285,7 @@ def test_server_down_at_start_stops_cleanly_then_a_rerun_completes(parsed, tmp_p
     _assert_complete_llm_rows(run_dir)
 
 
+@pytest.mark.slow
 def test_server_dying_mid_run_stops_the_stage_and_a_rerun_finishes(parsed, tmp_path):
     corpus, template = parsed
     fake = FakeLLM().start()
@@ -332,6 +336,7 @@ def _pairs(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "pairs.jsonl").read_text().splitlines() if line.strip()]
 
 
+@pytest.mark.slow
 def test_sigkill_mid_parse_then_mid_split_then_rerun_equals_uninterrupted_run(parsed, server, tmp_path):
     corpus, _template = parsed
     server.delay = 0.25
@@ -371,6 +376,7 @@ def test_sigkill_mid_parse_then_mid_split_then_rerun_equals_uninterrupted_run(pa
     assert (run_dir / "rejects.jsonl").read_bytes() == (ref_dir / "rejects.jsonl").read_bytes()
 
 
+@pytest.mark.slow
 def test_judge_runs_in_a_whole_run_only_when_an_llm_is_configured(parsed, server, tmp_path):
     corpus, template = parsed
     run_dir = _copy(template, tmp_path / "run")

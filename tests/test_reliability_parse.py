@@ -65,6 +65,7 @@ def _kill_when(proc: subprocess.Popen, parts: Path, at_least: int, timeout: floa
     pytest.fail("no progress within the time limit")
 
 
+@pytest.mark.slow
 def test_sigkill_mid_parse_then_rerun_equals_uninterrupted_run(corpus, tmp_path):
     stages = {"parse": FAST_PARSE}
     ref_dir, run_dir = tmp_path / "ref", tmp_path / "killed"
@@ -138,6 +139,7 @@ def _mutations(data: bytes, rng: random.Random) -> list[tuple[str, bytes]]:
     return out
 
 
+@pytest.mark.slow
 def test_fuzzed_pdfs_never_crash_the_run_and_every_bad_file_is_rejected(corpus, tmp_path):
     rng = random.Random(1234)
     fuzz = tmp_path / "fuzz"
@@ -192,6 +194,7 @@ def _pdf_with_figure(path: Path, page_size: tuple[float, float] = (612, 792), ca
     doc.save(path)
 
 
+@pytest.mark.slow
 def test_hostile_names_huge_pages_and_huge_captions_stay_inside_the_run(tmp_path):
     src = tmp_path / "in put"
     (src / "sub dir").mkdir(parents=True)

@@ -179,6 +179,7 @@ def _boxes_overlap(a, b) -> bool:
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.slow
 def test_every_figure_fits_on_a_page(seed):
     """300 papers' layouts per seed (no drawing): every figure is placed inside the text area with its
     caption, and figures on one page do not overlap.  Seed 0 paper 67, seed 1 paper 16 and seed 2

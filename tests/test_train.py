@@ -103,6 +103,7 @@ def _losses(log: Path) -> list[float]:
     return [float(m.group(1)) for m in re.finditer(r"Contrastive_loss: ([\d.]+)", log.read_text())]
 
 
+@pytest.mark.slow
 def test_train_tiny_offline_then_resume(tmp_path, monkeypatch):
     pytest.importorskip("open_clip_train")
     data = make_shapes(tmp_path / "data", n_train=96)
@@ -210,6 +211,7 @@ def test_train_cli_print_command_wds(tmp_path):
     assert "wds/train-" in r.stdout and "--workers 1" in r.stdout  # one train shard: one worker
 
 
+@pytest.mark.slow
 def test_train_tiny_from_webdataset_shards(tmp_path):
     """A few real open_clip_train steps reading only the tar shards (the CSV and image folder are gone)."""
     pytest.importorskip("open_clip_train")

@@ -61,6 +61,7 @@ class SkipGate:
             return
         tr = session.config.pluginmanager.get_plugin("terminalreporter")
         if tr is not None:
+            tr.line("")  # after the progress line
             tr.write_line(f"{len(bad)} unexpected skip(s) (MEDVL_FAIL_ON_SKIP=1; expected ones are listed in "
                           f"{self.expected.name}):", red=True)
             for node, why in bad:
