@@ -48,7 +48,7 @@ def panels_and_letters(rgb: Any, image_rects_px: list[tuple[int, int, int, int]]
     tools: dict[str, str] = {}
     n_exp = len(expected or [])
     anchored = False
-    if (not hits and from_pixels and has_raster and ocr != "never" and n_exp >= 2
+    if (not hits and from_pixels and ocr != "never" and n_exp >= 2
             and (len(boxes) if len(boxes) >= 2 else 1) < n_exp):
         # letters burnt into the pixels of a figure split into fewer panels than its caption
         # names: the caption's letters found anywhere in the image are the anchors
@@ -88,7 +88,9 @@ def panels_and_letters(rgb: Any, image_rects_px: list[tuple[int, int, int, int]]
         return [], tools
     if hits:
         P.attach_letters(pboxes, hits)
-    want_ocr = ocr == "always" or (ocr == "auto" and (not hits or anchored) and has_raster)
+    # letters as pixels: raster figures, and vector figures whose caption names letters that the
+    # text layer does not have (letters drawn as paths: the render is read like a raster)
+    want_ocr = ocr == "always" or (ocr == "auto" and (not hits or anchored) and (has_raster or n_exp >= 2))
     if want_ocr and any(p.label is None for p in pboxes):
         from medvl.pdf.ocr import read_panel_letters_and_hits, tesseract_version
 
