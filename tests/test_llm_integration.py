@@ -212,7 +212,11 @@ def test_cli_split_against_the_server(tmp_path):
     assert [r.id for r in rows] == ["c1", "c2"]
     for row, (_, cap) in zip(rows, CAPTIONS):
         assert_valid_or_fallback(row, cap)
+    fell_back = any(row.fallback_reason for row in rows)
     before = server_requests()
-    r = CliRunner().invoke(app, args)
+    r = CliRunner().invoke(app, args + ["--keep-fallbacks"])  # rows kept as they are: nothing to ask
     assert r.exit_code == 0 and "0 of 1 shard(s) run now" in r.output
     assert server_requests() == before
+    if fell_back:  # fallbacks are not final (issue 13): without --keep-fallbacks the unit is asked again
+        r = CliRunner().invoke(app, args)
+        assert r.exit_code == 0 and "asked again" in " ".join(r.output.split()), r.output
