@@ -691,3 +691,86 @@ def test_semicolon_inside_a_parenthesis_ends_no_clause():
 def test_roman_numeral_range_is_no_label_range():
     cap = "(A) Tracks of mitochondria in four experiments (i-iv) and their traces. (B) Targeting. (C) Model."
     assert _labels(cap) == ["A", "B", "C"]
+
+
+# ------------------------------------------------------------------ rules-1.5: categories of the SourceData tune half
+# (captions written here; none is copied from the gold)
+
+@pytest.mark.parametrize("raw,expected", [
+    ("C.-F.", ["C", "D", "E", "F"]), ("(E.)", ["E"]), ("B.-D", ["B", "C", "D"]), ("a.–c.", ["A", "B", "C"]),
+])
+def test_dotted_labels_and_ranges_expand(raw, expected):
+    assert expand_labels(raw) == expected
+
+
+def test_dotted_labels_and_ranges_in_a_caption():
+    cap = "(A) Images of wild-type cells. (B.) Images of mutant cells. (C.-E.) Area, perimeter and roundness."
+    got = as_dict(cap)
+    assert list(got) == ["A", "B", "C", "D", "E"]
+    assert got["B"] == "Images of mutant cells." and got["E"] == "Area, perimeter and roundness."
+    cap2 = "A. Wild-type cells. B. Mutant cells. C.-D. Quantification of area and roundness."
+    assert _labels(cap2) == ["A", "B", "C", "D"]
+
+
+def test_one_label_of_another_style_completes_the_parenthesised_sequence():
+    cap = "A) Eye scores of flies with the indicated genotypes. (B) Thorax defects in the same flies. Error bars, s.e.m."
+    got = as_dict(cap)
+    assert got["A"] == "Eye scores of flies with the indicated genotypes."
+    assert got["B"] == "Thorax defects in the same flies."
+    assert _labels("(A) Scheme of the construct. B) Binding curves of the mutant. (C) Model.") == ["A", "B", "C"]
+
+
+def test_bare_labels_in_order_are_not_undone_by_later_references():
+    cap = ("A, B Cells were treated with siRNA and imaged; granules were quantified in (B). "
+           "C-E Live imaging of granules as in (A); fusion was counted in (D) and fission in (E).")
+    got = as_dict(cap)
+    assert list(got) == ["A", "B", "C", "D", "E"]
+    assert got["A"] == got["B"] == "Cells were treated with siRNA and imaged; granules were quantified in (B)."
+    assert got["D"].startswith("Live imaging of granules")
+    # a reference to an earlier panel ("of (A)", "in A.") does not set the sequence back
+    cap2 = ("A Network of all factors. B Subnetwork of (A) with strong edges only; all edges are in A. "
+            "C Cross-regulation map. D Modules of target genes.")
+    got2 = as_dict(cap2)
+    assert list(got2) == ["A", "B", "C", "D"]
+    assert got2["C"] == "Cross-regulation map."
+
+
+def test_bare_labels_inside_running_text_when_due():
+    # the previous panel's text ends without a full stop
+    cap = ("Figure 1. A pooled screen. A Schematic of the screen. Cells were sorted into two bins B, C Enrichment "
+           "of guides in the high bin D-F Validation in H4 cells G Confocal images of LAMP1 H Counts of LAMP1 "
+           "vesicles I Bacterial growth over time.")
+    got = as_dict(cap)
+    assert [k for k in got if k != "_shared"] == list("ABCDEFGHI")
+    assert got["B"] == got["C"] == "Enrichment of guides in the high bin"
+    assert got["H"] == "Counts of LAMP1 vesicles"
+    cap2 = ("A. Expression of gene X in tumours. B. Expression by grade; data are mean ± SD, C: Representative "
+            "images of FISH. D. Survival curves.")
+    got2 = as_dict(cap2)
+    assert got2["B"] == "Expression by grade; data are mean ± SD" and got2["C"] == "Representative images of FISH."
+    # names, not labels, where the letter would be due: "vitamin C", "hepatitis C", "type C", "in C"
+    for name in ("mice fed vitamin C Supplements", "patients with hepatitis C Virus infection",
+                 "type C Cohorts", "the controls shown in C Versus"):
+        assert _labels(f"A Serum levels in treated mice. B Levels in {name}.") == ["A", "B"], name
+
+
+def test_last_label_before_a_lowercase_word():
+    cap = "A Growth of the strains. B Survival after stress. C Imaging of colonies. D p62-positive puncta per cell."
+    assert as_dict(cap)["D"] == "p62-positive puncta per cell."
+    cap2 = "a Overview of the field. b Detail of the lesion. c wt and mutant cells side by side."
+    assert as_dict(cap2)["C"] == "wt and mutant cells side by side."
+    # "A"/"I" are words: no label after the last one ("... H Counts. I think" would not be a caption either)
+    cap3 = "A Growth of the strains. B Survival after stress. A total of 40 plates was counted."
+    assert _labels(cap3) == ["A", "B"]
+
+
+def test_letter_with_number_named_only_by_its_kind_is_no_panel():
+    # cell-cycle phases "(G2)", "(G0)": several of them name no panel G; sub-panels "(A1)", "(A2)" do name A
+    cap = ("(A) Lysates of cells arrested in mitosis and in G2 (G2). (B) Kinase activity in cells arrested in (G2) "
+           "and (G0). (C) Model.")
+    got = as_dict(cap)
+    assert list(got) == ["A", "B", "C"]
+    assert got["B"] == "Kinase activity in cells arrested in (G2) and (G0)."
+    cap2 = "(A1) Baseline T1 image. (A2) Baseline FLAIR. (B1) Follow-up T1 image. (B2) Follow-up FLAIR."
+    got2 = as_dict(cap2)
+    assert got2 == {"A": "Baseline T1 image. Baseline FLAIR.", "B": "Follow-up T1 image. Follow-up FLAIR."}

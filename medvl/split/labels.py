@@ -81,7 +81,7 @@ def normalise_label(raw: str | None) -> str | None:
 
 
 _RANGE_RE = re.compile(
-    rf"^([A-Za-z]){_SUBPANEL}\s*(?:[{_DASH_CLASS}]+|\.\.|\bto\b|\bthrough\b|\bthru\b)\s*([A-Za-z]){_SUBPANEL}$",
+    rf"^([A-Za-z]){_SUBPANEL}\s*(?:\.?\s*[{_DASH_CLASS}]+|\.\.|\bto\b|\bthrough\b|\bthru\b)\s*([A-Za-z]){_SUBPANEL}\.?$",
     re.I,
 )
 _SPLIT_RE = re.compile(r"\s*(?:,|;|&|\+|/|\band\b|\bor\b)\s*", re.I)

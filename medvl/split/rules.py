@@ -55,11 +55,12 @@ RULES_VERSION = rules_version()
 
 _D = re.escape(DASHES)
 _SUB = r"(?:viii|vii|vi|iv|v|iii|ii|i|\d{1,2}|['\u2032\u2019]{1,2})?"
-_ITEM = rf"[A-Za-z]{_SUB}(?:\s*(?:[{_D}]|to|through)\s*[A-Za-z]{_SUB})?"
+# a dotted range "C.-F." is a range too (the dot after the first letter; the last one is the terminator)
+_ITEM = rf"[A-Za-z]{_SUB}(?:\s*(?:\.?\s*[{_D}]|to|through)\s*[A-Za-z]{_SUB})?"
 _SEP = r"\s*(?:,\s*and|,\s*&|,|&|\band\b|\bor\b|/|;)\s*"
 _LIST = rf"{_ITEM}(?:{_SEP}{_ITEM})*"
 # content of a label parenthesis, after inner brackets were blanked out
-_PAREN_LIST_RE = re.compile(rf"^\s*{_LIST}\s*$")
+_PAREN_LIST_RE = re.compile(rf"^\s*{_LIST}\.?\s*$")  # "(E.)", "(C.-F.)": a dotted label in brackets
 _POS_WORD = r"(?:top|bottom|upper|lower|middle|center|centre|central|left|right)"
 _POS_PHRASE = rf"{_POS_WORD}(?:[\s\-]+{_POS_WORD})?(?:\s+(?:panels?|images?|rows?|columns?|insets?))?"
 _PAREN_POS_RE = re.compile(rf"^\s*(?:the\s+)?(?:far\s+)?{_POS_PHRASE}(?:\s*(?:,|and|&)\s*{_POS_PHRASE})*\s*$", re.I)
@@ -266,7 +267,7 @@ def _paren_candidates(text: str, depths: _Depths) -> list[_Marker]:
         flat = _SEE_PANEL_RE.sub("", bare)
         low = flat.strip().lower()
         if _PAREN_LIST_RE.match(flat):
-            items = [p for p in re.split(rf"[\s,&/;{_D}]+|\band\b|\bor\b|\bto\b", low) if p]
+            items = [p for p in re.split(rf"[\s,&/;.{_D}]+|\band\b|\bor\b|\bto\b", low) if p]
             if any(it in _ROMAN_MULTI for it in items):  # "(ii)", "(i-iv)", "(i, iii)"
                 out.append(_Marker(i, j + 1, [], "roman"))
             else:
@@ -502,14 +503,35 @@ def _validate(text: str, cands: list[_Marker]) -> list[_Marker]:
     if up and len(up) >= 3 and len(_panel_run({x for m in up for x in m.labels}, need_a=True)) <= 1 \
             and _abbreviation_list(text, up):
         up = []  # "(L) liver; (S) spleen; (A) aorta": a key of structure initials, not panels
+    # "A) Eye scores ... (B) Thorax defects ...": a clause-start label of another style ("A)", "A.", "A:") that
+    # the parenthesised sequence needs counts with it (the label style changes inside one caption)
+    kept = {id(m) for m in keep}
+    loose = [m for m in cands if m.kind in ("bare", "rparen") and m.upper and not m.weak and id(m) not in kept
+             and (m.pieces[:1] in (['.'], [':']) if m.kind == "bare" else
+                  not text[:m.start].strip() or _BOUNDARY_BEFORE_RE.search(text[:m.start].rstrip()))]
     if up:
-        run = _panel_run({x for m in up for x in m.labels} | bare_up, need_a=True)
+        run = _panel_run({x for m in up for x in m.labels} | bare_up | {x for m in loose for x in m.labels},
+                         need_a=True)
         up = _keep_in_run(up, run)
         if up and not (len(run) < 4 and _initials_of_previous_word(text, up)):
             keep += up
+            have = {x for m in up for x in m.labels}
+            keep += [m for m in loose if set(m.labels) <= run and not set(m.labels) & have]
     # a weak bare letter ("A 14-year-old girl ...", "A CT scan ...") gives way to a real label of that panel
-    strong = {x for m in keep if not m.weak for x in m.labels}
-    keep = [m for m in keep if not (m.weak and set(m.labels) & strong)]
+    # - but not to a later mention that reads as a reference when the bare letters run A, B, C ... in caption
+    # order ("A, B Cells were treated ... quantified in (B). C-E Live imaging as in (A) ...")
+    bare = sorted((m for m in keep if m.kind == "bare"), key=lambda m: m.start)
+    seq = [x for m in bare for x in m.labels]
+    ordered = len(bare) >= 2 and seq[0] == "A" and all(a < b for a, b in zip(seq, seq[1:]))
+
+    def gives_way(w: _Marker) -> bool:
+        rivals = [m for m in keep if not m.weak and set(m.labels) & set(w.labels)]
+        if not rivals:
+            return False
+        return not (ordered and all(m.kind == "paren" and m.start > w.start
+                                    and _REF_BEFORE_RE.search(text[max(0, m.start - 25):m.start]) for m in rivals))
+
+    keep = [m for m in keep if not (m.weak and gives_way(m))]
     # positional panels come in sets: a lone "(left)" is a side ("CT of the knee (left)"), not a panel;
     # in a caption with lettered panels, "stable (left) and unstable (right) plaques" are parts of a panel
     pos = [m for m in cands if m.kind == "pos"]
@@ -570,7 +592,10 @@ def _drop_stray_subpanels(text: str, marks: list[_Marker]) -> list[_Marker]:
                 continue
             if _SUBPANEL_ONLY_RE.match(raw):
                 lab = m.labels[0]
-                others = {x for o in marks if o is not m for x in o.labels}
+                # named by a label of its own or by a sub-panel already taken ("(A1) ... (A2)"); "(G0)" next
+                # to "(G2)" names no panel G (cell-cycle phases)
+                others = {x for o in marks if not _SUBPANEL_ONLY_RE.match(text[o.start:o.end]) for x in o.labels}
+                others |= {x for o in out for x in o.labels}
                 prev = [x for o in marks[:k] for x in o.labels if len(x) == 1]
                 due = chr(ord(max(prev)) + 1) if prev else "A"
                 if lab not in others and lab != due:
@@ -582,7 +607,7 @@ def _drop_stray_subpanels(text: str, marks: list[_Marker]) -> list[_Marker]:
 # a bare label at a clause start, before any word (also lower case: "B. mRNA levels", "C wt and mutant",
 # "a) Anti-Atg8 blot", "E-G Statistical ..."); only taken when it is the letter due in the sequence
 _SEQ_START_RE = re.compile(
-    rf"(?P<lab>[A-Za-z](?:\s*[{_D}]\s*[A-Za-z]|(?:\s*,\s*[A-Za-z])+)?)(?P<term>\s*[.:]\s+|\s*\.\s*[{_D}]\s+|\s*\)\s*"
+    rf"(?P<lab>[A-Za-z](?:\.?\s*[{_D}]\s*[A-Za-z]|(?:\s*,\s*[A-Za-z])+)?)(?P<term>\s*[.:]\s+|\s*\.\s*[{_D}]\s+|\s*\)\s*"
     rf"|\s+[{_D}]\s+|\s+|\s*,\s+)(?=[\w(\u201c\"'\u2032\u2019\u0394\u03b1-\u03c9])")
 _SEQ_VERB_RE = re.compile(r"(?:is|are|was|were|has|have|indicates?|represents?|denotes?|refers?|means?|stands?|"
                           r"corresponds?|shows?|depicts?|marks?|equals?)\b")
@@ -590,11 +615,48 @@ _SEQ_VERB_RE = re.compile(r"(?:is|are|was|were|has|have|indicates?|represents?|d
 _SEQ_BEFORE_RE = re.compile(r"(?:[.;:!?][\)\]\u201d\"']?|[.;:!?]?\))\s+$")
 
 
+# a due letter inside running text, where the previous panel's text ends without a full stop ("... by
+# sequencing B, C Relative abundance ...", "... mean ± SD, C: Representative images ..."): a capitalised or
+# mixed-case word after it, or '.'/':' and a capital
+_MID_SEQ_RE = re.compile(
+    rf"(?P<lab>[A-Za-z](?:\.?\s*[{_D}]\s*[A-Za-z]|(?:\s*,\s*[A-Za-z])+)?)"
+    r"(?P<term>\s*[.:]\s+(?=[A-Z0-9(])|\s+(?=[A-Z0-9]|[a-z]+[A-Z0-9]))")
+# words after which a letter names a thing, not a panel ("vitamin D", "type I", "group B", "in A", "and C")
+_MID_NAME_WORDS = frozenset(
+    "a an the and or nor of in on at to for with without from by via vs versus between than as see cf like unlike "
+    "panel panels fig figs figure figures table tables type types group groups class classes complex protein "
+    "proteins vitamin hepatitis lane lanes factor grade stage stages phase phases domain domains site sites chain "
+    "subunit form forms strain strains isoform region regions segment exon helix loop strand box zone area areas "
+    "cluster clade serotype genotype pattern variant mode arm cohort subset row rows column columns point plate "
+    "well set series condition line model allele locus chromosome ring peak band fraction compartment pool state "
+    "step level category spot replicate batch experiment sample patient donor case subject treatment dose day week "
+    "antibody antibodies clone motif residue residues sequence construct mutant receptor channel probe "
+    "is are was were be been".split())
+_PREV_WORD_RE = re.compile(r"(\S+)\s*$")
+
+
+def _mid_text_ok(text: str, i: int, letters: list[_Marker]) -> re.Match | None:
+    """The due-letter match for a letter inside running text (see _MID_SEQ_RE), or None."""
+    terms = {m.pieces[0] for m in letters if m.kind == "bare" and m.pieces}
+    m = _MID_SEQ_RE.match(text, i) if text[i - 1:i].isspace() else None  # not the "m." of "s.e.m."
+    if not m:
+        return None
+    dotted = bool(m.group("term").strip())
+    # the caption's own bare style: "A Text" allows a space after the letter, "A. Text"/"A: Text" needs its mark
+    if not (dotted and terms & {".", ":"}) and not (not dotted and " " in terms):
+        return None
+    pw = _PREV_WORD_RE.search(text, max(0, i - 40), i)
+    if not pw or pw.group(1).lower().strip(".") in _MID_NAME_WORDS:
+        return None
+    return m
+
+
 def _sequence_fill(text: str, marks: list[_Marker], depths: "_Depths") -> list[_Marker]:
     """Letters the candidates missed but the panel sequence asks for: a clause-start letter is a label
     when it is exactly the next letter due after the previous label and comes before the next one
     ('A Lysates ... B pERK response ... C Expression', '(a) ... b) Steady-state ... (c)'). With no
-    lettered label found at all, a run A, B, C... of three or more clause-start letters counts."""
+    lettered label found at all, a run A, B, C... of three or more clause-start letters counts. Where
+    labels were found, a due letter inside running text counts too ('... sequencing B, C Relative ...')."""
     letters = [m for m in marks if m.labels and all(len(x) == 1 and x.isupper() for x in m.labels)]
     upper = None
     if letters:
@@ -603,14 +665,21 @@ def _sequence_fill(text: str, marks: list[_Marker], depths: "_Depths") -> list[_
     fm = _FIG_PREFIX_RE.match(text)
     starts = {0, fm.end() if fm else 0}
     cands: list[_Marker] = []
+    mids: set[int] = set()
     taken = [(m.start, m.end) for m in marks]
+    first_label = min((m.start for m in letters), default=len(text))
     for sm in re.finditer(r"(?<![\w'\u2032\u2019\-])[A-Za-z]\b", text):
         i = sm.start()
         if depths[i] != 0 or any(a <= i < b for a, b in taken):
             continue
-        if i not in starts and not _SEQ_BEFORE_RE.search(text, max(0, i - 6), i):
+        mid = False
+        if i in starts or _SEQ_BEFORE_RE.search(text, max(0, i - 6), i):
+            m = _SEQ_START_RE.match(text, i)
+        elif i > first_label:
+            m = _mid_text_ok(text, i, letters)
+            mid = True
+        else:
             continue
-        m = _SEQ_START_RE.match(text, i)
         if not m:
             continue
         labels = expand_labels(m.group("lab"))
@@ -620,6 +689,8 @@ def _sequence_fill(text: str, marks: list[_Marker], depths: "_Depths") -> list[_
         t = m.group("term").strip()
         if not t and _SEQ_VERB_RE.match(text, m.end()):
             continue  # "A indicates hydrophobicity; B indicates ...": the letter is a subject, not a label
+        if mid:
+            mids.add(i)
         cands.append(_Marker(i, m.end(), labels, "bare", upper=lab_upper, pieces=[t[:1] if t else " "]))
     if not cands:
         return marks
@@ -631,6 +702,12 @@ def _sequence_fill(text: str, marks: list[_Marker], depths: "_Depths") -> list[_
             if c.labels[0] == due:
                 run.append(c)
         if len(run) < 3:
+            # "A Schematic of the screen ... by sequencing B, C Relative abundance ... D-F Validation ...": after a
+            # clause-start A, the next letters inside running text (three letters at least)
+            if run and len(marks) == 0:
+                filled = _sequence_fill(text, run[:1], depths)
+                if len({x for m in filled for x in m.labels}) >= 3:
+                    return filled
             return marks
         # "A - Imaging ... Left: ... Right: ... B - UMAP ...": positions inside lettered panels are no panels
         return sorted([m for m in marks if m.kind != "pos"] + run, key=lambda m: m.start)
@@ -639,13 +716,20 @@ def _sequence_fill(text: str, marks: list[_Marker], depths: "_Depths") -> list[_
         prev = [m for m in letters + added if m.start < c.start]
         nxt = [m for m in letters if m.start > c.start]
         have = {x for m in letters + added for x in m.labels}
-        due = chr(ord(max(max(prev, key=lambda m: m.start).labels)) + 1) if prev else "A"
-        if c.labels[0] != due or set(c.labels) & have:
+        # due after the previous label, or after the highest letter so far ("B Subnetwork of (A) ... C ...":
+        # a reference to an earlier panel does not set the sequence back)
+        due = {chr(ord(max(max(prev, key=lambda m: m.start).labels)) + 1),
+               chr(ord(max(x for m in prev for x in m.labels)) + 1)} if prev else {"A"}
+        if c.labels[0] not in due or set(c.labels) & have:
             continue
         if nxt and min(min(nxt, key=lambda m: m.start).labels) <= max(c.labels):
             continue
-        if not nxt and not (c.pieces[0] in ".:)" or re.match(r"\s*[A-Z]", text[c.end - 1:c.end + 1])):
-            continue  # after the last label: only "G. Text" or "G Text" with a capital
+        if not nxt and c.start not in mids and not (
+                c.pieces[0] in ".:)" or re.match(r"\s*[A-Z]", text[c.end - 1:c.end + 1])
+                or c.labels[0] not in "AI" or re.match(r"\s*\S*[A-Z0-9]", text[c.end - 1:c.end + 12])):
+            # after the last label: "G. Text", "G Text" with a capital, "G p62-KO cells"; a letter that is no
+            # English word before a lower-case one ("C wt and mutant"), not "A"/"I" ("A total of ...")
+            continue
         added.append(c)
     return sorted(marks + added, key=lambda m: m.start) if added else marks
 

@@ -12,7 +12,7 @@ import hashlib
 from functools import lru_cache
 from pathlib import Path
 
-RULES_RELEASE = "1.4"  # the name SOURCEDATA.md / RADIOLOGY.md use; the hash is what tells code apart
+RULES_RELEASE = "1.5"  # the name SOURCEDATA.md / RADIOLOGY.md use; the hash is what tells code apart
 # the modules whose code decides what `split_caption` returns (names inside medvl/split/)
 RULE_MODULES = ("rules.py", "labels.py")
 
