@@ -774,3 +774,39 @@ def test_letter_with_number_named_only_by_its_kind_is_no_panel():
     cap2 = "(A1) Baseline T1 image. (A2) Baseline FLAIR. (B1) Follow-up T1 image. (B2) Follow-up FLAIR."
     got2 = as_dict(cap2)
     assert got2 == {"A": "Baseline T1 image. Baseline FLAIR.", "B": "Follow-up T1 image. Follow-up FLAIR."}
+
+
+def test_lower_case_steps_inside_an_upper_case_panel_are_no_panels():
+    cap = "(A) Scheme of the assay: step (a) labelling, step (b) chase, step (c) imaging. (B) Results. (C) Statistics."
+    got = as_dict(cap)
+    assert list(got) == ["A", "B", "C"]
+    assert got["A"] == "Scheme of the assay: step (a) labelling, step (b) chase, step (c) imaging."
+    cap2 = "(A) Protocol in which (a) mice are injected and (b) tissues are harvested. (B) Weight of the tissues."
+    assert as_dict(cap2)["B"] == "Weight of the tissues."
+    # letters of both cases that never repeat are one sequence (a typo in the case)
+    assert _labels("(a) Overview of the field. (B) Detail of the lesion. (c) Histology.") == ["A", "B", "C"]
+
+
+def test_bracket_letter_that_is_the_initial_of_its_word_names_that_thing():
+    cap = "(A) Micro-CT of the femur with cortical bone (B) and marrow (M). (B) Histology of the same femur. (C) Counts."
+    got = as_dict(cap)
+    assert got == {"A": "Micro-CT of the femur with cortical bone (B) and marrow (M).",
+                   "B": "Histology of the same femur.", "C": "Counts."}
+    cap2 = "(A) Overview of the retina with astrocytes (A) and microglia (M). (B) Counts of microglia."
+    assert as_dict(cap2)["A"] == "Overview of the retina with astrocytes (A) and microglia (M)."
+    cap3 = "(A) Structure of the pocket. (B) Contacts. (C) Close-up; carbon (C) atoms in grey and oxygen (O) in red."
+    got3 = as_dict(cap3)
+    assert list(got3) == ["A", "B", "C"] and got3["C"] == "Close-up; carbon (C) atoms in grey and oxygen (O) in red."
+    # the letter due is still a label even when it is an initial
+    got4 = as_dict("Sagittal (A), axial (B) and coronal (C) images show the lesion.")
+    assert got4["C"] == "coronal images show the lesion."
+
+
+def test_letter_key_after_the_panels_is_shared():
+    for key in ("C: cytoplasm; N: nucleus.", "D, nucleus; L, lipid droplet."):
+        got = as_dict(f"(A) Electron micrograph of a hepatocyte. (B) Higher magnification. {key}")
+        assert got == {"_shared": key, "A": "Electron micrograph of a hepatocyte.", "B": "Higher magnification."}
+    got = as_dict("A Micrograph of a hepatocyte. B Higher magnification. C Counts of droplets. D: droplet; N: nucleus.")
+    assert list(got) == ["_shared", "A", "B", "C"] and got["_shared"] == "D: droplet; N: nucleus."
+    # a list of panels with ':' is no key: its letters follow each other
+    assert _labels("A: schematic of the vector; B: expression in leaves; C: roots.") == ["A", "B", "C"]

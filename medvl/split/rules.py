@@ -312,6 +312,20 @@ def _clause_starts(text: str) -> list[int]:
     return sorted(set(starts))
 
 
+# "C: cytoplasm; N: nucleus", "D, nucleus; L, lipid droplet": a key of letters that name structures
+_KEY_LIST_RE = re.compile(r"(?P<a>[A-Za-z])\s*[:,=]\s+(?P<exp>[^;:,.()=]{1,40}?)\s*[;,]\s+(?:and\s+)?"
+                          r"(?P<b>[A-Za-z][A-Za-z0-9]{0,5})\s*[:,=]\s+[^;:,.()=]{1,40}?\s*(?:[;,.]|$)")
+
+
+def _starts_key_list(text: str, i: int) -> bool:
+    """The letter at `i` opens a key of short entries whose next letter is not the next panel's."""
+    m = _KEY_LIST_RE.match(text, i)
+    if not m or len(m.group("exp").split()) > 4:
+        return False
+    a, b = m.group("a"), m.group("b")
+    return not (len(b) == 1 and b.upper() == chr(ord(a.upper()) + 1))
+
+
 _AND_ITEM_RE = re.compile(r"(?:and|or)\s+(?=[A-Za-z](?:\s*[,.:]\s|\s*[\u2013\-]\s*[A-Za-z]\s*[,.:]\s))")
 
 
@@ -325,6 +339,8 @@ def _bare_candidates(text: str, depths: _Depths, starts: list[int]) -> list[_Mar
         if am and s and text[s - 2:s].strip() == ";":
             s = am.end()
         m = _BARE_RE.match(text, s)
+        if m and _starts_key_list(text, s):
+            continue
         if m:
             lab = m.group("lab")
             term = m.group("term")
@@ -457,6 +473,30 @@ def _initials_of_previous_word(text: str, marks: list[_Marker]) -> bool:
     return len(marks) > 0 and hits == len(marks)
 
 
+def _at_clause_start(text: str, i: int) -> bool:
+    before = text[:i].rstrip()
+    return not before or bool(_BOUNDARY_BEFORE_RE.search(before))
+
+
+def _drop_named_initials(text: str, up: list[_Marker], keep: list[_Marker]) -> list[_Marker]:
+    """'oxygen (O) atoms', 'microglia (M)', 'cortical bone (B) and marrow ...': a single letter in brackets
+    that is the initial of the word before it names that thing when it skips letters of the sequence, or when
+    another mark of that letter opens a clause (the panel's own label)."""
+    opening = {m.labels[0] for m in up + keep if len(m.labels) == 1 and _at_clause_start(text, m.start)}
+    out: list[_Marker] = []
+    for m in sorted(up, key=lambda m: m.start):
+        if re.fullmatch(r"[(\[]\s*[A-Za-z]\s*[)\]]", text[m.start:m.end]) and not _at_clause_start(text, m.start):
+            w = re.search(r"([A-Za-z]{2,})\s*$", text[max(0, m.start - 40):m.start])
+            lab = m.labels[0]
+            if w and w.group(1)[0].upper() == lab:
+                prev = [x for o in out + keep if o.start < m.start for x in o.labels if len(x) == 1]
+                due = chr(ord(max(prev)) + 1) if prev else "A"
+                if lab > due or lab in opening:
+                    continue
+        out.append(m)
+    return out
+
+
 def _validate(text: str, cands: list[_Marker]) -> list[_Marker]:
     keep: list[_Marker] = []
     # figure cross-references and parenthetical "panel (b)" mentions never label; the figure number that
@@ -499,7 +539,8 @@ def _validate(text: str, cands: list[_Marker]) -> list[_Marker]:
         run = _panel_run(letters, need_a=False, max_start="f")
         if len(run) == 1 and "A" not in run and len(letters) > 1:
             run = set()  # "size (n) and effect (d)": scattered letters are variables, not panels
-        keep += _keep_in_run(low, run)
+        low = _keep_in_run(low, run)
+        keep += low
     if up and len(up) >= 3 and len(_panel_run({x for m in up for x in m.labels}, need_a=True)) <= 1 \
             and _abbreviation_list(text, up):
         up = []  # "(L) liver; (S) spleen; (A) aorta": a key of structure initials, not panels
@@ -510,13 +551,23 @@ def _validate(text: str, cands: list[_Marker]) -> list[_Marker]:
              and (m.pieces[:1] in (['.'], [':']) if m.kind == "bare" else
                   not text[:m.start].strip() or _BOUNDARY_BEFORE_RE.search(text[:m.start].rstrip()))]
     if up:
-        run = _panel_run({x for m in up for x in m.labels} | bare_up | {x for m in loose for x in m.labels},
-                         need_a=True)
+        up_letters = {x for m in up for x in m.labels}
+        low_letters = {x for m in low for x in m.labels}
+        # "(a) Overview. (B) Detail. (c) Histology": letters of both cases that never repeat are one sequence
+        mixed = low_letters if low_letters and not low_letters & up_letters else set()
+        run = _panel_run(up_letters | bare_up | {x for m in loose for x in m.labels} | mixed, need_a=True)
         up = _keep_in_run(up, run)
+        up = _drop_named_initials(text, up, keep)
         if up and not (len(run) < 4 and _initials_of_previous_word(text, up)):
             keep += up
             have = {x for m in up for x in m.labels}
             keep += [m for m in loose if set(m.labels) <= run and not set(m.labels) & have]
+            # "(A) Scheme: step (a) labelling, step (b) chase ... (B) Results": lower-case letters that repeat
+            # the upper-case ones, inside upper-case panels, are steps of a panel, not panels
+            if len(have) >= 2 and low_letters & have:
+                first_up = min(m.start for m in up)
+                low_ids = {id(m) for m in low if m.start > first_up}
+                keep = [m for m in keep if id(m) not in low_ids]
     # a weak bare letter ("A 14-year-old girl ...", "A CT scan ...") gives way to a real label of that panel
     # - but not to a later mention that reads as a reference when the bare letters run A, B, C ... in caption
     # order ("A, B Cells were treated ... quantified in (B). C-E Live imaging as in (A) ...")
@@ -680,7 +731,7 @@ def _sequence_fill(text: str, marks: list[_Marker], depths: "_Depths") -> list[_
             mid = True
         else:
             continue
-        if not m:
+        if not m or _starts_key_list(text, i):
             continue
         labels = expand_labels(m.group("lab"))
         lab_upper = m.group("lab")[:1].isupper()
