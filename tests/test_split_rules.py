@@ -810,3 +810,34 @@ def test_letter_key_after_the_panels_is_shared():
     assert list(got) == ["_shared", "A", "B", "C"] and got["_shared"] == "D: droplet; N: nucleus."
     # a list of panels with ':' is no key: its letters follow each other
     assert _labels("A: schematic of the vector; B: expression in leaves; C: roots.") == ["A", "B", "C"]
+
+
+def test_dot_after_a_bracket_label_ends_the_mark():
+    cap = "Figure 4. (A). Binding of the tagged kinase to the indicated sites. (B). Controls without antibody."
+    assert as_dict(cap) == {"A": "Binding of the tagged kinase to the indicated sites.", "B": "Controls without antibody."}
+
+
+def test_new_label_before_a_capitalised_word_when_the_full_stop_is_missing():
+    cap = ("(A) Total RNA of infected cells (MOI 1, 24 h) was measured by qPCR (B) The graph shows plaque counts "
+           "of the same cells (C) Representative plaque images.")
+    got = as_dict(cap)
+    assert got["A"] == "Total RNA of infected cells (MOI 1, 24 h) was measured by qPCR"
+    assert got["B"] == "The graph shows plaque counts of the same cells"
+    # an inline mark before a lower-case verb stays inline
+    assert as_dict("CT scan (A) shows a mass and MRI (B) shows oedema.") == {
+        "A": "CT scan shows a mass", "B": "MRI shows oedema."}
+
+
+def test_methods_of_the_last_panel_stay_with_it():
+    cap = ("(A) Uptake of the dye. (B) Binding of the mutant to its partner. U2OS cells were transfected with the "
+           "indicated constructs and lysed after 48 h.")
+    assert as_dict(cap)["B"] == ("Binding of the mutant to its partner. U2OS cells were transfected with the indicated "
+                                 "constructs and lysed after 48 h.")
+
+
+def test_sample_names_with_numbers_are_no_labels():
+    cap = ("(A) Growth of the lines. (B) Blots of wild-type (C1, C2) and knockout (K1, K2) clones after siRNA. "
+           "(C) Quantification of the blots.")
+    got = as_dict(cap)
+    assert list(got) == ["A", "B", "C"]
+    assert got["B"] == "Blots of wild-type (C1, C2) and knockout (K1, K2) clones after siRNA."

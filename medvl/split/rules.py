@@ -146,7 +146,7 @@ _WHOLE_FIGURE_RE = re.compile(
     # "Bootstrap values > 70% are shown"
     r"(?:the\s+)?(?:dashed|dotted|solid|horizontal|vertical|red|black|grey|gray)\s+(?:\w+\s+)?lines?\s+"
     r"(?:indicates?|shows?|marks?|denotes?|represents?|is|are)\b|i\s+bars|whiskers\s+|"
-    r"(?:bootstrap|support|posterior\s+probability)\s+values|(?:all\s+)?(?:\w+\s+)?(?:sections|images|cells|samples|slides|specimens|"
+    r"(?:bootstrap|support|posterior\s+probability)\s+values|all\s+cells\s+(?:were|are)\s+\w+ed\b|(?:all\s+)?(?:\w+\s+)?(?:sections|images|samples|slides|specimens|"
     r"micrographs|photomicrographs|blots|measurements)\s+(?:were|are)\s+(?:\w+ed|shown|taken|done)\b|"
     r"(?:at\s+least|a\s+total\s+of|more\s+than|up\s+to)\s+[\d,]+\s+(?:\w+\s+){1,3}?(?:were|was)\b|"
     # plot elements and statistical tests: "Shaded areas are 95% CIs", "Two-way ANOVA"
@@ -627,7 +627,8 @@ def _fill_bare_gaps(text: str, marks: list[_Marker]) -> list[_Marker]:
     return sorted(marks + added, key=lambda m: m.start)
 
 
-_SUBPANEL_ONLY_RE = re.compile(r"^[(\[]\s*[A-Za-z]\d{1,2}\s*[)\]]$")
+# "(M2)", "(G0)", "(C1, C2)": letters with numbers only (one letter: a list of its sub-panels or samples)
+_SUBPANEL_ONLY_RE = re.compile(r"^[(\[]\s*([A-Za-z])\d{1,2}(?:\s*(?:,|and|&)\s*\1\d{1,2})*\s*[)\]]$")
 _ODD_RANGE_RE = re.compile(rf"^[(\[]\s*(?:[A-Za-z]\d{{1,2}}\s*[{_D}]\s*[A-Za-z]|[A-Za-z]\s*[{_D}]\s*[A-Za-z]\d{{1,2}})\s*[)\]]$")
 
 
@@ -650,6 +651,11 @@ def _drop_stray_subpanels(text: str, marks: list[_Marker]) -> list[_Marker]:
                 prev = [x for o in marks[:k] for x in o.labels if len(x) == 1]
                 due = chr(ord(max(prev)) + 1) if prev else "A"
                 if lab not in others and lab != due:
+                    continue
+                # "wild-type (C1, C2) clones ... (C) Quantification": the panel's own label comes later
+                if any(o.start > m.start and lab in o.labels and not _SUBPANEL_ONLY_RE.match(text[o.start:o.end])
+                       and _at_clause_start(text, o.start) for o in marks) \
+                        and not any(o.start < m.start and lab in o.labels for o in marks):
                     continue
         out.append(m)
     return out
@@ -852,6 +858,10 @@ _CHAIN_PREP_RE = re.compile(r"^\s*,?\s*(?:and|or|vs\.?|versus)\s+(?:before|after
                             re.I)
 
 
+_DOT_THEN_SENTENCE_RE = re.compile(r"^\s*\.\s+(?=[A-Z0-9(\[])")
+_CAPITAL_WORD_RE = re.compile(r"^\s+[A-Z][a-z]+\b")
+
+
 def _assign_roles(text: str, marks: list[_Marker], seen_before: list[set[str]]) -> None:
     bounds = _sentence_bounds(text)
     for k, m in enumerate(marks):
@@ -865,6 +875,8 @@ def _assign_roles(text: str, marks: list[_Marker], seen_before: list[set[str]]) 
         colon = bool(_COLON_AFTER_RE.match(after))
         if at_boundary and not terminal:
             m.role = "prefix"
+        elif at_boundary and _DOT_THEN_SENTENCE_RE.match(after):
+            m.role = "prefix"  # "Figure 5. (A). ChIP-qPCR analysis ...": the dot ends the mark, not a sentence
         elif colon:
             m.role = "prefix" if at_boundary else "inline"
         elif terminal:
@@ -873,6 +885,10 @@ def _assign_roles(text: str, marks: list[_Marker], seen_before: list[set[str]]) 
                 k and marks[k - 1].role == "postfix" and _CHAIN_PREP_RE.match(text[marks[k - 1].end:m.start])):
             m.role = "prefix"
         elif m.kind == "rparen":
+            m.role = "prefix"
+        elif m.kind == "paren" and m.upper and not set(m.labels) & seen_before[k] and _CAPITAL_WORD_RE.match(after):
+            # "... to quantitate total viral load (B) The graph depicts ...": a new panel's label before a
+            # capitalised word opens a sentence whose full stop is missing
             m.role = "prefix"
         else:
             m.role = "inline"
