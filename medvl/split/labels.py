@@ -17,6 +17,7 @@ Pure functions, standard library only.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 SHARED = "_shared"
 
@@ -62,6 +63,7 @@ def normalise_position(raw: str) -> str | None:
     return " ".join(p for p in (vert, horiz) if p)
 
 
+@lru_cache(maxsize=4096)  # pure; the rule splitter asks the same few label strings again and again
 def normalise_label(raw: str | None) -> str | None:
     """Normalise one label: 'a', '(a)', 'A.', 'Ai' -> 'A'; 'Upper left' -> 'top left'; '_shared' stays.
 
@@ -103,8 +105,13 @@ def expand_labels(raw: str | None) -> list[str]:
     """
     if raw is None:
         return []
+    return list(_expand_labels(raw))
+
+
+@lru_cache(maxsize=4096)
+def _expand_labels(raw: str) -> tuple[str, ...]:
     if raw.strip() == SHARED:
-        return [SHARED]
+        return (SHARED,)
     s = _strip_markup(raw)
     # drop inner brackets: "(a)–(c)" -> "a–c", "((b) and (c))" -> "b and c"
     s = re.sub(r"[()\[\]]", " ", s)
@@ -123,7 +130,7 @@ def expand_labels(raw: str | None) -> list[str]:
         for lab in labels:
             if lab not in out:
                 out.append(lab)
-    return out
+    return tuple(out)
 
 
 def label_sort_key(label: str) -> tuple[int, str]:

@@ -101,7 +101,19 @@ _ANNOT_POST_RE = re.compile(rf"^\s*(?P<lab>{_LIST})\s*,\s*(?P<word>{_ANNOT_WORDS
 # stain and colour abbreviations that look like letter lists
 _NOT_LABEL_PAREN_RE = re.compile(r"[(\[]\s*(?:H\s*&\s*E|B\s*&\s*W|R\s*&\s*D|H/E|HE)\s*[)\]]")
 _FIG_REF_RE = re.compile(r"(?:\bFig(?:ure)?s?\.?|\bTable|\bSupplementary)\s*S?\d+[A-Za-z]?\s*$", re.I)
-_BOUNDARY_BEFORE_RE = re.compile(r"(?:^|[.;:!?]\s*|[.;:!?][\)\]]\s*)$")
+_CLAUSE_END = ".;:!?"
+
+
+def _boundary_before(text: str, i: int) -> bool:
+    """The text before offset `i` is empty or ends a sentence or clause ('.', ';', ':', '!', '?', maybe with ')'
+    or ']' after it; spaces ignored). A backwards scan: a '$'-anchored regex on text[:i] is tried at every
+    offset and was the splitter's hottest call."""
+    j = i - 1
+    while j >= 0 and text[j].isspace():
+        j -= 1
+    if j < 0 or text[j] in _CLAUSE_END:
+        return True
+    return text[j] in ")]" and j >= 1 and text[j - 1] in _CLAUSE_END
 _PREFIX_WORD_RE = re.compile(
     r"\b(?:in|of|on|at|from|with|for|by|to|into|within|between|both|either|and|or|versus|vs\.?|"
     r"shows?|showed|showing|shown|reveals?|revealed|revealing|demonstrates?|demonstrated|demonstrating|"
@@ -117,7 +129,8 @@ _TERMINAL_AFTER_RE = re.compile(r"^\s*(?:[.;,!?)\]]|$|(?:and|or|vs|versus|compar
 _COLON_AFTER_RE = re.compile(r"^\s*:")
 # a sentence starts with a capital, digit, bracket, quote, asterisk or "n =", or with a lowercase key entry
 # ("... heart. a, atrium; v, ventricle")
-_SENT_END_RE = re.compile(r"(?<=[.!?;])[\)\]\u201d\"']?\s+(?=[A-Z0-9(\[\u201c\"\u2217*]|n\s*=|[a-z]{1,4},\s)|(?<=;)\s+")
+# the match starts at the punctuation mark (one before the gap): a leading look-behind made every offset a try
+_SENT_END_RE = re.compile(r"[.!?;](?:[\)\]\u201d\"']?\s+(?=[A-Z0-9(\[\u201c\"\u2217*]|n\s*=|[a-z]{1,4},\s))|;\s+")
 _AFTER_WORD_INITIAL_RE = re.compile(r"\b[a-z]{2,}\s+[A-Z]\.$")
 _ABBREV_END_RE = re.compile(r"(?:\b(?:Fig|Figs|e\.g|i\.e|et al|vs|approx|ca|no|No|Dr|St|Ref|cf)|\b[A-Z])\.$")
 _LEAD_JUNK_RE = re.compile(r"^(?:[\s,;:.\)\]}]|and\b|or\b|while\b|whereas\b|but\b|however\b|vs\b\.?|versus\b)+", re.I)
@@ -195,48 +208,43 @@ _MAX_PAREN_SPAN = 600  # a "(" closed further away than this is taken as unclose
 class _Depths:
     """Bracket depth at any offset: depth[i] is the depth before text[i] ('(' included), after it for ')'."""
 
-    __slots__ = ("pos", "after")
+    __slots__ = ("pos", "after", "close")
 
     def __init__(self, text: str):
         self.pos: list[int] = []
         self.after: list[int] = []
+        self.close: dict[int, int] = {}  # offset of an opening bracket -> offset of the bracket closing it
         # only brackets that pair up count: a stray "(" ("measured by ( thymidine ...", "(asterisk: ...
         # signal. E-G ...") would otherwise put the rest of the caption inside a parenthesis
+        brackets = [(m.start(), m.group() in "([") for m in _BRACKET_RE.finditer(text)]
         stack: list[int] = []
         paired: set[int] = set()
-        for m in _BRACKET_RE.finditer(text):
-            if m.group() in "([":
-                stack.append(m.start())
+        for i, opening in brackets:
+            if opening:
+                stack.append(i)
             elif stack:
                 o = stack.pop()
-                if m.start() - o <= _MAX_PAREN_SPAN:
-                    paired.update((o, m.start()))
+                self.close[o] = i
+                if i - o <= _MAX_PAREN_SPAN:
+                    paired.update((o, i))
         depth = 0
-        for m in _BRACKET_RE.finditer(text):
-            if m.start() not in paired:
+        for i, opening in brackets:
+            if i not in paired:
                 continue
-            depth = depth + 1 if m.group() in "([" else max(0, depth - 1)
-            self.pos.append(m.start())
+            depth = depth + 1 if opening else max(0, depth - 1)
+            self.pos.append(i)
             self.after.append(depth)
+
+    def matching_close(self, i: int, limit: int = 60) -> int:
+        """The bracket closing the one at `i` when it is less than `limit` characters on, else -1."""
+        j = self.close.get(i, -1)
+        return j if 0 <= j - i < limit else -1
 
     def __getitem__(self, i: int) -> int:
         k = bisect_right(self.pos, i)  # brackets at offsets <= i
         if k and self.pos[k - 1] == i and self.after[k - 1] > (self.after[k - 2] if k > 1 else 0):
             k -= 1  # an opening bracket: the depth before it
         return self.after[k - 1] if k else 0
-
-
-def _matching_close(text: str, i: int, limit: int = 60) -> int:
-    depth = 0
-    for j in range(i, min(len(text), i + limit)):
-        ch = text[j]
-        if ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth -= 1
-            if depth == 0:
-                return j
-    return -1
 
 
 _PAREN_START_RE = re.compile(r"[\s(\[]*[A-Za-z]")
@@ -250,7 +258,7 @@ def _paren_candidates(text: str, depths: _Depths) -> list[_Marker]:
         i = om.start()
         if i < skip_to or depths[i] != 0:
             continue
-        j = _matching_close(text, i)
+        j = depths.matching_close(i)
         if j < 0:
             continue
         skip_to = j + 1
@@ -406,10 +414,13 @@ def _bold_candidates(text: str) -> list[_Marker]:
 _RPAREN_TAIL_RE = re.compile(rf"(?<![\w(\[\-])(?P<lab>{_ITEM}(?:\s*,\s*{_ITEM})*)\)$")
 
 
+_RPAREN_AFTER_RE = re.compile(r"[A-Za-z0-9'\u2032\u2019]\)")  # a ")" after a letter, digit or prime
+
+
 def _rparen_candidates(text: str, depths: _Depths) -> list[_Marker]:
     out = []
-    for cm in re.finditer(r"(?<=[A-Za-z0-9'\u2032\u2019])\)", text):
-        close = cm.start()
+    for cm in _RPAREN_AFTER_RE.finditer(text):
+        close = cm.start() + 1
         if depths[close] != 0:  # the ")" closes an earlier "(": an ordinary parenthesis
             continue
         lo = max(0, close - 24)
@@ -467,15 +478,29 @@ def _initials_of_previous_word(text: str, marks: list[_Marker]) -> bool:
     """'cortical bone (B) and marrow (M)': letters are the initials of the word before them."""
     hits = 0
     for m in marks:
-        w = re.search(r"([A-Za-z]+)\s*$", text[: m.start])
-        if w and len(m.labels) == 1 and w.group(1)[:1].upper() == m.labels[0]:
+        w = _initial_before(text, m.start)
+        if w and len(m.labels) == 1 and w.upper() == m.labels[0]:
             hits += 1
     return len(marks) > 0 and hits == len(marks)
 
 
+_ASCII_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
+def _initial_before(text: str, i: int) -> str:
+    """First letter of the [A-Za-z] word that ends `text[:i]` (spaces after it skipped), '' when none: what
+    re.search(r"([A-Za-z]+)\\s*$", text[:i]) finds, by a backwards scan instead of a try at every offset."""
+    j = i
+    while j > 0 and text[j - 1].isspace():
+        j -= 1
+    k = j
+    while k > 0 and text[k - 1] in _ASCII_LETTERS:
+        k -= 1
+    return text[k] if k < j else ""
+
+
 def _at_clause_start(text: str, i: int) -> bool:
-    before = text[:i].rstrip()
-    return not before or bool(_BOUNDARY_BEFORE_RE.search(before))
+    return _boundary_before(text, i)
 
 
 def _drop_named_initials(text: str, up: list[_Marker], keep: list[_Marker]) -> list[_Marker]:
@@ -549,7 +574,7 @@ def _validate(text: str, cands: list[_Marker]) -> list[_Marker]:
     kept = {id(m) for m in keep}
     loose = [m for m in cands if m.kind in ("bare", "rparen") and m.upper and not m.weak and id(m) not in kept
              and (m.pieces[:1] in (['.'], [':']) if m.kind == "bare" else
-                  not text[:m.start].strip() or _BOUNDARY_BEFORE_RE.search(text[:m.start].rstrip()))]
+                  _boundary_before(text, m.start))]
     if up:
         up_letters = {x for m in up for x in m.labels}
         low_letters = {x for m in low for x in m.labels}
@@ -708,6 +733,11 @@ def _mid_text_ok(text: str, i: int, letters: list[_Marker]) -> re.Match | None:
     return m
 
 
+_LETTER_TOKEN_RE = re.compile(r"(?<![\w'\u2032\u2019\-])[A-Za-z]\b")
+_UPPER_TOKEN_RE = re.compile(r"(?<![\w'\u2032\u2019\-])[A-Z]\b")
+_LOWER_TOKEN_RE = re.compile(r"(?<![\w'\u2032\u2019\-])[a-z]\b")
+
+
 def _sequence_fill(text: str, marks: list[_Marker], depths: "_Depths") -> list[_Marker]:
     """Letters the candidates missed but the panel sequence asks for: a clause-start letter is a label
     when it is exactly the next letter due after the previous label and comes before the next one
@@ -723,11 +753,19 @@ def _sequence_fill(text: str, marks: list[_Marker], depths: "_Depths") -> list[_
     starts = {0, fm.end() if fm else 0}
     cands: list[_Marker] = []
     mids: set[int] = set()
-    taken = [(m.start, m.end) for m in marks]
+    # offsets inside a found mark: the marks' starts in order, with the furthest end reached so far
+    spans = sorted((m.start, m.end) for m in marks)
+    span_starts = [a for a, _ in spans]
+    reach: list[int] = []
+    for _, b in spans:
+        reach.append(max(b, reach[-1]) if reach else b)
     first_label = min((m.start for m in letters), default=len(text))
-    for sm in re.finditer(r"(?<![\w'\u2032\u2019\-])[A-Za-z]\b", text):
+    # only letters of the labels' case can be taken: skip the articles "a" of an upper-case caption
+    letter_re = _LETTER_TOKEN_RE if upper is None else _UPPER_TOKEN_RE if upper else _LOWER_TOKEN_RE
+    for sm in letter_re.finditer(text):
         i = sm.start()
-        if depths[i] != 0 or any(a <= i < b for a, b in taken):
+        k = bisect_right(span_starts, i)
+        if (k and reach[k - 1] > i) or depths[i] != 0:
             continue
         mid = False
         if i in starts or _SEQ_BEFORE_RE.search(text, max(0, i - 6), i):
@@ -826,16 +864,17 @@ def _sentence_bounds_cached(text: str) -> tuple[int, ...]:
 def _find_sentence_bounds(text: str) -> list[int]:
     out = [0]
     for m in _SENT_END_RE.finditer(text):
-        before = text[max(0, m.start() - 12): m.start()].rstrip("\")]\u201d'")
+        st = m.start() + 1  # the gap after the punctuation mark
+        before = text[max(0, st - 12): st].rstrip("\")]\u201d'")
         if before.endswith(".") and _ABBREV_END_RE.search(before):
             # a single capital is an initial ("E. coli", "J. Smith"), unless it ends a phrase ("genotypes
             # A to D. (B) ...", "shown in B. Dots ...") and the next sentence does not go on in lowercase
             nxt = text[m.end():m.end() + 1]
             if not (_AFTER_WORD_INITIAL_RE.search(before) and not nxt.islower()):
                 continue
-        if text[m.start() - 1:m.start()] == ";" or text[m.start():m.start() + 1] == ";":
+        if text[st - 1:st] == ";" or text[st:st + 1] == ";":
             # "(mean ± s.d.; n = 35)": a ';' inside a parenthesis ends no clause
-            seg = text[out[-1]:m.start()]
+            seg = text[out[-1]:st]
             if seg.count("(") > seg.count(")"):
                 continue
         out.append(m.end())
@@ -865,9 +904,9 @@ _CAPITAL_WORD_RE = re.compile(r"^\s+[A-Z][a-z]+\b")
 def _assign_roles(text: str, marks: list[_Marker], seen_before: list[set[str]]) -> None:
     bounds = _sentence_bounds(text)
     for k, m in enumerate(marks):
-        before = text[: m.start]
+        before = text[max(0, m.start - 30):m.start]  # the words just before the mark
         after = text[m.end:]
-        at_boundary = not before.strip() or bool(_BOUNDARY_BEFORE_RE.search(before.rstrip()))
+        at_boundary = _boundary_before(text, m.start)
         if m.kind == "bare" or (m.kind == "pos" and (m.named or (at_boundary and text[m.start] not in "(["))):
             m.role = "prefix"
             continue
@@ -881,7 +920,7 @@ def _assign_roles(text: str, marks: list[_Marker], seen_before: list[set[str]]) 
             m.role = "prefix" if at_boundary else "inline"
         elif terminal:
             m.role = "postfix"
-        elif _PREFIX_WORD_RE.search(before[-30:]) and not (
+        elif _PREFIX_WORD_RE.search(before) and not (
                 k and marks[k - 1].role == "postfix" and _CHAIN_PREP_RE.match(text[marks[k - 1].end:m.start])):
             m.role = "prefix"
         elif m.kind == "rparen":
@@ -917,15 +956,29 @@ def _assign_roles(text: str, marks: list[_Marker], seen_before: list[set[str]]) 
                 o.role = "sentence"
 
 
+_JUNK_END_CHARS = ",;:([{"
+_JUNK_END_WORDS = ("and", "or", "while", "whereas", "both", "either")
+
+
+def _may_end_in_junk(s: str) -> bool:
+    """Whether _TRAIL_JUNK_RE can match at the end of the stripped `s` (its last unit is a junk char or word):
+    most texts end with '.', and the regex would be tried at every offset to find nothing."""
+    return bool(s) and (s[-1] in _JUNK_END_CHARS or s[-7:].lower().endswith(_JUNK_END_WORDS))
+
+
 def _clean(piece: str) -> str:
     s = piece.strip()
     prev = None
     while prev != s:
         prev = s
-        s = _LEAD_JUNK_RE.sub("", s).strip()
+        lead = _LEAD_JUNK_RE.match(s)
+        if lead:
+            s = s[lead.end():].strip()
         # the $-anchored pattern is tried at every offset: look at the end only (junk is a few words)
         cut = max(0, len(s) - 60)
-        s = (s[:cut] + _TRAIL_JUNK_RE.sub("", s[cut:])).strip()
+        trail = _TRAIL_JUNK_RE.search(s[cut:]) if _may_end_in_junk(s) else None
+        if trail:
+            s = (s[:cut] + s[cut:][:trail.start()]).strip()
     # unbalanced brackets left at the ends by the cut
     if s.endswith("(") or s.endswith("["):
         s = s[:-1].strip()
@@ -980,13 +1033,13 @@ def _drop_headers(text: str, marks: list[_Marker]) -> tuple[list[_Marker], list[
     for k, m in enumerate(marks):
         if len(m.labels) < 2 or m.kind not in ("bare", "paren", "bold"):
             continue
-        if text[:m.start].strip() and not _BOUNDARY_BEFORE_RE.search(text[:m.start].rstrip()):
+        if not _boundary_before(text, m.start):
             continue
         send = _first_bound_after(ends, m.end, len(text))
         inner = [o for o in marks[k + 1:] if o.start < send]
         if len(inner) >= 2 and all(o.kind == "paren" for o in inner) \
                 and {x for o in inner for x in o.labels} == set(m.labels) \
-                and not _BOUNDARY_BEFORE_RE.search(text[:inner[0].start].rstrip()):
+                and not _boundary_before(text, inner[0].start):
             drop.add(k)
     return [m for k, m in enumerate(marks) if k not in drop], [(marks[k].start, marks[k].end) for k in sorted(drop)]
 
@@ -1192,7 +1245,14 @@ _SCALE_RE = re.compile(r"\bscale\s*bars?\b", re.I)
 
 
 def _semicolon_bound(text: str, bnd: int) -> bool:
-    return text[:bnd].rstrip().rstrip(")]\u201d\"'").endswith(";")
+    """The clause before `bnd` ends with ';' (closing brackets and quotes after it skipped); a backwards scan
+    (text[:bnd].rstrip().rstrip(")]\u201d\"'").endswith(";") copied the caption for every bound)."""
+    j = bnd - 1
+    while j >= 0 and text[j].isspace():
+        j -= 1
+    while j >= 0 and text[j] in ")]\u201d\"'":
+        j -= 1
+    return j >= 0 and text[j] == ";"
 
 
 def _is_key_chunk(chunk: str) -> bool:
@@ -1390,10 +1450,9 @@ def _distribute_lists(text: str, bounds: list[int], marks: list[_Marker],
 
 def _blank(text: str, holes: list[tuple[int, int]]) -> str:
     """`text` with the spans in `holes` turned into spaces (offsets unchanged; _join collapses the gap)."""
-    chars = list(text)
     for a, b in holes:
-        chars[a:b] = " " * (b - a)
-    return "".join(chars)
+        text = text[:a] + " " * (b - a) + text[b:]
+    return text
 
 
 def _join(text: str, pieces: list[tuple[int, int]]) -> str:
