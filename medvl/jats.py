@@ -114,6 +114,12 @@ def parse_jats_bytes(data: bytes, source: str) -> JatsArticle:
         cap_el = next((c for c in e if _local(c.tag) == "caption"), None)
         label = _strip_label_punct(element_text(label_el)) if label_el is not None else None
         caption = element_text(cap_el) if cap_el is not None else ""
+        # some publishers tag the panel legend as <p> children of <fig> after the <caption>
+        # (PMC: "<caption><p>Title</p></caption><graphic/><p><bold>A.</bold> ...</p>"): it is
+        # printed as caption text in the PDF, so it is caption text here too
+        legend = [element_text(c) for c in e if _local(c.tag) == "p"]
+        if any(legend):
+            caption = " ".join([caption] + [t for t in legend if t]).strip()
         title = None
         if cap_el is not None:
             t = next((c for c in cap_el if _local(c.tag) == "title"), None)

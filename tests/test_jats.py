@@ -46,3 +46,20 @@ def test_bad_xml_raises_input_error_with_reason(tmp_path, content, reason):
         parse_jats(p)
     assert ei.value.reason == reason
     assert str(p) in str(ei.value)
+
+
+def test_legend_paragraphs_outside_the_caption_element_are_caption_text(tmp_path):
+    # the panel legend tagged as <p> children of <fig> after <caption> (a PMC tagging variant)
+    xml = tmp_path / "b.xml"
+    xml.write_text("""<?xml version="1.0"?>
+<article xmlns:xlink="http://www.w3.org/1999/xlink"><body>
+<fig id="f1"><label>Figure 1</label><caption><p>Micrographs of two tissues (A-B)</p></caption>
+<graphic xlink:href="g1"/><p><bold>A.</bold> Control tissue at low power. </p><p>
+<bold>B:</bold> Treated tissue, same field.</p></fig>
+<fig id="f2"><label>Figure 2</label><caption><p>No legend here.</p></caption><graphic xlink:href="g2"/></fig>
+</body></article>""", encoding="utf-8")
+    art = parse_jats(xml)
+    assert art.figures[0].caption == ("Micrographs of two tissues (A-B) A. Control tissue at low power. "
+                                      "B: Treated tissue, same field.")
+    assert art.figures[1].caption == "No legend here."
+    assert art.figures[0].graphics == ["g1"]
