@@ -96,3 +96,40 @@ def test_label_with_only_a_panel_reference_is_not_a_caption(tmp_path):
     # "Figure 2." alone (no text, no graphics) is dropped with a reason; "Fig. 4A." is never a caption
     assert [(r.reason, r.detail.split(":")[0]) for r in rejects] == [("not_a_caption", "page 2")]
     assert "'Figure 2.'" in rejects[0].detail
+
+
+def test_scheme_labels_and_unnumbered_figure_labels():
+    m = match_label("Scheme 2. Synthesis of the second ligand")
+    assert m is not None and m.label == "Scheme 2" and m.number == "2" and not m.body_like
+    assert label_key("Scheme 2") == "SCHEME2" != label_key("Figure 2")
+    u = match_label("Figure. Regulation of the response")
+    assert u is not None and u.label == "Figure" and u.number == "" and caption_body(
+        "Figure. Regulation of the response") == "Regulation of the response"
+    assert label_key("Figure") == label_key("Figure.") == "FIGURE"
+    assert match_label("Figure: shown below") is None and match_label("Schemes 1 and 2") is None
+
+
+def test_schemes_unnumbered_figures_and_captions_continued_over_a_page(tmp_path):
+    from tests.helpers import pdfgen as gen
+    from medvl.parse import ParseSettings, parse_paper
+
+    figs, _ = parse_paper(gen.scheme_and_unnumbered(tmp_path / "a.pdf"), None, ParseSettings(dpi=72, ocr="never"))
+    assert [(f.label, f.page, f.caption) for f in figs] == [
+        ("Scheme 1", 1, "Scheme 1 Synthesis of the ligand in three steps."),
+        ("Figure 1", 1, "Figure 1. Spectra of the two products."),
+        ("Figure", 2, "Figure. Regulation of the response by two factors in the plant.")]
+    assert all(f.bbox is not None for f in figs)
+
+    figs, _ = parse_paper(gen.caption_continued(tmp_path / "b.pdf"), None, ParseSettings(dpi=72, ocr="never"))
+    assert [f.label for f in figs] == ["Figure 1"]
+    assert figs[0].caption == ("Figure 1. Growth of three strains. (A) The first strain in rich medium over five "
+                               "days. (B) The second strain in minimal medium, with a much lower yield. "
+                               "(C) The third strain at low temperature.")
+
+
+def test_a_bold_reference_wrapped_to_a_line_start_is_no_caption(tmp_path):
+    from tests.helpers import pdfgen as gen
+    from medvl.parse import ParseSettings, parse_paper
+
+    figs, _ = parse_paper(gen.reference_at_line_start(tmp_path / "a.pdf"), None, ParseSettings(dpi=72, ocr="never"))
+    assert [f.label for f in figs] == ["Figure 1"]

@@ -15,7 +15,7 @@ from difflib import SequenceMatcher
 
 # "Supplementary Figure S1", "Extended Data Fig. 3", "Figure 2", "FIG. 4", "Fig 5", "Figs. 1"
 _PREFIX = r"(?:(?:Supplementary|Supplemental|Suppl\.?|Extended\s+Data|Additional(?:\s+file\s+\d+:?)?|Online)\s+)?"
-_WORD = r"(?:Figure|Fig\.?|FIGURE|FIG\.?|Figs\.?)"
+_WORD = r"(?:Figure|Fig\.?|FIGURE|FIG\.?|Figs\.?|Scheme)"  # chemistry journals number schemes apart
 _NUM = r"(?:[A-Z]?S?\d{1,3}[A-Za-z]?|[IVX]{1,5}|S\d{1,3})"
 # eLife figure supplements: "Figure 1—figure supplement 2" is a figure of its own
 _FIG_SUPP = r"(?:\s*[\u2014\u2013-]\s*figure\s+supplement\s+(?P<fs>\d{1,2}))?"
@@ -35,6 +35,11 @@ _BODY_NEXT = re.compile(
 )
 
 
+# an unnumbered label ("Figure. Text", "FIGURE: Text"): the one figure of a news piece or commentary;
+# only with a separator and a capitalised caption after it
+_UNNUMBERED_RE = re.compile(r"^\s*(?P<label>Figure|FIGURE)\s?(?P<rest>[.:|]\s+[A-Z(\[].*)$", re.DOTALL)
+
+
 @dataclass
 class LabelMatch:
     label: str  # "Figure 3" as printed (whitespace normalised)
@@ -49,7 +54,11 @@ def match_label(text: str) -> LabelMatch | None:
     """Parse a caption label at the start of `text`, or None if it does not start with one."""
     m = LABEL_RE.match(text)
     if not m:
-        return None
+        u = _UNNUMBERED_RE.match(text)
+        if u is None:
+            return None
+        return LabelMatch(label=u.group("label"), number="", rest=u.group("rest"), strong_sep=True,
+                          body_like=False, continued=False)
     word = m.group("word")
     rest = m.group("rest")
     num = m.group("num")
@@ -128,10 +137,13 @@ def panel_suffixed(m: LabelMatch) -> bool:
 
 
 def label_key(label_or_number: str) -> str:
-    """A comparable key for a figure label: 'Figure 3' / 'Fig. 3' / 'FIGURE 3' -> '3', supplementary -> 'S3'."""
+    """A comparable key for a figure label: 'Figure 3' / 'Fig. 3' / 'FIGURE 3' -> '3', supplementary -> 'S3',
+    'Scheme 2' -> 'SCHEME2', an unnumbered 'Figure' -> 'FIGURE'."""
     m = LABEL_RE.match(label_or_number)
     if m:
         num = m.group("num").upper()
+        if m.group("word").lower() == "scheme":
+            return "SCHEME" + num  # Scheme 1 is not Figure 1
         supp = bool(re.match(r"^\s*(supp|extended|additional|online)", label_or_number, re.IGNORECASE))
         if supp and not num.startswith("S"):
             num = "S" + num

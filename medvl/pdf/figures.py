@@ -369,6 +369,8 @@ def find_captions(pm: PageModel, body_size: float) -> list[Caption]:
             m = match_label(ln.text)
             if m is None or m.body_like:
                 continue
+            if not m.number and not (ln.first_span_bold or abs(ln.size - body_size) >= 0.5):
+                continue  # an unnumbered "Figure." label is set apart from the body text
             prev = blk.lines[i - 1] if i > 0 else None
             starts_block = prev is None
             gap_break = prev is not None and (ln.bbox[1] - prev.bbox[3]) > 0.45 * max(1.0, ln.size)
@@ -377,6 +379,8 @@ def find_captions(pm: PageModel, body_size: float) -> list[Caption]:
             sentence_end = prev is not None and bool(re.search(r"[.!?:)\]]\s*$", prev.text))
             if not (starts_block or gap_break or font_break or (sentence_end and m.strong_sep and ln.first_span_bold)):
                 continue
+            if not gap_break and _running_text_before(prev, ln, blk, body_size):
+                continue  # "... see" / "Figure 3. In Figure 3C ...": a reference set as a link
             # the label span itself: bold or different from the rest of the line
             label_bold = ln.first_span_bold
             score = 0.0
@@ -402,6 +406,20 @@ def find_captions(pm: PageModel, body_size: float) -> list[Caption]:
                                 bbox=union_all([cl.bbox for cl in cap_lines]), text=text, score=score,
                                 block=blk.number))
     return caps
+
+
+def _running_text_before(prev: Line | None, ln: Line, blk: Block, body_size: float) -> bool:
+    """The label line continues a sentence of body text: the line above in the same block is a
+    full-width body-size line of the same size that does not end a sentence.  Some publishers set
+    figure references as bold links, so a reference wrapped to the start of a line looks like a
+    bold caption label there ("... for more details see" / "Figure 3. In Figure 3C, we ...")."""
+    if prev is None or abs(ln.size - body_size) >= 0.5 or abs(prev.size - ln.size) > 0.3:
+        return False
+    text = prev.text.strip()
+    if len(text) < 40 or len(text.split()) < 6 or re.search(r"[.!?:;)\]]\s*$", text):
+        return False
+    width = blk.bbox[2] - blk.bbox[0]
+    return (prev.bbox[2] - prev.bbox[0]) >= 0.8 * width and bool(re.search(r"[a-z,]$", text))
 
 
 def _caption_lines(pm: PageModel, blk: Block, start: int, body_size: float) -> list[Line]:
@@ -815,10 +833,68 @@ def analyse_document(doc: Any, deadline: float | None = None) -> tuple[list[Page
         caps.extend(find_captions(pm, body))
     vocab = document_vocab(pages)
     for c in caps:
-        c.text = strip_supplement_list(join_lines([ln.text for ln in c.lines], vocab=vocab))
+        texts = [ln.text for ln in c.lines]
+        cont = _continued_caption(pages, c, body)
+        if cont is not None:
+            texts[-1] = _CONT_MARK_RE.sub("", texts[-1])
+            texts = [t for t in texts if t.strip()] + cont
+        c.text = strip_supplement_list(join_lines(texts, vocab=vocab))
     kept, dropped = resolve_duplicates(caps, pages)
     regions = locate_figures(pages, kept, body)
     return pages, regions, dropped, body
+
+
+# "Figure 7 continued on next page" closing a caption that runs on over the page break
+_CONT_MARK_RE = re.compile(r"\s*[(\[]?\s*(?:Figure|Fig\.?|Scheme)\s*[\w.-]{1,8}\s+(?:is\s+)?continued\s+on\s+"
+                           r"(?:the\s+)?(?:next|following)\s+page\s*[)\]]?\.?\s*$", re.IGNORECASE)
+
+
+def _continued_caption(pages: list[PageModel], c: Caption, body_size: float) -> list[str] | None:
+    """The rest of a caption whose last line says it continues on the next page: the lines after
+    the "Figure 7 continued" line that opens the caption's continuation there (None when the
+    caption has no such mark or the next page has no such line)."""
+    if not c.lines or c.page + 1 >= len(pages):
+        return None
+    if not _CONT_MARK_RE.search(c.lines[-1].text):
+        # the mark may also stand apart, as the next line below the caption in its column
+        below = [ln for ln in pages[c.page].lines if ln.bbox[1] >= c.bbox[3] - 1 and x_overlap(ln.bbox, c.bbox) > 0]
+        nxt = min(below, key=lambda ln: ln.bbox[1], default=None)
+        if nxt is None or not _CONT_MARK_RE.fullmatch(nxt.text.strip()):
+            return None
+    pm = pages[c.page + 1]
+    head = re.compile(rf"^\s*(?:Figure|Fig\.?|Scheme)\s*{re.escape(c.match.number)}\s*[(\[]?\s*"
+                      r"(?:continued|cont'd|cont\.)\s*[)\]]?\s*[:.|]?\s*(?P<rest>.*)$", re.IGNORECASE | re.DOTALL)
+    blocks = sorted((b for b in pm.blocks if b.number not in pm.furniture), key=lambda b: (b.bbox[1], b.bbox[0]))
+    for blk in blocks:
+        for i, ln in enumerate(blk.lines):
+            hm = head.match(ln.text)
+            if hm is None:
+                continue
+            out = [hm.group("rest")] if hm.group("rest").strip() else []
+            col = (ln.bbox[0], 0.0, max(ln.bbox[2], ln.bbox[0] + c.bbox[2] - c.bbox[0]), 0.0)
+            last = ln.bbox
+            # the continued text: lines of the caption's size below the heading in its column
+            # (the heading may stand a little further off than caption lines do)
+            for ln2 in blk.lines[i + 1:]:
+                if abs(ln2.size - ln.size) > 0.3:
+                    return out
+                out.append(ln2.text)
+                last = ln2.bbox
+            for b in blocks:
+                if b is blk or b.bbox[1] < last[3] - 2 or x_overlap(b.bbox, col) < 0.5 * (b.bbox[2] - b.bbox[0]):
+                    continue
+                first = b.lines[0]
+                lm = match_label(first.text)
+                if (b.bbox[1] - last[3] > 1.5 * ln.size or abs(first.size - ln.size) > 0.3
+                        or (lm is not None and lm.number)):
+                    break
+                for ln2 in b.lines:
+                    if abs(ln2.size - ln.size) > 0.3:
+                        break
+                    out.append(ln2.text)
+                    last = ln2.bbox
+            return out
+    return None
 
 
 def document_vocab(pages: list[PageModel]) -> set[str]:

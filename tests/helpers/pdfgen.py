@@ -400,3 +400,68 @@ def burnt_letters_framed(path: Path, letters: tuple[str, ...] = ("A", "B", "C"))
     doc.save(path)
     return path
 
+
+
+def caption_continued(path: Path) -> Path:
+    """A figure whose caption runs on over the page break: its last line on page 1 says
+    "Figure 1 continued on next page"; page 2 opens with "Figure 1 continued" and the rest."""
+    doc = _doc()
+    p1 = doc.new_page(width=W, height=H)
+    body(p1, (50, 50, 562, 150))
+    p1.insert_image((150, 170, 460, 560), stream=png(310, 390, seed=14))
+    y = caption(p1, 60, 590, "Figure 1.", ["Growth of three strains. (A) The first strain in rich medium over five",
+                                          "days. (B) The second strain in minimal medium, with a much"])
+    p1.insert_text((60, 740), "Figure 1 continued on next page", fontsize=8, fontname="helv")
+    p2 = doc.new_page(width=W, height=H)
+    p2.insert_text((60, 60), "Figure 1 continued", fontsize=8, fontname="helv")
+    caption(p2, 60, 74, "", ["lower yield. (C) The third strain at low temperature."])
+    body(p2, (50, 110, 562, 400), text=BODY * 2)
+    doc.save(path)
+    return path
+
+
+def reference_at_line_start(path: Path) -> Path:
+    """A figure, then a paragraph of body text in which a bold figure reference ("Figure 1.")
+    wraps to the start of a line in the middle of a sentence (references set as bold links)."""
+    import pymupdf
+
+    doc = _doc()
+    page = doc.new_page(width=W, height=H)
+    body(page, (50, 50, 562, 150))
+    page.insert_image((150, 170, 460, 380), stream=png(310, 210, seed=15))
+    yb = caption(page, 60, 405, "Figure 1.", ["Overview of the sampling sites."])
+    lines = ["The samples were collected at the five sites and their counts are summarised, for the", None,
+             "remaining sites we followed the same protocol and counted the colonies after two days in",
+             "the incubator at the usual temperature of thirty seven degrees for every sample taken."]
+    y = yb + 30
+    for ln in lines:
+        if ln is None:
+            page.insert_text((50, y), "Figure 2.", fontsize=10, fontname="tibo")
+            lw = pymupdf.get_text_length("Figure 2. ", fontname="tibo", fontsize=10)
+            page.insert_text((50 + lw, y), "In Figure 2B we show the counts per site, and for the",
+                             fontsize=10, fontname="tiro")
+        else:
+            page.insert_text((50, y), ln, fontsize=10, fontname="tiro")
+        y += 12
+    doc.save(path)
+    return path
+
+
+def scheme_and_unnumbered(path: Path) -> Path:
+    """Page 1: "Scheme 1" (a chemistry scheme, numbered apart from figures) and "Figure 1" on the
+    same page; page 2: the unnumbered "Figure." of a commentary-style piece."""
+    doc = _doc()
+    page = doc.new_page(width=W, height=H)
+    body(page, (50, 40, 562, 100))
+    page.insert_image((150, 110, 460, 300), stream=png(310, 190, seed=16))
+    yb = caption(page, 60, 320, "Scheme 1", ["Synthesis of the ligand in three steps."])
+    body(page, (50, yb + 10, 562, yb + 80))
+    page.insert_image((150, 430, 460, 620), stream=png(310, 190, seed=17))
+    yb = caption(page, 60, 640, "Figure 1.", ["Spectra of the two products."])
+    body(page, (50, yb + 10, 562, 760))
+    page = doc.new_page(width=W, height=H)
+    page.insert_image((150, 60, 460, 300), stream=png(310, 240, seed=18))
+    yb = caption(page, 60, 320, "Figure.", ["Regulation of the response by two factors in the plant."])
+    body(page, (50, yb + 10, 562, 500))
+    doc.save(path)
+    return path
