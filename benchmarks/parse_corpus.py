@@ -12,6 +12,12 @@ Speed is PDF pages per second per worker (wall time x workers), without OCR by d
 Per publisher group (the corpus folder: hindawi, pool, other) it prints recall (XML figures found
 with caption similarity >= 0.95), spurious figures, precision, run-together words (caption tokens
 with >= 25 letters and no space; those absent from the XML captions are errors) and pages/s.
+An XML <fig> without a <label> (some publishers' own XML, e.g. Copernicus) is numbered by its
+place among the paper's unlabelled figures ("Figure 1", "Figure 2", ...), as the PDF prints it,
+unless a labelled figure has that number.  XML figures whose caption the PDF does not print at all
+(eLife figure supplements and graphical abstracts listed by title only, or left out) are counted
+apart: *printed* when at least 3 in 4 of the XML caption's 24-character pieces (letters and digits
+only, lower case) occur in the PDF's text; "recall of printed" divides by those.
 Prints the numbers; asserts nothing.
 """
 
@@ -34,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from medvl.jats import parse_jats  # noqa: E402
 from medvl.parse import ParseSettings, parse_inputs  # noqa: E402
-from medvl.pdf.captions import caption_body, label_key, normalize_ws, similarity  # noqa: E402
+from medvl.pdf.captions import caption_body, comparable, label_key, normalize_ws, similarity  # noqa: E402
 from medvl.runs import read_jsonl  # noqa: E402
 
 
@@ -51,6 +57,34 @@ def long_runs(text: str) -> list[str]:
     return [t for t in _TOKEN.findall(text) if sum(c.isalpha() for c in t) >= RUN_LETTERS]
 
 
+_PIECE = 24
+
+
+def _alnum(text: str) -> str:
+    return "".join(ch for ch in comparable(text) if ch.isalnum())
+
+
+def printed_in(caption: str, pdf_alnum: str) -> bool:
+    """Whether the PDF prints an XML caption: at least 3 in 4 of its 24-character pieces (letters
+    and digits only, so spaces, hyphenation and punctuation do not matter) occur in the PDF text."""
+    a = _alnum(caption)
+    if len(a) < _PIECE:
+        return a in pdf_alnum
+    pieces = [a[i:i + _PIECE] for i in range(0, len(a) - _PIECE + 1, _PIECE)]
+    return sum(p in pdf_alnum for p in pieces) >= 0.75 * len(pieces)
+
+
+def xml_figures(art) -> dict:
+    """The XML figures by label key; unlabelled ones numbered by their place ("Figure 1", ...)."""
+    figs = {label_key(f.label): f for f in art.figures if f.label}
+    n = 0
+    for f in art.figures:
+        if not f.label:
+            n += 1
+            figs.setdefault(label_key(f"Figure {n}"), f)
+    return figs
+
+
 def group_of(pdf: Path, corpus: Path) -> str:
     """The publisher group: the corpus folder a PDF lies in (hindawi, pool, other)."""
     rel = pdf.relative_to(corpus).parts
@@ -63,6 +97,8 @@ class GroupScore:
     pages: int = 0
     figures: int = 0
     xml_total: int = 0
+    xml_printed: int = 0
+    matching_printed: int = 0
     found: int = 0
     matching: int = 0
     spurious: int = 0
@@ -154,7 +190,12 @@ def main() -> int:
                     errors.append(f"RUN      {p.parent.name} {r['label']}: {run[:80]}")
         if art is None:
             continue
-        xml_figs = {label_key(f.label): f for f in art.figures if f.label}
+        xml_figs = xml_figures(art)
+        with pymupdf.open(p) as d:
+            pdf_alnum = _alnum(" ".join(pg.get_text() for pg in d))
+        shown = {k for k, xf in xml_figs.items() if printed_in(xf.caption, pdf_alnum)}
+        for sc in (g, total):
+            sc.xml_printed += len(shown)
         got = {}
         for r in by_source.get(str(p), []):
             for sc in (g, total):
@@ -170,16 +211,18 @@ def main() -> int:
             sc.xml_total += len(xml_figs)
         for k, xf in xml_figs.items():
             r = got.get(k)
+            note = "" if k in shown else " [not printed in the PDF]"
             if r is None:
-                errors.append(f"MISSED   {p.parent.name} {xf.label}: {xf.caption[:100]}")
+                errors.append(f"MISSED   {p.parent.name} {xf.label or 'Figure ' + k}{note}: {xf.caption[:100]}")
                 continue
             s = similarity(caption_body(r["caption"]), xf.caption)
             for sc in (g, total):
                 sc.found += 1
                 sc.sims.append(s)
                 sc.matching += s >= 0.95
+                sc.matching_printed += s >= 0.95 and k in shown
             if s < 0.95:
-                errors.append(f"MISMATCH {p.parent.name} {xf.label} sim={s:.3f}\n   PDF: {caption_body(r['caption'])}\n"
+                errors.append(f"MISMATCH {p.parent.name} {xf.label or 'Figure ' + k}{note} sim={s:.3f}\n   PDF: {caption_body(r['caption'])}\n"
                               f"   XML: {xf.caption}")
 
     rejects = list(read_jsonl(out / "rejects.jsonl")) if (out / "rejects.jsonl").exists() else []
@@ -212,7 +255,8 @@ def main() -> int:
               f"XML figures {sc.xml_total:4d}  matching {sc.matching:4d} (recall {pct(sc.matching, sc.xml_total):5.1f}%)  "
               f"found {sc.found:4d}  spurious {sc.spurious:3d} of {sc.parsed_with_xml:4d} "
               f"(precision {pct(sc.matching, sc.parsed_with_xml):5.1f}%)  runs {sc.runs_all:3d} "
-              f"(not in XML {sc.runs_not_xml:3d})  pages/s {rate}")
+              f"(not in XML {sc.runs_not_xml:3d})  pages/s {rate}  printed {sc.xml_printed:4d} "
+              f"(recall of printed {pct(sc.matching_printed, sc.xml_printed):5.1f}%)")
         if name == "all":
             print(f"XML figures: {sc.xml_total}  found: {sc.found} ({pct(sc.found, sc.xml_total):.1f}%)  "
                   f"found with matching caption: {sc.matching} ({pct(sc.matching, sc.xml_total):.1f}%)  "
