@@ -118,6 +118,9 @@ class Stage:
     description: str = ""
     output: str | None = None  # merged output file of a sharded stage (e.g. figures.jsonl)
     needs: tuple[str, ...] = ()  # stages whose outputs this one reads
+    # the stages a run with these settings reads (default: needs): each must have its output in the run
+    # directory, and a whole stage's fingerprint covers their outputs (export --pairs raw reads no align)
+    reads: Callable[[dict[str, Any]], Sequence[str]] | None = None
     modules: tuple[str, ...] = ()  # must be importable for the stage to run
     extra: str | None = None  # pip extra that provides them (install hint)
     tools: tuple[str, ...] = ()  # packages whose versions go into run.json
@@ -137,6 +140,9 @@ class Stage:
     # the plan's fingerprints already cover the stage version and the settings that change the output,
     # and are used as they are (split: shared with `medvl split RUN_DIR`, which writes the same units)
     own_fingerprints: bool = False
+
+    def reads_for(self, settings: dict[str, Any]) -> list[str]:
+        return list(self.reads(settings)) if self.reads is not None else list(self.needs)
 
     def preload_modules(self, settings: dict[str, Any]) -> list[str]:
         mods = self.preload(settings) if callable(self.preload) else self.preload
@@ -320,14 +326,15 @@ def redo_reason(marker: dict[str, Any] | None, version: str, settings: dict[str,
     new = redact(settings)
     changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
     if changed:
-        return "settings changed: " + ", ".join(f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:6])
+        # '; ' between keys: a value's repr may hold ', ' (split [0.8, 0.1, 0.1])
+        return "settings changed: " + "; ".join(f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:6])
     return f"{input_word} changed"
 
 
 def reason_kind(why: str) -> str:
     """The reason without its values, to count units by ('settings changed: dpi')."""
     if why.startswith("settings changed: "):
-        keys = [part.split(" ", 1)[0] for part in why[len("settings changed: "):].split(", ")]
+        keys = [part.split(" ", 1)[0] for part in why[len("settings changed: "):].split("; ")]
         return "settings changed: " + ", ".join(keys)
     return why.split(" (", 1)[0]
 
@@ -629,9 +636,9 @@ class Pipeline:
                 lock.close()  # releases the lock (the OS does the same when the process dies)
         return RunResult(self.run.path, list(results.values()))
 
-    def _blocked_by(self, stage: Stage, results: dict[str, StageResult]) -> str | None:
+    def _blocked_by(self, stage: Stage, results: dict[str, StageResult], settings: dict[str, Any]) -> str | None:
         prior = pipeline_manifest(self.run.path).get("stages", {})
-        for need in stage.needs:
+        for need in stage.reads_for(settings):
             res = results.get(need)
             if res is not None and res.state in ("failed", "blocked"):
                 return f"{need} {res.state}"
@@ -639,6 +646,8 @@ class Pipeline:
                 continue
             # not run now (or skipped/unavailable): fine if an earlier run produced it
             if prior.get(need, {}).get("state") == "done":
+                continue
+            if self._output_file(need) is not None:  # also one made by an older medvl, or by hand
                 continue
             if need in _REGISTRY and get_stage(need).sharded and self.run.done_keys(need):
                 continue
@@ -652,7 +661,7 @@ class Pipeline:
         if stage.when is not None and (why := stage.when(self.config, settings)):
             self.notify(f"{stage.name}: skipped, {why}")
             return StageResult(stage.name, "skipped", message=why)
-        if (why := self._blocked_by(stage, results)):
+        if (why := self._blocked_by(stage, results, settings)):
             self.notify(f"{stage.name}: not run, {why}")
             return StageResult(stage.name, "blocked", message=why)
         ctx = StageContext(self.run, stage.name, settings, self.config, self.notify)
@@ -773,20 +782,47 @@ class Pipeline:
                            f"(details: medvl status {self.run.path} --failures)")
         return res
 
+    def _output_file(self, name: str) -> Path | None:
+        """The merged output file of a sharded stage, when the run directory has it."""
+        stage = _REGISTRY.get(name)
+        if stage is None or not stage.sharded or not stage.output:
+            return None
+        path = self.run.path / stage.output
+        return path if path.is_file() else None
+
+    def _upstream_digest(self, name: str, results: dict[str, StageResult], prior: dict[str, Any]) -> str | None:
+        # a sharded stage's digest is its merged output's content, whichever command (or person) wrote it
+        if (path := self._output_file(name)) is not None:
+            return file_sha(path)
+        return results[name].digest if name in results else prior.get(name, {}).get("digest")
+
+    def _whole_fingerprint(self, stage: Stage, ctx: StageContext, results: dict[str, StageResult]) -> str:
+        """Stage version, settings and the digests of what it reads; the same whichever command runs it
+        (`medvl export` alone or inside `medvl run`).  A stage that needs nothing in particular (report)
+        covers every earlier stage."""
+        prior = pipeline_manifest(self.run.path).get("stages", {})
+        names = stage.reads_for(ctx.settings) if (stage.reads is not None or stage.needs) else [
+            n for n in stage_names() if get_stage(n).order < stage.order]
+        upstream = {n: self._upstream_digest(n, results, prior) for n in dict.fromkeys(names)}
+        return digest(stage.name, stage.version, ctx.settings, upstream)
+
+    def _missing_outputs(self, marker: dict[str, Any]) -> list[str]:
+        """Outputs a done marker lists that are gone (a deleted DATA_DIR): the stage is done again."""
+        outs = marker.get("outputs") or {}
+        return [str(v) for v in outs.values() if isinstance(v, str) and v and not (self.run.path / v).exists()]
+
     def _run_whole(self, stage: Stage, ctx: StageContext, results: dict[str, StageResult]) -> StageResult:
         assert stage.run_all is not None
-        prior = pipeline_manifest(self.run.path).get("stages", {})
-        before = [n for n in self.names if get_stage(n).order < stage.order]
-        upstream = {n: (results[n].digest if n in results else prior.get(n, {}).get("digest"))
-                    for n in dict.fromkeys([*stage.needs, *before])}
-        fp = digest(stage.name, stage.version, ctx.settings, upstream)
+        fp = self._whole_fingerprint(stage, ctx, results)
         m = _marker(self.run, stage.name, WHOLE_KEY)
-        if m is not None and m.get("fingerprint") == fp and stage.name not in self.force:
+        gone = self._missing_outputs(m) if m is not None and m.get("fingerprint") == fp else []
+        if m is not None and m.get("fingerprint") == fp and stage.name not in self.force and not gone:
             res = StageResult(stage.name, "done", planned=1, reused=1, records=m.get("records", 0),
                               rejects=m.get("rejects", 0), outputs=m.get("outputs", {}), digest=fp,
                               message="done before")
             return res
         why = ("forced (--force)" if stage.name in self.force else
+               f"output missing ({gone[0]})" if gone else
                redo_reason(m, stage.version, ctx.settings, _failed_path(self.run, stage.name, WHOLE_KEY).exists(),
                            input_word="upstream output"))
         _remove_unit(self.run, stage.name, WHOLE_KEY)

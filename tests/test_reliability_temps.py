@@ -102,7 +102,8 @@ def test_sigkill_during_export_leaves_no_temp_after_the_resume(corpus, tmp_path)
     assert temps(run / "export") == []
     assert (out / "manifest.json").exists()
     # a second kill, now with a dataset in place: the old one stays readable, the temp goes on the resume
-    kill_at(["export", str(run), "-o", str(out)], "aligned", tmp_path)
+    # (--force: the same settings and inputs would reuse the export, and there would be nothing to kill)
+    kill_at(["export", str(run), "-o", str(out), "--force"], "aligned", tmp_path)
     assert temps(run / "export") and (out / "manifest.json").exists()
     assert medvl("export", str(run), "-o", str(out), cwd=tmp_path).returncode == 0
     assert temps(run / "export") == []

@@ -12,7 +12,8 @@ from medvl.cli import app
 @app.command("export")
 def export(
     run_dir: Path = typer.Argument(..., help="Run directory with pairs.jsonl (aligned) or figures.jsonl (raw)."),
-    out: Path = typer.Option(..., "--out", "-o", help="DATA_DIR to write (replaced if it is an earlier export)."),
+    out: Path = typer.Option(None, "--out", "-o", help="DATA_DIR to write (replaced if it is an earlier export); "
+                             "default RUN_DIR/export/<pairs>, where `medvl run` writes it."),
     pairs: str = typer.Option("aligned", "--pairs", help="aligned: panel <-> subcaption pairs; raw: whole figures "
                               "with whole captions of the same papers."),
     fmt: list[str] = typer.Option(["csv", "wds"], "--format", help="csv (open_clip CsvDataset) and/or wds "
@@ -32,12 +33,19 @@ def export(
     absolute_paths: bool = typer.Option(False, "--absolute-paths", help="Absolute image paths in the CSVs."),
     ground_truth: Path = typer.Option(None, "--ground-truth", help="Synthetic ground_truth.json for class labels "
                                       "(found next to the papers when not given)."),
+    force: bool = typer.Option(False, "--force", help="Export again even when done with the same settings and inputs."),
 ) -> None:
     """Export image-text pairs as open_clip CSVs (filepath, title; tab-separated) and WebDataset shards,
-    split by paper, with DATA_DIR/manifest.json and DATA_DIR/metadata.jsonl."""
+    split by paper, with DATA_DIR/manifest.json and DATA_DIR/metadata.jsonl.
+
+    This is the export stage of `medvl run` (the same engine, settings, fingerprint and done marker): a rerun
+    with the same settings and inputs reuses the export, a changed setting exports again, and
+    `medvl status RUN_DIR` says why.  Exit code: 0 when exported, 2 on usage or fatal errors.
+    """
     from medvl.cli.common import console, out as stdout, progress_bar
-    from medvl.errors import MedvlError
-    from medvl.export import ExportSettings, export_run, parse_split
+    from medvl.export import SPLITS, read_manifest
+    from medvl.one_stage import run_stage
+    from medvl.stages.export import DEFAULT_OUT
 
     formats: list[str] = []
     for f in fmt:
@@ -47,19 +55,31 @@ def export(
                 formats += ["csv", "wds"]
             elif part:
                 formats.append(part)
-    try:
-        settings = ExportSettings(pairs=pairs, formats=tuple(dict.fromkeys(formats)), split=parse_split(split),
-                                  seed=seed, shard_size=shard_size, min_confidence=min_confidence,
-                                  min_per_split=min_per_split, link=not copy, absolute_paths=absolute_paths,
-                                  ground_truth=str(ground_truth) if ground_truth else None,
-                                  keep=list(keep) if keep else None, keep_confidence=keep_confidence)
-    except ValueError as exc:
-        raise MedvlError(str(exc)) from exc
+    settings: dict = {"variants": [pairs], "formats": list(dict.fromkeys(formats)), "split": split, "seed": seed,
+                      "shard_size": shard_size, "min_confidence": min_confidence, "min_per_split": min_per_split,
+                      "link": not copy, "absolute_paths": absolute_paths,
+                      "ground_truth": str(ground_truth.resolve()) if ground_truth else None,
+                      "keep": list(keep) if keep else None, "keep_confidence": keep_confidence}
+    run_path = run_dir.resolve()
+    if out is not None:  # a setting of the stage: relative to RUN_DIR when inside it, so `medvl run` matches
+        target = out.resolve()
+        rel = target.relative_to(run_path).as_posix() if target.is_relative_to(run_path) else str(target)
+        if rel != DEFAULT_OUT.format(variant=pairs):
+            settings["out"] = rel
     with progress_bar(f"export ({pairs})") as advance:
-        s = export_run(run_dir, out, settings, progress=advance)
-    rows = ", ".join(f"{k} {v} ({s.papers[k]} papers)" for k, v in s.rows.items())
-    stdout.print(f"exported {sum(s.rows.values())} pairs -> {s.data_dir}: {rows}")
-    reasons = ", ".join(f"{k} {v}" for k, v in s.reject_reasons.items()) or "none"
-    console.print(f"rejects: {s.rejects} ({reasons})")
-    if s.moved_papers:
-        console.print(f"[yellow]note[/]: {len(s.moved_papers)} paper(s) moved so that no split is empty")
+        res = run_stage(run_dir, "export", settings, force=force, progress=advance)
+    rel = res.outputs[pairs]
+    data = Path(rel) if Path(rel).is_absolute() else run_path / rel
+    if not res.ran:
+        console.print(f"export: already done with the same settings and inputs ({rel}); --force exports again")
+    elif (why := next(iter(res.redone), "")) and why != "not done before":  # the words of `medvl status`
+        console.print(f"export: exported again: {why}")
+    man = read_manifest(data)
+    splits = man.get("splits", {})
+    rows = ", ".join(f"{k} {splits[k].get('rows', 0)} ({splits[k].get('papers', 0)} papers)" for k in SPLITS
+                     if k in splits)
+    stdout.print(f"exported {man.get('total_rows', 0)} pairs -> {data}: {rows}")
+    reasons = man.get("rejects") or {}
+    console.print(f"rejects: {sum(reasons.values())} ({', '.join(f'{k} {v}' for k, v in reasons.items()) or 'none'})")
+    if man.get("moved_papers"):
+        console.print(f"[yellow]note[/]: {len(man['moved_papers'])} paper(s) moved so that no split is empty")

@@ -11,6 +11,7 @@ from medvl.errors import MedvlError
 from medvl.pipeline import Stage, StageContext, _stage_outputs, register
 from medvl.progress import ProgressFn
 from medvl.settings import StrictSettings, validate_model
+from medvl.stages.export import output_path
 from medvl.versioning import stage_version
 
 
@@ -65,7 +66,7 @@ def _run_eval(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
     exported = _stage_outputs(ctx, "export")
     if "aligned" not in trained or "aligned" not in exported:
         raise MedvlError("eval: needs the aligned export and its trained model (stages export and train)")
-    data_dir = ctx.run.inside(exported["aligned"])
+    data_dir = output_path(ctx, exported["aligned"])
     kw = dict(suite=s["suite"], split=s["split"], device=s["device"], batch_size=s["batch_size"], progress=progress,
               threads=s.get("threads"),
               neighbours_k=int(s.get("neighbours_k", 5)))

@@ -10,7 +10,7 @@ from medvl.config import RunConfig
 from medvl.errors import MedvlError
 from medvl.pipeline import Stage, StageContext, _kwargs_for, _stage_outputs, register
 from medvl.progress import ProgressFn
-from medvl.stages.export import VARIANTS
+from medvl.stages.export import VARIANTS, output_path
 from medvl.versioning import stage_version
 
 
@@ -71,7 +71,7 @@ def _run_train(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
         if v not in exported:
             raise MedvlError(f"train: variant {v} was not exported (export variants: {', '.join(exported)})")
         out = ctx.run.inside(f"train/{v}")
-        data_dir = ctx.run.inside(exported[v])
+        data_dir = output_path(ctx, exported[v])
         kw = dict(settings)
         if steps is not None:  # the same number of optimizer steps for every variant, whatever its size
             rows = _train_rows(data_dir)

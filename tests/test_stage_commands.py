@@ -1,0 +1,160 @@
+"""One orchestrator for the whole-stage commands: `medvl export|train|eval|judge|report RUN_DIR` run the
+stage of `medvl run` alone (medvl/one_stage.py), so whichever command ran first, the other reuses the
+stage with the same settings, a changed setting redoes it, and `medvl status` says why."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from medvl.cli import app
+from medvl.config import config_from_dict
+from medvl.pipeline import run_pipeline, run_status
+from tests.helpers.export_run import build_run
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _cli(*args: str):
+    return CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "250"})
+
+
+def _status(run: Path, stage: str) -> dict:
+    return next(r for r in run_status(run) if r["stage"] == stage)
+
+
+def _run(run: Path, stages: dict, only: list[str]):
+    cfg = config_from_dict({"executor": {"kind": "inline"}, "stages": stages})
+    return run_pipeline(cfg, run, only=only)
+
+
+def _marker(run: Path, stage: str) -> dict:
+    return json.loads((run / ".parts" / stage / "whole-stage.done").read_text())
+
+
+# ---------------------------------------------------------------- export
+
+def test_export_then_run_reuses_it_and_a_changed_setting_redoes_it(tmp_path):
+    rd = build_run(tmp_path / "run", n_papers=5)
+    run = rd.path
+    first = _cli("export", run, "--format", "csv", "--seed", "3")
+    assert first.exit_code == 0, first.output
+    assert "exported 10 pairs -> " in first.output and str(run / "export" / "aligned") in first.output
+    csv = (run / "export" / "aligned" / "train.csv").read_bytes()
+    # `medvl run` with the same settings (its default DATA_DIR is RUN_DIR/export/aligned): reused
+    res = _run(run, {"export": {"formats": ["csv"], "seed": 3}}, ["export"]).stage("export")
+    assert (res.ran, res.reused) == (0, 1), res
+    assert (run / "export" / "aligned" / "train.csv").read_bytes() == csv
+    # the command again: reused too, and it prints the same summary (read from the export's manifest)
+    again = _cli("export", run, "--format", "csv", "--seed", "3")
+    assert again.exit_code == 0 and "already done" in again.output and "exported 10 pairs" in again.output
+    # a changed setting through the command redoes it, and `medvl status` says which
+    changed = _cli("export", run, "--format", "csv", "--seed", "3", "--split", "1,0,0")
+    assert changed.exit_code == 0, changed.output
+    assert "exported again: settings changed: split" in " ".join(changed.output.split())
+    assert _status(run, "export")["redone"] == {"settings changed: split": 1}
+    assert "split [0.8, 0.1, 0.1] -> [1.0, 0.0, 0.0]" in _marker(run, "export")["why"]
+    # ... and `medvl run` with the old settings redoes it once more, for the same reason
+    res = _run(run, {"export": {"formats": ["csv"], "seed": 3}}, ["export"]).stage("export")
+    assert res.ran == 1 and res.redone == {"settings changed: split": 1}
+    status = _cli("status", run)
+    assert "settings changed: split" in " ".join(status.output.split()), status.output
+
+
+def test_export_out_is_a_setting_and_a_missing_data_dir_is_exported_again(tmp_path):
+    rd = build_run(tmp_path / "run", n_papers=4)
+    data = tmp_path / "data"
+    assert _cli("export", rd.path, "--out", data, "--format", "csv").exit_code == 0
+    assert (data / "train.csv").is_file() and not (rd.path / "export" / "aligned").exists()
+    same = {"export": {"formats": ["csv"], "out": str(data)}}
+    assert _run(rd.path, same, ["export"]).stage("export").reused == 1
+    # another DATA_DIR is another output: exported there
+    res = _run(rd.path, {"export": {"formats": ["csv"]}}, ["export"]).stage("export")
+    assert res.ran == 1 and res.redone == {"settings changed: out": 1}
+    assert (rd.path / "export" / "aligned" / "train.csv").is_file()
+    # a deleted DATA_DIR is not "done": the same settings export it again
+    shutil.rmtree(rd.path / "export" / "aligned")
+    res = _run(rd.path, {"export": {"formats": ["csv"]}}, ["export"]).stage("export")
+    assert res.ran == 1 and res.redone == {"output missing": 1}
+    assert (rd.path / "export" / "aligned" / "train.csv").is_file()
+
+
+def test_export_keep_filter_change_redoes_it(tmp_path):
+    from tests.test_tag import _write_tags
+
+    rd = build_run(tmp_path / "run", n_papers=3)
+    _write_tags(rd)
+    base = ["export", rd.path, "--split", "1,0,0", "--format", "csv"]
+    assert _cli(*base, "--keep", "modality=mri").exit_code == 0
+    again = _cli(*base, "--keep", "modality=mri")
+    assert again.exit_code == 0 and "already done" in again.output
+    other = _cli(*base, "--keep", "modality=ct")
+    assert other.exit_code == 0, other.output
+    assert _status(rd.path, "export")["redone"] == {"settings changed: keep": 1}
+    # the tags are read: new tags redo the export (upstream output changed)
+    (rd.path / "tags.jsonl").write_text((rd.path / "tags.jsonl").read_text() + "\n")
+    res = _cli(*base, "--keep", "modality=ct")
+    assert res.exit_code == 0 and "already done" not in res.output
+
+
+def test_export_config_typo_fails_before_work_naming_the_nearest_key(tmp_path):
+    rd = build_run(tmp_path / "run", n_papers=3)
+    cfg = config_from_dict({"executor": {"kind": "inline"}, "stages": {"export": {"sead": 3}}})
+    from medvl.errors import MedvlError
+
+    with pytest.raises(MedvlError, match="sead.*seed"):
+        run_pipeline(cfg, rd.path, only=["export"])
+    assert not (rd.path / "export").exists()
+    bad = _cli("export", rd.path, "--split", "1,2")
+    assert bad.exit_code != 0 and "--split needs three numbers" in str(bad.exception)  # (exit 2 via run_app)
+
+
+@pytest.fixture(scope="module")
+def aligned_run(tmp_path_factory) -> Path:
+    """A small real run: synthetic PDFs parsed, split and aligned by `medvl run`."""
+    from medvl.synth import generate_corpus
+
+    root = tmp_path_factory.mktemp("stagecmd")
+    generate_corpus(root / "corpus", papers=4, seed=3, dpi=72)
+    cfg = config_from_dict({"inputs": {"pdfs": str(root / "corpus" / "papers")}, "executor": {"kind": "inline"},
+                            "stages": {"parse": {"dpi": 72, "ocr": "never"}}})
+    res = run_pipeline(cfg, root / "run", only=["parse", "split", "align"])
+    assert res.ok, [(s.name, s.state, s.message) for s in res.stages]
+    return root
+
+
+def _medvl(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "250"}
+    return subprocess.run([sys.executable, "-m", "medvl", *map(str, args)], capture_output=True, text=True, env=env,
+                          timeout=600)
+
+
+@pytest.mark.slow
+def test_export_command_then_a_whole_run_reuses_the_export(aligned_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(aligned_run / "run", run)
+    first = _medvl("export", run, "--split", "0.5,0,0.5")
+    assert first.returncode == 0, first.stderr
+    manifest = (run / "export" / "aligned" / "manifest.json").read_bytes()
+    # a longer `medvl run` (parse, split and align reused, tag new) with the same export settings
+    cfg = config_from_dict({"inputs": {"pdfs": str(aligned_run / "corpus" / "papers")},
+                            "executor": {"kind": "inline"},
+                            "stages": {"parse": {"dpi": 72, "ocr": "never"}, "export": {"split": [0.5, 0, 0.5]}}})
+    res = run_pipeline(cfg, run, only=["parse", "split", "align", "tag", "export"])
+    assert res.ok and res.stage("tag").ran > 0
+    assert [res.stage(n).ran for n in ("parse", "split", "align", "export")] == [0, 0, 0, 0]
+    assert res.stage("export").reused == 1
+    assert (run / "export" / "aligned" / "manifest.json").read_bytes() == manifest
+    # the keep filter reads the tags: a changed setting through the command redoes it, and status says why
+    keep = _medvl("export", run, "--split", "0.5,0,0.5", "--keep", "modality=mri,ct")
+    assert keep.returncode == 0, keep.stderr
+    assert "exported again: settings changed: keep" in " ".join(keep.stderr.split())
+    status = _medvl("status", run)
+    assert "settings changed: keep" in " ".join(status.stdout.split()), status.stdout
