@@ -121,6 +121,9 @@ class Stage:
     # the stages a run with these settings reads (default: needs): each must have its output in the run
     # directory, and a whole stage's fingerprint covers their outputs (export --pairs raw reads no align)
     reads: Callable[[dict[str, Any]], Sequence[str]] | None = None
+    # what a whole stage reads outside the run directory (report --include, export's ground truth): a
+    # JSON-able identity (file stamps, hashes) that is part of its fingerprint
+    external: Callable[[StageContext], Any] | None = None
     modules: tuple[str, ...] = ()  # must be importable for the stage to run
     extra: str | None = None  # pip extra that provides them (install hint)
     tools: tuple[str, ...] = ()  # packages whose versions go into run.json
@@ -559,8 +562,13 @@ class Pipeline:
         if stage.resolve is not None:
             return stage.resolve(self.config, raw)
         assert stage.settings_model is not None
-        validate_model(stage.settings_model, raw, f"stages.{stage.name}")
-        return raw  # as given: defaults live in the stage, and the fingerprint covers what was set
+        model = validate_model(stage.settings_model, raw, f"stages.{stage.name}")
+        # as given, less the keys set to their default: defaults live in the stage, the fingerprint covers what
+        # was set, and `medvl report --max-figures 60` (every option given) matches a config that sets none
+        fields = type(model).model_fields
+        return {k: v for k, v in raw.items()
+                if k not in fields or fields[k].is_required() or getattr(model, k) != fields[k].get_default(
+                    call_default_factory=True)}
 
     @property
     def executor(self) -> Any:
@@ -804,7 +812,13 @@ class Pipeline:
         names = stage.reads_for(ctx.settings) if (stage.reads is not None or stage.needs) else [
             n for n in stage_names() if get_stage(n).order < stage.order]
         upstream = {n: self._upstream_digest(n, results, prior) for n in dict.fromkeys(names)}
-        return digest(stage.name, stage.version, ctx.settings, upstream)
+        if stage.external is None:
+            return digest(stage.name, stage.version, ctx.settings, upstream)
+        return digest(stage.name, stage.version, ctx.settings, upstream, self._external(stage, ctx))
+
+    @staticmethod
+    def _external(stage: Stage, ctx: StageContext) -> str | None:
+        return digest(stage.external(ctx)) if stage.external is not None else None
 
     def _missing_outputs(self, marker: dict[str, Any]) -> list[str]:
         """Outputs a done marker lists that are gone (a deleted DATA_DIR): the stage is done again."""
@@ -821,8 +835,12 @@ class Pipeline:
                               rejects=m.get("rejects", 0), outputs=m.get("outputs", {}), digest=fp,
                               message="done before")
             return res
+        external = self._external(stage, ctx)
         why = ("forced (--force)" if stage.name in self.force else
                f"output missing ({gone[0]})" if gone else
+               "input outside the run directory changed" if (
+                   m is not None and m.get("external") != external and m.get("stage_version") == stage.version
+                   and m.get("settings") == redact(ctx.settings)) else
                redo_reason(m, stage.version, ctx.settings, _failed_path(self.run, stage.name, WHOLE_KEY).exists(),
                            input_word="upstream output"))
         _remove_unit(self.run, stage.name, WHOLE_KEY)
@@ -833,6 +851,8 @@ class Pipeline:
         meta = {"fingerprint": fp, "stage_version": stage.version, "status": "done",
                 "records": int(info.get("records", 0)), "rejects": int(info.get("rejects", 0)),
                 "outputs": info.get("outputs", {}), "settings": redact(ctx.settings), "why": why}
+        if external is not None:
+            meta["external"] = external
         message = str(info.get("message", ""))
         if info.get("incomplete"):  # usable, but not done: the next run does the stage again
             message = f"{message}; {info['incomplete']}" if message else str(info["incomplete"])

@@ -158,3 +158,43 @@ def test_export_command_then_a_whole_run_reuses_the_export(aligned_run, tmp_path
     assert "exported again: settings changed: keep" in " ".join(keep.stderr.split())
     status = _medvl("status", run)
     assert "settings changed: keep" in " ".join(status.stdout.split()), status.stdout
+
+
+# ---------------------------------------------------------------- report
+
+def test_report_then_run_reuses_it_and_changes_redo_it(tmp_path):
+    from tests.helpers.report_run import make_run
+
+    run = tmp_path / "run"
+    make_run(run)
+    first = _cli("report", run, "--max-figures", "5")
+    assert first.exit_code == 0, first.output
+    assert "wrote" in first.output and (run / "report.html").is_file()
+    page = (run / "report.html").read_bytes()
+    # `medvl run` with the same settings: reused; the command again too
+    res = _run(run, {"report": {"max_figures": 5}}, ["report"]).stage("report")
+    assert (res.ran, res.reused) == (0, 1), res
+    again = _cli("report", run, "--max-figures", "5")
+    assert again.exit_code == 0 and "up to date" in again.output
+    assert (run / "report.html").read_bytes() == page
+    # a changed option redoes it and `medvl status` says which
+    assert _cli("report", run, "--max-figures", "2").exit_code == 0
+    assert _status(run, "report")["redone"] == {"settings changed: max_figures": 1}
+    # an upstream output that changed (pairs.jsonl) redoes it too, whichever command runs
+    with open(run / "pairs.jsonl", "a") as fh:
+        fh.write("\n")
+    res = _run(run, {"report": {"max_figures": 2}}, ["report"]).stage("report")
+    assert res.ran == 1 and res.redone == {"upstream output changed": 1}
+    # a file kept outside RUN_DIR (--include) is part of the fingerprint
+    extra = tmp_path / "cmp" / "metrics.json"
+    extra.parent.mkdir()
+    extra.write_text(json.dumps({"retrieval": {}}))
+    assert _cli("report", run, "--max-figures", "2", "--include", extra.parent).exit_code == 0
+    os.utime(extra, ns=(1, 1))
+    assert "wrote" in _cli("report", run, "--max-figures", "2", "--include", extra.parent).output
+    assert _status(run, "report")["redone"] == {"input outside the run directory changed": 1}
+    # a typo of a config key fails before anything runs, naming the key it meant
+    from medvl.errors import MedvlError
+
+    with pytest.raises(MedvlError, match="fromat.*format"):
+        _run(run, {"report": {"fromat": "md"}}, ["report"])

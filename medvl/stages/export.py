@@ -11,7 +11,7 @@ from typing import Any
 
 from medvl.config import RunConfig
 from medvl.errors import MedvlError
-from medvl.pipeline import Stage, StageContext, _kwargs_for, register
+from medvl.pipeline import Stage, StageContext, _kwargs_for, file_sha, register
 from medvl.progress import ProgressFn
 from medvl.versioning import stage_version
 
@@ -59,6 +59,12 @@ def _reads(settings: dict[str, Any]) -> list[str]:
             *(["tag"] if settings.get("keep") else [])]
 
 
+def _external(ctx: StageContext) -> str | None:
+    """The ground truth file named by the settings (it labels synthetic pairs) is read outside RUN_DIR."""
+    gt = ctx.settings.get("ground_truth")
+    return file_sha(gt) if gt else None
+
+
 def output_path(ctx: StageContext, rel: str) -> Path:
     """A path a stage recorded as output: relative to RUN_DIR, or absolute (export's `out` outside it)."""
     return Path(rel) if Path(rel).is_absolute() else ctx.run.inside(rel)
@@ -83,5 +89,5 @@ def _run_export(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
 
 register(Stage(
     "export", stage_version("export"), order=40, description="pairs -> open_clip CSV + WebDataset shards, split by paper (export/<variant>)",
-    needs=("parse", "align"), reads=_reads, modules=("medvl.export",), tools=("pillow",), run_all=_run_export,
+    needs=("parse", "align"), reads=_reads, external=_external, modules=("medvl.export",), tools=("pillow",), run_all=_run_export,
     resolve=_resolve_export), replace=True)
