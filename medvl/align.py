@@ -94,7 +94,7 @@ class AlignSettings:
     crop_missing: bool = True  # crop a panel from the figure image when parse wrote no panel image
     force: bool = False  # redo every paper even when done
     # the LLM aligner (medvl/align_llm.py); "auto" and "llm" need an LLM server, else rules are used
-    aligner: str = "rules"  # rules | llm | auto
+    aligner: str = "rules"  # rules | llm | auto | a plugin's (medvl.registry.ALIGNERS)
     prompt: str = "align/fewshot@1"
     vision: bool = False  # send the figure image with panel boxes and ids drawn (a vision-language model)
     confidence: bool = False  # ask the model for a confidence per subcaption (recorded on the pair)
@@ -112,8 +112,13 @@ class AlignSettings:
             raise ValueError(f"fill must be figure or subcaption, not {self.fill!r}")
         if self.offer_none not in ("always", "when_needed"):
             raise ValueError(f"offer_none must be always or when_needed, not {self.offer_none!r}")
-        if self.aligner not in ("rules", "llm", "auto"):
-            raise ValueError(f"aligner must be rules, llm or auto, not {self.aligner!r}")
+        from medvl.errors import MedvlError
+        from medvl.registry import ALIGNERS
+
+        try:
+            ALIGNERS.check(self.aligner, "aligner")
+        except MedvlError as exc:
+            raise ValueError(str(exc)) from None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -623,10 +628,11 @@ def align_run(run_dir: str | Path, settings: AlignSettings | None = None,
 
     from medvl.errors import InputError
 
+    from medvl.registry import ALIGNERS
+
     settings = settings or AlignSettings()
     note = ""
-    aligner = None
-    if settings.aligner != "rules" and llm_settings is None:
+    if ALIGNERS.get(settings.aligner).uses_llm != "none" and llm_settings is None:
         note = (f"aligner {settings.aligner}: no LLM server given (--llm-url), so the rules paired every figure")
         settings = dataclasses.replace(settings, aligner="rules")
     rd = RunDir(run_dir)
@@ -642,18 +648,12 @@ def align_run(run_dir: str | Path, settings: AlignSettings | None = None,
                           detail=f"{spath}: no subcaptions file; every figure is paired whole"))
     tools = tool_versions(["medvl", "pydantic", "pillow"])
     sset = settings.sha()
-    if settings.aligner != "rules":
-        from medvl.align_llm import LLMAligner
-        from medvl.llm.client import LLMUnavailable
-
-        if llm_settings.cache_path is None:
-            llm_settings = dataclasses.replace(llm_settings, cache_path=rd.path / ".cache" / "llm-align.sqlite")
-        aligner = LLMAligner(llm_settings, settings)
+    if llm_settings is not None and llm_settings.cache_path is None:
+        llm_settings = dataclasses.replace(llm_settings, cache_path=rd.path / ".cache" / "llm-align.sqlite")
+    aligner = ALIGNERS.get(settings.aligner)(settings, llm_settings)
+    if aligner.fingerprint():
         sset = f"{sset}-{aligner.fingerprint()}"
-        try:
-            aligner.llm.check_server()
-        except LLMUnavailable as exc:
-            aligner.dead = str(exc)
+    aligner.check()  # a dead server: the rule pairs, and `dead` says why
     summary = AlignSummary(out=str(rd.file(settings.out_file)), aligner=settings.aligner)
     known = {f.figure_id for figs in by_paper.values() for f in figs}
 
@@ -683,9 +683,7 @@ def align_run(run_dir: str | Path, settings: AlignSettings | None = None,
             summary.papers_skipped += 1
             progress(1, note=f"{pid} (done)")
             continue
-        from medvl.align_llm import align_paper
-
-        done = align_paper(figs, splits, settings, rd, tools, aligner)
+        done = aligner.align_paper(figs, splits, rd, tools)
         summary.llm_asked += done.asked
         for k, v in done.fallbacks.items():
             summary.llm_fallbacks[k] = summary.llm_fallbacks.get(k, 0) + v
@@ -693,10 +691,9 @@ def align_run(run_dir: str | Path, settings: AlignSettings | None = None,
             meta = {**meta, "llm_incomplete": True}
         rd.write_unit(STAGE, pid, done.pairs, done.rejects, meta=meta)
         progress(1, note=pid)
-    if aligner is not None:
-        if aligner.dead:
-            note = f"LLM aligner: {aligner.dead}; the rule pairs were kept for the figures it did not answer"
-        aligner.close()
+    if aligner.dead:
+        note = f"LLM aligner: {aligner.dead}; the rule pairs were kept for the figures it did not answer"
+    aligner.close()
 
     from medvl.align_llm import aligner_counts
 

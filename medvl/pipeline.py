@@ -1100,15 +1100,16 @@ SPLIT_LLM_KEYS = ("mode", "timeout_s", "max_reasks", "transport_retries", "concu
 
 
 def _resolve_split(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
+    from medvl.registry import SPLITTERS
+
     settings = {"splitter": "rules", **raw}
     check_keys(settings, {"splitter", "prompt", "cache", "retry_fallbacks", *SPLIT_LLM_KEYS}, "stages.split")
-    if settings["splitter"] not in ("rules", "llm"):
-        raise MedvlError(f"stage split: splitter must be rules or llm, not {settings['splitter']!r}")
-    if settings["splitter"] == "llm":
+    name = SPLITTERS.check(settings["splitter"], "stages.split.splitter")
+    if SPLITTERS.get(name).needs_llm:
         if not config.llm.url:
-            raise MedvlError("stage split: splitter llm needs an LLM server: llm.urls in the config or --llm-url")
+            raise MedvlError(f"stage split: splitter {name} needs an LLM server: llm.urls in the config or --llm-url")
         if not config.llm.model:
-            raise MedvlError("stage split: splitter llm needs llm.model in the config or --llm-model")
+            raise MedvlError(f"stage split: splitter {name} needs llm.model in the config or --llm-model")
         settings.setdefault("prompt", "split/fewshot@1")
         settings.setdefault("cache", True)
         settings["url"] = config.llm.url
@@ -1127,25 +1128,28 @@ def _llm_settings(run: RunDir, settings: dict[str, Any]) -> Any:
     return LLMSettings(url=settings["url"], model=settings["model"], cache_path=cache, **kw)
 
 
+def _splitter(run: RunDir, settings: dict[str, Any]) -> Any:
+    """The split stage's splitter (medvl.registry.SPLITTERS) made from its resolved settings."""
+    from medvl.registry import SPLITTERS
+    from medvl.split.splitter import DEFAULT_PROMPT, SplitOptions
+
+    name = settings.get("splitter", "rules")
+    llm = _llm_settings(run, settings) if SPLITTERS.get(name).needs_llm else None
+    return SPLITTERS.get(name).create(SplitOptions(prompt=settings.get("prompt", DEFAULT_PROMPT), llm=llm))
+
+
 def _plan_split(ctx: StageContext) -> list[Shard]:
     """One shard per paper: the units and fingerprints of `medvl split RUN_DIR` (medvl/split/stage.py),
     so either command reuses the units the other finished."""
     from medvl.split.stage import (fingerprint_sha, iter_paper_units, planned_fingerprint, settings_fingerprint,
                                    unit_fingerprint)
 
-    splitter = None
-    if ctx.settings.get("splitter") == "llm":
-        from medvl.split.llm import LLMSplitter
-
-        splitter = LLMSplitter.from_ref(_llm_settings(ctx.run, ctx.settings), ctx.settings["prompt"])
+    splitter = _splitter(ctx.run, ctx.settings)
     try:
-        if splitter is not None:
-            # fail fast, before any shard: a dead server or a wrong model name is one clear message
-            splitter.llm.check_server()
+        splitter.check()  # fail fast, before any shard: a dead server or a wrong model name is one clear message
         fp = fingerprint_sha(settings_fingerprint(ctx.settings.get("splitter", "rules"), splitter))
     finally:
-        if splitter is not None:
-            splitter.close()
+        splitter.close()
     shards = []
     for unit in iter_paper_units(ctx.run):
         payload: dict[str, Any] = {"from_part": True} if unit.from_part else {
@@ -1153,29 +1157,32 @@ def _plan_split(ctx: StageContext) -> list[Shard]:
         # fallback rows of an earlier run are asked again (retry_fallbacks, default true): the unit's
         # fingerprint then differs from its done marker, so the engine redoes it
         fingerprint = planned_fingerprint(ctx.run, unit.key, unit_fingerprint(fp, unit),
-                                          splitter is not None and ctx.settings.get("retry_fallbacks", True))
+                                          splitter.falls_back and ctx.settings.get("retry_fallbacks", True))
         shards.append(Shard(unit.key, payload, fingerprint, unit.source))
     return shards
 
 
 def _run_split_shard(sctx: ShardContext) -> tuple[list[Any], list[Any]]:
-    from medvl.split.llm import LLMSplitter
-    from medvl.split.stage import SplitUnit, load_paper_unit, split_unit_rules
+    from medvl.split.stage import SplitUnit, load_paper_unit
 
     if sctx.payload.get("from_part"):
         unit = load_paper_unit(sctx.run, sctx.key)
     else:
         unit = SplitUnit(sctx.key, [tuple(x) for x in sctx.payload["items"]],
                          [Reject.model_validate(r) for r in sctx.payload["rejects"]])
-    if sctx.settings.get("splitter") != "llm":
-        return split_unit_rules(unit), unit.rejects
     if not unit.items:
         return [], unit.rejects
-    splitter = LLMSplitter.from_ref(_llm_settings(sctx.run, sctx.settings), sctx.settings["prompt"])
+    splitter = _splitter(sctx.run, sctx.settings)
     try:
         return splitter.split_many(unit.items), unit.rejects  # LLMUnavailable stops the stage; a rerun resumes
     finally:
         splitter.close()
+
+
+def _split_preload(settings: dict[str, Any]) -> list[str]:
+    from medvl.registry import SPLITTERS
+
+    return list(SPLITTERS.get(settings.get("splitter", "rules")).preload)
 
 
 register(Stage(
@@ -1183,7 +1190,7 @@ register(Stage(
     output="subcaptions.jsonl", needs=("parse",), modules=("medvl.split.llm", "medvl.split.rules"),
     tools=("instructor", "openai"), plan=_plan_split, run_shard=_run_split_shard, resolve=_resolve_split,
     on_error="retry", timeout_s=1800, own_fingerprints=True,
-    preload=lambda s: ["medvl.split.llm", "instructor", "openai", "openai.resources"] if s.get("splitter") == "llm" else ["medvl.split"],
+    preload=_split_preload,
     ), replace=True)
 
 
@@ -1199,15 +1206,18 @@ def _resolve_align(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
     llm_kw = {k: raw[k] for k in ALIGN_LLM_KEYS if k in raw}
     kw = _kwargs_for(AlignSettings, {k: v for k, v in raw.items() if k not in ALIGN_LLM_KEYS}, "align",
                      skip=("figures_file", "subcaptions_file", "out_file", "force"))
+    from medvl.registry import ALIGNERS
+
     try:
         settings = AlignSettings(**kw).to_dict()
     except ValueError as exc:
         raise MedvlError(f"stage align: {exc}") from None
-    if settings["aligner"] != "rules":
+    uses_llm = ALIGNERS.get(settings["aligner"]).uses_llm
+    if uses_llm != "none":
         if not config.llm.url or not config.llm.model:
-            if settings["aligner"] == "llm":
-                raise MedvlError("stage align: aligner llm needs an LLM server: llm.urls and llm.model in the config "
-                                 "or --llm-url / --llm-model")
+            if uses_llm == "required":
+                raise MedvlError(f"stage align: aligner {settings['aligner']} needs an LLM server: llm.urls and "
+                                 "llm.model in the config or --llm-url / --llm-model")
             settings["aligner"] = "rules"  # auto without a server: the rules (the report says how to turn it on)
         else:
             settings.update(llm_kw, url=config.llm.url, model=config.llm.model)
@@ -1217,37 +1227,39 @@ def _resolve_align(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _align_parts(run: RunDir, settings: dict[str, Any]) -> tuple[Any, Any]:
-    """(AlignSettings, LLMAligner or None) of the align stage's resolved settings."""
+    """(AlignSettings, Aligner) of the align stage's resolved settings (medvl.registry.ALIGNERS); the
+    rules when the aligner's server was down at planning."""
     from medvl.align import AlignSettings
+    from medvl.registry import ALIGNERS
 
     s = dict(settings)
     llm_kw = {k: s.pop(k) for k in ALIGN_LLM_KEYS if k in s}
     settings_obj = AlignSettings(**s)
-    if settings_obj.aligner == "rules" or "url" not in llm_kw or llm_kw.get("llm_unavailable"):
-        return settings_obj, None
-    from medvl.align_llm import LLMAligner
+    cls = ALIGNERS.get(settings_obj.aligner)
+    if cls.uses_llm == "none":
+        return settings_obj, cls(settings_obj)
+    if "url" not in llm_kw or llm_kw.get("llm_unavailable"):
+        return settings_obj, ALIGNERS.get("rules")(settings_obj)
     from medvl.llm.client import LLMSettings
 
     cache = run.file(".cache/llm-align.sqlite") if llm_kw.pop("cache", True) else None
     llm_kw.pop("llm_unavailable", None)
-    return settings_obj, LLMAligner(LLMSettings(cache_path=cache, **llm_kw), settings_obj)
+    return settings_obj, cls(settings_obj, LLMSettings(cache_path=cache, **llm_kw))
 
 
 def _run_align_shard(sctx: ShardContext) -> tuple[list[Any], list[Any]]:
-    from medvl.align_llm import align_paper
     from medvl.records import Figure, SplitRow
     from medvl.runs import tool_versions
 
-    settings, aligner = _align_parts(sctx.run, sctx.settings)
+    _, aligner = _align_parts(sctx.run, sctx.settings)
     splits = {r["id"]: SplitRow.model_validate(r) for r in sctx.upstream_records("split")}
     tools = tool_versions(["medvl", "pydantic", "pillow"])
     figs = sorted((Figure.model_validate(r) for r in sctx.upstream_records("parse")),
                   key=lambda f: (f.index, f.figure_id))
     try:
-        done = align_paper(figs, splits, settings, sctx.run, tools, aligner)
+        done = aligner.align_paper(figs, splits, sctx.run, tools)
     finally:
-        if aligner is not None:
-            aligner.close()
+        aligner.close()
     # a server that dies mid-run: this paper keeps its rule pairs (each says why in pair.llm); a server
     # down at the start is found by _plan_align, whose flag makes the next run redo the papers
     return done.pairs, done.rejects
@@ -1258,20 +1270,18 @@ def _plan_align(ctx: StageContext) -> list[Shard]:
     (subcaptions, prompt, model): a split rerun that changes only latencies or cache flags (an LLM
     answering from its cache) redoes no paper here."""
     from medvl.align import splits_content_sha
+    from medvl.registry import ALIGNERS
 
-    if ctx.settings.get("aligner", "rules") != "rules" and "url" in ctx.settings:
+    if ALIGNERS.get(ctx.settings.get("aligner", "rules")).uses_llm != "none" and "url" in ctx.settings:
         _, aligner = _align_parts(ctx.run, ctx.settings)
-        if aligner is not None:
-            from medvl.llm.client import LLMUnavailable
-
-            try:
-                aligner.llm.check_server()
-            except LLMUnavailable as exc:
-                # rule pairs now; the flag is part of the fingerprint, so a run with the server up redoes them
-                ctx.settings["llm_unavailable"] = True
-                ctx.notify(f"align: {exc}; the rule pairs are kept for every figure")
-            finally:
-                aligner.close()
+        try:
+            why = aligner.check()
+        finally:
+            aligner.close()
+        if why:
+            # rule pairs now; the flag is part of the fingerprint, so a run with the server up redoes them
+            ctx.settings["llm_unavailable"] = True
+            ctx.notify(f"align: {why}; the rule pairs are kept for every figure")
     shards = []
     for s in upstream_shards(ctx, "parse"):
         part = ctx.run.parts_dir("split") / f"{s.key}.jsonl"
@@ -1280,11 +1290,17 @@ def _plan_align(ctx: StageContext) -> list[Shard]:
     return shards
 
 
+def _align_preload(settings: dict[str, Any]) -> list[str]:
+    from medvl.registry import ALIGNERS
+
+    return list(ALIGNERS.get(settings.get("aligner", "rules")).preload)
+
+
 register(Stage(
     "align", stage_version("align"), order=30, description="pair subcaptions with panels (pairs.jsonl)", output="pairs.jsonl",
     needs=("parse", "split"), modules=("medvl.align",), tools=("pydantic", "pillow"),
     plan=_plan_align, run_shard=_run_align_shard,
-    resolve=_resolve_align, on_error="reject", preload=("medvl.align", "PIL.Image")), replace=True)
+    resolve=_resolve_align, on_error="reject", preload=_align_preload), replace=True)
 
 
 def _kwargs_for(cls: Any, settings: dict[str, Any], stage: str, skip: Sequence[str] = (),

@@ -141,7 +141,7 @@ class SplitRow(Record):
     id: str  # figure_id, or the id of a captions-only input line
     caption_sha256: str
     subcaptions: list[Subcaption]
-    splitter: Literal["rules", "llm"]
+    splitter: str  # the registered splitter that wrote the row (rules, llm, a plugin's; medvl.registry.SPLITTERS)
     prompt_id: str | None = None
     prompt_sha: str | None = None
     model: str | None = None

@@ -96,5 +96,11 @@ class Registry(Generic[T]):
 
 #: executor factories: ``make(workers, *, address, memory_mb, preload) -> Executor`` (medvl/executors)
 EXECUTORS: Registry[Callable[..., Any]] = Registry("executor", "medvl.executors", builtin="medvl.executors")
+#: splitters: a `medvl.split.splitter.Splitter` subclass per name (rules, llm; the split stage's `splitter`)
+SPLITTERS: Registry[Any] = Registry("splitter", "medvl.splitters", builtin="medvl.split.splitter")
+#: aligners: a `medvl.aligner.Aligner` subclass per name (rules, llm, auto; the align stage's `aligner`)
+ALIGNERS: Registry[Any] = Registry("aligner", "medvl.aligners", builtin="medvl.aligner")
+#: judges: ``judge(run_dir, settings, llm_settings=None, llm=None, progress=...) -> summary`` (medvl judge)
+JUDGES: Registry[Callable[..., Any]] = Registry("judge", "medvl.judges", builtin="medvl.evaluate.judge")
 #: stage plugins: a module (or callable) that registers stages with medvl.pipeline.register when loaded
 STAGE_PLUGINS: Registry[Any] = Registry("stage plugin", "medvl.stages")

@@ -20,8 +20,9 @@ def align(
     no_crop: bool = typer.Option(False, "--no-crop", help="Do not crop panel images parse did not write."),
     force: bool = typer.Option(False, "--force", help="Redo every paper, even those already done."),
     aligner: str = typer.Option("auto", "--aligner", help="rules, llm (the model pairs every figure with 2+ panels "
-                                "and labelled subcaptions) or auto (rules where sure, the model where the rules "
-                                "reject or pair by order; without --llm-url: rules)."),
+                                "and labelled subcaptions), auto (rules where sure, the model where the rules "
+                                "reject or pair by order; without --llm-url: rules) or one a plugin adds "
+                                "(entry points medvl.aligners); an unknown name lists them."),
     prompt: str = typer.Option("align/fewshot@1", "--prompt", help="Align prompt (medvl prompts ls align)."),
     vision: bool = typer.Option(False, "--vision", help="Send the figure image with panel boxes and ids drawn "
                                 "(a vision-language model)."),
@@ -47,7 +48,9 @@ def align(
     from medvl.cli.common import console, out, progress_bar
     from medvl.cli.split import llm_options_to_settings
     from medvl.errors import MedvlError
+    from medvl.registry import ALIGNERS
 
+    uses_llm = ALIGNERS.get(ALIGNERS.check(aligner, "--aligner")).uses_llm  # before any work
     try:
         settings = AlignSettings(shared=shared, subcaptions_file=subcaptions, out_file=out_file,
                                  crop_missing=not no_crop, force=force, aligner=aligner, prompt=prompt,
@@ -55,12 +58,12 @@ def align(
                                  offer_none=offer_none, fill=fill)
     except ValueError as exc:
         raise MedvlError(str(exc)) from exc
-    if aligner == "llm" and not llm_url:
-        console.print("[bold red]error:[/] --aligner llm needs --llm-url (or $MEDVL_LLM_URL); start a local server "
+    if uses_llm == "required" and not llm_url:
+        console.print(f"[bold red]error:[/] --aligner {aligner} needs --llm-url (or $MEDVL_LLM_URL); start a local server "
                       "with scripts/llm_server.sh start --port 8000")
         raise typer.Exit(2)
     llm = llm_options_to_settings(llm_url, llm_model, llm_mode, concurrency, timeout, max_reasks, max_tokens, None) \
-        if aligner != "rules" else None
+        if uses_llm != "none" else None
     with progress_bar("align") as advance:
         s = align_run(run_dir, settings, progress=advance, llm_settings=llm)
     methods = ", ".join(f"{k} {v}" for k, v in s.methods.items()) or "none"
@@ -71,7 +74,7 @@ def align(
     fa = s.figures_by_aligner
     out.print(f"aligner {s.aligner}: figures paired by rules {fa.get('rules', 0)}, by the LLM {fa.get('llm', 0)} "
               f"(rescued {fa.get('llm_rescued', 0)}), rule result kept after an LLM fallback {fa.get('llm_fallback', 0)}"
-              + (f"; asked now {s.llm_asked}, fallbacks {s.llm_fallbacks}" if s.aligner != "rules" else ""))
+              + (f"; asked now {s.llm_asked}, fallbacks {s.llm_fallbacks}" if uses_llm != "none" and s.aligner != "rules" else ""))
     if s.note:
         console.print(f"[yellow]note:[/] {s.note}")
     console.print(f"rejects: {s.rejects} ({reasons})")

@@ -14,6 +14,8 @@ from medvl.cli import app
 def judge(
     run_dir: Path = typer.Argument(..., help="Run directory (subcaptions.jsonl / pairs.jsonl / neighbours file)."),
     what: str = typer.Option("splits", "--what", help="splits | pairs | retrieval"),
+    judge_name: str = typer.Option("llm", "--judge", help="A registered judge: llm (a served model), or one a "
+                                   "plugin adds (entry points medvl.judges)."),
     sample: int = typer.Option(20, "--sample", help="How many items to judge (-1: all). Nested: a larger N "
                                                     "with the same seed keeps the smaller sample."),
     seed: int = typer.Option(0, "--seed", help="Sampling seed."),
@@ -42,9 +44,11 @@ def judge(
     from medvl.cli.common import console, progress_bar
     from medvl.errors import MedvlError
     from medvl.evaluate import stats
-    from medvl.evaluate.judge import JudgeSettings, judge_run
+    from medvl.evaluate.judge import JudgeSettings
     from medvl.llm.client import LLMSettings
+    from medvl.registry import JUDGES
 
+    judge_fn = JUDGES.get(JUDGES.check(judge_name, "--judge"))
     if not run_dir.is_dir():
         raise MedvlError(f"{run_dir}: run directory does not exist")
     if not llm_url or not llm_model:
@@ -57,9 +61,9 @@ def judge(
     st = JudgeSettings(what=what, sample=None if sample < 0 else sample, seed=seed, prompt=prompt,
                        image_mode=image_mode, k=k, neighbours=str(neighbours) if neighbours else None,
                        gold=str(gold) if gold else None, captions=str(captions) if captions else None,
-                       interval=interval, retry_failed=retry_failed)
+                       interval=interval, retry_failed=retry_failed, judge=judge_name)
     with progress_bar(f"judge {what}") as advance:
-        summary = judge_run(run_dir, st, ls, progress=advance)
+        summary = judge_fn(run_dir, st, ls, progress=advance)
     last = summary["last_run"]
     console.print(f"[green]judged[/] {last['judged_now']} new, {last['skipped_done']} already done, "
                   f"{last['failed_now']} failed ({last['cached_now']} from cache, {last['requests_now']} requests); "

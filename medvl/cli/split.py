@@ -28,8 +28,9 @@ def llm_options_to_settings(llm_url: str | None, llm_model: str | None, llm_mode
 def split_cmd(
     input: Path = typer.Argument(..., help="A run directory (reads figures.jsonl) or a JSONL file with id and caption per line."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output JSONL (default: RUN_DIR/subcaptions.jsonl, or INPUT.subcaptions.jsonl)."),
-    splitter: str = typer.Option("rules", "--splitter", help="rules or llm."),
-    prompt: str = typer.Option("split/fewshot@1", "--prompt", help="Prompt for the llm splitter: split/NAME@VERSION (see medvl prompts ls)."),
+    splitter: str = typer.Option("rules", "--splitter", help="A registered splitter: rules, llm (a served model) "
+                                 "or one a plugin adds (entry points medvl.splitters); an unknown name lists them."),
+    prompt: str = typer.Option("split/fewshot@1", "--prompt", help="Prompt for a splitter that asks a model: split/NAME@VERSION (see medvl prompts ls)."),
     llm_url: Optional[str] = typer.Option(None, "--llm-url", envvar="MEDVL_LLM_URL", help="OpenAI-compatible base URL(s), comma-separated, e.g. http://127.0.0.1:8000/v1."),
     llm_model: Optional[str] = typer.Option(None, "--llm-model", envvar="MEDVL_LLM_MODEL", help="Served model name (default smollm2-135m)."),
     llm_mode: str = typer.Option("json_schema", "--llm-mode", envvar="MEDVL_LLM_MODE", help="json_schema (vLLM), tools (llama.cpp server) or json."),
@@ -56,13 +57,15 @@ def split_cmd(
     2 on usage errors or when the LLM server is unavailable (finished shards are kept).
     """
     from medvl.cli.common import console, progress_bar, report_rejects
+    from medvl.registry import SPLITTERS
     from medvl.runs import read_jsonl
     from medvl.split.stage import run_split
 
     settings = None
-    if splitter == "llm":
+    uses_llm = SPLITTERS.get(SPLITTERS.check(splitter, "--splitter")).needs_llm  # before any work
+    if uses_llm:
         if not llm_url:
-            console.print("[bold red]error:[/] --splitter llm needs --llm-url (or $MEDVL_LLM_URL); "
+            console.print(f"[bold red]error:[/] --splitter {splitter} needs --llm-url (or $MEDVL_LLM_URL); "
                           "start a local server with scripts/llm_server.sh start --port 8000")
             raise typer.Exit(2)
         settings = llm_options_to_settings(llm_url, llm_model, llm_mode, concurrency, timeout, max_reasks,
@@ -75,9 +78,9 @@ def split_cmd(
     report_rejects([r for r in rejects if r.get("stage") == "split"], "split")
     st = summary.stats
     extra = ""
-    if splitter == "llm":
+    if uses_llm:
         ls = summary.llm_stats
-        extra = (f"; llm {st['by_splitter'].get('llm', 0)}, fallback {st['fallbacks']} "
+        extra = (f"; {splitter} {st['by_splitter'].get(splitter, 0)}, fallback {st['fallbacks']} "
                  f"{st['fallback_reasons'] or ''}, re-asks {st['reasks']}, cached {st['cached']}, "
                  f"requests this run {ls.get('requests', 0)}")
     if summary.n_retried:

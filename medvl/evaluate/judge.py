@@ -35,6 +35,7 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from medvl.errors import InputError, MedvlError
 from medvl.llm.answers import StrictAnswer
 from medvl.progress import ProgressFn, no_progress
+from medvl.registry import JUDGES
 from medvl.versioning import stage_version
 
 STAGE = "judge"
@@ -482,6 +483,7 @@ def summarize(judgments: list[dict], rejects: list[dict], gold: dict[str, dict] 
 @dataclass
 class JudgeSettings:
     what: str = "splits"
+    judge: str = "llm"  # the registered judge (medvl.registry.JUDGES): "llm" is the only built-in one
     sample: int | None = 20
     seed: int = 0
     prompt: str | None = None  # "judge/splits@1"; default per `what`
@@ -677,6 +679,9 @@ def judge_run(run_dir: str | Path, settings: JudgeSettings, llm_settings: Any = 
 
 
 _PROBE_PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC")
+
+
+JUDGES.register("llm", judge_run)  # a served model with a validated verdict schema (the built-in judge)
 
 
 def server_takes_images(llm_settings: Any, timeout: float = 30.0) -> tuple[bool, str]:

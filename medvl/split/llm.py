@@ -29,13 +29,14 @@ from medvl.llm.client import LLMResult, LLMSettings, LLMUnavailable, StructuredL
 from medvl.progress import ProgressFn, no_progress
 from medvl.prompts import Prompt, load_prompt
 from medvl.records import Provenance, SplitRow, Subcaption, sha256_text
+from medvl.registry import SPLITTERS
 from medvl.split.labels import DASHES, SHARED, expand_labels
 from medvl.split.rules import RULES_VERSION, split_caption
+from medvl.split.splitter import DEFAULT_PROMPT, SplitOptions, Splitter
 from medvl.versioning import stage_version
 
 SPLIT_STAGE = "split"
 SPLIT_STAGE_VERSION = stage_version(SPLIT_STAGE)  # derived from the split code (medvl/versioning.py)
-DEFAULT_PROMPT = "split/fewshot@1"
 MIN_PIECE_CHARS = 8  # a joined piece shorter than this must be the whole remaining text
 MAX_PIECES = 8
 
@@ -194,9 +195,16 @@ def rules_row(item_id: str, caption: str, *, tools: dict[str, str] | None = None
                                           tools=tools or tool_versions_split(False)))
 
 
+@SPLITTERS.register("llm")
 @dataclass
-class LLMSplitter:
+class LLMSplitter(Splitter):
     """Split captions with a served LLM; falls back to the rules with the reason recorded."""
+
+    needs_llm = True
+    falls_back = True
+    concurrent = True
+    manifest_tools = ("instructor", "openai")
+    preload = ("medvl.split.llm", "instructor", "openai", "openai.resources")
 
     settings: LLMSettings
     prompt: Prompt
@@ -217,6 +225,29 @@ class LLMSplitter:
     @classmethod
     def from_ref(cls, settings: LLMSettings, prompt_ref: str = DEFAULT_PROMPT, prompts_dir=None) -> "LLMSplitter":
         return cls(settings=settings, prompt=load_prompt(prompt_ref, prompts_dir))
+
+    @classmethod
+    def create(cls, options: SplitOptions) -> "LLMSplitter":
+        return cls.from_ref(options.llm, options.prompt, options.prompts_dir)
+
+    def fingerprint(self) -> dict[str, Any]:
+        s = self.settings
+        fp: dict[str, Any] = dict(prompt=self.prompt.ref, prompt_sha=self.prompt.sha, model=s.model, mode=s.mode,
+                                  params=self.llm.request_params(self.prompt), max_reasks=s.max_reasks)
+        if self.spans:
+            from medvl.split.pieces import PIECES_VERSION
+
+            fp["pieces"] = PIECES_VERSION  # a new cut changes every answer
+        return fp
+
+    def check(self) -> None:
+        self.llm.check_server()  # a dead server or a wrong model name: one clear message
+
+    def split(self, item_id: str, caption: str) -> SplitRow:
+        return self.split_many([(item_id, caption)])[0]
+
+    def stats(self) -> dict[str, int]:
+        return dict(self.llm.stats)
 
     def job(self, caption: str) -> tuple[Prompt, dict, type[BaseModel], dict]:
         if self.spans:
@@ -263,6 +294,9 @@ class LLMSplitter:
 
     def close(self) -> None:
         self.llm.close()
+
+    async def aclose(self) -> None:
+        await self.llm.aclose()
 
 
 def split_stats(rows: Iterable[SplitRow | dict[str, Any]]) -> dict[str, Any]:

@@ -40,8 +40,10 @@ from medvl.errors import InputError
 from medvl.progress import ProgressFn, no_progress
 from medvl.records import Reject, SplitRow, sha256_text
 from medvl.runs import RunDir, read_jsonl, safe_key, write_jsonl
-from medvl.split.llm import DEFAULT_PROMPT, SPLIT_STAGE, SPLIT_STAGE_VERSION, rules_row, split_stats, tool_versions_split
+from medvl.registry import SPLITTERS
+from medvl.split.llm import SPLIT_STAGE, SPLIT_STAGE_VERSION, rules_row, split_stats, tool_versions_split
 from medvl.split.rules import RULES_VERSION
+from medvl.split.splitter import DEFAULT_PROMPT, SplitOptions, Splitter
 
 INPUT_KEY = "input"  # the unit that holds the rejects of reading the input
 PARSE_STAGE = "parse"  # the stage whose per-paper parts are the units of a run directory
@@ -228,17 +230,12 @@ def iter_paper_units(rd: RunDir) -> Iterator[SplitUnit]:
         yield SplitUnit(key=INPUT_KEY, items=[], rejects=bad, source=str(figures))
 
 
-def settings_fingerprint(splitter: str, llm_splitter=None) -> dict[str, Any]:
-    """The settings that change what the split stage writes (not the url, concurrency or timeouts)."""
+def settings_fingerprint(splitter: str, impl=None) -> dict[str, Any]:
+    """The settings that change what the split stage writes (not the url, concurrency or timeouts):
+    the splitter's name, the rules and stage versions, and what the splitter `impl` adds."""
     fp: dict[str, Any] = {"splitter": splitter, "rules": RULES_VERSION, "stage_version": SPLIT_STAGE_VERSION}
-    if splitter == "llm":
-        s = llm_splitter.settings
-        fp.update(prompt=llm_splitter.prompt.ref, prompt_sha=llm_splitter.prompt.sha, model=s.model, mode=s.mode,
-                  params=llm_splitter.llm.request_params(llm_splitter.prompt), max_reasks=s.max_reasks)
-        if llm_splitter.spans:
-            from medvl.split.pieces import PIECES_VERSION
-
-            fp["pieces"] = PIECES_VERSION  # a new cut changes every answer
+    if impl is not None:
+        fp.update(impl.fingerprint())
     return fp
 
 
@@ -281,6 +278,15 @@ def planned_fingerprint(rd: RunDir, key: str, base: str, retry_fallbacks: bool) 
 def split_unit_rules(unit: SplitUnit, tools: dict[str, str] | None = None) -> list[SplitRow]:
     tools = tools or tool_versions_split(False)
     return [rules_row(i, c, tools=tools) for i, c in unit.items]
+
+
+def splitter_for(name: str, options: SplitOptions, where: str = "--splitter") -> Splitter:
+    """The registered splitter `name` made with `options`; an unknown name, or a splitter that needs a
+    served model without one, fails here (before any unit) naming `where`."""
+    cls = SPLITTERS.get(SPLITTERS.check(name, where))
+    if cls.needs_llm and options.llm is None:
+        raise InputError("--llm-url", "no_llm", f"the {name} splitter needs --llm-url and --llm-model")
+    return cls.create(options)
 
 
 def _resolve_paths(input_path: Path, out: Path | None) -> tuple[Path, RunDir, Path, Path, bool]:
@@ -338,25 +344,19 @@ def run_split(input_path: str | Path, out: str | Path | None = None, *, splitter
 
     `shard_size` cuts caption-only JSONL files; a run directory is always split per paper.
     `retry_fallbacks` (default): done units with LLM fallback rows are asked again (planned_fingerprint)."""
-    if splitter not in ("rules", "llm"):
-        raise InputError(splitter, "bad_splitter", "splitter must be 'rules' or 'llm'")
     if shard_size < 1:
         raise InputError(str(shard_size), "bad_shard_size", "shard size must be at least 1")
+    SPLITTERS.check(splitter, "--splitter")  # before any file is read or written
     captions_file, rd, out_path, rejects_path, run_mode = _resolve_paths(Path(input_path),
                                                                          Path(out) if out else None)
 
-    llm_splitter = None
-    if splitter == "llm":
-        from medvl.split.llm import LLMSplitter
-
-        if llm_settings is None:
-            raise InputError("--llm-url", "no_llm", "the llm splitter needs --llm-url and --llm-model")
+    if llm_settings is not None and SPLITTERS.get(splitter).needs_llm:
         if not use_cache:
             llm_settings = dataclasses.replace(llm_settings, cache_path=None)
         elif llm_settings.cache_path is None:
             llm_settings = dataclasses.replace(llm_settings, cache_path=rd.path / ".cache" / "llm-split.sqlite")
-        llm_splitter = LLMSplitter.from_ref(llm_settings, prompt, prompts_dir)
-    fingerprint = settings_fingerprint(splitter, llm_splitter)
+    impl = splitter_for(splitter, SplitOptions(prompt=prompt, llm=llm_settings, prompts_dir=prompts_dir))
+    fingerprint = settings_fingerprint(splitter, impl)
     fp = fingerprint_sha(fingerprint)
 
     if run_mode:
@@ -378,17 +378,17 @@ def run_split(input_path: str | Path, out: str | Path | None = None, *, splitter
     for k in stale:
         _remove_unit(rd, k)  # removed before any new work, so outputs never mix two settings
     # units with fallback rows are asked again (kept on disk until their new rows are written)
-    want = {k: planned_fingerprint(rd, k, b, retry_fallbacks and llm_splitter is not None) for k, b in base.items()}
+    want = {k: planned_fingerprint(rd, k, b, retry_fallbacks and impl.falls_back) for k, b in base.items()}
     retried = {k for k in (done & set(want)) - stale if _marker_meta(rd, k).get("fingerprint") != want[k]}
     reused = (done & set(want)) - stale - retried
     restarted = bool(stale - {INPUT_KEY}) and not (reused - {INPUT_KEY})
     pending = [u for u in units if u.key not in reused]
     settings = {**fingerprint, "units": "paper" if run_mode else f"{shard_size} captions",
                 "input": str(input_path), "out": str(out_path),
-                "llm": llm_settings.public() if llm_settings is not None else None}
+                "llm": llm_settings.public() if llm_settings is not None and impl.needs_llm else None}
     if not run_mode:
         settings["shard_size"] = shard_size
-    rd.update_manifest(SPLIT_STAGE, settings, tools=["instructor", "openai"] if splitter == "llm" else [])
+    rd.update_manifest(SPLIT_STAGE, settings, tools=list(impl.manifest_tools))
 
     def meta(unit: SplitUnit, rows: list) -> dict[str, Any]:
         return {"fingerprint": want[unit.key], "settings": fp, "records": len(rows), "rejects": len(unit.rejects),
@@ -397,23 +397,21 @@ def run_split(input_path: str | Path, out: str | Path | None = None, *, splitter
     progress(0, total=sum(len(u.items) for u in pending))
     llm_stats: dict[str, int] = {}
     try:
-        if llm_splitter is None:
-            tools = tool_versions_split(False)
-            for unit in pending:
-                rows = split_unit_rules(unit, tools)
+        for unit in [u for u in pending if not u.items]:  # nothing to split: written now
+            rd.write_unit(SPLIT_STAGE, unit.key, [], unit.rejects, meta=meta(unit, []))
+        asked = [u for u in pending if u.items]
+        if asked:
+            impl.check()
+        if asked and impl.concurrent:
+            asyncio.run(_run_concurrent_units(impl, rd, asked, meta, progress))
+        else:
+            for unit in asked:
+                rows = impl.split_many(unit.items)
                 rd.write_unit(SPLIT_STAGE, unit.key, rows, unit.rejects, meta=meta(unit, rows))
                 progress(len(rows), note=unit.key[:24])
-        else:
-            for unit in [u for u in pending if not u.items]:  # nothing to ask: written now
-                rd.write_unit(SPLIT_STAGE, unit.key, [], unit.rejects, meta=meta(unit, []))
-            asked = [u for u in pending if u.items]
-            if asked:
-                llm_splitter.llm.check_server()
-                asyncio.run(_run_llm_units(llm_splitter, rd, asked, meta, progress))
     finally:
-        if llm_splitter is not None:
-            llm_stats = dict(llm_splitter.llm.stats)
-            llm_splitter.close()
+        llm_stats = impl.stats()
+        impl.close()
         _merge(rd, out_path, rejects_path, run_mode)
 
     rows = list(rd.iter_unit_records(SPLIT_STAGE))
@@ -436,7 +434,7 @@ def _merge(rd: RunDir, out_path: Path, rejects_path: Path, run_mode: bool) -> No
         write_jsonl(rejects_path, rd.iter_unit_rejects(SPLIT_STAGE))
 
 
-async def _run_llm_units(splitter, rd: RunDir, pending: list[SplitUnit], meta, progress: ProgressFn) -> None:
+async def _run_concurrent_units(splitter, rd: RunDir, pending: list[SplitUnit], meta, progress: ProgressFn) -> None:
     from medvl.llm.client import LLMUnavailable
 
     rows: dict[str, list[SplitRow | None]] = {u.key: [None] * len(u.items) for u in pending}
@@ -466,4 +464,4 @@ async def _run_llm_units(splitter, rd: RunDir, pending: list[SplitUnit], meta, p
             raise LLMUnavailable(f"{exc} ({n_done} of {len(pending)} pending units finished and kept)") from exc
         raise
     finally:
-        await splitter.llm.aclose()
+        await splitter.aclose()

@@ -24,6 +24,10 @@ def _resolve_judge(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
     if bad:
         raise MedvlError(f"stage judge: what must be among {', '.join(WHATS)}, not {bad}")
     _kwargs_for(JudgeSettings, settings, "judge", also=("what", "cache", *JUDGE_LLM_KEYS))
+    if "judge" in settings:
+        from medvl.registry import JUDGES
+
+        JUDGES.check(settings["judge"], "stages.judge.judge")
     settings["url"] = config.llm.url
     settings["model"] = config.llm.model
     if config.llm.timeout_s and "timeout_s" not in settings:
@@ -40,8 +44,9 @@ def _judge_when(config: RunConfig, settings: dict[str, Any]) -> str | None:
 
 
 def _run_judge(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
-    from medvl.evaluate.judge import JudgeSettings, judge_run
+    from medvl.evaluate.judge import JudgeSettings
     from medvl.llm.client import LLMSettings
+    from medvl.registry import JUDGES
 
     s = dict(ctx.settings)
     whats, cache = s.pop("what"), s.pop("cache")
@@ -62,7 +67,8 @@ def _run_judge(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
                 not_judged.append(why)
                 continue
             settings["neighbours"] = str(ctx.run.inside(rel))
-        summary = judge_run(ctx.run.path, JudgeSettings(what=what, **settings), llm, progress=progress)
+        st = JudgeSettings(what=what, **settings)
+        summary = JUDGES.get(st.judge)(ctx.run.path, st, llm, progress=progress)
         last = summary.get("last_run", {})
         judged += int(last.get("judgments_total") or 0)
         ctx.notify(f"judge {what}: {last.get('judged_now', 0)} new, {last.get('failed_now', 0)} failed")
