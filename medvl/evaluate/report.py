@@ -20,7 +20,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from medvl.errors import InputError, MedvlError
 from medvl.evaluate import stats
@@ -809,54 +809,63 @@ def _judgment_view(j: dict) -> dict:
             "label": (j.get("extra") or {}).get("label"), "figure_id": (j.get("extra") or {}).get("figure_id")}
 
 
-def build_context(rd: RunData, images: ImageSink, max_figures: int = 60,
-                  progress: ProgressFn = no_progress, with_images: bool = True) -> dict:
-    """Everything the templates need, as plain data."""
-    problems = rd.problems
-    counts = _counts(rd)
-    rej_reason = Counter(f"{r.get('stage') or '?'}: {r.get('reason') or '?'}" for r in rd.rejects)
-    rejects_by_reason = rej_reason.most_common()
-    rejects_examples: dict[str, list[dict]] = defaultdict(list)
-    for r in rd.rejects:
-        k = f"{r.get('stage') or '?'}: {r.get('reason') or '?'}"
-        if len(rejects_examples[k]) < 3:
-            rejects_examples[k].append(r)
-    plots: dict[str, Any] = {}
-    if with_images and rejects_by_reason:
-        plots["rejects"] = images.add_bytes(plot_rejects(rejects_by_reason), "rejects", "image/png", "png")
+def _rejects_section(rd: RunData, images: ImageSink, with_images: bool) -> dict:
+    """Reject counts by 'stage: reason', three examples each, and their bar plot."""
+    def key(r: dict) -> str:
+        return f"{r.get('stage') or '?'}: {r.get('reason') or '?'}"
 
-    # judge summary ------------------------------------------------------------
-    judge_groups = []
+    by_reason = Counter(key(r) for r in rd.rejects).most_common()
+    examples: dict[str, list[dict]] = defaultdict(list)
+    for r in rd.rejects:
+        if len(examples[key(r)]) < 3:
+            examples[key(r)].append(r)
+    plots: dict[str, Any] = {}
+    if with_images and by_reason:
+        plots["rejects"] = images.add_bytes(plot_rejects(by_reason), "rejects", "image/png", "png")
+    return {"rejects_by_reason": by_reason, "rejects_examples": dict(examples), "n_rejects": len(rd.rejects),
+            "plots": plots}
+
+
+def _judge_group_view(g: dict, images: ImageSink, with_images: bool) -> dict:
+    view = dict(g)
+    view["criteria_rows"] = [
+        {"name": c, "mean": stats.fmt_ci(v), "cls": _score_class(v.get("mean")), "n": v.get("n"),
+         "low": stats.fmt_ci(v.get("low_share"), percent=True)}
+        for c, v in (g.get("criteria") or {}).items()]
+    view["overall_fmt"] = stats.fmt_ci(g.get("overall"))
+    view["flagged_fmt"] = stats.fmt_ci(g.get("flagged"), percent=True)
+    view["failed_fmt"] = stats.fmt_ci(g.get("failed"), percent=True)
+    gold = g.get("gold")
+    if gold and gold.get("agreement"):
+        a = gold["agreement"]
+        view["gold_fmt"] = {"n": a.get("n"), "precision": stats.fmt_ci(a.get("precision"), percent=True),
+                            "recall": stats.fmt_ci(a.get("recall"), percent=True),
+                            "accuracy": stats.fmt_ci(a.get("accuracy"), percent=True),
+                            "kappa": fmt_cell(a.get("kappa")),
+                            "disagree": gold.get("n_disagree"), "flagged": a.get("tp", 0) + a.get("fp", 0)}
+    if with_images and g.get("criteria"):
+        view["plot"] = images.add_bytes(plot_score_distribution(g), "scores", "image/png", "png")
+    return view
+
+
+def _judge_section(rd: RunData, images: ImageSink, with_images: bool) -> dict:
+    """The judge summary (judge_summary.json, else summarised from judgments.jsonl), one view per group."""
     summary = rd.judge_summary if isinstance(rd.judge_summary, dict) else None
     if summary is None and rd.judgments:
         from medvl.evaluate.judge import summarize
 
         summary = summarize(rd.judgments, [], gold=None)
-    for g in (summary or {}).get("groups", []) if summary else []:
-        view = dict(g)
-        view["criteria_rows"] = [
-            {"name": c, "mean": stats.fmt_ci(v), "cls": _score_class(v.get("mean")), "n": v.get("n"),
-             "low": stats.fmt_ci(v.get("low_share"), percent=True)}
-            for c, v in (g.get("criteria") or {}).items()]
-        view["overall_fmt"] = stats.fmt_ci(g.get("overall"))
-        view["flagged_fmt"] = stats.fmt_ci(g.get("flagged"), percent=True)
-        view["failed_fmt"] = stats.fmt_ci(g.get("failed"), percent=True)
-        gold = g.get("gold")
-        if gold and gold.get("agreement"):
-            a = gold["agreement"]
-            view["gold_fmt"] = {"n": a.get("n"), "precision": stats.fmt_ci(a.get("precision"), percent=True),
-                                "recall": stats.fmt_ci(a.get("recall"), percent=True),
-                                "accuracy": stats.fmt_ci(a.get("accuracy"), percent=True),
-                                "kappa": fmt_cell(a.get("kappa")),
-                                "disagree": gold.get("n_disagree"), "flagged": a.get("tp", 0) + a.get("fp", 0)}
-        if with_images and g.get("criteria"):
-            view["plot"] = images.add_bytes(plot_score_distribution(g), "scores", "image/png", "png")
-        judge_groups.append(view)
+    groups = [_judge_group_view(g, images, with_images) for g in (summary or {}).get("groups", [])] \
+        if summary else []
+    return {"judge_groups": groups, "judge_summary": summary}
 
+
+def _worst_section(rd: RunData) -> list[dict]:
+    """The 15 lowest-scored judgments, each with the text it judged (subcaptions or pair text)."""
     worst = sorted((j for j in rd.judgments if judgment_mean(j) is not None), key=judgment_mean)[:15]
-    worst_views = [_judgment_view(j) for j in worst]
+    views = [_judgment_view(j) for j in worst]
     pair_text = {p.get("pair_id"): p for p in rd.pairs}
-    for w in worst_views:
+    for w in views:
         if w["what"] == "splits" and w["item_id"] in rd.splits:
             w["subject"] = " | ".join(f"{s.get('label')}: {s.get('text')}"
                                       for s in rd.splits[w["item_id"]].get("subcaptions") or [])
@@ -869,142 +878,174 @@ def build_context(rd: RunData, images: ImageSink, max_figures: int = 60,
             w["subject"] = ""
         w["figure_id"] = w["figure_id"] or (w["item_id"] if w["what"] == "splits"
                                             else (pair_text.get(w["item_id"]) or {}).get("figure_id"))
+    return views
 
-    # metrics -------------------------------------------------------------------
-    metric_blocks, metric_plots = [], []
+
+def _eval_compare_view(f: Any, d: dict) -> dict:
+    """A `medvl eval compare` file as table rows, the aligned-minus-raw delta coloured by direction."""
+    names = list(d.get("models") or {})
+    rows = []
+    for r in d.get("rows") or []:
+        vals = r.get("values") or {}
+        pct = r.get("percent", True)
+        show = (lambda v: f"{100 * v:.1f}" if pct and _num(v) else fmt_cell(v))  # noqa: E731
+        delta = r.get("delta_aligned_minus_raw")
+        better = None
+        if _num(delta) and delta != 0:
+            better = (delta > 0) == bool(r.get("higher_is_better", True))
+        rows.append({"metric": r.get("metric"), "values": [show(vals.get(n)) for n in names],
+                     "delta": (f"{100 * delta:+.1f}" if pct else f"{delta:+.1f}") if _num(delta) else "–",
+                     "cls": "s-good" if better else ("s-bad" if better is False else "s-na")})
+    return {"file": f, "models": names, "rows": rows, "split": d.get("split"),
+            "n": (d.get("data") or {}).get("n_evaluated")}
+
+
+def _metrics_section(rd: RunData, images: ImageSink, with_images: bool, problems: list[str]) -> dict:
+    """Metrics files as tables, recall curves, raw-vs-aligned comparisons, prompt and split comparisons."""
+    blocks, plots = [], []
     for rel, m in rd.metrics:
         m = _metrics_for_tables(m)
         headline = {k: m[k] for k in ("retrieval", "zeroshot", "zero_shot") if isinstance(m.get(k), dict)}
         main = tables_from(headline) if headline else []
         rest = tables_from({k: v for k, v in m.items() if k not in headline}, "run details")
-        metric_blocks.append({"file": rel, "tables": main + rest, "main": main or rest[:4]})
+        blocks.append({"file": rel, "tables": main + rest, "main": main or rest[:4]})
     if with_images and rd.metrics:
         for title, curves in combined_recall_curves(rd.metrics).items():
             try:
-                metric_plots.append({"title": title, "src": images.add_bytes(
+                plots.append({"title": title, "src": images.add_bytes(
                     plot_recall_curves(curves, title), "recall", "image/png", "png")})
             except Exception as exc:  # a plot must never sink the report
                 problems.append(f"metrics: recall plot '{title}' failed ({exc})")
-    compare_views = []
-    for f, d in rd.eval_compare:
-        names = list(d.get("models") or {})
-        rows = []
-        for r in d.get("rows") or []:
-            vals = r.get("values") or {}
-            pct = r.get("percent", True)
-            show = (lambda v: f"{100 * v:.1f}" if pct and _num(v) else fmt_cell(v))  # noqa: E731
-            delta = r.get("delta_aligned_minus_raw")
-            better = None
-            if _num(delta) and delta != 0:
-                better = (delta > 0) == bool(r.get("higher_is_better", True))
-            rows.append({"metric": r.get("metric"), "values": [show(vals.get(n)) for n in names],
-                         "delta": (f"{100 * delta:+.1f}" if pct else f"{delta:+.1f}") if _num(delta) else "–",
-                         "cls": "s-good" if better else ("s-bad" if better is False else "s-na")})
-        compare_views.append({"file": f, "models": names, "rows": rows,
-                              "split": d.get("split"), "n": (d.get("data") or {}).get("n_evaluated")})
     retrieval_table = None
     if rd.metrics:
         cols, rows = retrieval_rows(rd.metrics)
         if rows:
             retrieval_table = {"columns": cols, "rows": rows}
-    compare_tables = [prompt_compare_view(f, d) for f, d in rd.prompt_compare]
-    split_tables = [{"file": f, "tables": tables_from(d)} for f, d in rd.split_metrics]
+    return {"metric_blocks": blocks, "metric_plots": plots, "retrieval_table": retrieval_table,
+            "eval_compare": [_eval_compare_view(f, d) for f, d in rd.eval_compare],
+            "compare_tables": [prompt_compare_view(f, d) for f, d in rd.prompt_compare],
+            "split_tables": [{"file": f, "tables": tables_from(d)} for f, d in rd.split_metrics]}
 
-    # gallery -------------------------------------------------------------------
+
+def _figure_image(rd: RunData, images: ImageSink, f: dict, panels: list[dict], colours: dict,
+                  problems: list[str], with_images: bool) -> tuple[Any, str | None]:
+    """(image src, note): the figure drawn with its panel boxes, or why there is none."""
+    fid = str(f.get("figure_id"))
+    if not f.get("image"):
+        return None, "no rendered image for this figure"
+    if not with_images:
+        return None, None
+    try:
+        p = (rd.path / f["image"]).resolve()
+        if rd.path not in p.parents:
+            raise ValueError("image path escapes the run directory")
+        return images.add(render_figure(p, {**f, "panels": panels}, colours), fid), None
+    except FileNotFoundError:
+        note = f"image not found: {f['image']}"
+    except Exception as exc:
+        note = f"image could not be drawn: {f['image']} ({type(exc).__name__}: {exc})"
+    problems.append(f"figures.jsonl: {fid}: {note}")
+    return None, note
+
+
+def _gallery_card(rd: RunData, images: ImageSink, f: dict, fig_pairs: list[dict], judgments: list[dict],
+                  problems: list[str], with_images: bool) -> dict:
+    """One figure of the gallery: the drawn image, the caption with its subcaptions marked, panels, judgments."""
+    fid = str(f.get("figure_id"))
+    panels = paired_panels(f.get("panels") or [], fig_pairs)
+    colours = panel_colours(panels)
+    methods: dict[str, str] = {}
+    for pr in fig_pairs:
+        if pr.get("label") and pr.get("method"):
+            methods.setdefault(_label_key(pr["label"]), pr["method"])
+    split = rd.splits.get(fid)
+    subs = (split or {}).get("subcaptions") or []
+    cap_html, sub_info = highlight_caption(f.get("caption") or "", subs, colours, methods)
+    src, note = _figure_image(rd, images, f, panels, colours, problems, with_images)
+    js = sorted(judgments, key=lambda j: (judgment_mean(j) or 99))
+    wk = _worst_key(js)
+    return {
+        "figure_id": fid, "paper_id": f.get("paper_id"), "label": f.get("label") or f.get("number") or "",
+        "page": f.get("page"), "caption_source": f.get("caption_source"), "kind": f.get("kind"),
+        "license": f.get("license"), "src": src, "image_note": note, "caption_html": cap_html,
+        "subcaptions": sub_info, "splitter": (split or {}).get("splitter"),
+        "split_prompt": (split or {}).get("prompt_id"), "fallback": (split or {}).get("fallback_reason"),
+        "panels": [{"label": p.get("label") or "·", "colour": colours.get(_label_key(p.get("label")) or f"#{i}",
+                                                                           PALETTE[i % len(PALETTE)]),
+                    "source": p.get("label_source"), "method": p.get("method"),
+                    "parsed": p.get("parsed_label")} for i, p in enumerate(panels)],
+        "judgments": [_judgment_view(j) for j in js], "worst": None if wk == math.inf else wk,
+        "worst_cls": _score_class(None if wk == math.inf else wk),
+    }
+
+
+def _gallery_section(rd: RunData, images: ImageSink, max_figures: int, progress: ProgressFn,
+                     problems: list[str], with_images: bool) -> list[dict]:
+    """Figures worst-judged first (then by paper and index), at most `max_figures` (negative: all)."""
     by_fig = _judgments_by_figure(rd)
     pairs_by_fig: dict[str, list[dict]] = defaultdict(list)
     for pr in rd.pairs:
         pairs_by_fig[str(pr.get("figure_id"))].append(pr)
-    figs = list(rd.figures)
-    figs.sort(key=lambda f: (_worst_key(by_fig.get(str(f.get("figure_id")), [])),
-                             str(f.get("paper_id")), f.get("index") or 0))
+    figs = sorted(rd.figures, key=lambda f: (_worst_key(by_fig.get(str(f.get("figure_id")), [])),
+                                             str(f.get("paper_id")), f.get("index") or 0))
     shown = figs[:max_figures] if max_figures >= 0 else figs
     gallery = []
     progress(0, total=len(shown), note="figures")
     for f in shown:
         fid = str(f.get("figure_id"))
-        fig_pairs = pairs_by_fig.get(fid, [])
-        panels = paired_panels(f.get("panels") or [], fig_pairs)
-        colours = panel_colours(panels)
-        methods: dict[str, str] = {}
-        for pr in fig_pairs:
-            if pr.get("label") and pr.get("method"):
-                methods.setdefault(_label_key(pr["label"]), pr["method"])
-        split = rd.splits.get(fid)
-        subs = (split or {}).get("subcaptions") or []
-        cap_html, sub_info = highlight_caption(f.get("caption") or "", subs, colours, methods)
-        src, note = None, None
-        if with_images and f.get("image"):
-            try:
-                p = (rd.path / f["image"]).resolve()
-                if rd.path not in p.parents:
-                    raise ValueError("image path escapes the run directory")
-                src = images.add(render_figure(p, {**f, "panels": panels}, colours), fid)
-            except FileNotFoundError:
-                note = f"image not found: {f['image']}"
-                problems.append(f"figures.jsonl: {fid}: {note}")
-            except Exception as exc:
-                note = f"image could not be drawn: {f['image']} ({type(exc).__name__}: {exc})"
-                problems.append(f"figures.jsonl: {fid}: {note}")
-        elif not f.get("image"):
-            note = "no rendered image for this figure"
-        js = sorted(by_fig.get(fid, []), key=lambda j: (judgment_mean(j) or 99))
-        wk = _worst_key(js)
-        gallery.append({
-            "figure_id": fid, "paper_id": f.get("paper_id"), "label": f.get("label") or f.get("number") or "",
-            "page": f.get("page"), "caption_source": f.get("caption_source"), "kind": f.get("kind"),
-            "license": f.get("license"), "src": src, "image_note": note, "caption_html": cap_html,
-            "subcaptions": sub_info, "splitter": (split or {}).get("splitter"),
-            "split_prompt": (split or {}).get("prompt_id"), "fallback": (split or {}).get("fallback_reason"),
-            "panels": [{"label": p.get("label") or "·", "colour": colours.get(_label_key(p.get("label")) or f"#{i}",
-                                                                               PALETTE[i % len(PALETTE)]),
-                        "source": p.get("label_source"), "method": p.get("method"),
-                        "parsed": p.get("parsed_label")} for i, p in enumerate(panels)],
-            "judgments": [_judgment_view(j) for j in js], "worst": None if wk == math.inf else wk,
-            "worst_cls": _score_class(None if wk == math.inf else wk),
-        })
+        gallery.append(_gallery_card(rd, images, f, pairs_by_fig.get(fid, []), by_fig.get(fid, []), problems,
+                                     with_images))
         progress(1, note=fid)
+    return gallery
 
-    # dataset make-up (tags.jsonl, export tag filters) -------------------------------
+
+def _prompts_used(rows: Iterable[dict], id_key: str, sha_key: str, model_key: str,
+                  only_with_id: bool = False) -> list[dict]:
+    used = sorted({(r.get(id_key), r.get(sha_key), r.get(model_key)) for r in rows
+                   if r.get(id_key) or not only_with_id},
+                  key=lambda t: tuple(str(x) for x in t))
+    return [{"prompt_id": a, "prompt_sha": (b or "")[:12], "model": c} for a, b, c in used]
+
+
+def _settings_section(rd: RunData) -> dict:
+    """The run manifest's environment rows, each stage's settings and tools, and the prompts used."""
+    man = rd.manifest or {}
+    rows = [[k, man.get(k)] for k in ("medvl_version", "git_hash", "python", "platform",
+                                      "created_at", "updated_at") if man.get(k) is not None]
+    stage_settings = [{"stage": st, "settings": json.dumps(info.get("settings", {}), indent=2, sort_keys=True),
+                       "tools": info.get("tools") or {}, "updated_at": info.get("updated_at")}
+                      for st, info in (man.get("stages") or {}).items()]
+    return {"settings_rows": rows, "stage_settings": stage_settings,
+            "judge_prompts": _prompts_used(rd.judgments, "prompt_id", "prompt_sha", "judge_model"),
+            "split_prompts": _prompts_used(rd.splits.values(), "prompt_id", "prompt_sha", "model",
+                                           only_with_id=True)}
+
+
+def build_context(rd: RunData, images: ImageSink, max_figures: int = 60,
+                  progress: ProgressFn = no_progress, with_images: bool = True) -> dict:
+    """Everything the templates need, as plain data: one builder per report section."""
+    problems = rd.problems
     from medvl.tag.reportview import tag_view
 
-    tags_view = tag_view(rd.path, images.add if with_images else None, problems)
-
-    # settings ---------------------------------------------------------------------
-    man = rd.manifest or {}
-    settings_rows = [[k, man.get(k)] for k in ("medvl_version", "git_hash", "python", "platform",
-                                                 "created_at", "updated_at") if man.get(k) is not None]
-    stage_settings = []
-    for st, info in (man.get("stages") or {}).items():
-        stage_settings.append({"stage": st, "settings": json.dumps(info.get("settings", {}), indent=2, sort_keys=True),
-                               "tools": info.get("tools") or {}, "updated_at": info.get("updated_at")})
-    prompts_used = sorted({(j.get("prompt_id"), j.get("prompt_sha"), j.get("judge_model")) for j in rd.judgments},
-                          key=lambda t: tuple(str(x) for x in t))
-    split_prompts = sorted({(s.get("prompt_id"), s.get("prompt_sha"), s.get("model"))
-                            for s in rd.splits.values() if s.get("prompt_id")}, key=lambda t: tuple(str(x) for x in t))
-
-    title = man.get("name") or rd.path.name
-    return {
+    ctx = {
         "llm_note": llm_note(rd),
-        "title": title, "run_path": str(rd.path), "version": REPORT_VERSION,
-        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "title": (rd.manifest or {}).get("name") or rd.path.name, "run_path": str(rd.path),
+        "version": REPORT_VERSION, "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "present": rd.present, "problems": problems,
         "missing": [n for n in ("figures.jsonl", "subcaptions.jsonl", "pairs.jsonl", "judgments.jsonl",
                                 "metrics.json") if not rd.present.get(n)],
-        "cards": _cards(rd),
-        "tags": tags_view,
-        "counts": counts, "rejects_by_reason": rejects_by_reason, "rejects_examples": dict(rejects_examples),
-        "n_rejects": len(rd.rejects), "plots": plots,
-        "judge_groups": judge_groups, "judge_summary": summary, "worst": worst_views,
-        "metric_blocks": metric_blocks, "metric_plots": metric_plots, "retrieval_table": retrieval_table,
-        "eval_compare": compare_views,
-        "compare_tables": compare_tables, "split_tables": split_tables,
-        "gallery": gallery, "n_figures": len(rd.figures), "n_shown": len(gallery),
-        "settings_rows": settings_rows, "stage_settings": stage_settings,
-        "judge_prompts": [{"prompt_id": a, "prompt_sha": (b or "")[:12], "model": c} for a, b, c in prompts_used],
-        "split_prompts": [{"prompt_id": a, "prompt_sha": (b or "")[:12], "model": c} for a, b, c in split_prompts],
-        "fmt": fmt_cell,
+        "cards": _cards(rd), "counts": _counts(rd),
+        **_rejects_section(rd, images, with_images),
+        **_judge_section(rd, images, with_images),
+        "worst": _worst_section(rd),
+        **_metrics_section(rd, images, with_images, problems),
     }
+    ctx["gallery"] = _gallery_section(rd, images, max_figures, progress, problems, with_images)
+    ctx.update(n_figures=len(rd.figures), n_shown=len(ctx["gallery"]))
+    # dataset make-up (tags.jsonl, export tag filters)
+    ctx["tags"] = tag_view(rd.path, images.add if with_images else None, problems)
+    ctx.update(_settings_section(rd), fmt=fmt_cell)
+    return ctx
 
 
 # models too small for the tasks: their answers show that the LLM stages run, not how well
