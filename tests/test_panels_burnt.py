@@ -47,3 +47,23 @@ def test_panel_check_reasons():
     boxes[1].label = "B"
     assert panel_check(boxes, ["A", "B"]) is None
     assert panel_check(boxes, ["A", "C"]) == "letters_differ: A,B vs caption A,C"
+
+
+@needs_tesseract
+@pytest.mark.parametrize("letters,rows,cols,italic,inside", [
+    (list("ABCDEF"), 2, 3, False, True),  # white capitals on black photographs, black gutters
+    ([f"({c})" for c in "abcd"], 2, 2, True, True),  # white italic "(a)" on the photographs
+    (list("ABCD"), 2, 2, True, True),  # white italic capitals; the lower row has no dark gutter
+    ([f"({c})" for c in "abcd"], 2, 2, True, False),  # black italic "(a)" above, on white
+])
+def test_burnt_in_white_on_dark_and_italic_letters_are_read(tmp_path: Path, letters, rows, cols, italic, inside):
+    pdf = pdfgen.burnt_letters_dark(tmp_path / "f.pdf", letters, rows, cols, italic=italic, inside=inside)
+    figs, _ = parse_paper(pdf, settings=ParseSettings(ocr="auto", render=False))
+    f = figs[0]
+    want = [s.strip("().").upper() for s in letters]
+    assert [p.label for p in f.panels] == want
+    assert all(p.label_source == "ocr" for p in f.panels)
+    assert f.panel_check is None
+    # reading order: rows top to bottom, left to right; panels do not overlap
+    for a, b in zip(f.panels, f.panels[1:]):
+        assert (a.bbox[1] < b.bbox[1] - 20) or (abs(a.bbox[1] - b.bbox[1]) <= 20 and a.bbox[2] <= b.bbox[0] + 2)

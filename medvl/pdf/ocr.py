@@ -128,7 +128,10 @@ def _is_line(box: tuple[int, int, int, int], h: int, count: int) -> bool:
 
 
 def _window_candidates(grey: np.ndarray, win: tuple[int, int, int, int], panel: tuple[int, int, int, int],
-                       corner: str, pi: int, keep: int = 2) -> list[Candidate]:
+                       corner: str, pi: int, keep: int = 2, second: bool = False) -> list[Candidate]:
+    """Letter-like glyphs in one window.  ``second``: the second look, for letters the first one
+    missed: thresholds between three grey levels too (:func:`_thresholds`), and a glyph's
+    broken-off stroke ends joined to it."""
     wx0, wy0, wx1, wy1 = win
     side = min(panel[2] - panel[0], panel[3] - panel[1])
     min_h = max(6, int(0.025 * side))
@@ -153,8 +156,9 @@ def _window_candidates(grey: np.ndarray, win: tuple[int, int, int, int], panel: 
     ay = (panel[1] if corner[0] == "t" else panel[3]) - py0
     diag = ((wy1 - wy0) ** 2 + (wx1 - wx0) ** 2) ** 0.5
     ph, pw = g.shape
-    for dark in (True, False):
-        mask = g < min(t, 200) if dark else g > max(t, 90)
+    levels = _thresholds(gw, t) if second else [(True, min(t, 200)), (False, max(t, 90))]
+    for dark, thr in levels:
+        mask = g < thr if dark else g > thr
         comps, lab = _components(mask)
         if not comps:
             continue
@@ -179,7 +183,11 @@ def _window_candidates(grey: np.ndarray, win: tuple[int, int, int, int], panel: 
                 dh = dy1 - dy0
                 gap = dx0 - wb[2]
                 vov = min(wb[3], dy1) - max(wb[1], dy0)
-                if -1 <= gap <= 0.22 * h and vov > 0.5 * min(h, dh) and 0.3 * h <= dh <= 1.5 * h:
+                # second look: a piece of the same glyph, a stroke end that a thin (italic,
+                # serif) stroke cuts off at this threshold, within the glyph's height and overlapping it
+                piece = second and (dx0 < wb[2] and dx1 > wb[0] and dy0 >= wb[1] - 2 and dy1 <= wb[3] + 2
+                                    and dh < h and dx1 - wb[2] <= 0.5 * h)
+                if piece or (-1 <= gap <= 0.22 * h and vov > 0.5 * min(h, dh) and 0.3 * h <= dh <= 1.5 * h):
                     members.append(d)
                     wb = [min(wb[0], dx0), min(wb[1], dy0), max(wb[2], dx1), max(wb[3], dy1)]
             ww, wh = wb[2] - wb[0], wb[3] - wb[1]
@@ -220,7 +228,32 @@ def _window_candidates(grey: np.ndarray, win: tuple[int, int, int, int], panel: 
                                    bbox=(px0 + wb[0], py0 + wb[1], px0 + wb[2], py0 + wb[3]),
                                    glyph=glyph, score=score))
     cands.sort(key=lambda c: -c.score)
+    if second:  # the same glyph found at two thresholds: the better-scored one
+        cands = [c for i, c in enumerate(cands) if not any(_overlap(c.bbox, o.bbox) > 0.7 for o in cands[:i])]
     return cands[:keep]
+
+
+def _thresholds(gw: np.ndarray, t: float) -> list[tuple[bool, float]]:
+    """(dark letters?, threshold) pairs to binarise a corner window with on the second look.
+
+    Otsu's threshold of the window, for dark and for light letters; and where the window holds
+    three grey levels (a black gutter or background, a grey photograph, a white letter on it; or a
+    white margin, a grey photograph, a black letter) a threshold between the letter and the
+    photograph too: Otsu's of the upper (lower) class alone.  With one threshold the letter and
+    the photograph under it are one blob, and no letter is found.
+    """
+    out = [(True, min(t, 200.0)), (False, max(t, 90.0))]
+    hi = gw[gw > t]
+    if hi.size >= 64 and float(hi.max()) - float(hi.min()) >= 60:
+        t_hi = _otsu(hi)
+        if t_hi > out[1][1] + 20:
+            out.append((False, t_hi))
+    lo = gw[gw < t]
+    if lo.size >= 64 and float(lo.max()) - float(lo.min()) >= 60:
+        t_lo = _otsu(lo)
+        if t_lo < out[0][1] - 20:
+            out.append((True, t_lo))
+    return out
 
 
 def _inside_other(box: tuple[int, int, int, int], pi: int, panels: list[tuple[int, int, int, int]]) -> bool:
@@ -233,16 +266,17 @@ def _inside_other(box: tuple[int, int, int, int], pi: int, panels: list[tuple[in
                for k, q in enumerate(panels))
 
 
-def letter_candidates(rgb: np.ndarray, panels: list[tuple[int, int, int, int]], per_window: int = 4
-                      ) -> list[Candidate]:
-    """Letter-like ink blobs in the four corner windows of every panel (both polarities)."""
+def letter_candidates(rgb: np.ndarray, panels: list[tuple[int, int, int, int]], per_window: int = 4,
+                      second: bool = False, only: set[int] | None = None) -> list[Candidate]:
+    """Letter-like ink blobs in the four corner windows of every panel (both polarities);
+    ``second``: the second look (:func:`_window_candidates`), at the panels in ``only``."""
     grey = rgb.mean(axis=2).astype(np.uint8) if rgb.ndim == 3 else rgb.astype(np.uint8)
     H, W = grey.shape
     out: list[Candidate] = []
     seen: set[tuple[int, int, int, int, int]] = set()
     panels = [tuple(int(v) for v in p) for p in panels]
     for pi, p in enumerate(panels):
-        if p[2] - p[0] < 16 or p[3] - p[1] < 16:
+        if p[2] - p[0] < 16 or p[3] - p[1] < 16 or (only is not None and pi not in only):
             continue
         for corner in CORNERS:
             win = _window(p, corner, W, H)
@@ -252,7 +286,7 @@ def letter_candidates(rgb: np.ndarray, panels: list[tuple[int, int, int, int]], 
             inner = (max(win[0], p[0] + 2), max(win[1], p[1] + 2), min(win[2], p[2] - 2), min(win[3], p[3] - 2))
             wins = [win] + ([inner] if inner != win and inner[2] - inner[0] >= 16 and inner[3] - inner[1] >= 16 else [])
             for w in wins:
-                cs = [c for c in _window_candidates(grey, w, p, corner, pi, keep=per_window + 2)
+                cs = [c for c in _window_candidates(grey, w, p, corner, pi, keep=per_window + 2, second=second)
                       if not _inside_other(c.bbox, pi, panels)][:per_window]
                 for c in cs:
                     key = (pi,) + c.bbox
@@ -296,6 +330,32 @@ class Read:
     conf: float
     bbox: tuple[int, int, int, int]
     raw: str
+
+
+# italic letters: tesseract reads most slanted glyphs (Times bold italic, ~17 degrees) only once
+# they are set upright; the second look shears glyphs back by this much (x shift per pixel of height)
+ITALIC_SHEAR = 0.3
+
+
+def upright(c: Candidate, k: float = ITALIC_SHEAR) -> Candidate:
+    """The candidate with its glyph sheared by ``k`` (lower rows moved right): an italic letter
+    set upright."""
+    g = c.glyph
+    h, w = g.shape
+    out = np.zeros((h, w + int(abs(k) * h) + 1), bool)
+    for y in range(h):
+        dx = int(round(k * (h - 1 - y)))
+        out[y, dx:dx + w] = g[y]
+    return Candidate(panel=c.panel, corner=c.corner, bbox=c.bbox, glyph=out, score=c.score)
+
+
+def second_look(first: list[Candidate], found: list[Candidate], timeout_s: float = OCR_TIMEOUT_S) -> list[Read]:
+    """Read the glyphs the first look left unread once more, in one tesseract call: ``first`` (the
+    first look's unread candidates) and ``found`` (the second look's new ones), each as it is and
+    set upright (italic letters)."""
+    new = [c for c in found if not any(_overlap(c.bbox, o.bbox) > 0.9 for o in first)]
+    cands = new + [upright(c) for c in first + new]
+    return ocr_candidates(cands, timeout_s=timeout_s) if cands else []
 
 
 def ocr_candidates(cands: list[Candidate], timeout_s: float = OCR_TIMEOUT_S) -> list[Read]:
@@ -436,6 +496,21 @@ def read_panel_letters_and_hits(rgb: np.ndarray, panels: list[tuple[int, int, in
     cands = letter_candidates(rgb, panels)
     reads = ocr_candidates(cands, timeout_s=timeout_s)
     labels = consistent_labels(len(panels), reads)
+    missing = {i for i, lab in enumerate(labels) if lab is None}
+    if missing and len(missing) < len(panels):
+        # panels left without a letter in a lettered figure get a second look (three grey levels,
+        # broken strokes, italic glyphs set upright); its reads only fill those panels, with
+        # letters not yet used (a figure with no letter read at all gets none: no second guess)
+        done = {r.bbox for r in reads}
+        unread = [c for c in cands if c.panel in missing and c.bbox not in done]
+        more = second_look(unread, letter_candidates(rgb, panels, second=True, only=missing), timeout_s)
+        used = {lab[0] for lab in labels if lab is not None}
+        more = [r for r in more if r.panel in missing and r.letter not in used]
+        if more:
+            labels2 = consistent_labels(len(panels), reads + more)
+            # kept only when it keeps every letter the first look gave
+            if all(a is None or a == b for a, b in zip(labels, labels2)):
+                labels, reads = labels2, reads + more
     hits = []
     for i, lab in enumerate(labels):
         if lab is None or lab[1] != "ocr":
@@ -506,6 +581,22 @@ def find_letter_anchors(rgb: np.ndarray, expected: list[str], timeout_s: float =
                 missing.remove(r.letter)
             if not missing:
                 break
+        if missing:
+            # a second look (three grey levels, broken strokes, italic glyphs set upright) at
+            # glyphs as tall as the letters found, in one call
+            found = []
+            for y in range(0, max(1, H - ANCHOR_WINDOW // 3), step):
+                for x in range(0, max(1, W - ANCHOR_WINDOW // 3), step):
+                    win = (x, y, min(W, x + ANCHOR_WINDOW), min(H, y + ANCHOR_WINDOW))
+                    if win[2] - win[0] >= 24 and win[3] - win[1] >= 24:
+                        found += _window_candidates(grey, win, win, "tl", 0, keep=12, second=True)
+            tall = [c for c in found if 0.6 * h0 <= c.bbox[3] - c.bbox[1] <= 1.6 * h0
+                    and not any(_overlap(c.bbox, g) > 0.5 for g in good)]
+            tall = [c for i, c in enumerate(tall) if not any(_overlap(c.bbox, o.bbox) > 0.5 for o in tall[:i])]
+            for r in second_look(retry, tall[:16], timeout_s):
+                if r.letter in missing and r.conf >= ANCHOR_MIN_CONF and _single_letter(r.raw):
+                    reads.append(r)
+                    missing.remove(r.letter)
     if len(reads) < 2:
         return []
     # one case per figure: the case most reads have

@@ -465,3 +465,57 @@ def scheme_and_unnumbered(path: Path) -> Path:
     body(page, (50, yb + 10, 562, 500))
     doc.save(path)
     return path
+
+
+def dark_photo(h: int, w: int, seed: int) -> np.ndarray:
+    """A dark tinted 'micrograph': soft bright blobs on a near-black field, with noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    g = np.full((h, w), 25.0)
+    for _ in range(6):
+        cx, cy, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(0.08, 0.25) * w
+        g += rng.uniform(60, 140) * np.exp(-(((xx - cx) / r) ** 2 + ((yy - cy) / r) ** 2))
+    g += rng.normal(0, 10, (h, w))
+    tint = rng.uniform(0.6, 1.0, size=3)
+    return np.clip(g[:, :, None] * tint, 0, 255).astype(np.uint8)
+
+
+def burnt_letters_dark(path: Path, letters: list[str], rows: int, cols: int, italic: bool = False,
+                       inside: bool = True) -> Path:
+    """One embedded image: a rows x cols grid of dark photographs, panel letters burnt into the
+    pixels: white inside each photograph's top-left corner, on a black background (thin black
+    gutters); or (``inside=False``) black above each photograph, on white; in Times
+    bold italic when ``italic``.  The figure is drawn with PyMuPDF and rendered to a PNG, so its
+    letters have no text layer.  The caption names the letters."""
+    import pymupdf
+
+    pw, ph, gut, size = 160, 120, 4 if inside else 10, 14
+    fw = cols * pw + (cols + 1) * gut
+    fh = rows * ph + (rows + 1) * gut + (0 if inside else rows * (size + 4))
+    fig = pymupdf.open()
+    fp = fig.new_page(width=fw, height=fh)
+    bg = 0 if inside else 1
+    fp.draw_rect(fp.rect, color=None, fill=(bg, bg, bg))
+    for k in range(rows * cols):
+        r, c = divmod(k, cols)
+        x = gut + c * (pw + gut)
+        y = gut + r * (ph + gut) + (0 if inside else (r + 1) * (size + 4))
+        buf = io.BytesIO()
+        from PIL import Image
+
+        Image.fromarray(dark_photo(2 * ph, 2 * pw, seed=k + 1)).save(buf, format="PNG")
+        fp.insert_image(pymupdf.Rect(x, y, x + pw, y + ph), stream=buf.getvalue())
+        if k < len(letters):
+            ty = y + 4 + 0.8 * size if inside else y - 4
+            fp.insert_text((x + 5, ty), letters[k], fontsize=size, fontname="tibi" if italic else "hebo",
+                           color=(1, 1, 1) if inside else (0, 0, 0))
+    img = fp.get_pixmap(dpi=200, alpha=False).tobytes("png")
+    doc = _doc()
+    page = doc.new_page(width=W, height=H)
+    body(page, (50, 50, 562, 140))
+    page.insert_image((86, 160, 526, 460), stream=img)
+    names = [s.strip("().") for s in letters]
+    caption(page, 86, 490, "Figure 1.", [" ".join(f"({n}) Sample {i + 1}." for i, n in enumerate(names))])
+    body(page, (50, 520, 562, 700))
+    doc.save(path)
+    return path
