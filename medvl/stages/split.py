@@ -1,0 +1,111 @@
+"""The split stage: captions -> labelled subcaptions (medvl/split/), by a registered splitter, one unit per paper."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from medvl.config import RunConfig
+from medvl.errors import MedvlError
+from medvl.pipeline import Shard, ShardContext, Stage, StageContext, register
+from medvl.records import Reject
+from medvl.runs import RunDir
+from medvl.settings import check_keys
+from medvl.versioning import stage_version
+
+SPLIT_LLM_KEYS = ("mode", "timeout_s", "max_reasks", "transport_retries", "concurrency", "params", "backoff_s",
+                  "backoff_max_s")
+
+
+def _resolve_split(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
+    from medvl.registry import SPLITTERS
+
+    settings = {"splitter": "rules", **raw}
+    check_keys(settings, {"splitter", "prompt", "cache", "retry_fallbacks", *SPLIT_LLM_KEYS}, "stages.split")
+    name = SPLITTERS.check(settings["splitter"], "stages.split.splitter")
+    if SPLITTERS.get(name).needs_llm:
+        if not config.llm.url:
+            raise MedvlError(f"stage split: splitter {name} needs an LLM server: llm.urls in the config or --llm-url")
+        if not config.llm.model:
+            raise MedvlError(f"stage split: splitter {name} needs llm.model in the config or --llm-model")
+        settings.setdefault("prompt", "split/fewshot@1")
+        settings.setdefault("cache", True)
+        settings["url"] = config.llm.url
+        settings["model"] = config.llm.model
+        if config.llm.timeout_s and "timeout_s" not in settings:
+            settings["timeout_s"] = config.llm.timeout_s
+    return settings
+
+
+def _llm_settings(run: RunDir, settings: dict[str, Any]) -> Any:
+    from medvl.llm.client import LLMSettings
+
+    kw = {k: settings[k] for k in SPLIT_LLM_KEYS if k in settings}
+    # the same answer cache as `medvl split RUN_DIR`, so either command reuses the other's answers
+    cache = run.file(".cache/llm-split.sqlite") if settings.get("cache", True) else None
+    return LLMSettings(url=settings["url"], model=settings["model"], cache_path=cache, **kw)
+
+
+def _splitter(run: RunDir, settings: dict[str, Any]) -> Any:
+    """The split stage's splitter (medvl.registry.SPLITTERS) made from its resolved settings."""
+    from medvl.registry import SPLITTERS
+    from medvl.split.splitter import DEFAULT_PROMPT, SplitOptions
+
+    name = settings.get("splitter", "rules")
+    llm = _llm_settings(run, settings) if SPLITTERS.get(name).needs_llm else None
+    return SPLITTERS.get(name).create(SplitOptions(prompt=settings.get("prompt", DEFAULT_PROMPT), llm=llm))
+
+
+def _plan_split(ctx: StageContext) -> list[Shard]:
+    """One shard per paper: the units and fingerprints of `medvl split RUN_DIR` (medvl/split/stage.py),
+    so either command reuses the units the other finished."""
+    from medvl.split.stage import (fingerprint_sha, iter_paper_units, planned_fingerprint, settings_fingerprint,
+                                   unit_fingerprint)
+
+    splitter = _splitter(ctx.run, ctx.settings)
+    try:
+        splitter.check()  # fail fast, before any shard: a dead server or a wrong model name is one clear message
+        fp = fingerprint_sha(settings_fingerprint(ctx.settings.get("splitter", "rules"), splitter))
+    finally:
+        splitter.close()
+    shards = []
+    for unit in iter_paper_units(ctx.run):
+        payload: dict[str, Any] = {"from_part": True} if unit.from_part else {
+            "items": unit.items, "rejects": [r.model_dump(mode="json") for r in unit.rejects]}
+        # fallback rows of an earlier run are asked again (retry_fallbacks, default true): the unit's
+        # fingerprint then differs from its done marker, so the engine redoes it
+        fingerprint = planned_fingerprint(ctx.run, unit.key, unit_fingerprint(fp, unit),
+                                          splitter.falls_back and ctx.settings.get("retry_fallbacks", True))
+        shards.append(Shard(unit.key, payload, fingerprint, unit.source))
+    return shards
+
+
+def _run_split_shard(sctx: ShardContext) -> tuple[list[Any], list[Any]]:
+    from medvl.split.stage import SplitUnit, load_paper_unit
+
+    if sctx.payload.get("from_part"):
+        unit = load_paper_unit(sctx.run, sctx.key)
+    else:
+        unit = SplitUnit(sctx.key, [tuple(x) for x in sctx.payload["items"]],
+                         [Reject.model_validate(r) for r in sctx.payload["rejects"]])
+    if not unit.items:
+        return [], unit.rejects
+    splitter = _splitter(sctx.run, sctx.settings)
+    try:
+        return splitter.split_many(unit.items), unit.rejects  # LLMUnavailable stops the stage; a rerun resumes
+    finally:
+        splitter.close()
+
+
+def _split_preload(settings: dict[str, Any]) -> list[str]:
+    from medvl.registry import SPLITTERS
+
+    return list(SPLITTERS.get(settings.get("splitter", "rules")).preload)
+
+
+register(Stage(
+    "split", stage_version("split"), order=20, description="captions -> labelled subcaptions, rules or a served LLM (subcaptions.jsonl)",
+    output="subcaptions.jsonl", needs=("parse",), modules=("medvl.split.llm", "medvl.split.rules"),
+    tools=("instructor", "openai"), plan=_plan_split, run_shard=_run_split_shard, resolve=_resolve_split,
+    on_error="retry", timeout_s=1800, own_fingerprints=True,
+    preload=_split_preload,
+    ))
