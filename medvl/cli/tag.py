@@ -21,13 +21,49 @@ app.add_typer(tag_app, name="tag")
 def text(
     panel: str = typer.Argument(..., help="The panel's own words (a subcaption)."),
     caption: Optional[str] = typer.Option(None, "--caption", help="The figure's caption (context)."),
+    tagger: str = typer.Option("text", "--tagger", help="text, llm (a served model through the per-vocabulary "
+                               "schema) or both (the model's choice added to the text evidence)."),
+    prompt: str = typer.Option("tag/fewshot@1", "--prompt", help="Prompt of the llm tagger (medvl prompts ls)."),
+    llm_url: Optional[str] = typer.Option(None, "--llm-url", envvar="MEDVL_LLM_URL", help="OpenAI-compatible base URL."),
+    llm_model: Optional[str] = typer.Option(None, "--llm-model", envvar="MEDVL_LLM_MODEL", help="Served model name."),
+    llm_mode: str = typer.Option("json_schema", "--llm-mode", envvar="MEDVL_LLM_MODE",
+                                 help="json_schema (vLLM), tools or json."),
+    max_reasks: int = typer.Option(2, "--max-reasks", min=0),
 ) -> None:
-    """Print the tags (and the evidence) the text tagger gives these words, as JSON."""
+    """Print the tags (and the evidence) the tagger gives these words, as JSON.
+
+    With --tagger llm/both the model's validated answer (or the fallback reason) is printed too."""
     from medvl.cli.common import out
     from medvl.tag.text import tag_text
 
     t = tag_text(panel, caption)
-    out.print_json(json.dumps({
+    extra: dict = {}
+    if tagger not in ("text", "llm", "both"):
+        raise typer.BadParameter(f"--tagger must be text, llm or both, not {tagger!r}")
+    if tagger != "text":
+        from medvl.errors import MedvlError
+        from medvl.llm.client import LLMSettings
+        from medvl.tag.llm import LLMTagger, answer_tags
+        from medvl.tag.vocab import load_vocab
+
+        if not llm_url:
+            raise MedvlError(f"--tagger {tagger} needs --llm-url (or $MEDVL_LLM_URL)")
+        lt = LLMTagger(LLMSettings(url=llm_url, model=llm_model or "smollm2-135m", mode=llm_mode,
+                                   max_reasks=max_reasks), prompt)
+        try:
+            vocab = load_vocab()
+            q = lt.question(vocab, "cli", panel, caption)
+            res = lt.ask([q])[0] if q is not None else None
+        finally:
+            lt.close()
+        extra = {"tagger": tagger, "llm": lt.info(res)}
+        if res is not None and res.value is not None:
+            t = answer_tags(res.value, t, tagger)
+        else:
+            extra["tagger"] = "text"
+            extra["fallback_reason"] = ("not asked: no words to tag from" if q is None else
+                                        (res.error if res is not None else lt.dead) or "no answer")
+    out.print_json(json.dumps({**extra,
         "modality": {"value": t.modality.value, "confidence": round(t.modality.confidence, 3),
                      "probs": {k: round(v, 3) for k, v in t.modality.probs.items()}},
         "sequences": t.sequences,

@@ -18,7 +18,7 @@ ANATOMY_IMAGE_SHARE = 0.5  # the image says less about anatomy (held-out accurac
 
 
 def _field(text: FieldResult, image_probs: dict[str, float] | None, weight: float,
-           name: str) -> tuple[FieldTag, list[Evidence]]:
+           name: str, label: str = "text") -> tuple[FieldTag, list[Evidence]]:
     ev: list[Evidence] = []
     logits = dict(text.logits)
     used_image = False
@@ -35,21 +35,26 @@ def _field(text: FieldResult, image_probs: dict[str, float] | None, weight: floa
     if res.value is None:
         source = "none"
     elif used_image and text.logits:
-        source = "text+image"
+        source = f"{label}+image"
     elif used_image:
         source = "image"
     else:
-        source = "text"
+        source = label
     return FieldTag(value=res.value, confidence=round(res.confidence, 4),
                     probs={k: round(v, 4) for k, v in res.probs.items()}, source=source), ev
 
 
 def build_row(*, id: str, kind: str, paper_id: str, figure_id: str, panel_id: str | None, image: str | None,
               text: TextTags, image_probs: dict[str, dict[str, float]] | None, refs: dict[str, str],
-              provenance: Provenance, image_weight: float = IMAGE_WEIGHT) -> TagRow:
+              provenance: Provenance, image_weight: float = IMAGE_WEIGHT, tagger: str = "text",
+              extra: dict | None = None) -> TagRow:
+    """`tagger` names who made `text` (text, llm, both: FieldTag.source says text, llm or text+llm);
+    `extra` holds the row's LLM fields (fallback_reason, llm)."""
+    label = {"text": "text", "llm": "llm", "both": "text+llm"}[tagger]
     image_probs = image_probs or {}
-    modality, ev_m = _field(text.modality, image_probs.get("modality"), image_weight, "modality")
-    anatomy, ev_a = _field(text.anatomy, image_probs.get("anatomy"), image_weight * ANATOMY_IMAGE_SHARE, "anatomy")
+    modality, ev_m = _field(text.modality, image_probs.get("modality"), image_weight, "modality", label)
+    anatomy, ev_a = _field(text.anatomy, image_probs.get("anatomy"), image_weight * ANATOMY_IMAGE_SHARE, "anatomy",
+                           label)
     evidence = [Evidence(field=m.field, value=m.value, source=m.source, text=m.text, start=m.start,
                          weight=round(m.weight, 4), context=m.context) for m in text.mentions]
     return TagRow(id=id, kind=kind, paper_id=paper_id, figure_id=figure_id, panel_id=panel_id, image=image,
@@ -57,4 +62,4 @@ def build_row(*, id: str, kind: str, paper_id: str, figure_id: str, panel_id: st
                   anatomy=anatomy,
                   findings=[FindingTag(value=k, confidence=v) for k, v in text.findings.items()],
                   negated_findings=text.negated_findings, evidence=evidence + ev_m + ev_a, vocab=refs,
-                  provenance=provenance)
+                  tagger=tagger, provenance=provenance, **(extra or {}))

@@ -23,17 +23,56 @@ def _tools() -> dict[str, str]:  # package metadata lookups cost ~20 ms each: on
     return tool_versions(["medvl", "numpy", "pillow"])
 
 
-def _run_shard(sctx: ShardContext) -> tuple[list[Any], list[Any]]:
-    from medvl.tag.stage import tag_paper
+def _plan_checked(ctx: StageContext) -> list[Shard]:
+    """The shards; with the llm / both tagger the server is checked first: a server that is down gives
+    text tags now (each row says why), and the flag (a setting, so in the fingerprint) redoes them later."""
+    if ctx.settings.get("tagger", "text") != "text" and not ctx.settings.get("llm_unavailable"):
+        from medvl.llm.client import LLMUnavailable
+        from medvl.tag.stage import llm_tagger
 
-    settings = TagSettings(**{k: v for k, v in sctx.settings.items() if k != "version"})
-    return tag_paper(list(sctx.upstream_records("align")), list(sctx.upstream_records("parse")), settings,
-                     sctx.run.path, dict(_tools()))
+        tagger = llm_tagger(_settings(ctx.settings), ctx.run.path)
+        try:
+            tagger.llm.check_server()
+        except LLMUnavailable as exc:
+            ctx.settings["llm_unavailable"] = True
+            ctx.notify(f"tag: {exc}; the text tags are kept for every row")
+        finally:
+            tagger.close()
+    return _plan(ctx)
+
+
+def _settings(raw: dict[str, Any]) -> TagSettings:
+    return TagSettings(**{k: v for k, v in raw.items() if k != "version"})
+
+
+def _run_shard(sctx: ShardContext) -> tuple[list[Any], list[Any]]:
+    from medvl.tag.stage import llm_tagger, tag_paper
+
+    settings = _settings(sctx.settings)
+    tagger = llm_tagger(settings, sctx.run.path)
+    tools = dict(_tools())
+    if tagger is not None:
+        tools.update(_llm_tools())
+    try:
+        return tag_paper(list(sctx.upstream_records("align")), list(sctx.upstream_records("parse")), settings,
+                         sctx.run.path, tools, tagger)
+    finally:
+        if tagger is not None:
+            tagger.close()
+
+
+@lru_cache(maxsize=1)
+def _llm_tools() -> dict[str, str]:
+    from medvl.runs import tool_versions
+
+    return tool_versions(["instructor", "openai"])
 
 
 register(Stage(
     STAGE, code_version(*CODE), order=35, description="modality, MRI sequence, anatomy, findings for every pair (tags.jsonl)",
     output=OUTPUT, needs=("parse", "align"), modules=("medvl.tag.stage",), tools=("numpy", "pillow"),
-    plan=_plan, run_shard=_run_shard, resolve=lambda config, raw: resolve_settings(raw),
+    plan=_plan_checked, run_shard=_run_shard, resolve=lambda config, raw: resolve_settings(raw, config),
     settings_model=TagSettings, on_error="reject",
-    preload=("medvl.tag.stage", "medvl.tag.text")), replace=True)
+    preload=lambda s: ["medvl.tag.stage", "medvl.tag.text"] + (
+        ["medvl.tag.llm", "instructor", "openai", "openai.resources"] if s.get("tagger", "text") != "text" else [])),
+    replace=True)
