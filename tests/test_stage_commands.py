@@ -198,3 +198,48 @@ def test_report_then_run_reuses_it_and_changes_redo_it(tmp_path):
 
     with pytest.raises(MedvlError, match="fromat.*format"):
         _run(run, {"report": {"fromat": "md"}}, ["report"])
+
+
+# ---------------------------------------------------------------- judge
+
+def _verdict_server():
+    from tests.helpers.fake_llm import FakeLLM, Reply
+
+    answer = json.dumps({"faithful": 4, "complete": 3, "labels": 5, "isolated": 4, "flags": [],
+                         "rationale": "The pieces are caption text."})
+    return FakeLLM(lambda body, n: Reply(content=answer), model="fake-judge")
+
+
+@pytest.mark.slow  # 26 s here (the CLI runs and the fake server)
+def test_judge_then_run_reuses_it_and_a_changed_setting_redoes_it(tmp_path):
+    pytest.importorskip("instructor")  # the llm extra
+    from tests.helpers.report_run import make_run
+
+    run = tmp_path / "run"
+    make_run(run, judged=False, metrics=False)
+    with _verdict_server() as server:  # (the fake serves from __enter__)
+        base = ["judge", run, "--what", "splits", "--sample", "2", "--llm-url", server.url,
+                "--llm-model", "fake-judge"]
+        first = _cli(*base)
+        assert first.exit_code == 0, first.output
+        assert "judged 2 new" in first.output and "splits (2 judged)" in first.output
+        asked = len(server.requests)
+        assert asked == 2
+        # `medvl run` with the same settings and server: reused, nothing asked
+        cfg = config_from_dict({"executor": {"kind": "inline"}, "llm": {"urls": [server.url], "model": "fake-judge"},
+                                "stages": {"judge": {"what": ["splits"], "sample": 2}}})
+        res = run_pipeline(cfg, run, only=["judge"]).stage("judge")
+        assert (res.ran, res.reused) == (0, 1) and len(server.requests) == asked
+        again = _cli(*base)
+        assert again.exit_code == 0 and "already done" in again.output and "splits (2 judged)" in again.output
+        # a larger sample through `medvl run` judges again, and status says why; the run has 2 captions, both
+        # judged before: nothing is asked again
+        cfg.stages["judge"]["sample"] = 3
+        res = run_pipeline(cfg, run, only=["judge"]).stage("judge")
+        assert res.ran == 1 and res.redone == {"settings changed: sample": 1}
+        assert _status(run, "judge")["redone"] == {"settings changed: sample": 1}
+        assert len(server.requests) == asked
+        # another judge model is another setting
+        other = _cli("judge", run, "--what", "splits", "--sample", "3", "--llm-url", server.url,
+                     "--llm-model", "fake-judge-2")
+        assert _status(run, "judge")["redone"] == {"settings changed: model": 1}, other.output
