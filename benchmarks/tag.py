@@ -2,6 +2,7 @@
 "brain MRI/CT" selection; and the time tagging adds to a parse -> export run.
 
     python benchmarks/tag.py [--run RUN_DIR] [--gold eval/tag/panels_batch01.jsonl ...] [--timing]
+    python benchmarks/tag.py --tagger llm --llm-url http://127.0.0.1:8000/v1 --llm-model NAME [--prompt tag/fewshot@1]
 
 RUN_DIR is a parse -> split -> align run over ../shared/corpus (made when missing:
 `medvl run --pdfs ../shared/corpus -s parse,split,align -o RUN_DIR`, ~3 min on 2 cores).  Gold rows
@@ -13,12 +14,18 @@ no pair matched) with the caption context; image only: the classifier on the gol
 medvl's figure image; both: the stage's combination.  The image model is by default trained afresh
 without the gold papers (--shipped-image-model uses medvl/tag/models/image_v1.json, whose weak labels
 came from the whole corpus, gold papers included).
+
+--tagger llm|both replaces the text side by the LLM tagger (medvl/tag/llm.py) on the same words (the
+pair's text and the caption context): "text" then means the model's answer (both: added to the lexicon's
+evidence), a row whose answer failed keeps the lexicon's tags and is counted.  It needs a served model
+(--llm-url, or $MEDVL_LLM_URL); answers are cached in RUN_DIR/.cache/llm-tag-bench.sqlite.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import tempfile
@@ -95,19 +102,14 @@ def index_run(run: Path):
     return figs, pairs
 
 
-def predict(gold: list[dict], run: Path, model, settings: TagSettings) -> tuple[list[dict], Counter]:
-    from PIL import Image
-
-    figs, pairs = index_run(run)
-    cover = Counter()
-    out = []
-    img_cache: dict[str, np.ndarray] = {}
+def gold_words(gold: list[dict], figs, pairs, cover: Counter) -> list[tuple[Figure | None, str, str | None]]:
+    """Per gold panel: medvl's figure, the matched pair's words (or the caption) and the caption context."""
+    out: list[tuple[Figure | None, str, str | None]] = []
     for g in gold:
         f = figs.get((g["paper"], _num(g["label"]) or ""))
-        pred = {"text": {}, "image": {}, "both": {}}
         if f is None:
             cover["no_figure"] += 1
-            out.append({**g, "pred": pred})
+            out.append((None, "", None))
             continue
         fp = pairs.get(f.figure_id, [])
         own = None
@@ -134,7 +136,46 @@ def predict(gold: list[dict], run: Path, model, settings: TagSettings) -> tuple[
             else:
                 own = ""
                 cover["caption_only"] += 1
-        tt = tag_text(own, ctx)
+        out.append((f, own, ctx))
+    return out
+
+
+def llm_tags(words: list[tuple], tagger, mode: str, cover: Counter) -> list:
+    """The LLM tagger's tags for each gold panel's words (None where it did not answer: the lexicon's stand)."""
+    from medvl.tag.llm import answer_tags
+    from medvl.tag.vocab import load_vocab
+
+    vocab = load_vocab()
+    qs = [tagger.question(vocab, str(i), own, ctx) if f is not None else None for i, (f, own, ctx) in enumerate(words)]
+    asked = [q for q in qs if q is not None]
+    results = iter(tagger.ask(asked))
+    out = []
+    for q, (f, own, ctx) in zip(qs, words):
+        res = next(results) if q is not None else None
+        if res is None or res.value is None:
+            cover["llm_fallback" if f is not None else "llm_not_asked"] += 1
+            out.append(None)
+        else:
+            cover["llm_answered"] += 1
+            out.append(answer_tags(res.value, tag_text(own, ctx), mode))
+    return out
+
+
+def predict(gold: list[dict], run: Path, model, settings: TagSettings, tagger=None) -> tuple[list[dict], Counter]:
+    from PIL import Image
+
+    figs, pairs = index_run(run)
+    cover = Counter()
+    out = []
+    img_cache: dict[str, np.ndarray] = {}
+    words = gold_words(gold, figs, pairs, cover)
+    llm = llm_tags(words, tagger, settings.tagger, cover) if tagger is not None else [None] * len(words)
+    for g, (f, own, ctx), lt in zip(gold, words, llm):
+        pred = {"text": {}, "image": {}, "both": {}}
+        if f is None:
+            out.append({**g, "pred": pred})
+            continue
+        tt = lt if lt is not None else tag_text(own, ctx)
         probs = None
         if model is not None:
             path = run / f.image
@@ -247,7 +288,24 @@ def main() -> None:
     ap.add_argument("--image-below", type=float, nargs="*", default=None,
                     help="image_below values to compare (default: the stage's)")
     ap.add_argument("--summary", action="store_true", help="only the all-batches figures")
+    ap.add_argument("--tagger", choices=("text", "llm", "both"), default="text",
+                    help="the text side: the lexicon, the LLM tagger, or both (llm/both need a served model)")
+    ap.add_argument("--prompt", default="tag/fewshot@1")
+    ap.add_argument("--llm-url", default=os.environ.get("MEDVL_LLM_URL"))
+    ap.add_argument("--llm-model", default=os.environ.get("MEDVL_LLM_MODEL", "smollm2-135m"))
     args = ap.parse_args()
+    tagger = None
+    if args.tagger != "text":
+        if not args.llm_url:
+            ap.error(f"--tagger {args.tagger} needs a served model: --llm-url (or $MEDVL_LLM_URL)")
+        from medvl.llm.client import LLMSettings
+        from medvl.tag.llm import LLMTagger
+
+        tagger = LLMTagger(LLMSettings(url=args.llm_url, model=args.llm_model, timeout_s=300,
+                                       cache_path=args.run / ".cache" / "llm-tag-bench.sqlite"), args.prompt)
+        tagger.llm.check_server()
+        print(f"text side: LLM tagger {tagger.prompt.ref} ({tagger.prompt.short_sha}) on {args.llm_model}"
+              f"{' + lexicon' if args.tagger == 'both' else ''}")
     ensure_run(args.run)
     gold = load_gold(args.gold)
     settings = TagSettings()
@@ -265,9 +323,9 @@ def main() -> None:
         print(f"image model: trained without the {len(gold_papers)} gold papers "
               f"(held-out accuracy on weak labels: modality {rep.heldout.get('modality', {}).get('accuracy')})")
     for below in (args.image_below or [settings.image_below]):
-        settings = TagSettings(image_below=below)
+        settings = TagSettings(image_below=below, tagger=args.tagger)
         t = time.time()
-        rows, cover = predict(gold, args.run, model, settings)
+        rows, cover = predict(gold, args.run, model, settings, tagger)
         print(f"\nimage_below {below}; matched: {dict(cover)} ({time.time() - t:.1f} s)")
         if not args.summary:
             for batch in sorted({r["batch"] for r in rows}):

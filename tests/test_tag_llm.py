@@ -192,6 +192,48 @@ def test_plan_finds_a_dead_server_and_flags_the_settings(tmp_path):
     assert news and "text tags are kept" in news[0] and "does not answer" in news[0]
 
 
+@pytest.mark.slow
+def test_pipeline_asks_again_only_for_the_rows_that_fell_back(tmp_path):
+    """Through the engine (tag only, on hand-made parse and align parts): fallbacks are not final, as in
+    split: a rerun redoes the paper with a fallback row, its accepted answers come from the cache."""
+    from medvl.pipeline import run_pipeline
+    from medvl.runs import RunDir, read_jsonl
+
+    import shutil
+
+    src = build_run(tmp_path / "src", n_papers=1)
+    rd = RunDir(tmp_path / "run")
+    figs, pairs = list(read_jsonl(src.file("figures.jsonl"))), list(read_jsonl(src.file("pairs.jsonl")))
+    key = figs[0]["paper_id"]
+    rd.write_unit("parse", key, figs)
+    rd.write_unit("align", key, pairs)
+    shutil.copytree(src.path / "images", rd.path / "images")
+    fixed = {"on": False}
+
+    def responder(body: dict, n: int) -> Reply:
+        user = [m["content"] for m in body["messages"] if m["role"] == "user" and "Panel: " in m["content"]][-1]
+        if fixed["on"] and "(D) Histology" in user:
+            return Reply(content=json.dumps({"evidence": ["Histology"], "modality": "histology", "sequences": [],
+                                             "anatomy": NOT_STATED, "findings": []}))
+        return _responder(body, n)
+
+    with FakeLLM(responder) as fake:
+        cfg = config_from_dict({"llm": {"urls": [fake.url], "model": "fake-model"}, "executor": {"kind": "inline"},
+                                "stages": {"tag": {"tagger": "llm", "image": "off", "max_reasks": 0}}})
+        first = run_pipeline(cfg, rd.path, only=["tag"])
+        assert first.ok and first.stage("tag").ran == 1
+        rows = list(read_jsonl(rd.file("tags.jsonl")))
+        assert sum(1 for r in rows if r["fallback_reason"]) == 1 and len(fake.requests) == len(rows)
+        fixed["on"] = True  # the model now answers the fallen-back row validly
+        second = run_pipeline(cfg, rd.path, only=["tag"])
+        assert second.stage("tag").ran == 1 and len(fake.requests) == len(rows) + 1  # only that row asked
+        rows2 = list(read_jsonl(rd.file("tags.jsonl")))
+        assert not any(r["fallback_reason"] for r in rows2) and all(r["tagger"] == "llm" for r in rows2)
+        assert sum(1 for r in rows2 if r["llm"]["cached"]) == len(rows) - 1
+        third = run_pipeline(cfg, rd.path, only=["tag"])  # nothing fell back: nothing to redo
+        assert third.stage("tag").ran == 0 and len(fake.requests) == len(rows) + 1
+
+
 def test_cli_tag_text_with_the_llm_tagger():
     from typer.testing import CliRunner
 

@@ -38,7 +38,35 @@ def _plan_checked(ctx: StageContext) -> list[Shard]:
             ctx.notify(f"tag: {exc}; the text tags are kept for every row")
         finally:
             tagger.close()
-    return _plan(ctx)
+    shards = _plan(ctx)
+    if ctx.settings.get("tagger", "text") != "text" and not ctx.settings.get("llm_unavailable") \
+            and ctx.settings.get("retry_fallbacks", True):
+        shards = [_retrying(ctx, s) for s in shards]
+    return shards
+
+
+RETRY_TAG = "+retry"
+
+
+def _retrying(ctx: StageContext, shard: Shard) -> Shard:
+    """Fallbacks are not final (as in split): a done paper with rows that fell back (an invalid answer,
+    a server that died mid-run) gets the *other* of fingerprint / fingerprint+retry, so the engine redoes
+    it; accepted answers come from the cache, only the fallbacks are asked again.  The engine wraps the
+    fingerprint with the stage version and settings, so the marker is compared in that form."""
+    from medvl.pipeline import _marker, get_stage
+    from medvl.runs import read_jsonl
+
+    have = (_marker(ctx.run, STAGE, shard.key) or {}).get("fingerprint")
+    base = digest(STAGE, get_stage(STAGE).version, ctx.settings)
+    plain, retry = digest(base, shard.fingerprint), digest(base, shard.fingerprint + RETRY_TAG)
+    if have not in (plain, retry):
+        return shard
+    part = ctx.run.parts_dir(STAGE) / f"{shard.key}.jsonl"
+    fell_back = part.exists() and any(
+        (r.get("fallback_reason") or "") and not r["fallback_reason"].startswith("not asked") for r in read_jsonl(part))
+    if not fell_back:
+        return shard if have == plain else Shard(shard.key, shard.payload, shard.fingerprint + RETRY_TAG, shard.source)
+    return Shard(shard.key, shard.payload, shard.fingerprint + (RETRY_TAG if have == plain else ""), shard.source)
 
 
 def _settings(raw: dict[str, Any]) -> TagSettings:

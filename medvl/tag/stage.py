@@ -38,6 +38,7 @@ class TagSettings(StrictSettings):
     tagger: Literal["text", "llm", "both"] = "text"
     prompt: str = "tag/fewshot@1"
     cache: bool = True  # the answer cache RUN_DIR/.cache/llm-tag.sqlite (accepted answers only)
+    retry_fallbacks: bool = True  # a rerun asks again for the rows that fell back (only those: the cache)
     # the server: filled from the run config's llm section (llm.urls, llm.model) by resolve_settings
     url: str | None = None
     model: str | None = None
@@ -52,7 +53,7 @@ class TagSettings(StrictSettings):
 
 
 #: settings that only matter when the tagger asks a model (left out of a text run's settings)
-LLM_KEYS = ("prompt", "cache", "url", "model", "mode", "timeout_s", "max_reasks", "transport_retries", "concurrency",
+LLM_KEYS = ("prompt", "cache", "retry_fallbacks", "url", "model", "mode", "timeout_s", "max_reasks", "transport_retries", "concurrency",
             "params", "prompt_sha", "llm_unavailable")
 
 
