@@ -107,7 +107,9 @@ class ShardContext:
             yield from read_jsonl(part)
 
 
-ShardFn = Callable[[ShardContext], "tuple[Iterable[Any], Iterable[Any]]"]
+# (records, rejects) or (records, rejects, extra): `extra` (JSON-able) goes into the unit's done marker, for the
+# stage's own plan or summary to read back (split: LLM request counts; align: an answer the server did not give)
+ShardFn = Callable[[ShardContext], "tuple[Iterable[Any], ...]"]
 
 
 @dataclass
@@ -118,6 +120,9 @@ class Stage:
     description: str = ""
     output: str | None = None  # merged output file of a sharded stage (e.g. figures.jsonl)
     needs: tuple[str, ...] = ()  # stages whose outputs this one reads
+    # stages whose output it reads when there (align pairs whole without split rows): blocked only when one
+    # failed in this run
+    optional: tuple[str, ...] = ()
     # the stages a run with these settings reads (default: needs): each must have its output in the run
     # directory, and a whole stage's fingerprint covers their outputs (export --pairs raw reads no align)
     reads: Callable[[dict[str, Any]], Sequence[str]] | None = None
@@ -370,8 +375,11 @@ def execute_shard(task: ShardTask) -> dict[str, Any]:
                         payload=task.payload, source=task.source)
     assert stage.run_shard is not None
     try:
-        records, rejects = stage.run_shard(sctx)
+        out = stage.run_shard(sctx)
+        records, rejects = out[0], out[1]
         meta = _marker_meta(stage, task, "done", started)
+        if len(out) > 2:  # what the stage keeps in the done marker (counts, 'not settled' flags)
+            meta.update(out[2] or {})
         run.write_unit(stage.name, task.key, _Counted(records, meta, "records"),
                        _Counted(rejects, meta, "rejects"), meta=meta)
         meta["seconds"] = round(time.monotonic() - started, 3)
@@ -412,9 +420,11 @@ class StageResult:
     outputs: dict[str, Any] = field(default_factory=dict)
     digest: str | None = None
     redone: dict[str, int] = field(default_factory=dict)  # why units were done again: reason -> units
+    # the error that failed the stage in this process (a stage's own command re-raises its type); not saved
+    error: BaseException | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k != "error"}
 
 
 @dataclass
@@ -646,6 +656,9 @@ class Pipeline:
 
     def _blocked_by(self, stage: Stage, results: dict[str, StageResult], settings: dict[str, Any]) -> str | None:
         prior = pipeline_manifest(self.run.path).get("stages", {})
+        for opt in stage.optional:
+            if (res := results.get(opt)) is not None and res.state in ("failed", "blocked"):
+                return f"{opt} {res.state}"
         for need in stage.reads_for(settings):
             res = results.get(need)
             if res is not None and res.state in ("failed", "blocked"):
@@ -683,7 +696,7 @@ class Pipeline:
             else:
                 res = self._run_whole(stage, ctx, results)
         except MedvlError as exc:
-            res = StageResult(stage.name, "failed", message=str(exc))
+            res = StageResult(stage.name, "failed", message=str(exc), error=exc)
         except Exception as exc:  # noqa: BLE001 - one stage's bug must not hide the others' results
             res = StageResult(stage.name, "failed", message=f"{type(exc).__name__}: {exc}")
             write_failed(self.run, stage.name, WHOLE_KEY, "exception", res.message, traceback.format_exc())

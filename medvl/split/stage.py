@@ -14,23 +14,22 @@ Units of work:
 * **caption-only JSONL** (no paper ids): shards of `shard_size` captions (in input order); a shard's
   key holds a hash of its ids and captions.
 
-Each finished unit is written with `RunDir.write_unit` (records + rejects + done marker), so a killed
-run keeps every finished unit and a rerun does only the missing ones; the LLM answer cache (SQLite)
-also keeps every answer of an unfinished unit, so those cost nothing again.  Every done marker records
-the unit's fingerprint: a hash of the settings that change the output (splitter, rules version, prompt
-and its sha, model, mode, request params, re-asks; not the url, concurrency or timeouts) and of the
-unit's input (its ids, captions and input rejects).  A unit whose fingerprint differs is redone; when no
+Both kinds of input run through the pipeline engine (medvl/pipeline.py, the split stage of
+medvl/stages/split.py), as `medvl run` runs the stage: each finished unit is written atomically with its done
+marker, so a killed run keeps every finished unit and a rerun does only the missing ones; the LLM answer
+cache (SQLite) also keeps every answer of an unfinished unit, so those cost nothing again.  A unit's
+fingerprint hashes the settings that change the output (splitter, rules version, prompt and its sha, model,
+mode, request params, re-asks; not the url, concurrency or timeouts) and the unit's input (its ids, captions
+and input rejects).  A unit whose fingerprint differs is redone, and `medvl status` says why; when no
 finished unit matches (the settings changed) the summary says the stage started over.
 
-With the LLM splitter all pending captions are in flight together (bounded by the client's
-concurrency); a unit is written as soon as its last caption is answered.  A dead server stops the
-stage with `LLMUnavailable` after the finished units were written.
+With the LLM splitter a unit's captions are in flight together (bounded by the client's concurrency); units
+run one after another.  A dead server stops the stage with `LLMUnavailable` after the finished units were
+written.
 """
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,12 +37,12 @@ from typing import Any, Iterable, Iterator
 
 from medvl.errors import InputError
 from medvl.progress import ProgressFn, no_progress
-from medvl.records import Reject, SplitRow, sha256_text
+from medvl.records import Reject, sha256_text
 from medvl.runs import RunDir, read_jsonl, safe_key, write_jsonl
 from medvl.registry import SPLITTERS
-from medvl.split.llm import SPLIT_STAGE, SPLIT_STAGE_VERSION, rules_row, split_stats, tool_versions_split
+from medvl.split.llm import SPLIT_STAGE, SPLIT_STAGE_VERSION, split_stats
 from medvl.split.rules import RULES_VERSION
-from medvl.split.splitter import DEFAULT_PROMPT, SplitOptions, Splitter
+from medvl.split.splitter import DEFAULT_PROMPT
 
 INPUT_KEY = "input"  # the unit that holds the rejects of reading the input
 PARSE_STAGE = "parse"  # the stage whose per-paper parts are the units of a run directory
@@ -275,20 +274,6 @@ def planned_fingerprint(rd: RunDir, key: str, base: str, retry_fallbacks: bool) 
     return have
 
 
-def split_unit_rules(unit: SplitUnit, tools: dict[str, str] | None = None) -> list[SplitRow]:
-    tools = tools or tool_versions_split(False)
-    return [rules_row(i, c, tools=tools) for i, c in unit.items]
-
-
-def splitter_for(name: str, options: SplitOptions, where: str = "--splitter") -> Splitter:
-    """The registered splitter `name` made with `options`; an unknown name, or a splitter that needs a
-    served model without one, fails here (before any unit) naming `where`."""
-    cls = SPLITTERS.get(SPLITTERS.check(name, where))
-    if cls.needs_llm and options.llm is None:
-        raise InputError("--llm-url", "no_llm", f"the {name} splitter needs --llm-url and --llm-model")
-    return cls.create(options)
-
-
 def _resolve_paths(input_path: Path, out: Path | None) -> tuple[Path, RunDir, Path, Path, bool]:
     """(captions file, work RunDir, output path, rejects path, run-dir mode)."""
     input_path = Path(input_path)
@@ -328,13 +313,38 @@ def _marker_meta(rd: RunDir, key: str) -> dict:
         return {}
 
 
-def _remove_unit(rd: RunDir, key: str) -> None:
-    d = rd.parts_dir(SPLIT_STAGE)
-    for suffix in (".done", ".jsonl", ".rejects.jsonl"):
-        (d / f"{key}{suffix}").unlink(missing_ok=True)
+def done_fingerprint(rd: RunDir, key: str) -> str | None:
+    """The fingerprint in a split unit's done marker (None: not done)."""
+    return _marker_meta(rd, key).get("fingerprint")
+
+
+def _done_fingerprints(rd: RunDir) -> dict[str, str | None]:
+    return {k: done_fingerprint(rd, k) for k in rd.done_keys(SPLIT_STAGE)}
 
 
 # ---------------------------------------------------------------- the stage
+
+def split_stage_settings(splitter: str, *, captions: Path | None, shard_size: int, prompt: str, llm_settings: Any,
+                         prompts_dir: Path | None, use_cache: bool, retry_fallbacks: bool) -> dict[str, Any]:
+    """The split stage's settings (the `split:` section of a run config) for `medvl split`'s options."""
+    settings: dict[str, Any] = {"splitter": splitter}
+    if captions is not None:
+        settings.update(captions=str(Path(captions).resolve()), shard_size=shard_size)
+    if SPLITTERS.get(splitter).needs_llm:
+        ls = llm_settings
+        settings.update(prompt=prompt, cache=use_cache, mode=ls.mode, timeout_s=ls.timeout_s, max_reasks=ls.max_reasks,
+                        transport_retries=ls.transport_retries, concurrency=ls.concurrency, params=dict(ls.params),
+                        backoff_s=ls.backoff_s, backoff_max_s=ls.backoff_max_s)
+        if ls.cache_path is not None:
+            settings["cache_path"] = str(ls.cache_path)
+    elif prompt != DEFAULT_PROMPT:
+        settings["prompt"] = prompt
+    if prompts_dir is not None:
+        settings["prompts_dir"] = str(prompts_dir)
+    if not retry_fallbacks:
+        settings["retry_fallbacks"] = False
+    return settings
+
 
 def run_split(input_path: str | Path, out: str | Path | None = None, *, splitter: str = "rules",
               prompt: str = DEFAULT_PROMPT, llm_settings=None, shard_size: int = 32,
@@ -342,126 +352,77 @@ def run_split(input_path: str | Path, out: str | Path | None = None, *, splitter
               progress: ProgressFn = no_progress) -> SplitSummary:
     """Split every caption of `input_path`; see the module docstring.  Returns a summary.
 
-    `shard_size` cuts caption-only JSONL files; a run directory is always split per paper.
+    The split stage of the pipeline engine run alone (medvl/stages/split.py), as `medvl run` runs it: the
+    same units, fingerprints, done markers, rejects and `medvl status`.  A captions file is the stage's
+    setting `captions` over a work directory beside the output (``.<out>.work``); `shard_size` cuts it.
     `retry_fallbacks` (default): done units with LLM fallback rows are asked again (planned_fingerprint)."""
+    from contextlib import nullcontext
+
+    from medvl.config import ExecutorSettings, LLMSettings, RunConfig
+    from medvl.errors import MedvlError
+    from medvl.llm.client import LLMUnavailable
+    from medvl.pipeline import Pipeline
+
     if shard_size < 1:
         raise InputError(str(shard_size), "bad_shard_size", "shard size must be at least 1")
-    SPLITTERS.check(splitter, "--splitter")  # before any file is read or written
+    cls = SPLITTERS.get(SPLITTERS.check(splitter, "--splitter"))  # before any file is read or written
+    if cls.needs_llm and llm_settings is None:
+        raise InputError("--llm-url", "no_llm", f"the {splitter} splitter needs --llm-url and --llm-model")
     captions_file, rd, out_path, rejects_path, run_mode = _resolve_paths(Path(input_path),
                                                                          Path(out) if out else None)
+    settings = split_stage_settings(splitter, captions=None if run_mode else captions_file, shard_size=shard_size,
+                                    prompt=prompt, llm_settings=llm_settings, prompts_dir=prompts_dir,
+                                    use_cache=use_cache, retry_fallbacks=retry_fallbacks)
+    llm = LLMSettings(urls=llm_settings.url, model=llm_settings.model) if cls.needs_llm else LLMSettings()
+    config = RunConfig(executor=ExecutorSettings(kind="inline"), llm=llm, stages={SPLIT_STAGE: settings})
+    config._source = "medvl split"
 
-    if llm_settings is not None and SPLITTERS.get(splitter).needs_llm:
-        if not use_cache:
-            llm_settings = dataclasses.replace(llm_settings, cache_path=None)
-        elif llm_settings.cache_path is None:
-            llm_settings = dataclasses.replace(llm_settings, cache_path=rd.path / ".cache" / "llm-split.sqlite")
-    impl = splitter_for(splitter, SplitOptions(prompt=prompt, llm=llm_settings, prompts_dir=prompts_dir))
-    fingerprint = settings_fingerprint(splitter, impl)
-    fp = fingerprint_sha(fingerprint)
+    def bars(description: str, total: int | None):
+        progress(0, total=total, note="")
+        return nullcontext(progress)
 
-    if run_mode:
-        units = list(iter_paper_units(rd))
-    else:
-        items, input_rejects = read_captions(captions_file)
-        units = caption_shards(items, shard_size)
-        if input_rejects:
-            units.append(SplitUnit(key=INPUT_KEY, items=[], rejects=input_rejects, source=str(captions_file)))
-    n_input = sum(len(u.items) for u in units)
+    before = _done_fingerprints(rd)
+    res = Pipeline(config, rd.path, bars=bars, only=[SPLIT_STAGE]).run_all().stage(SPLIT_STAGE)
+    after = _done_fingerprints(rd)
+    if not (run_mode and out_path == rd.path / "subcaptions.jsonl"):  # the engine merged into RUN_DIR
+        write_jsonl(out_path, rd.iter_unit_records(SPLIT_STAGE))
+        if not run_mode:
+            write_jsonl(rejects_path, rd.iter_unit_rejects(SPLIT_STAGE))
+    ran = {k for k, fp in after.items() if before.get(k) != fp} - {INPUT_KEY}
+    if res is None or res.state != "done":
+        message = res.message if res else "did not run"
+        aborted = [f for f in failures_of(rd) if f.get("kind") == "abort"]
+        if isinstance(res.error if res else None, LLMUnavailable):
+            raise res.error  # type: ignore[misc]
+        if aborted and cls.needs_llm:  # the server died: the finished units are written and kept
+            raise LLMUnavailable(f"{aborted[0].get('detail')} ({len(ran)} of {len(ran) + len(aborted)} pending "
+                                 "units finished and kept)")
+        raise MedvlError(f"split: {message}")
 
-    # resume: keep the done units whose fingerprint (settings + input) matches, redo the rest
-    base = {u.key: unit_fingerprint(fp, u) for u in units}
-    done = rd.done_keys(SPLIT_STAGE)
-    for k in done - set(base):
-        _remove_unit(rd, k)  # input gone (or cut otherwise)
-    stale = {k for k in done & set(base)
-             if _marker_meta(rd, k).get("fingerprint") not in (base[k], base[k] + RETRY_TAG)}
-    for k in stale:
-        _remove_unit(rd, k)  # removed before any new work, so outputs never mix two settings
-    # units with fallback rows are asked again (kept on disk until their new rows are written)
-    want = {k: planned_fingerprint(rd, k, b, retry_fallbacks and impl.falls_back) for k, b in base.items()}
-    retried = {k for k in (done & set(want)) - stale if _marker_meta(rd, k).get("fingerprint") != want[k]}
-    reused = (done & set(want)) - stale - retried
-    restarted = bool(stale - {INPUT_KEY}) and not (reused - {INPUT_KEY})
-    pending = [u for u in units if u.key not in reused]
-    settings = {**fingerprint, "units": "paper" if run_mode else f"{shard_size} captions",
-                "input": str(input_path), "out": str(out_path),
-                "llm": llm_settings.public() if llm_settings is not None and impl.needs_llm else None}
-    if not run_mode:
-        settings["shard_size"] = shard_size
-    rd.update_manifest(SPLIT_STAGE, settings, tools=list(impl.manifest_tools))
+    def base(fp: str | None) -> str | None:
+        return fp[: -len(RETRY_TAG)] if fp and fp.endswith(RETRY_TAG) else fp
 
-    def meta(unit: SplitUnit, rows: list) -> dict[str, Any]:
-        return {"fingerprint": want[unit.key], "settings": fp, "records": len(rows), "rejects": len(unit.rejects),
-                **({"source": unit.source} if unit.source else {})}
-
-    progress(0, total=sum(len(u.items) for u in pending))
+    units = [k for k in after if k != INPUT_KEY]
+    retried = {k for k in ran if k in before and base(before[k]) == base(after[k])}
+    stale = {k for k in ran if k in before and base(before[k]) != base(after[k])}
+    restarted = bool(stale) and not any(before.get(k) == after[k] for k in units)
     llm_stats: dict[str, int] = {}
-    try:
-        for unit in [u for u in pending if not u.items]:  # nothing to split: written now
-            rd.write_unit(SPLIT_STAGE, unit.key, [], unit.rejects, meta=meta(unit, []))
-        asked = [u for u in pending if u.items]
-        if asked:
-            impl.check()
-        if asked and impl.concurrent:
-            asyncio.run(_run_concurrent_units(impl, rd, asked, meta, progress))
-        else:
-            for unit in asked:
-                rows = impl.split_many(unit.items)
-                rd.write_unit(SPLIT_STAGE, unit.key, rows, unit.rejects, meta=meta(unit, rows))
-                progress(len(rows), note=unit.key[:24])
-    finally:
-        llm_stats = impl.stats()
-        impl.close()
-        _merge(rd, out_path, rejects_path, run_mode)
-
+    for k in ran:
+        for name, n in (_marker_meta(rd, k).get("llm") or {}).items():
+            llm_stats[name] = llm_stats.get(name, 0) + int(n)
     rows = list(rd.iter_unit_records(SPLIT_STAGE))
-    n_rej = sum(1 for _ in rd.iter_unit_rejects(SPLIT_STAGE))
-    n_units = sum(1 for u in units if u.key != INPUT_KEY)
-    return SplitSummary(out=out_path, rejects_path=rejects_path, n_input=n_input, n_rows=len(rows),
-                        n_rejected=n_rej, n_shards=n_units, n_shards_run=sum(1 for u in pending if u.key != INPUT_KEY),
-                        restarted=restarted, n_retried=len(retried - {INPUT_KEY}), stats=split_stats(rows), llm_stats=llm_stats, settings=settings)
+    summary_settings = {"splitter": splitter, "units": "paper" if run_mode else f"{shard_size} captions",
+                        "input": str(input_path), "out": str(out_path),
+                        "llm": llm_settings.public() if llm_settings is not None and cls.needs_llm else None}
+    if not run_mode:
+        summary_settings["shard_size"] = shard_size
+    return SplitSummary(out=out_path, rejects_path=rejects_path, n_input=len(rows), n_rows=len(rows),
+                        n_rejected=sum(1 for _ in rd.iter_unit_rejects(SPLIT_STAGE)), n_shards=len(units),
+                        n_shards_run=len(ran), restarted=restarted, n_retried=len(retried), stats=split_stats(rows),
+                        llm_stats=llm_stats, settings=summary_settings)
 
 
-def _merge(rd: RunDir, out_path: Path, rejects_path: Path, run_mode: bool) -> None:
-    """Rebuild the output (and rejects) from the done shards: finished work is always visible."""
-    if run_mode and out_path == rd.path / "subcaptions.jsonl":
-        rd.merge(SPLIT_STAGE, "subcaptions.jsonl")
-        return
-    write_jsonl(out_path, rd.iter_unit_records(SPLIT_STAGE))
-    if run_mode:
-        rd.merge_rejects()
-    else:
-        write_jsonl(rejects_path, rd.iter_unit_rejects(SPLIT_STAGE))
+def failures_of(rd: RunDir) -> list[dict[str, Any]]:
+    from medvl.pipeline import failures
 
-
-async def _run_concurrent_units(splitter, rd: RunDir, pending: list[SplitUnit], meta, progress: ProgressFn) -> None:
-    from medvl.llm.client import LLMUnavailable
-
-    rows: dict[str, list[SplitRow | None]] = {u.key: [None] * len(u.items) for u in pending}
-    left = {u.key: len(u.items) for u in pending}
-    by_key = {u.key: u for u in pending}
-
-    async def one(key: str, j: int, item_id: str, caption: str) -> None:
-        rows[key][j] = await splitter.asplit(item_id, caption)
-        left[key] -= 1
-        progress(1)
-        if left[key] == 0:
-            done_rows = rows.pop(key)
-            unit = by_key[key]
-            rd.write_unit(SPLIT_STAGE, key, done_rows, unit.rejects,  # type: ignore[arg-type]
-                          meta={**meta(unit, done_rows), **split_stats(done_rows)})  # type: ignore[arg-type]
-
-    tasks = [asyncio.ensure_future(one(u.key, j, i, c)) for u in pending for j, (i, c) in enumerate(u.items)]
-    try:
-        for fut in asyncio.as_completed(tasks):
-            await fut
-    except BaseException as exc:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        if isinstance(exc, LLMUnavailable):
-            n_done = len(pending) - len(rows)
-            raise LLMUnavailable(f"{exc} ({n_done} of {len(pending)} pending units finished and kept)") from exc
-        raise
-    finally:
-        await splitter.aclose()
+    return failures(rd, SPLIT_STAGE)

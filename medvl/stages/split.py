@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from medvl.config import RunConfig
@@ -14,14 +15,20 @@ from medvl.versioning import stage_version
 
 SPLIT_LLM_KEYS = ("mode", "timeout_s", "max_reasks", "transport_retries", "concurrency", "params", "backoff_s",
                   "backoff_max_s")
+# keys that change no row: the answer cache's place, a prompts folder, the captions file's units
+SPLIT_KEYS = {"splitter", "prompt", "cache", "cache_path", "prompts_dir", "retry_fallbacks", "captions", "shard_size",
+              *SPLIT_LLM_KEYS}
 
 
 def _resolve_split(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
     from medvl.registry import SPLITTERS
 
     settings = {"splitter": "rules", **raw}
-    check_keys(settings, {"splitter", "prompt", "cache", "retry_fallbacks", *SPLIT_LLM_KEYS}, "stages.split")
+    check_keys(settings, SPLIT_KEYS, "stages.split")
     name = SPLITTERS.check(settings["splitter"], "stages.split.splitter")
+    size = settings.get("shard_size", 32)
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise MedvlError(f"stages.split.shard_size: must be a whole number of at least 1, not {size!r}")
     if SPLITTERS.get(name).needs_llm:
         if not config.llm.url:
             raise MedvlError(f"stage split: splitter {name} needs an LLM server: llm.urls in the config or --llm-url")
@@ -36,50 +43,73 @@ def _resolve_split(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
     return settings
 
 
+def _reads(settings: dict[str, Any]) -> list[str]:
+    return [] if settings.get("captions") else ["parse"]  # a captions file needs no parse
+
+
 def _llm_settings(run: RunDir, settings: dict[str, Any]) -> Any:
     from medvl.llm.client import LLMSettings
 
     kw = {k: settings[k] for k in SPLIT_LLM_KEYS if k in settings}
-    # the same answer cache as `medvl split RUN_DIR`, so either command reuses the other's answers
-    cache = run.file(".cache/llm-split.sqlite") if settings.get("cache", True) else None
+    # the same answer cache whichever command runs the stage, so either one reuses the other's answers
+    cache = (settings.get("cache_path") or run.file(".cache/llm-split.sqlite")) if settings.get("cache", True) else None
     return LLMSettings(url=settings["url"], model=settings["model"], cache_path=cache, **kw)
 
 
-def _splitter(run: RunDir, settings: dict[str, Any]) -> Any:
+def make_splitter(run: RunDir, settings: dict[str, Any]) -> Any:
     """The split stage's splitter (medvl.registry.SPLITTERS) made from its resolved settings."""
     from medvl.registry import SPLITTERS
     from medvl.split.splitter import DEFAULT_PROMPT, SplitOptions
 
     name = settings.get("splitter", "rules")
     llm = _llm_settings(run, settings) if SPLITTERS.get(name).needs_llm else None
-    return SPLITTERS.get(name).create(SplitOptions(prompt=settings.get("prompt", DEFAULT_PROMPT), llm=llm))
+    prompts_dir = Path(settings["prompts_dir"]) if settings.get("prompts_dir") else None
+    return SPLITTERS.get(name).create(SplitOptions(prompt=settings.get("prompt", DEFAULT_PROMPT), llm=llm,
+                                                   prompts_dir=prompts_dir))
+
+
+def split_units(ctx: StageContext) -> list[Any]:
+    """The units: one per paper of the run directory (medvl.split.stage.iter_paper_units), or, with the
+    setting `captions` (a JSONL file of id and caption), `shard_size` captions each plus one unit for the
+    lines that cannot be used."""
+    from medvl.split.stage import INPUT_KEY, SplitUnit, caption_shards, iter_paper_units, read_captions
+
+    if not ctx.settings.get("captions"):
+        return list(iter_paper_units(ctx.run))
+    path = Path(ctx.settings["captions"])
+    items, rejects = read_captions(path)
+    units = caption_shards(items, int(ctx.settings.get("shard_size", 32)))
+    if rejects:
+        units.append(SplitUnit(key=INPUT_KEY, items=[], rejects=rejects, source=str(path)))
+    return units
 
 
 def _plan_split(ctx: StageContext) -> list[Shard]:
-    """One shard per paper: the units and fingerprints of `medvl split RUN_DIR` (medvl/split/stage.py),
-    so either command reuses the units the other finished."""
-    from medvl.split.stage import (fingerprint_sha, iter_paper_units, planned_fingerprint, settings_fingerprint,
+    """The units with fingerprints of the splitter's settings and the unit's input (medvl/split/stage.py)."""
+    from medvl.split.stage import (done_fingerprint, fingerprint_sha, planned_fingerprint, settings_fingerprint,
                                    unit_fingerprint)
 
-    splitter = _splitter(ctx.run, ctx.settings)
+    splitter = make_splitter(ctx.run, ctx.settings)
     try:
-        splitter.check()  # fail fast, before any shard: a dead server or a wrong model name is one clear message
         fp = fingerprint_sha(settings_fingerprint(ctx.settings.get("splitter", "rules"), splitter))
+        shards, asked = [], False
+        for unit in split_units(ctx):
+            payload: dict[str, Any] = {"from_part": True} if unit.from_part else {
+                "items": unit.items, "rejects": [r.model_dump(mode="json") for r in unit.rejects]}
+            # fallback rows of an earlier run are asked again (retry_fallbacks, default true): the unit's
+            # fingerprint then differs from its done marker, so the engine redoes it
+            fingerprint = planned_fingerprint(ctx.run, unit.key, unit_fingerprint(fp, unit),
+                                              splitter.falls_back and ctx.settings.get("retry_fallbacks", True))
+            shards.append(Shard(unit.key, payload, fingerprint, unit.source))
+            asked |= bool(unit.items) and done_fingerprint(ctx.run, unit.key) != fingerprint
+        if asked:  # fail fast, before any shard: a dead server or a wrong model name is one clear message
+            splitter.check()
     finally:
         splitter.close()
-    shards = []
-    for unit in iter_paper_units(ctx.run):
-        payload: dict[str, Any] = {"from_part": True} if unit.from_part else {
-            "items": unit.items, "rejects": [r.model_dump(mode="json") for r in unit.rejects]}
-        # fallback rows of an earlier run are asked again (retry_fallbacks, default true): the unit's
-        # fingerprint then differs from its done marker, so the engine redoes it
-        fingerprint = planned_fingerprint(ctx.run, unit.key, unit_fingerprint(fp, unit),
-                                          splitter.falls_back and ctx.settings.get("retry_fallbacks", True))
-        shards.append(Shard(unit.key, payload, fingerprint, unit.source))
     return shards
 
 
-def _run_split_shard(sctx: ShardContext) -> tuple[list[Any], list[Any]]:
+def _run_split_shard(sctx: ShardContext) -> tuple[Any, ...]:
     from medvl.split.stage import SplitUnit, load_paper_unit
 
     if sctx.payload.get("from_part"):
@@ -89,9 +119,11 @@ def _run_split_shard(sctx: ShardContext) -> tuple[list[Any], list[Any]]:
                          [Reject.model_validate(r) for r in sctx.payload["rejects"]])
     if not unit.items:
         return [], unit.rejects
-    splitter = _splitter(sctx.run, sctx.settings)
+    splitter = make_splitter(sctx.run, sctx.settings)
     try:
-        return splitter.split_many(unit.items), unit.rejects  # LLMUnavailable stops the stage; a rerun resumes
+        rows = splitter.split_many(unit.items)  # LLMUnavailable stops the stage; a rerun resumes
+        # the splitter's counts (requests, cache hits) for `medvl split`'s summary
+        return rows, unit.rejects, ({"llm": splitter.stats()} if splitter.needs_llm else {})
     finally:
         splitter.close()
 
@@ -104,7 +136,7 @@ def _split_preload(settings: dict[str, Any]) -> list[str]:
 
 register(Stage(
     "split", stage_version("split"), order=20, description="captions -> labelled subcaptions, rules or a served LLM (subcaptions.jsonl)",
-    output="subcaptions.jsonl", needs=("parse",), modules=("medvl.split.llm", "medvl.split.rules"),
+    output="subcaptions.jsonl", needs=("parse",), reads=_reads, modules=("medvl.split.llm", "medvl.split.rules"),
     tools=("instructor", "openai"), plan=_plan_split, run_shard=_run_split_shard, resolve=_resolve_split,
     on_error="retry", timeout_s=1800, own_fingerprints=True,
     preload=_split_preload,
