@@ -135,6 +135,9 @@ class Figure(Record):
 class Subcaption(Record):
     label: str  # "A", "left", "top left", "_shared"
     text: str
+    # [[start, end], ...]: offsets into the caption of the pieces the text is made of, in caption order
+    # (medvl.split.verbatim); None when the text is not verbatim caption text (or the splitter keeps none)
+    spans: list[list[int]] | None = None
 
 
 class SplitRow(Record):

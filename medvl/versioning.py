@@ -27,7 +27,8 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
     "synth": ("medvl.synth", "data/synth_text.yaml"),
     "parse": ("medvl.parse", "medvl.pdf", "medvl.jats", "medvl.readingorder", "medvl.records"),
     "split": ("medvl.split.stage", "medvl.split.splitter", "medvl.split.llm", "medvl.split.rules", "medvl.split.labels",
-              "medvl.split.pieces", "medvl.split.spans", "medvl.llm.client", "medvl.prompts", "medvl.records"),
+              "medvl.split.verbatim", "medvl.split.pieces", "medvl.split.spans", "medvl.llm.client", "medvl.prompts",
+              "medvl.records"),
     "align": ("medvl.align", "medvl.aligner", "medvl.align_llm", "medvl.readingorder", "medvl.llm.client", "medvl.prompts",
               "medvl.records"),
     "export": ("medvl.export", "medvl.records"),
@@ -35,7 +36,7 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
     "eval": ("evaluate/__init__.py", "medvl.evaluate.zeroshot", "medvl.evaluate.retrieval",
              "medvl.evaluate.compare", "medvl.evaluate.stats"),
     "judge": ("medvl.evaluate.judge", "medvl.evaluate.stats", "medvl.llm.client", "medvl.prompts", "medvl.records"),
-    "report": ("medvl.evaluate.report", "evaluate/templates"),
+    "report": ("medvl.evaluate.report", "medvl.split.verbatim", "evaluate/templates"),
 }
 #: the release part of a built-in stage's version (bump it to name a change in the docs; the hash tells
 #: code apart either way)

@@ -20,7 +20,7 @@ pytest.importorskip("instructor")
 from medvl.cli import app  # noqa: E402
 from medvl.llm.answers import LooseResponseModel, StrictAnswer, check_strict, strict_problem  # noqa: E402
 from medvl.llm.client import LLMSettings, StructuredLLM  # noqa: E402
-from medvl.split.llm import SplitAnswer  # noqa: E402
+from medvl.split.llm import SplitAnswer, rule_subcaptions  # noqa: E402
 from medvl.split.rules import split_caption  # noqa: E402
 
 from tests.helpers.captions import CAPTIONS
@@ -109,7 +109,7 @@ def test_wrong_keys_answer_is_reasked_then_falls_back_with_the_reason(tmp_path):
         assert row["fallback_reason"].startswith("invalid after 1 re-asks")
         assert "subcaptions: Field required" in row["fallback_reason"]
         assert "Extra inputs are not permitted" in row["fallback_reason"]
-        assert row["subcaptions"] == [s.model_dump() for s in split_caption(caption)]
+        assert row["subcaptions"] == [s.model_dump() for s in rule_subcaptions(caption)]
         assert len(row["subcaptions"]) >= 2  # the rules found the panels
     assert len(fake.requests) == 4  # each caption: the answer and one re-ask
     # the re-ask tells the model what was wrong

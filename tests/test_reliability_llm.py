@@ -192,7 +192,7 @@ def _rows(run_dir: Path) -> list[dict]:
 
 def _assert_complete_llm_rows(run_dir: Path) -> None:
     """One row per figure, answered by the (fake) model: its subcaptions are the rule splitter's."""
-    from medvl.split.rules import split_caption
+    from medvl.split.llm import rule_subcaptions
 
     figs = {json.loads(line)["figure_id"]: json.loads(line)["caption"]
             for line in (run_dir / "figures.jsonl").read_text().splitlines() if line}
@@ -200,7 +200,7 @@ def _assert_complete_llm_rows(run_dir: Path) -> None:
     assert sorted(r["id"] for r in rows) == sorted(figs)
     for r in rows:
         assert r["splitter"] == "llm" and not r["fallback_reason"], r
-        assert r["subcaptions"] == [s.model_dump() for s in split_caption(figs[r["id"]])]
+        assert r["subcaptions"] == [s.model_dump() for s in rule_subcaptions(figs[r["id"]])]
 
 
 def _figure_ids(run_dir: Path) -> list[str]:

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from medvl.prompts import load_prompt
-from medvl.split.llm import LLMSplitter
+from medvl.split.llm import LLMSplitter, rule_subcaptions
 from medvl.split.pieces import cut_caption, mark_labels, rebuild_text, text_pieces
 from medvl.split.rules import split_caption
 from medvl.split.spans import SpanAnswer, cut_record
@@ -145,6 +145,6 @@ def test_span_splitter_invalid_answer_falls_back_with_the_cut_recorded(tmp_path)
         sp.close()
         assert len(fake.requests) == 2  # asked, re-asked once
     assert row.splitter == "rules" and row.fallback_reason.startswith("invalid after 1 re-asks")
-    assert row.subcaptions == split_caption(CAP)
+    assert row.subcaptions == rule_subcaptions(CAP)
     assert row.spans["answer"] is None and row.spans["pieces"]
 

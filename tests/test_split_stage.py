@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from medvl.cli import app
 from medvl.llm.client import LLMSettings, LLMUnavailable
 from medvl.records import SplitRow
+from medvl.split.llm import rule_subcaptions
 from medvl.split.rules import split_caption
 from medvl.split.stage import read_captions, run_split
 
@@ -189,7 +190,7 @@ def test_llm_invalid_answers_fall_back_to_rules_with_reason(tmp_path):
     rows = rows_of(tmp_path / "out.jsonl")
     assert all(r["splitter"] == "rules" and r["reasks"] == 1 for r in rows)
     assert all("not verbatim caption text" in r["fallback_reason"] for r in rows)
-    assert rows[0]["subcaptions"] == [x.model_dump() for x in split_caption(CAPTIONS[0][1])]
+    assert rows[0]["subcaptions"] == [x.model_dump() for x in rule_subcaptions(CAPTIONS[0][1])]
     assert len(fake.requests) == 4 and s.stats["fallbacks"] == 2
 
 

@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterable
 from medvl.errors import InputError, MedvlError
 from medvl.evaluate import stats
 from medvl.progress import ProgressFn, no_progress
+from medvl.split.verbatim import spans_fit, verbatim_spans
 
 REPORT_VERSION = "2"
 TEMPLATES = Path(__file__).parent / "templates"
@@ -194,69 +195,19 @@ def light(colour: str, amount: float = 0.22) -> str:
     return f"#{mix(r):02x}{mix(g):02x}{mix(b):02x}"
 
 
-def _find_span(caption: str, text: str, start_hint: int = 0) -> tuple[int, int] | None:
-    """Where `text` occurs in `caption`: exact, else ignoring whitespace and case."""
-    if not text.strip():
-        return None
-    i = caption.find(text, start_hint)
-    if i < 0:
-        i = caption.find(text)
-    if i >= 0:
-        return i, i + len(text)
-    # whitespace-insensitive match mapped back to caption offsets
-    idx = [j for j, ch in enumerate(caption) if not ch.isspace()]
-    squeezed = "".join(caption[j] for j in idx).lower()
-    needle = "".join(ch for ch in text if not ch.isspace()).lower()
-    if not needle:
-        return None
-    k = squeezed.find(needle)
-    if k < 0:
-        return None
-    return idx[k], idx[k + len(needle) - 1] + 1
-
-
-def _word_aligned(caption: str, a: int, b: int) -> bool:
-    """caption[a:b] neither starts nor ends inside a word."""
-    return (a == 0 or not (caption[a - 1].isalnum() and caption[a].isalnum())) and \
-        (b == len(caption) or not (caption[b - 1].isalnum() and caption[b].isalnum()))
-
-
 def find_pieces(caption: str, text: str, start_hint: int = 0) -> list[tuple[int, int]] | None:
-    """Caption spans that make up `text`: the whole text verbatim (`_find_span`), else pieces of it
-    split at single spaces that each occur in the caption, word-aligned and in order (the split spec
-    allows a subcaption to join several verbatim pieces with one space). None when neither works."""
-    span = _find_span(caption, text, start_hint)
-    if span is not None:
-        return [span]
-    if " " not in text.strip():
-        return None
-    ends = [i for i, ch in enumerate(text) if ch == " "] + [len(text)]
-    memo: dict[tuple[int, int], list[tuple[int, int]] | None] = {}
+    """Caption spans that make up `text` (medvl.split.verbatim, the one definition of verbatim), for
+    rows without stored offsets (split rows written before subcaptions kept their `spans`)."""
+    return verbatim_spans(text, caption, start_hint)
 
-    def solve(p: int, cpos: int) -> list[tuple[int, int]] | None:
-        if p >= len(text):
-            return []
-        key = (p, cpos)
-        if key in memo:
-            return memo[key]
-        memo[key] = None
-        for end in reversed([e for e in ends if e > p]):  # longest piece first
-            piece = text[p:end]
-            if not piece.strip():
-                continue
-            j = caption.find(piece, cpos)
-            while j >= 0 and not _word_aligned(caption, j, j + len(piece)):
-                j = caption.find(piece, j + 1)
-            if j < 0:
-                continue
-            rest = solve(end + 1, j + len(piece))
-            if rest is not None:
-                memo[key] = [(j, j + len(piece))] + rest
-                return memo[key]
-        return None
 
-    out = solve(0, start_hint) if start_hint else None
-    return out if out is not None else solve(0, 0)
+def subcaption_pieces(caption: str, sc: dict, start_hint: int = 0) -> list[tuple[int, int]] | None:
+    """The caption spans of one subcaption: its stored offsets when they make its text from this caption
+    (checked, not searched), else a search."""
+    stored = sc.get("spans")
+    if stored and spans_fit(sc.get("text") or "", caption, stored):
+        return [(int(x), int(y)) for x, y in stored]
+    return find_pieces(caption, sc.get("text") or "", start_hint)
 
 
 def highlight_caption(caption: str, subcaptions: list[dict], colours: dict[str, str],
@@ -282,7 +233,7 @@ def highlight_caption(caption: str, subcaptions: list[dict], colours: dict[str, 
         else:
             colour = PALETTE[(len(colours) + extra) % len(PALETTE)]
             extra += 1
-        pieces = find_pieces(caption, sc.get("text") or "", hint)
+        pieces = subcaption_pieces(caption, sc, hint)
         ok = pieces is not None and not any(s < b and a < e for a, b in pieces for s, e, _ in spans)
         if ok:
             spans.extend((a, b, n) for a, b in pieces)

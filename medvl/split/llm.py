@@ -6,8 +6,9 @@ instructor with the caption as validation context) check that
 
 * every label is a panel label (``A``, ``(b)``, ``A-C``, ``left``, ``top right``, ``_shared``) that
   occurs in the caption (letters inside a printed range such as ``a–c`` count);
-* every text is verbatim caption text after whitespace normalisation; pieces of the caption joined
-  together are allowed (the rule splitter's convention: label marks cut out, pieces joined).
+* every text is verbatim caption text (medvl.split.verbatim, the one definition: whitespace normalised,
+  caption pieces in caption order joined with a space, as the rule splitter writes them: label marks
+  cut out, pieces joined); the row keeps each text's caption offsets (`Subcaption.spans`).
 
 A failed validation re-asks the model with the error (bounded by `LLMSettings.max_reasks`); when the
 answer is still invalid, or the request fails, the row falls back to the rule splitter and records
@@ -18,7 +19,6 @@ panel).  Nothing here parses free text: the answer is JSON validated against the
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -33,15 +33,11 @@ from medvl.registry import SPLITTERS
 from medvl.split.labels import DASHES, SHARED, expand_labels
 from medvl.split.rules import RULES_VERSION, split_caption
 from medvl.split.splitter import DEFAULT_PROMPT, SplitOptions, Splitter
+from medvl.split.verbatim import normalise_ws, verbatim_spans, with_spans
 from medvl.versioning import stage_version
 
 SPLIT_STAGE = "split"
 SPLIT_STAGE_VERSION = stage_version(SPLIT_STAGE)  # derived from the split code (medvl/versioning.py)
-MIN_PIECE_CHARS = 8  # a joined piece shorter than this must be the whole remaining text
-MAX_PIECES = 8
-
-_WS = re.compile(r"\s+")
-_SEPARATORS = " ,;:\u2026"
 _POS_SYNONYMS = {"top": ("top", "upper"), "bottom": ("bottom", "lower"),
                  "middle": ("middle", "center", "centre", "central", "mid"),
                  "left": ("left",), "right": ("right",)}
@@ -51,50 +47,11 @@ _RANGE_IN_TEXT = re.compile(rf"(?<![A-Za-z])([A-Za-z])[ivx0-9'\u2032]*\s*(?:[{re
 
 # ---------------------------------------------------------------- text checks (pure functions)
 
-def normalise_ws(text: str) -> str:
-    """NFKC, then every run of whitespace becomes one space; ends stripped."""
-    return _WS.sub(" ", unicodedata.normalize("NFKC", text or "")).strip()
-
-
 def verbatim_pieces(text: str, caption: str) -> list[str] | None:
-    """Split `text` into caption substrings (greedy, longest first, word-aligned).
-
-    Returns the pieces, or None when `text` is not made of caption text.  Whitespace is normalised on
-    both sides; separators (space, comma, semicolon, colon, ellipsis) between pieces are ignored."""
-    t, c = normalise_ws(text), normalise_ws(caption)
-    if not t:
-        return None
-    if t in c:
-        return [t]
-    pieces: list[str] = []
-    pos = 0
-    while pos < len(t):
-        while pos < len(t) and t[pos] in _SEPARATORS:
-            pos += 1
-        if pos >= len(t):
-            break
-        lo, hi = 0, len(t) - pos  # longest L with t[pos:pos+L] in c (monotone: binary search)
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if t[pos:pos + mid] in c:
-                lo = mid
-            else:
-                hi = mid - 1
-        length = lo
-        end = pos + length
-        if end < len(t) and length and t[end - 1].isalnum() and t[end].isalnum():
-            cut = max(t.rfind(ch, pos, end) for ch in _SEPARATORS)  # back off to a word boundary
-            length = cut - pos if cut > pos else 0
-        remaining = len(t) - pos
-        if length == 0 or (length < MIN_PIECE_CHARS and length < remaining):
-            return None
-        piece = t[pos:pos + length].strip(_SEPARATORS)
-        if piece:
-            pieces.append(piece)
-        pos += length
-        if len(pieces) > MAX_PIECES:
-            return None
-    return pieces or None
+    """The caption pieces `text` is made of (whitespace-normalised), or None when it is not verbatim
+    caption text: medvl.split.verbatim's one definition."""
+    spans = verbatim_spans(text, caption)
+    return None if spans is None else [normalise_ws(caption[a:b]) for a, b in spans]
 
 
 def caption_letters(caption: str) -> set[str]:
@@ -153,7 +110,7 @@ class SplitAnswer(StrictAnswer):
                 errors.append(f"subcaptions[{i}].label {sc.label!r} does not occur in the caption")
             if not normalise_ws(sc.text):
                 errors.append(f"subcaptions[{i}].text is empty")
-            elif verbatim_pieces(sc.text, caption) is None:
+            elif verbatim_spans(sc.text, caption) is None:
                 errors.append(f"subcaptions[{i}].text is not verbatim caption text: {_clip(sc.text)!r}; "
                               f"copy the words exactly from the caption")
         if errors:
@@ -166,14 +123,20 @@ def _clip(text: str, n: int = 80) -> str:
     return text if len(text) <= n else text[: n - 3] + "..."
 
 
-def answer_to_subcaptions(answer: SplitAnswer) -> list[Subcaption]:
-    """Normalised labels, one entry per panel (ranges expanded), texts whitespace-normalised."""
+def answer_to_subcaptions(answer: SplitAnswer, caption: str | None = None) -> list[Subcaption]:
+    """Normalised labels, one entry per panel (ranges expanded), texts whitespace-normalised; with the
+    caption, each text's caption offsets (`spans`, medvl.split.verbatim) too."""
     out: list[Subcaption] = []
     for sc in answer.subcaptions:
         text = normalise_ws(sc.text)
         for lab in expand_labels(sc.label):
             out.append(Subcaption(label=lab, text=text))
-    return out
+    return with_spans(caption, out) if caption is not None else out
+
+
+def rule_subcaptions(caption: str) -> list[Subcaption]:
+    """The rule splitter's subcaptions, each with the caption offsets of its pieces."""
+    return with_spans(caption, split_caption(caption))
 
 
 # ---------------------------------------------------------------- the splitter
@@ -190,7 +153,7 @@ def tool_versions_split(llm: bool) -> dict[str, str]:
 
 def rules_row(item_id: str, caption: str, *, tools: dict[str, str] | None = None) -> SplitRow:
     sha = sha256_text(caption)
-    return SplitRow(id=item_id, caption_sha256=sha, subcaptions=split_caption(caption), splitter="rules",
+    return SplitRow(id=item_id, caption_sha256=sha, subcaptions=rule_subcaptions(caption), splitter="rules",
                     provenance=Provenance(stage=SPLIT_STAGE, stage_version=SPLIT_STAGE_VERSION, input_sha256=sha,
                                           tools=tools or tool_versions_split(False)))
 
@@ -272,8 +235,8 @@ class LLMSplitter(Splitter):
             if res.value is not None:
                 return SplitRow(subcaptions=res.value.to_subcaptions(caption, pieces), splitter="llm", **common)
         elif res.value is not None:
-            return SplitRow(subcaptions=answer_to_subcaptions(res.value), splitter="llm", **common)
-        return SplitRow(subcaptions=split_caption(caption), splitter="rules",
+            return SplitRow(subcaptions=answer_to_subcaptions(res.value, caption), splitter="llm", **common)
+        return SplitRow(subcaptions=rule_subcaptions(caption), splitter="rules",
                         fallback_reason=res.error or "no answer", **common)
 
     async def asplit(self, item_id: str, caption: str) -> SplitRow:

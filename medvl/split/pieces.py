@@ -142,8 +142,8 @@ def mark_labels(pieces: list[Piece]) -> list[str]:
     return list(dict.fromkeys(lab for p in pieces if p.kind == "mark" for lab in p.labels))
 
 
-def rebuild_text(caption: str, pieces: list[Piece], ids: list[int]) -> list[str]:
-    """The runs of consecutive chosen text pieces as verbatim caption spans (junk at the ends cut).
+def rebuild_spans(caption: str, pieces: list[Piece], ids: list[int]) -> list[tuple[int, int]]:
+    """The runs of consecutive chosen text pieces as caption offsets (junk at the ends cut).
 
     Consecutive ids (no other text piece between them) form one span caption[first.start:last.end],
     which keeps the caption's own punctuation and marks between them out: a mark between two chosen
@@ -161,8 +161,22 @@ def rebuild_text(caption: str, pieces: list[Piece], ids: list[int]) -> list[str]
             runs.append([p])
     out = []
     for run in runs:
-        span = caption[run[0].start:run[-1].end]
-        span = re.sub(r"^(?:and|or|whereas|while)\s+", "", span.strip(_JUNK))
-        if span:
-            out.append(" ".join(span.split()))
+        a, b = run[0].start, run[-1].end
+        while a < b and caption[a] in _JUNK:
+            a += 1
+        while b > a and caption[b - 1] in _JUNK:
+            b -= 1
+        lead = _LEAD_CONJ.match(caption, a, b)
+        if lead:
+            a = lead.end()
+        if a < b:
+            out.append((a, b))
     return out
+
+
+_LEAD_CONJ = re.compile(r"(?:and|or|whereas|while)\s+")
+
+
+def rebuild_text(caption: str, pieces: list[Piece], ids: list[int]) -> list[str]:
+    """The texts of `rebuild_spans`, whitespace runs made one space."""
+    return [" ".join(caption[a:b].split()) for a, b in rebuild_spans(caption, pieces, ids)]

@@ -23,7 +23,7 @@ from medvl.llm.answers import StrictAnswer
 
 from medvl.records import Subcaption
 from medvl.split.labels import SHARED, label_sort_key
-from medvl.split.pieces import PIECES_VERSION, Piece, cut_caption, mark_labels, rebuild_text, text_pieces
+from medvl.split.pieces import PIECES_VERSION, Piece, cut_caption, mark_labels, rebuild_spans, text_pieces
 
 
 # unknown keys are an error and no field has a default: a wrong answer never reads as an empty one
@@ -62,15 +62,17 @@ class SpanAnswer(_Strict):
         """Subcaptions in caption order: one per label (its runs joined), one per run of _shared."""
         out: list[tuple[int, Subcaption]] = []
         for label, ids in self.answer_ids().items():  # a label given twice: its pieces together
-            runs = rebuild_text(caption, pieces, ids)
+            spans = rebuild_spans(caption, pieces, ids)
+            runs = [" ".join(caption[a:b].split()) for a, b in spans]  # = rebuild_text
             if not runs:
                 continue
             if label == SHARED:
                 # each run on its own, so align can put a title before and a footer after the panel text
                 first_ids = _run_starts(pieces, ids)
-                out += [(k, Subcaption(label=SHARED, text=t)) for k, t in zip(first_ids, runs)]
+                out += [(k, Subcaption(label=SHARED, text=t, spans=[list(sp)]))
+                        for k, t, sp in zip(first_ids, runs, spans)]
             else:
-                out.append((ids[0], Subcaption(label=label, text=" ".join(runs))))
+                out.append((ids[0], Subcaption(label=label, text=" ".join(runs), spans=[list(sp) for sp in spans])))
         out.sort(key=lambda t: (t[0], label_sort_key(t[1].label)))
         return [s for _, s in out]
 

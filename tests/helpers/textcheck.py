@@ -1,21 +1,10 @@
-"""Test helper shared by the gold and rule-splitter tests: is a subcaption text verbatim caption text?"""
+"""Test helper shared by the gold and splitter tests: is a subcaption text verbatim caption text?
+
+medvl.split.verbatim's one definition (caption pieces in caption order, joined with one space), so the
+tests hold the code to the same rule the validators and the report use."""
 
 from __future__ import annotations
 
-from functools import lru_cache
+from medvl.split.verbatim import is_verbatim
 
-
-def is_verbatim(text: str, caption: str) -> bool:
-    """`text` is caption substrings joined with single spaces (the split spec's 'verbatim')."""
-
-    @lru_cache(maxsize=None)
-    def ok(pos: int) -> bool:
-        if pos == len(text):
-            return True
-        for end in range(len(text), pos, -1):
-            if (end == len(text) or text[end] == " ") and text[pos:end] in caption:
-                if ok(end if end == len(text) else end + 1):
-                    return True
-        return False
-
-    return ok(0)
+__all__ = ["is_verbatim"]
