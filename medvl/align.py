@@ -56,6 +56,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from medvl.errors import InputError
 from medvl.progress import ProgressFn, no_progress
 from medvl.records import Figure, Pair, Panel, Provenance, Reject, SplitRow, pair_id, sha256_text
 from medvl.readingorder import grid_rows
@@ -609,6 +610,159 @@ def _short(exc: Exception) -> str:
     return " ".join(str(exc).split())[:300]
 
 
+@dataclass
+class AlignPaper:
+    """One unit of the align stage: a paper's figures and split rows, or the run's own rejects."""
+
+    key: str
+    input_sha: str  # what determines the unit's pairs (figure and split content; see figure_input_sha)
+    figures: list[dict] | None = None  # None: read from .parts/parse/<key>.jsonl
+    splits: dict[str, dict] | None = None  # figure id -> split row; None: read from .parts/split/<key>.jsonl
+    rejects: list[Reject] = field(default_factory=list)  # the RUN_UNIT's: bad rows, orphan split rows
+    n_figures: int = 0
+    source: str | None = None
+
+
+def _part(rd: RunDir, stage: str, key: str) -> list[dict]:
+    path = rd.parts_dir(stage) / f"{safe_key(key)}.jsonl"
+    return list(read_jsonl(path)) if path.exists() else []
+
+
+def plan_papers(rd: RunDir, settings: AlignSettings) -> list[AlignPaper]:
+    """The align stage's units, in key order, whichever command runs it: one per paper, plus RUN_UNIT.
+
+    Figures come from the parse parts (one unit per done parse unit), or, in a run directory without them
+    (or with another ``figures_file``), from the figures file grouped by paper.  Split rows come from the
+    split parts of the same key, or, without them (or with another ``subcaptions_file``), from the
+    subcaptions file; without any, every figure is paired whole and RUN_UNIT says why."""
+    from medvl.pipeline import WHOLE_KEY
+
+    parse_keys = sorted(rd.done_keys("parse") - {WHOLE_KEY}) if settings.figures_file == "figures.jsonl" else []
+    split_keys = rd.done_keys("split") if settings.subcaptions_file == "subcaptions.jsonl" else set()
+    bad: list[Reject] = []
+    spath = rd.file(settings.subcaptions_file)
+    file_splits: dict[str, SplitRow] | None = None
+    if not split_keys:
+        file_splits, bad_s = _load_splits(spath)
+        bad += bad_s
+        if not spath.exists():
+            bad.append(Reject(stage=STAGE, source=str(spath), reason="missing",
+                              detail=f"{spath}: no subcaptions file; every figure is paired whole"))
+    if parse_keys:
+        papers = ((k, None, _part(rd, "parse", k)) for k in parse_keys)
+    else:
+        fpath = rd.file(settings.figures_file)
+        if not fpath.exists():
+            raise InputError(str(fpath), "missing", "no figures file: run `medvl parse` first")
+        by_paper, bad_f = _load_figures(fpath)
+        bad = bad_f + bad
+        papers = ((safe_key(pid), pid, [f.model_dump(mode="json") for f in figs])
+                  for pid, figs in sorted(by_paper.items()))
+    units: list[AlignPaper] = []
+    known: set[str] = set()
+    split_ids: set[str] = set(file_splits or ())
+    for key, pid, rows in papers:
+        if file_splits is None:
+            part = _part(rd, "split", key)
+            split_ids |= {str(r.get("id")) for r in part}
+            splits = {str(r.get("id")): r for r in reversed(part)}  # the first row of an id wins
+        else:
+            splits = {str(r["figure_id"]): file_splits[r["figure_id"]].model_dump(mode="json")
+                      for r in rows if r.get("figure_id") in file_splits}
+        rows = sorted(rows, key=lambda r: (r.get("index", 0), str(r.get("figure_id"))))
+        known |= {str(r.get("figure_id")) for r in rows}
+        in_sha = sha256_text("".join(figure_input_sha(r, splits.get(str(r.get("figure_id"))), settings)  # type: ignore[arg-type]
+                                     for r in rows))[:16]
+        units.append(AlignPaper(key, in_sha, figures=rows if pid is not None else None,
+                                splits=splits if file_splits is not None else None, n_figures=len(rows),
+                                source=f"parse/{key}" if pid is None else str(pid)))
+    if file_splits is None:  # split parts of papers parse no longer has
+        split_ids |= {str(r.get("id")) for k in sorted(split_keys - {u.key for u in units} - {"input"})
+                      for r in _part(rd, "split", k)}
+    orphans = [Reject(stage=STAGE, source=spath.name, id=sid, reason="orphan_split",
+                      detail=f"{spath}: subcaptions for {sid}, which is not in {settings.figures_file}")
+               for sid in sorted(split_ids) if sid not in known]
+    run_rejects = bad + orphans
+    units.append(AlignPaper(RUN_UNIT, sha256_text(json.dumps([r.model_dump(mode="json") for r in run_rejects],
+                                                             sort_keys=True))[:16], rejects=run_rejects))
+    return units
+
+
+def align_run(run_dir: str | Path, settings: AlignSettings | None = None,
+              progress: ProgressFn = no_progress, llm_settings: Any = None) -> AlignSummary:
+    """Align a whole run directory; resumable per paper.  Returns counts.
+
+    The align stage of the pipeline engine run alone (medvl/stages/align.py), as `medvl run` runs it: the
+    same units (:func:`plan_papers`), fingerprints, done markers, rejects and `medvl status`.
+    With ``settings.aligner`` llm or auto and `llm_settings` (medvl.llm.client.LLMSettings) the model is
+    asked (medvl/align_llm.py); auto without `llm_settings` is the rules, and the summary's note says so.
+    A dead server keeps the rule pairs, says so in the note, and leaves those papers to be redone."""
+    from contextlib import nullcontext
+
+    from medvl.align_llm import aligner_counts
+    from medvl.config import ExecutorSettings, LLMSettings, RunConfig
+    from medvl.errors import MedvlError
+    from medvl.pipeline import Pipeline
+    from medvl.registry import ALIGNERS
+
+    settings = settings or AlignSettings()
+    rd = RunDir(run_dir)
+    fpath = rd.file(settings.figures_file)
+    if not fpath.exists() and not (settings.figures_file == "figures.jsonl" and rd.done_keys("parse")):
+        raise InputError(str(fpath), "missing", "no figures file: run `medvl parse` first")
+    stage_settings = {k: v for k, v in settings.to_dict().items() if k != "force"}
+    uses_llm = ALIGNERS.get(settings.aligner).uses_llm != "none"
+    llm = LLMSettings()
+    if uses_llm and llm_settings is not None:
+        llm = LLMSettings(urls=llm_settings.url, model=llm_settings.model)
+        stage_settings.update(mode=llm_settings.mode, timeout_s=llm_settings.timeout_s,
+                              max_reasks=llm_settings.max_reasks, transport_retries=llm_settings.transport_retries,
+                              concurrency=llm_settings.concurrency, params=dict(llm_settings.params),
+                              backoff_s=llm_settings.backoff_s, backoff_max_s=llm_settings.backoff_max_s)
+        if llm_settings.cache_path is not None:
+            stage_settings["cache_path"] = str(llm_settings.cache_path)
+    config = RunConfig(executor=ExecutorSettings(kind="inline"), llm=llm, stages={STAGE: stage_settings})
+    config._source = "medvl align"
+    news: list[str] = []
+
+    def bars(description: str, total: int | None):
+        progress(0, total=total, note="")
+        return nullcontext(progress)
+
+    before = {k: _done_meta(rd, k).get("fingerprint") for k in rd.done_keys(STAGE)}
+    res = Pipeline(config, rd.path, bars=bars, notify=news.append, force=[STAGE] if settings.force else (),
+                   only=[STAGE]).run_all().stage(STAGE)
+    if res is None or res.state != "done":
+        raise MedvlError(f"align: {res.message if res else 'did not run'}")
+    aligner = "rules" if uses_llm and llm_settings is None else settings.aligner
+    summary = AlignSummary(out=str(rd.file(settings.out_file)), aligner=aligner)
+    if uses_llm and llm_settings is None:
+        summary.note = f"aligner {settings.aligner}: no LLM server given (--llm-url), so the rules paired every figure"
+    run_unit_redone = settings.force or before.get(RUN_UNIT) != _done_meta(rd, RUN_UNIT).get("fingerprint")
+    summary.papers = res.planned - 1
+    summary.papers_skipped = res.reused - (0 if run_unit_redone else 1)
+    dead = ""
+    for key in rd.done_keys(STAGE) - {RUN_UNIT}:
+        meta = _done_meta(rd, key)
+        summary.figures += int(meta.get("figures") or 0)
+        if not settings.force and meta.get("fingerprint") == before.get(key):  # done before this call
+            continue
+        summary.llm_asked += int(meta.get("asked") or 0)
+        for k, v in (meta.get("fallbacks") or {}).items():
+            summary.llm_fallbacks[k] = summary.llm_fallbacks.get(k, 0) + int(v)
+        dead = dead or str(meta.get("llm_dead") or "")
+    if dead:
+        summary.note = f"LLM aligner: {dead}; the rule pairs were kept for the figures it did not answer"
+    summary.pairs = _count_rows(rd.file(settings.out_file))
+    methods: Counter[str] = Counter(row["method"] for row in rd.iter_unit_records(STAGE))
+    reasons: Counter[str] = Counter(row["reason"] for row in rd.iter_unit_rejects(STAGE))
+    summary.figures_by_aligner = aligner_counts(rd.iter_unit_records(STAGE))
+    summary.methods = dict(sorted(methods.items()))
+    summary.reject_reasons = dict(sorted(reasons.items()))
+    summary.rejects = sum(reasons.values())
+    return summary
+
+
 def _done_meta(rd: RunDir, key: str) -> dict:
     p = rd.parts_dir(STAGE) / f"{safe_key(key)}.done"
     try:
@@ -617,101 +771,12 @@ def _done_meta(rd: RunDir, key: str) -> dict:
         return {}
 
 
-def align_run(run_dir: str | Path, settings: AlignSettings | None = None,
-              progress: ProgressFn = no_progress, llm_settings: Any = None) -> AlignSummary:
-    """Align a whole run directory; resumable per paper.  Returns counts.
-
-    With ``settings.aligner`` llm or auto and `llm_settings` (medvl.llm.client.LLMSettings) the model is
-    asked (medvl/align_llm.py); auto without `llm_settings` is the rules, and the summary's note says so.
-    A dead server keeps the rule pairs, says so in the note, and leaves those papers to be redone."""
-    import dataclasses
-
-    from medvl.errors import InputError
-
-    from medvl.registry import ALIGNERS
-
-    settings = settings or AlignSettings()
-    note = ""
-    if ALIGNERS.get(settings.aligner).uses_llm != "none" and llm_settings is None:
-        note = (f"aligner {settings.aligner}: no LLM server given (--llm-url), so the rules paired every figure")
-        settings = dataclasses.replace(settings, aligner="rules")
-    rd = RunDir(run_dir)
-    fpath = rd.file(settings.figures_file)
-    if not fpath.exists():
-        raise InputError(str(fpath), "missing", "no figures file: run `medvl parse` first")
-    spath = rd.file(settings.subcaptions_file)
-    by_paper, bad = _load_figures(fpath)
-    splits, bad_s = _load_splits(spath)
-    bad += bad_s
-    if not spath.exists():
-        bad.append(Reject(stage=STAGE, source=str(spath), reason="missing",
-                          detail=f"{spath}: no subcaptions file; every figure is paired whole"))
-    tools = tool_versions(["medvl", "pydantic", "pillow"])
-    sset = settings.sha()
-    if llm_settings is not None and llm_settings.cache_path is None:
-        llm_settings = dataclasses.replace(llm_settings, cache_path=rd.path / ".cache" / "llm-align.sqlite")
-    aligner = ALIGNERS.get(settings.aligner)(settings, llm_settings)
-    if aligner.fingerprint():
-        sset = f"{sset}-{aligner.fingerprint()}"
-    aligner.check()  # a dead server: the rule pairs, and `dead` says why
-    summary = AlignSummary(out=str(rd.file(settings.out_file)), aligner=settings.aligner)
-    known = {f.figure_id for figs in by_paper.values() for f in figs}
-
-    # stage-level rejects (bad rows, split rows without a figure) live in their own unit
-    orphans = [Reject(stage=STAGE, source=spath.name, id=sid, reason="orphan_split",
-                      detail=f"{spath}: subcaptions for {sid}, which is not in {fpath.name}")
-               for sid in sorted(splits) if sid not in known]
-    rd.write_unit(STAGE, RUN_UNIT, [], bad + orphans, meta={"settings": sset})
-
-    # drop parts of papers that are no longer in the input
-    keys = {safe_key(pid) for pid in by_paper} | {RUN_UNIT}
-    for marker in rd.parts_dir(STAGE).glob("*.done"):
-        k = marker.name[: -len(".done")]
-        if k not in keys:
-            for suffix in (".jsonl", ".rejects.jsonl", ".done"):
-                (marker.parent / f"{k}{suffix}").unlink(missing_ok=True)
-
-    progress(0, total=len(by_paper))
-    methods: Counter[str] = Counter()
-    for pid in sorted(by_paper):
-        figs = sorted(by_paper[pid], key=lambda f: (f.index, f.figure_id))
-        in_sha = sha256_text("".join(figure_input_sha(f, splits.get(f.figure_id), settings) for f in figs))[:16]
-        summary.papers += 1
-        summary.figures += len(figs)
-        meta = {"settings": sset, "input": in_sha}
-        if not settings.force and rd.is_done(STAGE, pid) and _done_meta(rd, pid) == meta:
-            summary.papers_skipped += 1
-            progress(1, note=f"{pid} (done)")
-            continue
-        done = aligner.align_paper(figs, splits, rd, tools)
-        summary.llm_asked += done.asked
-        for k, v in done.fallbacks.items():
-            summary.llm_fallbacks[k] = summary.llm_fallbacks.get(k, 0) + v
-        if done.incomplete:  # not the settled result: a rerun with a live server asks again
-            meta = {**meta, "llm_incomplete": True}
-        rd.write_unit(STAGE, pid, done.pairs, done.rejects, meta=meta)
-        progress(1, note=pid)
-    if aligner.dead:
-        note = f"LLM aligner: {aligner.dead}; the rule pairs were kept for the figures it did not answer"
-    aligner.close()
-
-    from medvl.align_llm import aligner_counts
-
-    summary.pairs = rd.merge(STAGE, settings.out_file)
-    summary.note = note
-    reasons: Counter[str] = Counter()
-    summary.figures_by_aligner = aligner_counts(rd.iter_unit_records(STAGE))
-    for row in rd.iter_unit_records(STAGE):
-        methods[row["method"]] += 1
-    for row in rd.iter_unit_rejects(STAGE):
-        reasons[row["reason"]] += 1
-    summary.methods = dict(sorted(methods.items()))
-    summary.reject_reasons = dict(sorted(reasons.items()))
-    summary.rejects = sum(reasons.values())
-    rd.update_manifest(STAGE, {**settings.to_dict(), "stage_version": STAGE_VERSION,
-                               "summary": {k: v for k, v in summary.to_dict().items() if k != "out"}},
-                       tools=["pydantic", "pillow"])
-    return summary
+def _count_rows(path: Path) -> int:
+    try:
+        with open(path, "rb") as fh:
+            return sum(1 for line in fh if line.strip())
+    except FileNotFoundError:
+        return 0
 
 
 def iter_pairs(run_dir: str | Path, name: str = "pairs.jsonl") -> Iterable[Pair]:

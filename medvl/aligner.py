@@ -44,6 +44,10 @@ class Aligner:
         """Why it cannot work now (a dead server), or None; checked once before the papers."""
         return None
 
+    def mark_unavailable(self, why: str) -> None:
+        """Its server was found down (at planning, in another process): keep the rule pairs and say why."""
+        self.dead = why
+
     def align_paper(self, figs: list[Figure], splits: dict[str, SplitRow], run_dir: Any = None,
                     tools: dict[str, str] | None = None) -> Any:
         """A medvl.align_llm.PaperAlignment for one paper's figures (in order) and their split rows."""
@@ -92,6 +96,9 @@ class ModelAligner(Aligner):
         except LLMUnavailable as exc:
             self.model.dead = self.dead = str(exc)
         return self.dead
+
+    def mark_unavailable(self, why: str) -> None:
+        self.model.dead = self.dead = why
 
     def align_paper(self, figs, splits, run_dir=None, tools=None):
         from medvl.align_llm import align_paper
