@@ -144,6 +144,16 @@ def _expand(obj: Any) -> Any:
     return obj
 
 
+def with_llm_server(settings: dict[str, Any], config: "RunConfig") -> dict[str, Any]:
+    """The run's LLM server (llm.url, llm.model, and llm.timeout_s unless the stage sets its own) in a
+    stage's resolved settings: split, align and judge ask the same server."""
+    settings["url"] = config.llm.url
+    settings["model"] = config.llm.model
+    if config.llm.timeout_s:
+        settings.setdefault("timeout_s", config.llm.timeout_s)
+    return settings
+
+
 def config_from_dict(data: dict[str, Any], source: str = "<config>") -> RunConfig:
     try:
         cfg = RunConfig.model_validate(_expand(data))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from medvl.config import RunConfig
+from medvl.config import RunConfig, with_llm_server
 from medvl.errors import MedvlError
 from medvl.pipeline import Shard, ShardContext, Stage, StageContext, _kwargs_for, digest, register
 from medvl.records import Reject
@@ -39,9 +39,8 @@ def _resolve_align(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
                                  "llm.model in the config or --llm-url / --llm-model")
             settings["aligner"] = "rules"  # auto without a server: the rules (the report says how to turn it on)
         else:
-            settings.update(llm_kw, url=config.llm.url, model=config.llm.model)
-            if config.llm.timeout_s and "timeout_s" not in settings:
-                settings["timeout_s"] = config.llm.timeout_s
+            settings.update(llm_kw)
+            with_llm_server(settings, config)
     return settings
 
 

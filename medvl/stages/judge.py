@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from medvl.config import RunConfig
+from medvl.config import RunConfig, with_llm_server
 from medvl.errors import MedvlError
 from medvl.pipeline import Stage, StageContext, _kwargs_for, _stage_outputs, file_stamp, register
 from medvl.progress import ProgressFn
@@ -40,11 +40,7 @@ def _resolve_judge(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
         JudgeSettings(**{k: v for k, v in settings.items() if k in defaults})
     except (TypeError, ValueError) as exc:
         raise MedvlError(f"stage judge: {exc}") from None
-    settings["url"] = config.llm.url
-    settings["model"] = config.llm.model
-    if config.llm.timeout_s and "timeout_s" not in settings:
-        settings["timeout_s"] = config.llm.timeout_s
-    return settings
+    return with_llm_server(settings, config)
 
 
 def _reads(settings: dict[str, Any]) -> list[str]:

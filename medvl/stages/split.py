@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from medvl.config import RunConfig
+from medvl.config import RunConfig, with_llm_server
 from medvl.errors import MedvlError
 from medvl.pipeline import Shard, ShardContext, Stage, StageContext, register
 from medvl.records import Reject
@@ -36,10 +36,7 @@ def _resolve_split(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
             raise MedvlError(f"stage split: splitter {name} needs llm.model in the config or --llm-model")
         settings.setdefault("prompt", "split/fewshot@1")
         settings.setdefault("cache", True)
-        settings["url"] = config.llm.url
-        settings["model"] = config.llm.model
-        if config.llm.timeout_s and "timeout_s" not in settings:
-            settings["timeout_s"] = config.llm.timeout_s
+        with_llm_server(settings, config)
     return settings
 
 
