@@ -8,8 +8,9 @@ fingerprints, so a change to that code redoes the stage's units and can never le
 code under the same version.  Hashing reads files only: nothing is imported, so the pipeline can
 version every stage with the core dependencies alone.
 
-``STAGE_CODE`` lists, per built-in stage, what determines its output; :func:`stage_version` is the
-version of a built-in stage.  A plugin stage calls :func:`code_version` on its own modules.
+``STAGE_CODE`` lists, per built-in stage, what determines its output, starting with its stage module
+(medvl/stages/<name>.py: its settings, units and the adapter to the stage's code); :func:`stage_version` is
+the version of a built-in stage (tag versions itself: medvl/tag/stage.py CODE, the whole medvl.tag package).  A plugin stage calls :func:`code_version` on its own modules.
 """
 
 from __future__ import annotations
@@ -23,20 +24,21 @@ PACKAGE_ROOT = Path(__file__).resolve().parent  # medvl/
 
 #: what decides each built-in stage's output (a module, a package, or a file/folder inside medvl/)
 STAGE_CODE: dict[str, tuple[str, ...]] = {
-    "collect": ("medvl.collect", "medvl.records"),
-    "synth": ("medvl.synth", "data/synth_text.yaml"),
-    "parse": ("medvl.parse", "medvl.pdf", "medvl.jats", "medvl.readingorder", "medvl.records"),
-    "split": ("medvl.split.stage", "medvl.split.splitter", "medvl.split.llm", "medvl.split.rules", "medvl.split.labels",
-              "medvl.split.verbatim", "medvl.split.pieces", "medvl.split.spans", "medvl.llm.client", "medvl.prompts",
-              "medvl.records"),
-    "align": ("medvl.align", "medvl.aligner", "medvl.align_llm", "medvl.readingorder", "medvl.llm.client", "medvl.prompts",
-              "medvl.records"),
-    "export": ("medvl.export", "medvl.records"),
-    "train": ("medvl.train",),
-    "eval": ("evaluate/__init__.py", "medvl.evaluate.zeroshot", "medvl.evaluate.retrieval",
+    "collect": ("medvl.stages.collect", "medvl.collect", "medvl.records"),
+    "synth": ("medvl.stages.synth", "medvl.synth", "data/synth_text.yaml"),
+    "parse": ("medvl.stages.parse", "medvl.parse", "medvl.pdf", "medvl.jats", "medvl.readingorder", "medvl.records"),
+    "split": ("medvl.stages.split", "medvl.split.stage", "medvl.split.splitter", "medvl.split.llm", "medvl.split.rules",
+              "medvl.split.labels", "medvl.split.verbatim", "medvl.split.pieces", "medvl.split.spans",
+              "medvl.llm.client", "medvl.prompts", "medvl.records"),
+    "align": ("medvl.stages.align", "medvl.align", "medvl.aligner", "medvl.align_llm", "medvl.readingorder",
+              "medvl.llm.client", "medvl.prompts", "medvl.records"),
+    "export": ("medvl.stages.export", "medvl.export", "medvl.records"),
+    "train": ("medvl.stages.train", "medvl.train"),
+    "eval": ("medvl.stages.evaluation", "evaluate/__init__.py", "medvl.evaluate.zeroshot", "medvl.evaluate.retrieval",
              "medvl.evaluate.compare", "medvl.evaluate.stats"),
-    "judge": ("medvl.evaluate.judge", "medvl.evaluate.stats", "medvl.llm.client", "medvl.prompts", "medvl.records"),
-    "report": ("medvl.evaluate.report", "medvl.split.verbatim", "evaluate/templates"),
+    "judge": ("medvl.stages.judge", "medvl.evaluate.judge", "medvl.evaluate.stats", "medvl.llm.client", "medvl.prompts",
+              "medvl.records"),
+    "report": ("medvl.stages.report", "medvl.evaluate.report", "medvl.split.verbatim", "evaluate/templates"),
 }
 #: the release part of a built-in stage's version (bump it to name a change in the docs; the hash tells
 #: code apart either way)

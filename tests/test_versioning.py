@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -115,3 +116,48 @@ def test_real_stages_write_their_version_into_rows_and_markers(tmp_path):
         assert {r["provenance"]["stage_version"] for r in rows} == {version}, stage
         markers = list((run_dir / ".parts" / stage).glob("*.done"))
         assert markers and {json.loads(m.read_text())["stage_version"] for m in markers} == {version}, stage
+
+
+
+def _stage_module(name: str) -> Path:
+    """The file (relative to medvl/) of the module that registers the built-in stage `name`."""
+    import inspect
+
+    import medvl.versioning as versioning
+
+    stage = get_stage(name)
+    return Path(inspect.getfile(stage.plan or stage.run_all)).resolve().relative_to(versioning.PACKAGE_ROOT)
+
+
+def test_a_change_to_a_stage_module_changes_that_stages_version(tmp_path, monkeypatch):
+    """The stage modules (medvl/stages/*.py: settings, units, the adapter to the stage's code) decide what a
+    stage writes: a change to one changes that stage's version (on a copy of the medvl package)."""
+    import shutil
+
+    import medvl.versioning as versioning
+
+    modules = {name: _stage_module(name) for name in STAGE_CODE}
+    assert modules["split"] == Path("stages/split.py")
+    copy = tmp_path / "medvl"
+    shutil.copytree(versioning.PACKAGE_ROOT, copy, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    monkeypatch.setattr(versioning, "PACKAGE_ROOT", copy)
+    code_sha.cache_clear()
+    try:
+        for name, rel in modules.items():
+            before = stage_version(name)
+            (copy / rel).write_text((copy / rel).read_text() + "\n# changed\n")
+            code_sha.cache_clear()
+            assert stage_version(name) != before, f"stage {name}: medvl/{rel} is not part of its version"
+    finally:
+        code_sha.cache_clear()
+
+
+def test_the_tag_stage_version_covers_its_registration_and_stage_modules():
+    import inspect
+
+    from medvl.tag.stage import CODE, tag_paper
+    from medvl.versioning import _files
+
+    covered = {p.resolve() for part in CODE for p in _files(part)}
+    assert Path(inspect.getfile(get_stage("tag").plan)).resolve() in covered  # medvl/tag/register.py
+    assert Path(inspect.getfile(tag_paper)).resolve() in covered  # medvl/tag/stage.py
