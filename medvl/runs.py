@@ -232,9 +232,12 @@ class RunDir:
     def rel(self, p: str | Path) -> str:
         return Path(p).resolve().relative_to(self.path).as_posix()
 
-    def parts_dir(self, stage: str) -> Path:
+    def parts_dir(self, stage: str, *, create: bool = False) -> Path:
+        """The folder of a stage's units.  A lookup creates nothing (`medvl status` lists every folder
+        there as a stage); the writers here make it (atomic_open), `create` is for a caller writing by hand."""
         d = self.path / ".parts" / safe_key(stage)
-        d.mkdir(parents=True, exist_ok=True)
+        if create:
+            d.mkdir(parents=True, exist_ok=True)
         return d
 
     def file(self, name: str) -> Path:
@@ -259,7 +262,7 @@ class RunDir:
 
     def clear_stage(self, stage: str) -> None:
         d = self.parts_dir(stage)
-        for p in d.iterdir():
+        for p in d.iterdir() if d.is_dir() else ():
             if p.is_file():
                 p.unlink()
 

@@ -63,7 +63,7 @@ def test_units_merge_sorted_and_rerun_does_not_duplicate(tmp_path: Path):
 
 def test_part_without_done_marker_is_ignored(tmp_path: Path):
     rd = RunDir(tmp_path / "run")
-    (rd.parts_dir("parse") / "x.jsonl").write_text('{"id": "half"}\n')  # a killed unit
+    (rd.parts_dir("parse", create=True) / "x.jsonl").write_text('{"id": "half"}\n')  # a killed unit
     rd.merge("parse", "figures.jsonl")
     assert list(read_jsonl(rd.file("figures.jsonl"))) == []
 
@@ -92,3 +92,30 @@ def test_manifest_updates_from_many_processes_are_not_lost(tmp_path: Path):
     assert set(data["stages"]) == set(names)
     assert all(data["stages"][n]["settings"] == {"i": 14} for n in names)
     assert "medvl_version" in data and "python" in data
+
+
+def test_lookups_create_no_folders_only_writes_do(tmp_path: Path):
+    rd = RunDir(tmp_path / "run")
+    parts = rd.path / ".parts"
+    assert rd.parts_dir("align") == parts / "align"
+    assert not rd.is_done("align", "a") and rd.done_keys("align") == set()
+    assert list(rd.iter_unit_records("align")) == [] and list(rd.iter_unit_rejects("align")) == []
+    rd.clear_stage("align")
+    assert not parts.exists()  # no lookup made .parts/align (medvl status would list it as a stage)
+    rd.write_unit("align", "a", [{"id": "a1"}])
+    assert rd.done_keys("align") == {"a"} and sorted(p.name for p in parts.iterdir()) == ["align"]
+    assert rd.parts_dir("tag", create=True).is_dir()
+
+
+def test_a_blocked_stage_and_status_leave_no_folder_of_a_stage_that_never_ran(tmp_path: Path):
+    from medvl.config import config_from_dict
+    from medvl.pipeline import run_pipeline, run_status
+
+    rd = RunDir(tmp_path / "run")
+    rd.write_unit("parse", "p1", [{"id": "f1"}])
+    cfg = config_from_dict({"executor": {"kind": "inline"}, "stages": {"tag": {"image": "off"}}})
+    res = run_pipeline(cfg, rd.path, only=["tag"]).stage("tag")
+    assert res.state == "blocked" and "align" in res.message
+    assert sorted(p.name for p in (rd.path / ".parts").iterdir()) == ["parse"]
+    assert [r["stage"] for r in run_status(rd.path)] == ["parse", "tag"]
+    assert sorted(p.name for p in (rd.path / ".parts").iterdir()) == ["parse"]
