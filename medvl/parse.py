@@ -61,6 +61,7 @@ REJECT_REASONS = {
     "unreadable": "the file cannot be read",
     "not_a_caption": "a figure label with no caption text and no figure graphics (an in-text reference)",
     "supplementary_file": "a caption that describes a supplementary file (\"Additional file 1: Figure S1\", \"(TIF)\"), not a figure of the PDF",
+    "supplement_not_printed": "a figure supplement that the caption lists by title only (eLife); its image is not in the PDF (given the article's XML, parse takes it from there)",
     "hidden": "a file (or folder) whose name starts with a dot, skipped in folder scans",
     "unsafe_name": "a file name that cannot be written as text that reads back to the same name",
 }
@@ -332,6 +333,23 @@ def _reject(source: str, reason: str, detail: str = "", paper_id: str | None = N
                   paper_id=paper_id)
 
 
+def _unprinted_supplements(regions: list[Any], figures: list[Figure], source: str, pid: str) -> list[Reject]:
+    """A reject for each figure supplement that a caption lists by title (eLife) and that is no figure of
+    this parse (neither printed in the PDF nor taken from the XML): listed, so never silently lost."""
+    from medvl.pdf.captions import label_key
+
+    made = {label_key(f.label) for f in figures if f.label}
+    out = []
+    for r in regions:
+        for n, title in r.caption.supplements if not r.supplementary else ():
+            if f"{r.caption.key}-FS{n}" not in made:
+                out.append(_reject(source, "supplement_not_printed",
+                                   f"page {r.caption.page + 1}: {r.caption.match.label}\u2014figure supplement {n} "
+                                   f"({title[:100]!r}) is listed by title only; its image is not in this PDF",
+                                   paper_id=pid))
+    return out
+
+
 def _png_bytes(rgb: Any) -> bytes:
     from PIL import Image
 
@@ -554,6 +572,7 @@ def _parse_pdf(pdf: Path, xml: Path | None, settings: ParseSettings, rd: RunDir 
             for xf in list(xml_figs.values()):
                 figures.append(_xml_figure(xf, article, pid, sha, source, len(figures), settings, rd,
                                            xml_path=xml, note="not found in the PDF"))
+        rejects += _unprinted_supplements(regions, figures, source, pid)
         if settings.overlays and rd is not None and overlay_items:
             from medvl.pdf.overlays import write_overlays
 

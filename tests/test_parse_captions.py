@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from medvl.pdf.captions import (caption_body, join_lines, label_key, match_label, panel_suffixed, reference_only,
-                                similarity, strip_supplement_list)
+                                similarity, split_supplement_list, strip_supplement_list)
 
 
 @pytest.mark.parametrize("text,label,number", [
@@ -41,6 +41,10 @@ def test_figure_supplements_have_labels_of_their_own_and_lists_of_them_are_no_ca
     text = ("Figure 2. Release in three lines. (A) Control. DOI: 10.1/x.005 The following figure supplement is "
             "available for figure 2: Figure supplement 1. Rescue of the phenotype. DOI: 10.1/x.006")
     assert strip_supplement_list(text) == "Figure 2. Release in three lines. (A) Control. DOI: 10.1/x.005"
+    text += " Figure supplement 2. Time course: all cells, day 3. DOI: 10.1/x.007"
+    assert split_supplement_list(text) == ("Figure 2. Release in three lines. (A) Control. DOI: 10.1/x.005",
+                                           [("1", "Rescue of the phenotype."), ("2", "Time course: all cells, day 3.")])
+    assert split_supplement_list("Figure 3. No list here.") == ("Figure 3. No list here.", [])
 
 
 def test_label_keys_unify_spellings():

@@ -28,3 +28,17 @@ def test_supplementary_list_gives_rejects_and_the_real_figure_keeps_its_image(tm
     assert len(supp) == 4, [(r.reason, r.detail) for r in rejects]
     assert all("page 2" in r.detail for r in supp)
     assert "supplementary_file" in REJECT_REASONS
+
+
+def test_figure_supplements_listed_by_title_only_are_rejects_not_lost(tmp_path: Path):
+    """eLife lists a figure's supplements by title under its caption; without the XML their images are
+    nowhere in the parse, so each is a reject row that names it (before: dropped without a trace)."""
+    pdf = pdfgen.supplements_by_title(tmp_path / "e.pdf")
+    figs, rejects = parse_paper(pdf, settings=ParseSettings(ocr="never", render=False))
+    assert [f.label for f in figs] == ["Figure 1"]
+    assert "supplement" not in figs[0].caption and figs[0].caption.endswith("DOI: 10.1/x.003")
+    listed = [r for r in rejects if r.reason == "supplement_not_printed"]
+    assert [r.detail.split(" (")[0] for r in listed] == ["page 1: Figure 1\u2014figure supplement 1",
+                                                          "page 1: Figure 1\u2014figure supplement 2"]
+    assert "Dose response of the uptake." in listed[1].detail
+    assert "supplement_not_printed" in REJECT_REASONS

@@ -122,13 +122,29 @@ def supplementary_file(label: str, text: str) -> bool:
 
 # eLife prints the list of a figure's supplements after its caption ("The following figure
 # supplements are available for figure 2: Figure supplement 1. ... DOI: ..."): not caption text
-_SUPP_LIST_RE = re.compile(r"\s*The following (?:figure )?supplements? (?:is|are) available for figure \d+\s*[:.].*$",
+_SUPP_LIST_RE = re.compile(r"\s*The following (?:figure )?supplements? (?:is|are) available for figure \d+\s*[:.](?P<list>.*)$",
                            re.IGNORECASE | re.DOTALL)
+
+
+# one entry of that list: "Figure supplement 1. Its title. DOI: 10.7554/eLife.01239.006"
+_SUPP_ENTRY_RE = re.compile(r"Figure supplement (?P<n>\d{1,2})\s*[.:]\s*(?P<title>.*?)"
+                            r"(?:\s*DOI:\s*\S+)?\s*(?=Figure supplement \d{1,2}\s*[.:]|$)",
+                            re.IGNORECASE | re.DOTALL)
 
 
 def strip_supplement_list(text: str) -> str:
     """A caption without the trailing list of its figure supplements."""
-    return _SUPP_LIST_RE.sub("", text)
+    return split_supplement_list(text)[0]
+
+
+def split_supplement_list(text: str) -> tuple[str, list[tuple[str, str]]]:
+    """(the caption without its trailing list of figure supplements, [(number, title), ...] of that list):
+    the titles name figures that the PDF may not print, which parse must not lose silently."""
+    m = _SUPP_LIST_RE.search(text)
+    if m is None:
+        return text, []
+    entries = [(e.group("n"), normalize_ws(e.group("title"))) for e in _SUPP_ENTRY_RE.finditer(m.group("list"))]
+    return text[:m.start()], entries
 
 
 def panel_suffixed(m: LabelMatch) -> bool:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from medvl.pdf.captions import (SUPP_HEADING_RE, LabelMatch, caption_body, join_lines, label_key, match_label,
-                                normalize_ws, panel_suffixed, reference_only, strip_supplement_list, supplementary_file)
+                                normalize_ws, panel_suffixed, reference_only, split_supplement_list, supplementary_file)
 from medvl.pdf.words import looks_run_together, needs_respace, respaced_lines, spaceless_page
 
 Rect4 = tuple[float, float, float, float]
@@ -116,6 +116,8 @@ class Caption:
     text: str
     score: float
     block: int
+    # eLife's list of this figure's supplements after the caption: [(number, title), ...]
+    supplements: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -838,7 +840,7 @@ def analyse_document(doc: Any, deadline: float | None = None) -> tuple[list[Page
         if cont is not None:
             texts[-1] = _CONT_MARK_RE.sub("", texts[-1])
             texts = [t for t in texts if t.strip()] + cont
-        c.text = strip_supplement_list(join_lines(texts, vocab=vocab))
+        c.text, c.supplements = split_supplement_list(join_lines(texts, vocab=vocab))
     kept, dropped = resolve_duplicates(caps, pages)
     regions = locate_figures(pages, kept, body)
     return pages, regions, dropped, body

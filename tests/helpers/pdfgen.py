@@ -356,6 +356,24 @@ def supplementary_list(path: Path) -> Path:
     return path
 
 
+def supplements_by_title(path: Path) -> Path:
+    """eLife style: Figure 1 (an image, caption below) whose caption ends with the list of its two figure
+    supplements, printed by title only (no image of theirs anywhere in the PDF)."""
+    doc = _doc()
+    page = doc.new_page(width=W, height=H)
+    body(page, (50, 50, 562, 150))
+    page.insert_image((150, 170, 460, 360), stream=png(310, 190, seed=21))
+    yb = caption(page, 60, 385, "Figure 1.", ["Uptake of the dye by cultured neurons. DOI: 10.1/x.003",
+                                               "The following figure supplements are available for figure 1:",
+                                               "Figure supplement 1. Uptake at low temperature.",
+                                               "DOI: 10.1/x.004",
+                                               "Figure supplement 2. Dose response of the uptake.",
+                                               "DOI: 10.1/x.005"])
+    body(page, (50, yb + 14, 562, 700))
+    doc.save(path)
+    return path
+
+
 def burnt_letters_framed(path: Path, letters: tuple[str, ...] = ("A", "B", "C")) -> Path:
     """One embedded image holding three chart panels (A left and tall, B top right, C bottom
     right) inside a frame, with no white gutter running through the figure (A's axis labels reach
