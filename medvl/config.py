@@ -144,6 +144,13 @@ def _expand(obj: Any) -> Any:
     return obj
 
 
+#: an LLM client's settings that change how a stage asks, not what the server answers: the server's address
+#: (the model name is an output setting), requests in flight, time limits, retries and their back-off; a
+#: request that timed out or failed is a fallback or failed row, which the stages ask again anyway
+#: (retry_fallbacks, judge retry_failed). A stage's Stage.non_output starts with these.
+LLM_NON_OUTPUT = ("url", "concurrency", "timeout_s", "transport_retries", "backoff_s", "backoff_max_s")
+
+
 def with_llm_server(settings: dict[str, Any], config: "RunConfig") -> dict[str, Any]:
     """The run's LLM server (llm.url, llm.model, and llm.timeout_s unless the stage sets its own) in a
     stage's resolved settings: split, align and judge ask the same server."""

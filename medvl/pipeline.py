@@ -13,7 +13,8 @@ before anything runs) and either
   once (synth, export, train, eval, judge, report), run in this process, marked done as one unit.
 
 Resuming: a shard is skipped when its done marker exists *and* carries the same fingerprint
-(stage version + settings + the shard's input: file size and mtime for a PDF, the content hash
+(stage version + the settings that change the output (not a stage's ``non_output`` ones: requests in
+flight, time limits, the server's address) + the shard's input: file size and mtime for a PDF, the content hash
 of the upstream part for later stages; align hashes its split rows by content, and split, with
 ``own_fingerprints``, computes the whole fingerprint itself, shared with `medvl split RUN_DIR`).
 So a rerun after a crash does only the missing shards, a rerun after a settings change redoes
@@ -148,6 +149,15 @@ class Stage:
     # the plan's fingerprints already cover the stage version and the settings that change the output,
     # and are used as they are (split: shared with `medvl split RUN_DIR`, which writes the same units)
     own_fingerprints: bool = False
+    # settings that change how the stage runs but not what it writes (requests in flight, the LLM client's
+    # time limits and retries, the server's address, an answer cache): resolved, checked and passed to the
+    # stage like the others, but left out of its fingerprints (see settings_digest) and of the "settings
+    # changed" reasons, so changing only these redoes nothing
+    non_output: tuple[str, ...] = ()
+
+    def output_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """`settings` less the ones that do not change the stage's output (`non_output`)."""
+        return {k: v for k, v in settings.items() if k not in self.non_output}
 
     def reads_for(self, settings: dict[str, Any]) -> list[str]:
         return list(self.reads(settings)) if self.reads is not None else list(self.needs)
@@ -252,6 +262,12 @@ def digest(*parts: Any) -> str:
     return h.hexdigest()[:32]
 
 
+def settings_digest(stage: Stage, settings: dict[str, Any]) -> str:
+    """What every unit fingerprint of `stage` starts with (unless it has own_fingerprints): its name,
+    version and the settings that change its output."""
+    return digest(stage.name, stage.version, stage.output_settings(settings))
+
+
 def file_stamp(path: str | Path) -> list[Any]:
     """Cheap identity of an input file: size and modification time (like make)."""
     st = os.stat(path)
@@ -319,10 +335,11 @@ def _marker_meta(stage: Stage, task: ShardTask, status: str, started: float) -> 
 
 
 def redo_reason(marker: dict[str, Any] | None, version: str, settings: dict[str, Any],
-                failed: bool = False, input_word: str = "input") -> str:
+                failed: bool = False, input_word: str = "input", ignore: Sequence[str] = ()) -> str:
     """Why a unit whose marker does not match is done again, in words `medvl status` shows:
     'not done before', 'failed before', 'stage version changed (a -> b)', 'settings changed: dpi 100 -> 200',
-    'input changed' (`input_word`: 'upstream output' for a whole stage)."""
+    'input changed' (`input_word`: 'upstream output' for a whole stage).  Settings in `ignore` (the stage's
+    non_output) are not named: they do not change the unit."""
     if marker is None:
         return "failed before" if failed else "not done before"
     old_version = marker.get("stage_version")
@@ -332,7 +349,7 @@ def redo_reason(marker: dict[str, Any] | None, version: str, settings: dict[str,
     if not isinstance(old, dict):
         return "made by an older medvl (no settings in its done marker)"
     new = redact(settings)
-    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k not in ignore)
     if changed:
         # '; ' between keys: a value's repr may hold ', ' (split [0.8, 0.1, 0.1])
         return "settings changed: " + "; ".join(f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:6])
@@ -714,7 +731,7 @@ class Pipeline:
             raise MedvlError(f"stage {stage.name}: two inputs map to the same shard key {dup}")
         # fingerprints include the stage version and settings
         if not stage.own_fingerprints:
-            base = digest(stage.name, stage.version, ctx.settings)
+            base = settings_digest(stage, ctx.settings)
             shards = [Shard(s.key, s.payload, digest(base, s.fingerprint), s.source) for s in shards]
         # temp files of writes cut short by a kill (atomic writes rename only complete files)
         for tmp in self.run.parts_dir(stage.name).glob(".*.tmp"):
@@ -733,7 +750,7 @@ class Pipeline:
             if m is None or m.get("fingerprint") != s.fingerprint:
                 failed = _failed_path(self.run, stage.name, s.key).exists()
                 whys[s.key] = ("forced (--force)" if stage.name in self.force
-                               else redo_reason(m, stage.version, ctx.settings, failed))
+                               else redo_reason(m, stage.version, ctx.settings, failed, ignore=stage.non_output))
         return whys
 
     def _run_sharded(self, stage: Stage, ctx: StageContext) -> StageResult:
@@ -825,9 +842,10 @@ class Pipeline:
         names = stage.reads_for(ctx.settings) if (stage.reads is not None or stage.needs) else [
             n for n in stage_names() if get_stage(n).order < stage.order]
         upstream = {n: self._upstream_digest(n, results, prior) for n in dict.fromkeys(names)}
+        settings = stage.output_settings(ctx.settings)
         if stage.external is None:
-            return digest(stage.name, stage.version, ctx.settings, upstream)
-        return digest(stage.name, stage.version, ctx.settings, upstream, self._external(stage, ctx))
+            return digest(stage.name, stage.version, settings, upstream)
+        return digest(stage.name, stage.version, settings, upstream, self._external(stage, ctx))
 
     @staticmethod
     def _external(stage: Stage, ctx: StageContext) -> str | None:
@@ -853,9 +871,9 @@ class Pipeline:
                f"output missing ({gone[0]})" if gone else
                "input outside the run directory changed" if (
                    m is not None and m.get("external") != external and m.get("stage_version") == stage.version
-                   and m.get("settings") == redact(ctx.settings)) else
-               redo_reason(m, stage.version, ctx.settings, _failed_path(self.run, stage.name, WHOLE_KEY).exists(),
-                           input_word="upstream output"))
+                   and stage.output_settings(m.get("settings") or {}) == redact(stage.output_settings(ctx.settings)))
+               else redo_reason(m, stage.version, ctx.settings, _failed_path(self.run, stage.name, WHOLE_KEY).exists(),
+                                input_word="upstream output", ignore=stage.non_output))
         _remove_unit(self.run, stage.name, WHOLE_KEY)
         _update_pipeline_manifest(self.run, stage=(stage.name, {"state": "running", "planned": 1,
                                                                 "started_at": _now(), "redone": {reason_kind(why): 1}}))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from medvl.config import RunConfig, with_llm_server
+from medvl.config import LLM_NON_OUTPUT, RunConfig, with_llm_server
 from medvl.errors import MedvlError
 from medvl.pipeline import Shard, ShardContext, Stage, StageContext, _kwargs_for, digest, register
 from medvl.records import Reject
@@ -168,4 +168,6 @@ register(Stage(
     # without split rows every figure is paired whole (with a reject saying so)
     needs=("parse", "split"), reads=_reads, optional=("split",), modules=("medvl.align",),
     tools=("pydantic", "pillow"), plan=_plan_align, run_shard=_run_align_shard, finalize=_finalize_align,
-    resolve=_resolve_align, on_error="reject", preload=_align_preload, own_fingerprints=True))
+    resolve=_resolve_align, on_error="reject", preload=_align_preload, own_fingerprints=True,
+    # left out of the units' fingerprints too (_plan_align: AlignSettings.sha and the aligner's fingerprint)
+    non_output=(*LLM_NON_OUTPUT, "cache", "cache_path")))

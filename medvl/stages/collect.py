@@ -49,5 +49,7 @@ def _run_collect(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
 
 register(Stage(
     "collect", stage_version("collect"), order=8, description="search PubMed Central and download open-access papers (RUN_DIR/papers)",
-    modules=("medvl.collect.collector",), tools=("httpx",), run_all=_run_collect, resolve=_resolve_collect),
+    modules=("medvl.collect.collector",), tools=("httpx",), run_all=_run_collect, resolve=_resolve_collect,
+    # how fast and how persistently it downloads, not which papers: changing them does not collect again
+    non_output=("workers", "timeout_s", "retries", "backoff_s", "eutils_rate", "pmc_rate", "europepmc_rate")),
     replace=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from medvl.config import RunConfig, with_llm_server
+from medvl.config import LLM_NON_OUTPUT, RunConfig, with_llm_server
 from medvl.errors import MedvlError
 from medvl.pipeline import Stage, StageContext, _kwargs_for, _stage_outputs, file_stamp, register
 from medvl.progress import ProgressFn
@@ -119,4 +119,6 @@ register(Stage(
                                         "needs an LLM server)",
     needs=("split",), modules=("medvl.evaluate.judge", "instructor", "openai"), extra="llm",
     tools=("instructor", "openai"), run_all=_run_judge, resolve=_resolve_judge, when=_judge_when, reads=_reads,
-    external=_external), replace=True)
+    external=_external,
+    # the answer cache (true, false or its file) and the items per request batch change no judgment
+    non_output=(*LLM_NON_OUTPUT, "cache", "batch")), replace=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from medvl.config import RunConfig, with_llm_server
+from medvl.config import LLM_NON_OUTPUT, RunConfig, with_llm_server
 from medvl.errors import MedvlError
 from medvl.pipeline import Shard, ShardContext, Stage, StageContext, register
 from medvl.records import Reject
@@ -136,5 +136,6 @@ register(Stage(
     output="subcaptions.jsonl", needs=("parse",), reads=_reads, modules=("medvl.split.llm", "medvl.split.rules"),
     tools=("instructor", "openai"), plan=_plan_split, run_shard=_run_split_shard, resolve=_resolve_split,
     on_error="retry", timeout_s=1800, own_fingerprints=True,
-    preload=_split_preload,
+    # left out of settings_fingerprint (medvl/split/stage.py) too: the answer cache changes no accepted answer
+    non_output=(*LLM_NON_OUTPUT, "cache", "cache_path"), preload=_split_preload,
     ))

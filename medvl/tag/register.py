@@ -5,7 +5,9 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from medvl.pipeline import Shard, ShardContext, Stage, StageContext, digest, file_sha, register, upstream_shards
+from medvl.config import LLM_NON_OUTPUT
+from medvl.pipeline import (Shard, ShardContext, Stage, StageContext, digest, file_sha, register, settings_digest,
+                            upstream_shards)
 from medvl.tag.stage import CODE, OUTPUT, STAGE, TagSettings, resolve_settings
 from medvl.versioning import code_version
 
@@ -57,7 +59,7 @@ def _retrying(ctx: StageContext, shard: Shard) -> Shard:
     from medvl.runs import read_jsonl
 
     have = (_marker(ctx.run, STAGE, shard.key) or {}).get("fingerprint")
-    base = digest(STAGE, get_stage(STAGE).version, ctx.settings)
+    base = settings_digest(get_stage(STAGE), ctx.settings)
     plain, retry = digest(base, shard.fingerprint), digest(base, shard.fingerprint + RETRY_TAG)
     if have not in (plain, retry):
         return shard
@@ -100,7 +102,7 @@ register(Stage(
     STAGE, code_version(*CODE), order=35, description="modality, MRI sequence, anatomy, findings for every pair (tags.jsonl)",
     output=OUTPUT, needs=("parse", "align"), modules=("medvl.tag.stage",), tools=("numpy", "pillow"),
     plan=_plan_checked, run_shard=_run_shard, resolve=lambda config, raw: resolve_settings(raw, config),
-    settings_model=TagSettings, on_error="reject",
+    settings_model=TagSettings, on_error="reject", non_output=(*LLM_NON_OUTPUT, "cache"),
     preload=lambda s: ["medvl.tag.stage", "medvl.tag.text"] + (
         ["medvl.tag.llm", "instructor", "openai", "openai.resources"] if s.get("tagger", "text") != "text" else [])),
     replace=True)
