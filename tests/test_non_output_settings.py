@@ -5,7 +5,6 @@ exactly the units it affects, with a reason that names only it (issue 12)."""
 
 from __future__ import annotations
 
-import json
 import textwrap
 
 import pytest
@@ -15,7 +14,7 @@ from medvl.cli import app
 from medvl.config import RunConfig, config_from_dict
 from medvl.errors import MedvlError
 from medvl.pipeline import get_stage, run_pipeline, run_status
-from tests.helpers.fake_llm import FakeLLM, Reply
+from tests.helpers.fake_llm import FakeLLM, schema_answer
 
 PLUGIN = textwrap.dedent('''
     from medvl.pipeline import Shard, Stage, register
@@ -75,23 +74,6 @@ def test_the_llm_stages_declare_their_client_settings_non_output():
 # ---------------------------------------------------------------- split, align and judge against the fake server
 
 
-def _answer(body, n):
-    """The span split: the first label gets every piece; the aligner: subcaptions to panels in reverse order;
-    the judge: one verdict."""
-    schema = body["response_format"]["json_schema"]["schema"]
-    props = schema["properties"]
-    if "subcaptions" in props:
-        entry = schema["$defs"]["SpanEntry"]["properties"]
-        label = entry["label"]["enum"][0]
-        return Reply(content=json.dumps({"subcaptions": [{"label": label, "pieces": entry["pieces"]["items"]["enum"]}]}))
-    if "faithful" in props:
-        return Reply(content=json.dumps({"faithful": 4, "complete": 3, "labels": 5, "isolated": 4, "flags": [],
-                                         "rationale": "The pieces are caption text."}))
-    ids = [i for i in schema["$defs"]["PanelChoice"]["properties"]["panel"]["enum"] if i != "none"]
-    return Reply(content=json.dumps({lab: {"panel": pid, "reason": "letter_misread"}
-                                     for lab, pid in zip(schema["required"], reversed(ids))}))
-
-
 def _config(run_dir, url: str, concurrency: int, align_prompt: str = "align/zeroshot@1") -> RunConfig:
     llm = {"concurrency": concurrency, "transport_retries": concurrency, "timeout_s": 30 + concurrency}
     return RunConfig.model_validate({
@@ -107,7 +89,7 @@ def _config(run_dir, url: str, concurrency: int, align_prompt: str = "align/zero
 def test_changing_only_concurrency_redoes_no_split_align_or_judge_unit(tmp_path):
     pytest.importorskip("instructor")  # the llm extra
     run = tmp_path / "run"
-    with FakeLLM(_answer) as fake:
+    with FakeLLM(schema_answer) as fake:
         res = run_pipeline(_config(run, fake.url, 2), run)
         assert res.ok, [(s.name, s.state, s.message) for s in res.stages]
         assert all(res.stage(n).ran for n in ("split", "align", "judge"))

@@ -16,22 +16,9 @@ from medvl.cli import app as cli_app
 from medvl.config import RunConfig
 from medvl.pipeline import run_pipeline
 from medvl.runs import read_jsonl
-from tests.helpers.fake_llm import FakeLLM, Reply
+from tests.helpers.fake_llm import FakeLLM, schema_answer
 
 pytestmark = pytest.mark.slow
-
-
-def schema_answer(body, n):
-    schema = body["response_format"]["json_schema"]["schema"]
-    props = schema["properties"]
-    if "subcaptions" in props:  # span split: the first label gets every piece
-        entry = schema["$defs"]["SpanEntry"]["properties"]
-        label = entry["label"]["enum"][0]
-        return Reply(content=json.dumps({"subcaptions": [{"label": label, "pieces": entry["pieces"]["items"]["enum"]}]}))
-    ids = [i for i in schema["$defs"]["PanelChoice"]["properties"]["panel"]["enum"] if i != "none"]
-    labels = schema["required"]
-    return Reply(content=json.dumps({lab: {"panel": pid, "reason": "letter_misread"}
-                                     for lab, pid in zip(labels, reversed(ids))}))
 
 
 def config(run_dir, url=None, aligner="llm"):

@@ -19,6 +19,7 @@ from medvl.split.rules import split_caption
 from medvl.split.stage import read_captions, run_split
 
 from tests.helpers.fake_llm import FakeLLM, Reply, free_port, last_user
+from tests.helpers.parsed_run import done_markers, parsed_template
 
 CAPTIONS = [
     ("f1", "Chest radiographs. (A) Before treatment, showing bilateral infiltrates. (B) After two weeks of antibiotics."),
@@ -302,25 +303,11 @@ def test_compare_prompts_and_rules_on_gold(tmp_path):
 @pytest.fixture(scope="module")
 def parsed_run(tmp_path_factory):
     """Three synthetic papers parsed by `medvl run --stages parse` (copied by each test)."""
-    from medvl.synth import generate_corpus
-
-    root = tmp_path_factory.mktemp("splitunits")
-    generate_corpus(root / "corpus", papers=3, seed=5, dpi=72)
-    cfg = root / "run.json"
-    cfg.write_text(json.dumps({"inputs": {"pdfs": str(root / "corpus" / "papers")}, "executor": {"kind": "inline"},
-                               "stages": {"parse": {"dpi": 60, "ocr": "never"}, "split": {}, "align": {}}}))
-    template = root / "template"
-    r = CliRunner().invoke(app, ["run", str(cfg), "--out", str(template), "--stages", "parse", "-q"])
-    assert r.exit_code == 0, r.output
-    return cfg, template
+    return parsed_template(tmp_path_factory.mktemp("splitunits"), papers=3, seed=5)
 
 
 def _pipeline_stage(run: Path, name: str) -> dict:
     return json.loads((run / "run.json").read_text())["pipeline"]["stages"][name]
-
-
-def _markers(run: Path, stage: str = "split") -> dict[str, float]:
-    return {p.name: p.stat().st_mtime_ns for p in (run / ".parts" / stage).glob("*.done")}
 
 
 def test_medvl_split_and_medvl_run_share_per_paper_units(parsed_run, tmp_path):
@@ -335,12 +322,12 @@ def test_medvl_split_and_medvl_run_share_per_paper_units(parsed_run, tmp_path):
     r = CliRunner().invoke(app, ["run", str(cfg), "--out", str(a), "--stages", "parse,split", "-q"])
     assert r.exit_code == 0, r.output
     assert _pipeline_stage(a, "split")["ran"] == 3
-    assert sorted(k[:-5] for k in _markers(a)) == papers  # one unit per paper, keyed like parse
-    out_a, marks_a = (a / "subcaptions.jsonl").read_bytes(), _markers(a)
+    assert sorted(k[:-5] for k in done_markers(a, "split")) == papers  # one unit per paper, keyed like parse
+    out_a, marks_a = (a / "subcaptions.jsonl").read_bytes(), done_markers(a, "split")
     r = CliRunner().invoke(app, ["split", str(a)])
     assert r.exit_code == 0, r.output
     assert "0 of 3 paper(s) run now" in r.output
-    assert _markers(a) == marks_a and (a / "subcaptions.jsonl").read_bytes() == out_a
+    assert done_markers(a, "split") == marks_a and (a / "subcaptions.jsonl").read_bytes() == out_a
     s = run_split(a)
     assert s.n_shards == 3 and s.n_shards_run == 0 and not s.restarted and s.n_rows == len(out_a.splitlines())
 
@@ -349,12 +336,12 @@ def test_medvl_split_and_medvl_run_share_per_paper_units(parsed_run, tmp_path):
     r = CliRunner().invoke(app, ["split", str(b)])
     assert r.exit_code == 0 and "3 of 3 paper(s) run now" in r.output, r.output
     assert (b / "subcaptions.jsonl").read_bytes() == out_a  # the same units give the same output
-    marks_b = _markers(b)
+    marks_b = done_markers(b, "split")
     r = CliRunner().invoke(app, ["run", str(cfg), "--out", str(b), "--stages", "parse,split", "-q"])
     assert r.exit_code == 0, r.output
     st = _pipeline_stage(b, "split")
     assert st["ran"] == 0 and st["reused"] == 3 and st["planned"] == 3
-    assert _markers(b) == marks_b and (b / "subcaptions.jsonl").read_bytes() == out_a
+    assert done_markers(b, "split") == marks_b and (b / "subcaptions.jsonl").read_bytes() == out_a
 
     # a changed paper is redone by either command, and only that paper
     part = next((b / ".parts" / "parse").glob(f"{papers[0]}.jsonl"))

@@ -203,11 +203,9 @@ def test_report_then_run_reuses_it_and_changes_redo_it(tmp_path):
 # ---------------------------------------------------------------- judge
 
 def _verdict_server():
-    from tests.helpers.fake_llm import FakeLLM, Reply
+    from tests.helpers.fake_llm import VERDICT, FakeLLM, Reply
 
-    answer = json.dumps({"faithful": 4, "complete": 3, "labels": 5, "isolated": 4, "flags": [],
-                         "rationale": "The pieces are caption text."})
-    return FakeLLM(lambda body, n: Reply(content=answer), model="fake-judge")
+    return FakeLLM(lambda body, n: Reply(content=json.dumps(VERDICT)), model="fake-judge")
 
 
 @pytest.mark.slow  # 26 s here (the CLI runs and the fake server)

@@ -14,22 +14,13 @@ from typer.testing import CliRunner
 from medvl.cli import app
 from medvl.pipeline import run_status
 from medvl.split.stage import run_split
+from tests.helpers.parsed_run import done_markers, parsed_template
 
 
 @pytest.fixture(scope="module")
 def parsed(tmp_path_factory):
     """Two synthetic papers parsed by `medvl run --stages parse` (each test works on a copy)."""
-    from medvl.synth import generate_corpus
-
-    root = tmp_path_factory.mktemp("stagecmds")
-    generate_corpus(root / "corpus", papers=2, seed=3, dpi=72)
-    cfg = root / "run.json"
-    cfg.write_text(json.dumps({"inputs": {"pdfs": str(root / "corpus" / "papers")}, "executor": {"kind": "inline"},
-                               "stages": {"parse": {"dpi": 60, "ocr": "never"}, "split": {}, "align": {}}}))
-    template = root / "template"
-    r = CliRunner().invoke(app, ["run", str(cfg), "--out", str(template), "--stages", "parse", "-q"])
-    assert r.exit_code == 0, r.output
-    return cfg, template
+    return parsed_template(tmp_path_factory.mktemp("stagecmds"), papers=2, seed=3)
 
 
 def _config(cfg: Path, tmp_path: Path, **align: str) -> Path:
@@ -38,10 +29,6 @@ def _config(cfg: Path, tmp_path: Path, **align: str) -> Path:
     out = tmp_path / f"run-{len(align)}.json"
     out.write_text(json.dumps(data))
     return out
-
-
-def _markers(run: Path, stage: str) -> dict[str, int]:
-    return {p.name: p.stat().st_mtime_ns for p in (run / ".parts" / stage).glob("*.done")}
 
 
 def _ran(run: Path, stage: str) -> int:
@@ -65,12 +52,12 @@ def test_split_and_align_commands_then_run_reuse_their_units(parsed, tmp_path):
     assert "2 of 2 paper(s) run now" in _invoke("split", str(run))
     out = _invoke("align", str(run))
     assert "in 2 papers (0 papers already done)" in out, out
-    split_marks, align_marks = _markers(run, "split"), _markers(run, "align")
+    split_marks, align_marks = done_markers(run, "split"), done_markers(run, "align")
     pairs = (run / "pairs.jsonl").read_bytes()
     # medvl run with the same settings: every split and align unit is reused
     _invoke("run", str(cfg), "--out", str(run), "--stages", "split,align", "-q")
     assert _ran(run, "split") == 0 and _ran(run, "align") == 0
-    assert _markers(run, "split") == split_marks and _markers(run, "align") == align_marks
+    assert done_markers(run, "split") == split_marks and done_markers(run, "align") == align_marks
     assert (run / "pairs.jsonl").read_bytes() == pairs
     rows = {r["stage"]: r for r in run_status(run)}
     assert rows["split"]["state"] == rows["align"]["state"] == "done" and rows["align"]["done"] == 3  # + run unit
@@ -81,10 +68,10 @@ def test_run_then_split_and_align_commands_reuse_its_units(parsed, tmp_path):
     cfg, template = parsed
     run = shutil.copytree(template, tmp_path / "b")
     _invoke("run", str(cfg), "--out", str(run), "--stages", "split,align", "-q")
-    split_marks, align_marks = _markers(run, "split"), _markers(run, "align")
+    split_marks, align_marks = done_markers(run, "split"), done_markers(run, "align")
     assert "0 of 2 paper(s) run now" in _invoke("split", str(run))
     assert "(2 papers already done)" in _invoke("align", str(run))
-    assert _markers(run, "split") == split_marks and _markers(run, "align") == align_marks
+    assert done_markers(run, "split") == split_marks and done_markers(run, "align") == align_marks
 
 
 @pytest.mark.slow
@@ -93,19 +80,19 @@ def test_changed_align_setting_redoes_align_units_only_and_status_says_why(parse
     run = shutil.copytree(template, tmp_path / "c")
     _invoke("split", str(run))
     _invoke("align", str(run))
-    parse_marks, split_marks, align_marks = (_markers(run, s) for s in ("parse", "split", "align"))
+    parse_marks, split_marks, align_marks = (done_markers(run, s) for s in ("parse", "split", "align"))
     out = _invoke("align", str(run), "--shared", "prepend")
     assert "(0 papers already done)" in out, out
-    assert _markers(run, "parse") == parse_marks and _markers(run, "split") == split_marks
-    redone = {k for k, t in _markers(run, "align").items() if align_marks.get(k) != t}
+    assert done_markers(run, "parse") == parse_marks and done_markers(run, "split") == split_marks
+    redone = {k for k, t in done_markers(run, "align").items() if align_marks.get(k) != t}
     assert redone == {k for k in align_marks if k != "zz-run.done"}  # every paper; the run's rejects kept
     assert _status(run, "align")["redone"] == {"settings changed: shared": 2}
     whys = {json.loads((run / ".parts" / "align" / k).read_text())["why"] for k in redone}
     assert whys == {"settings changed: shared 'auto' -> 'prepend'"}
     # medvl run with the command's setting reuses them; with the config's default it redoes them, saying why
-    prepend = _markers(run, "align")
+    prepend = done_markers(run, "align")
     _invoke("run", str(_config(cfg, tmp_path, shared="prepend")), "--out", str(run), "--stages", "split,align", "-q")
-    assert _ran(run, "split") == 0 and _ran(run, "align") == 0 and _markers(run, "align") == prepend
+    assert _ran(run, "split") == 0 and _ran(run, "align") == 0 and done_markers(run, "align") == prepend
     _invoke("run", str(cfg), "--out", str(run), "--stages", "split,align", "-q")
     assert _ran(run, "split") == 0 and _ran(run, "align") == 2
     assert _status(run, "align")["redone"] == {"settings changed: shared": 2}

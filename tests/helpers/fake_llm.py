@@ -141,6 +141,28 @@ def last_user(body: dict) -> str:
 
 # ---------------------------------------------------------------- a small prompt and model
 
+#: a judge's verdict on a split (the judge prompts' answer)
+VERDICT = {"faithful": 4, "complete": 3, "labels": 5, "isolated": 4, "flags": [],
+           "rationale": "The pieces are caption text."}
+
+
+def schema_answer(body: dict, n: int) -> Reply:
+    """An answer made from the request's own JSON schema: a span split gives its first label every piece, an
+    aligner question pairs the labelled subcaptions with the panels in *reverse* reading order (what the rules
+    would not), a judge question gets VERDICT."""
+    schema = body["response_format"]["json_schema"]["schema"]
+    props = schema["properties"]
+    if "subcaptions" in props:
+        entry = schema["$defs"]["SpanEntry"]["properties"]
+        label = entry["label"]["enum"][0]
+        return Reply(content=json.dumps({"subcaptions": [{"label": label, "pieces": entry["pieces"]["items"]["enum"]}]}))
+    if "faithful" in props:
+        return Reply(content=json.dumps(VERDICT))
+    ids = [i for i in schema["$defs"]["PanelChoice"]["properties"]["panel"]["enum"] if i != "none"]
+    return Reply(content=json.dumps({lab: {"panel": pid, "reason": "letter_misread"}
+                                     for lab, pid in zip(schema["required"], reversed(ids))}))
+
+
 PROMPT = Prompt(id="test/echo", version=1, sha="0" * 64, description="test", user="Say {{ word }}",
                 system="Answer JSON.", params={"temperature": 0, "max_tokens": 32})
 
