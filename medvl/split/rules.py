@@ -123,6 +123,26 @@ _PREFIX_WORD_RE = re.compile(
 _REF_BEFORE_RE = re.compile(
     r"\b(?:see|cf\.?|as in|in|of|from|for|than|than in|to|like|unlike|compared (?:with|to)|"
     r"similar to|same as|panels?|pictures?)\s*$", re.I)
+_WORD_END_MAX = 13  # the longest word of _PREFIX_WORD_RE and _REF_BEFORE_RE ("demonstrating", "compared with")
+
+
+def _ends_with_word(word_re: re.Pattern, s: str) -> bool:
+    """word_re (a word alternation, then spaces to the end) matches at the end of `s`: the search starts where
+    its longest word would, before the trailing spaces (a '$'-anchored search is otherwise tried at every
+    offset)."""
+    return word_re.search(s, max(0, len(s.rstrip()) - _WORD_END_MAX)) is not None
+
+
+def _fig_ref_before(text: str, i: int) -> bool:
+    """A figure reference ("Fig. 2", "Supplementary Figure 3a") ends right before offset `i` (14 characters
+    looked at). _FIG_REF_RE needs a digit last or one before last (spaces aside): checked first."""
+    s = text[max(0, i - 14):i]
+    r = s.rstrip()
+    if not (r[-1:].isdigit() or r[-2:-1].isdigit()):
+        return False
+    return _FIG_REF_RE.search(s) is not None
+
+
 _CONNECTOR_RE = re.compile(rf"^\s*(?:,|,?\s*and|,?\s*&|,?\s*or|/|[{_D}]|to|through)\s*$", re.I)
 _RANGE_CONNECTOR_RE = re.compile(rf"^\s*(?:[{_D}]|to|through)\s*$", re.I)
 _TERMINAL_AFTER_RE = re.compile(r"^\s*(?:[.;,!?)\]]|$|(?:and|or|vs|versus|compared\s+(?:with|to))\b)")
@@ -208,12 +228,13 @@ _MAX_PAREN_SPAN = 600  # a "(" closed further away than this is taken as unclose
 class _Depths:
     """Bracket depth at any offset: depth[i] is the depth before text[i] ('(' included), after it for ')'."""
 
-    __slots__ = ("pos", "after", "close")
+    __slots__ = ("pos", "after", "close", "closing")
 
     def __init__(self, text: str):
         self.pos: list[int] = []
         self.after: list[int] = []
         self.close: dict[int, int] = {}  # offset of an opening bracket -> offset of the bracket closing it
+        self.closing: set[int] = set()  # offsets of the closing brackets that pair up
         # only brackets that pair up count: a stray "(" ("measured by ( thymidine ...", "(asterisk: ...
         # signal. E-G ...") would otherwise put the rest of the caption inside a parenthesis
         brackets = [(m.start(), m.group() in "([") for m in _BRACKET_RE.finditer(text)]
@@ -227,6 +248,7 @@ class _Depths:
                 self.close[o] = i
                 if i - o <= _MAX_PAREN_SPAN:
                     paired.update((o, i))
+                    self.closing.add(i)
         depth = 0
         for i, opening in brackets:
             if i not in paired:
@@ -311,7 +333,8 @@ def _clause_starts(text: str) -> list[int]:
     if fm:
         starts.append(fm.end())
     for m in re.finditer(r"[.;:!?][\)\]\u201d\"']?\s+", text):
-        if text[m.start()] == "." and _ABBREV_END_RE.search(text[max(0, m.start() - 8): m.start() + 1]):
+        # (a match of _ABBREV_END_RE is 7 characters at most: searching from there finds the same)
+        if text[m.start()] == "." and _ABBREV_END_RE.search(text, max(0, m.start() - 6), m.start() + 1):
             # "Fig. 2", "e.g. A" and single initials are no sentence end, except "A. Text" labels
             before = text[max(0, m.start() - 6): m.start() + 1]
             if not (m.start() == 1 or re.search(r"[.;:!?]\s+[A-Za-z]\.$", before)):
@@ -346,6 +369,8 @@ def _bare_candidates(text: str, depths: _Depths, starts: list[int]) -> list[_Mar
         am = _AND_ITEM_RE.match(text, s)
         if am and s and text[s - 2:s].strip() == ";":
             s = am.end()
+        if text[s] not in _ASCII_LETTERS:
+            continue  # every pattern below opens with an ASCII letter ("Panel", "In", a label, a position word)
         m = _BARE_RE.match(text, s)
         if m and _starts_key_list(text, s):
             continue
@@ -419,9 +444,12 @@ _RPAREN_AFTER_RE = re.compile(r"[A-Za-z0-9'\u2032\u2019]\)")  # a ")" after a le
 
 def _rparen_candidates(text: str, depths: _Depths) -> list[_Marker]:
     out = []
+    closing = depths.closing
     for cm in _RPAREN_AFTER_RE.finditer(text):
         close = cm.start() + 1
-        if depths[close] != 0:  # the ")" closes an earlier "(": an ordinary parenthesis
+        # the ")" closes an earlier "(": an ordinary parenthesis (any label found before it would start
+        # inside that parenthesis, at depth >= 1, and be dropped below)
+        if close in closing or depths[close] != 0:
             continue
         lo = max(0, close - 24)
         m = _RPAREN_TAIL_RE.search(text, lo, close + 1)
@@ -529,7 +557,7 @@ def _validate(text: str, cands: list[_Marker]) -> list[_Marker]:
     fm = _FIG_PREFIX_RE.match(text)
     fig_end = fm.end() if fm else -1
     cands = [m for m in cands
-             if m.start == fig_end or not _FIG_REF_RE.search(text[max(0, m.start - 14):m.start])]
+             if m.start == fig_end or not _fig_ref_before(text, m.start)]
 
     up_paren = {x for m in cands if m.kind == "paren" and m.upper for x in m.labels}
     for kind in ("bare", "rparen"):
@@ -605,7 +633,7 @@ def _validate(text: str, cands: list[_Marker]) -> list[_Marker]:
         if not rivals:
             return False
         return not (ordered and all(m.kind == "paren" and m.start > w.start
-                                    and _REF_BEFORE_RE.search(text[max(0, m.start - 25):m.start]) for m in rivals))
+                                    and _ends_with_word(_REF_BEFORE_RE, text[max(0, m.start - 25):m.start]) for m in rivals))
 
     keep = [m for m in keep if not (m.weak and gives_way(m))]
     # positional panels come in sets: a lone "(left)" is a side ("CT of the knee (left)"), not a panel;
@@ -733,9 +761,11 @@ def _mid_text_ok(text: str, i: int, letters: list[_Marker]) -> re.Match | None:
     return m
 
 
-_LETTER_TOKEN_RE = re.compile(r"(?<![\w'\u2032\u2019\-])[A-Za-z]\b")
-_UPPER_TOKEN_RE = re.compile(r"(?<![\w'\u2032\u2019\-])[A-Z]\b")
-_LOWER_TOKEN_RE = re.compile(r"(?<![\w'\u2032\u2019\-])[a-z]\b")
+# a letter not after a word character, prime or hyphen: the letter first and the look-behind over it and the
+# character before ("(?<!X)[A-Z]" starts every try with the look-behind; a leading class is scanned for in C)
+_LETTER_TOKEN_RE = re.compile(r"[A-Za-z](?<![\w'\u2032\u2019\-].)\b")
+_UPPER_TOKEN_RE = re.compile(r"[A-Z](?<![\w'\u2032\u2019\-].)\b")
+_LOWER_TOKEN_RE = re.compile(r"[a-z](?<![\w'\u2032\u2019\-].)\b")
 
 
 def _sequence_fill(text: str, marks: list[_Marker], depths: "_Depths") -> list[_Marker]:
@@ -768,7 +798,7 @@ def _sequence_fill(text: str, marks: list[_Marker], depths: "_Depths") -> list[_
         if (k and reach[k - 1] > i) or depths[i] != 0:
             continue
         mid = False
-        if i in starts or _SEQ_BEFORE_RE.search(text, max(0, i - 6), i):
+        if i in starts or (i and text[i - 1].isspace() and _SEQ_BEFORE_RE.search(text, max(0, i - 6), i)):
             m = _SEQ_START_RE.match(text, i)
         elif i > first_label:
             m = _mid_text_ok(text, i, letters)
@@ -866,7 +896,7 @@ def _find_sentence_bounds(text: str) -> list[int]:
     for m in _SENT_END_RE.finditer(text):
         st = m.start() + 1  # the gap after the punctuation mark
         before = text[max(0, st - 12): st].rstrip("\")]\u201d'")
-        if before.endswith(".") and _ABBREV_END_RE.search(before):
+        if before.endswith(".") and _ABBREV_END_RE.search(before, max(0, len(before) - 7)):
             # a single capital is an initial ("E. coli", "J. Smith"), unless it ends a phrase ("genotypes
             # A to D. (B) ...", "shown in B. Dots ...") and the next sentence does not go on in lowercase
             nxt = text[m.end():m.end() + 1]
@@ -920,7 +950,7 @@ def _assign_roles(text: str, marks: list[_Marker], seen_before: list[set[str]]) 
             m.role = "prefix" if at_boundary else "inline"
         elif terminal:
             m.role = "postfix"
-        elif _PREFIX_WORD_RE.search(before) and not (
+        elif _ends_with_word(_PREFIX_WORD_RE, before) and not (
                 k and marks[k - 1].role == "postfix" and _CHAIN_PREP_RE.match(text[marks[k - 1].end:m.start])):
             m.role = "prefix"
         elif m.kind == "rparen":
@@ -933,7 +963,7 @@ def _assign_roles(text: str, marks: list[_Marker], seen_before: list[set[str]]) 
             m.role = "inline"
         # a mention of panels that were already labelled is a reference, not a new cut;
         # "seen in (A) has regressed" (preposition before, verb after) is a reference too
-        prep_before = bool(_REF_BEFORE_RE.search(before[-25:]))
+        prep_before = _ends_with_word(_REF_BEFORE_RE, before[-25:])
         verb_after = bool(_REF_VERB_RE.match(after))
         if m.kind in ("paren", "pos") and set(m.labels) <= seen_before[k]:
             if prep_before:  # "same as (A)", "boxed area in (A)", "Data in (b) are ..."
@@ -952,7 +982,7 @@ def _assign_roles(text: str, marks: list[_Marker], seen_before: list[set[str]]) 
         s1 = _first_bound_after(bounds, m.end, len(text))
         for o in marks:
             if o is not m and s0 <= o.start < s1 and not o.ref and o.kind == "paren" \
-                    and _REF_BEFORE_RE.search(text[max(0, o.start - 25):o.start]):
+                    and _ends_with_word(_REF_BEFORE_RE, text[max(0, o.start - 25):o.start]):
                 o.role = "sentence"
 
 
@@ -1235,7 +1265,8 @@ def _tail(text, bounds, i, m, a, b, give) -> None:
     give(i, a, nb)
     # a scale bar after the last panel is that panel's when earlier panels state their own, or when it names
     # the panel ("Scale bar in B, 500 µm"); otherwise it is the whole figure's
-    own_scale = bool(_SCALE_RE.search(text[:m.start])) or any(
+    # ("cale" in the lower-cased text: what _SCALE_RE needs; no other character folds to c, a, l or e)
+    own_scale = ("cale" in text.lower() and bool(_SCALE_RE.search(text, 0, m.start))) or any(
         re.search(rf"\b(?:in|for)\s+(?:panels?\s+)?\(?{re.escape(lab)}\)?(?![\w\u2032'])", text[nb:b], re.I)
         for lab in m.labels if len(lab) == 1)
     give_sentences(text, bounds, nb, b, i, give, own_scale=own_scale, earlier=text[:m.start])
