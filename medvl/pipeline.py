@@ -45,6 +45,7 @@ import time
 import traceback
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
+from dataclasses import replace as dc_replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterable, Iterator, Literal, Sequence
@@ -74,6 +75,13 @@ class Shard:
     payload: dict[str, Any] = field(default_factory=dict)  # JSON-able: what run_shard needs
     fingerprint: str = ""  # changes when the shard's input changes
     source: str | None = None  # what to name in a reject (input path, upstream id)
+    # why the stage redoes a done unit of unchanged settings and input on purpose (answers that fell back
+    # asked again): what `medvl status` says instead of the 'input changed' the markers would suggest
+    why: str = ""
+
+
+#: the redo reason of a unit redone because it holds answers that fell back (split, tag)
+FALLBACKS_ASKED_AGAIN = "fallback answers asked again"
 
 
 @dataclass
@@ -732,7 +740,7 @@ class Pipeline:
         # fingerprints include the stage version and settings
         if not stage.own_fingerprints:
             base = settings_digest(stage, ctx.settings)
-            shards = [Shard(s.key, s.payload, digest(base, s.fingerprint), s.source) for s in shards]
+            shards = [dc_replace(s, fingerprint=digest(base, s.fingerprint)) for s in shards]
         # temp files of writes cut short by a kill (atomic writes rename only complete files)
         for tmp in self.run.parts_dir(stage.name).glob(".*.tmp"):
             tmp.unlink(missing_ok=True)
@@ -749,7 +757,7 @@ class Pipeline:
             m = _marker(self.run, stage.name, s.key)
             if m is None or m.get("fingerprint") != s.fingerprint:
                 failed = _failed_path(self.run, stage.name, s.key).exists()
-                whys[s.key] = ("forced (--force)" if stage.name in self.force
+                whys[s.key] = ("forced (--force)" if stage.name in self.force else s.why if m is not None and s.why
                                else redo_reason(m, stage.version, ctx.settings, failed, ignore=stage.non_output))
         return whys
 

@@ -178,6 +178,10 @@ def test_dead_server_keeps_rule_pairs_and_says_so(tmp_path):
         s2 = align_run(tmp_path, AlignSettings(aligner="auto"), llm_settings=llm_settings(fake.url))
         assert len(fake.requests) == 1 and s2.papers_skipped == 1
     assert s2.figures_by_aligner["llm_rescued"] == 1 and not s2.note
+    from medvl.pipeline import run_status
+
+    align = next(r for r in run_status(tmp_path) if r["stage"] == "align")
+    assert align["redone"] == {"figures the server did not answer asked again": 1}
 
 
 def test_auto_without_a_server_is_rules_and_says_so(tmp_path):

@@ -98,6 +98,23 @@ def test_fallbacks_are_asked_again_on_the_next_run_and_answers_stay_cached(tmp_p
         assert len(good.requests) == 1
 
 
+def test_status_says_the_fallbacks_were_asked_again_not_that_the_input_changed(tmp_path):
+    from medvl.pipeline import run_status
+
+    src, out = write_captions(tmp_path), tmp_path / "out.jsonl"
+    fixed = {"on": False}  # one server (the same url: no setting changes), invalid answers until fixed
+    with FakeLLM(lambda b, n: rules_answer(b, n) if fixed["on"] else Reply(content=WRONG_KEYS)) as fake:
+        assert CliRunner().invoke(app, split_cmd(src, out, fake.url)).exit_code == 0
+        fixed["on"] = True
+        assert CliRunner().invoke(app, split_cmd(src, out, fake.url)).exit_code == 0
+    assert all(r["splitter"] == "llm" for r in rows(out).values())
+    work = tmp_path / ".out.jsonl.work"
+    split = next(r for r in run_status(work) if r["stage"] == "split")
+    assert split["redone"] == {"fallback answers asked again": 1}
+    markers = [json.loads(p.read_text()) for p in (work / ".parts" / "split").glob("*.done")]
+    assert [m["why"] for m in markers] == ["fallback answers asked again"]
+
+
 def test_invalid_answers_are_retried_and_keep_fallbacks_keeps_them(tmp_path):
     src, out = write_captions(tmp_path), tmp_path / "out.jsonl"
     with FakeLLM(lambda b, n: Reply(content=WRONG_KEYS)) as bad:

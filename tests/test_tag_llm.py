@@ -227,6 +227,7 @@ def test_pipeline_asks_again_only_for_the_rows_that_fell_back(tmp_path):
         fixed["on"] = True  # the model now answers the fallen-back row validly
         second = run_pipeline(cfg, rd.path, only=["tag"])
         assert second.stage("tag").ran == 1 and len(fake.requests) == len(rows) + 1  # only that row asked
+        assert second.stage("tag").redone == {"fallback answers asked again": 1}  # not "input changed"
         rows2 = list(read_jsonl(rd.file("tags.jsonl")))
         assert not any(r["fallback_reason"] for r in rows2) and all(r["tagger"] == "llm" for r in rows2)
         assert sum(1 for r in rows2 if r["llm"]["cached"]) == len(rows) - 1

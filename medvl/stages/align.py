@@ -17,6 +17,7 @@ from medvl.versioning import stage_version
 ALIGN_LLM_KEYS = ("url", "model", "mode", "timeout_s", "max_reasks", "transport_retries", "concurrency", "params",
                   "backoff_s", "backoff_max_s", "cache", "cache_path", "llm_dead")
 RETRY_TAG = "+retry"  # a unit the server did not fully answer: redone once it answers (see _planned)
+UNANSWERED_ASKED_AGAIN = "figures the server did not answer asked again"  # its redo reason in `medvl status`
 
 
 def _resolve_align(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
@@ -103,18 +104,19 @@ def _run_align_shard(sctx: ShardContext) -> tuple[Any, ...]:
     return done.pairs, done.rejects, extra
 
 
-def _planned(ctx: StageContext, key: str, base: str) -> str:
-    """The fingerprint a unit must carry to be reused: `base`, or for a done unit of the same settings and
-    input whose figures the server did not answer, the other of base / base+retry (so it is redone)."""
+def _planned(ctx: StageContext, key: str, base: str) -> tuple[str, str]:
+    """(the fingerprint a unit must carry to be reused, why it is redone on purpose): `base`, or for a done
+    unit of the same settings and input whose figures the server did not answer, the other of base /
+    base+retry (so it is redone, and `medvl status` says why)."""
     from medvl.pipeline import _marker
 
     marker = _marker(ctx.run, "align", key) or {}
     have = marker.get("fingerprint")
     if have not in (base, base + RETRY_TAG):
-        return base
+        return base, ""
     if marker.get("llm_incomplete") and not ctx.settings.get("llm_dead"):
-        return base + RETRY_TAG if have == base else base
-    return have
+        return (base + RETRY_TAG if have == base else base), UNANSWERED_ASKED_AGAIN
+    return have, ""
 
 
 def _plan_align(ctx: StageContext) -> list[Shard]:
@@ -140,7 +142,8 @@ def _plan_align(ctx: StageContext) -> list[Shard]:
             if unit.key == RUN_UNIT else {"figures": unit.figures, "splits": unit.splits}
         # the run's own rejects (bad rows, orphan split rows) do not depend on the settings
         fp = digest("align", STAGE_VERSION, unit.input_sha) if unit.key == RUN_UNIT else digest(base, unit.input_sha)
-        shards.append(Shard(unit.key, payload, _planned(ctx, unit.key, fp), unit.source))
+        fingerprint, why = _planned(ctx, unit.key, fp)
+        shards.append(Shard(unit.key, payload, fingerprint, unit.source, why=why))
     return shards
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from medvl.config import LLM_NON_OUTPUT, RunConfig, with_llm_server
 from medvl.errors import MedvlError
-from medvl.pipeline import Shard, ShardContext, Stage, StageContext, register
+from medvl.pipeline import FALLBACKS_ASKED_AGAIN, Shard, ShardContext, Stage, StageContext, register
 from medvl.records import Reject
 from medvl.runs import RunDir
 from medvl.settings import check_keys
@@ -83,8 +83,8 @@ def split_units(ctx: StageContext) -> list[Any]:
 
 def _plan_split(ctx: StageContext) -> list[Shard]:
     """The units with fingerprints of the splitter's settings and the unit's input (medvl/split/stage.py)."""
-    from medvl.split.stage import (done_fingerprint, fingerprint_sha, planned_fingerprint, settings_fingerprint,
-                                   unit_fingerprint)
+    from medvl.split.stage import (RETRY_TAG, done_fingerprint, fingerprint_sha, planned_fingerprint,
+                                   settings_fingerprint, unit_fingerprint)
 
     splitter = make_splitter(ctx.run, ctx.settings)
     try:
@@ -95,10 +95,14 @@ def _plan_split(ctx: StageContext) -> list[Shard]:
                 "items": unit.items, "rejects": [r.model_dump(mode="json") for r in unit.rejects]}
             # fallback rows of an earlier run are asked again (retry_fallbacks, default true): the unit's
             # fingerprint then differs from its done marker, so the engine redoes it
-            fingerprint = planned_fingerprint(ctx.run, unit.key, unit_fingerprint(fp, unit),
+            base = unit_fingerprint(fp, unit)
+            fingerprint = planned_fingerprint(ctx.run, unit.key, base,
                                               splitter.falls_back and ctx.settings.get("retry_fallbacks", True))
-            shards.append(Shard(unit.key, payload, fingerprint, unit.source))
-            asked |= bool(unit.items) and done_fingerprint(ctx.run, unit.key) != fingerprint
+            have = done_fingerprint(ctx.run, unit.key)
+            retried = have in (base, base + RETRY_TAG) and have != fingerprint  # same settings and input
+            shards.append(Shard(unit.key, payload, fingerprint, unit.source,
+                                why=FALLBACKS_ASKED_AGAIN if retried else ""))
+            asked |= bool(unit.items) and have != fingerprint
         if asked:  # fail fast, before any shard: a dead server or a wrong model name is one clear message
             splitter.check()
     finally:

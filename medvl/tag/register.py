@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
 from medvl.config import LLM_NON_OUTPUT
-from medvl.pipeline import (Shard, ShardContext, Stage, StageContext, digest, file_sha, register, settings_digest,
-                            upstream_shards)
+from medvl.pipeline import (FALLBACKS_ASKED_AGAIN, Shard, ShardContext, Stage, StageContext, digest, file_sha,
+                            register, settings_digest, upstream_shards)
 from medvl.tag.stage import CODE, OUTPUT, STAGE, TagSettings, resolve_settings
 from medvl.versioning import code_version
 
@@ -67,8 +68,9 @@ def _retrying(ctx: StageContext, shard: Shard) -> Shard:
     fell_back = part.exists() and any(
         (r.get("fallback_reason") or "") and not r["fallback_reason"].startswith("not asked") for r in read_jsonl(part))
     if not fell_back:
-        return shard if have == plain else Shard(shard.key, shard.payload, shard.fingerprint + RETRY_TAG, shard.source)
-    return Shard(shard.key, shard.payload, shard.fingerprint + (RETRY_TAG if have == plain else ""), shard.source)
+        return shard if have == plain else replace(shard, fingerprint=shard.fingerprint + RETRY_TAG)
+    return replace(shard, fingerprint=shard.fingerprint + (RETRY_TAG if have == plain else ""),
+                   why=FALLBACKS_ASKED_AGAIN)
 
 
 def _settings(raw: dict[str, Any]) -> TagSettings:
