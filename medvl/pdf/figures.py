@@ -25,6 +25,7 @@ from typing import Any
 
 from medvl.pdf.captions import (SUPP_HEADING_RE, LabelMatch, caption_body, join_lines, label_key, match_label,
                                 normalize_ws, panel_suffixed, reference_only, split_supplement_list, supplementary_file)
+from medvl.pdf.fontmaps import repair_spans
 from medvl.pdf.words import looks_run_together, needs_respace, respaced_lines, spaceless_page
 
 Rect4 = tuple[float, float, float, float]
@@ -199,7 +200,7 @@ def page_model(page: Any, max_drawings: int = 20000) -> PageModel:
                     "".join(s["text"] for s in spans), page_spaceless):
                 spans, n = respaced[(bno, lno)]
                 inserted += n
-            spans = [s for s in spans if s.get("text", "")]
+            spans = repair_spans([s for s in spans if s.get("text", "")])
             text = "".join(s["text"] for s in spans)
             if not text.strip():
                 continue
