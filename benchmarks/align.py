@@ -84,7 +84,9 @@ def main() -> None:
         llm = LLMSettings(url=args.llm_url, model=args.llm_model, concurrency=args.concurrency, timeout_s=300,
                           params=params)
     else:
-        aligners = tuple(a for a in aligners if a == "rules")
+        from medvl.registry import ALIGNERS
+
+        aligners = tuple(a for a in aligners if ALIGNERS.get(a).uses_llm == "none")  # those that ask no model
     report = compare_aligners(gold, refs, llm, aligners=aligners, out_dir=out, limit=args.limit,
                               settings_overrides={"offer_none": args.offer_none, "fill": args.fill})
     if args.json:

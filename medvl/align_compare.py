@@ -120,50 +120,55 @@ def compare_aligners(gold_path: str | Path, prompt_refs: list[str], llm_settings
                      aligners: tuple[str, ...] = ("rules", "llm", "auto"), out_dir: str | Path | None = None,
                      limit: int | None = None, settings_overrides: dict | None = None,
                      progress: ProgressFn = no_progress) -> dict[str, Any]:
-    """Every aligner (rules once; llm and auto once per prompt) on the same gold figures."""
+    """Every aligner on the same gold figures, found by name in medvl.registry.ALIGNERS (a plugin's too):
+    one that asks no model once, one that does once per prompt (rules once; llm and auto per prompt)."""
     import dataclasses
 
     from medvl.align import AlignSettings
-    from medvl.align_llm import LLMAligner, aligner_counts, align_paper
+    from medvl.align_llm import aligner_counts
+    from medvl.llm.client import LLMUnavailable
+    from medvl.registry import ALIGNERS
 
+    classes = {a: ALIGNERS.get(ALIGNERS.check(a, "aligners")) for a in aligners}  # a typo fails before work
     gold = load_figure_gold(gold_path, limit)
     figs, splits = [], {}
     for g in gold:
         f, s = gold_figure(g)
         figs.append(f)
         splits[f.figure_id] = s
-    llm_aligners = [a for a in aligners if a != "rules"]
+    llm_aligners = [a for a in aligners if classes[a].uses_llm != "none"]
     if llm_aligners and prompt_refs and llm_settings is None:
         raise InputError("--llm-url", "no_llm", "comparing align prompts needs --llm-url and --llm-model")
     out = Path(out_dir) if out_dir else None
     if llm_settings is not None and out is not None and llm_settings.cache_path is None:
         llm_settings = dataclasses.replace(llm_settings, cache_path=out / "llm-cache.sqlite")
     systems: list[dict[str, Any]] = []
-    runs = [("rules", None)] if "rules" in aligners else []
+    runs: list[tuple[str, str | None]] = [(a, None) for a in aligners if a not in llm_aligners]
     runs += [(a, ref) for ref in prompt_refs for a in llm_aligners]
     progress(0, total=len(runs))
     checked = False
     predictions: dict[str, list] = {}
     for aligner_name, ref in runs:
         st = AlignSettings(aligner=aligner_name, **({"prompt": ref} if ref else {}), **(settings_overrides or {}))
-        al = None
-        if aligner_name != "rules":
-            al = LLMAligner(llm_settings, st)
-            if not checked:
-                al.llm.check_server()  # a dead server fails here with a clear message
-                checked = True
-        t0 = time.perf_counter()
+        asks = aligner_name in llm_aligners
+        al = classes[aligner_name](st, llm_settings) if asks else classes[aligner_name](st)
         try:
-            done = align_paper(figs, splits, st, None, {}, al)
+            if asks and not checked:
+                if (why := al.check()):  # a dead server fails here with a clear message
+                    raise LLMUnavailable(why)
+                checked = True
+            t0 = time.perf_counter()
+            done = al.align_paper(figs, splits, None, {})
+            wall = time.perf_counter() - t0
         finally:
-            if al is not None:
-                al.close()
-        wall = time.perf_counter() - t0
+            al.close()
         name = aligner_name if ref is None else f"{aligner_name}:{ref}"
         row = {"system": name, "aligner": aligner_name, "prompt": ref, **score_pairs(gold, done.pairs),
                "figures_by_aligner": aligner_counts(done.pairs)}
-        if al is not None:
-            row.update(prompt_sha=al.prompt.sha, model=llm_settings.model, **_behaviour(done.results, wall))
+        if asks:
+            prompt = getattr(getattr(al, "model", None), "prompt", None)  # the built-in model aligners' prompt
+            row.update(prompt_sha=prompt.sha if prompt is not None else None, model=llm_settings.model,
+                       **_behaviour(done.results, wall))
         else:
             row["wall_s"] = wall
         systems.append(row)

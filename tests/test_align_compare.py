@@ -9,8 +9,10 @@ from typer.testing import CliRunner
 
 from medvl.align_compare import compare_aligners, gold_figure, score_pairs, synth_figure_gold
 from medvl.cli import app
+from medvl.errors import MedvlError
 from medvl.runs import write_jsonl
 from tests.helpers.fake_llm import FakeLLM, Reply
+from tests.test_extension_registries import ReverseAligner  # noqa: F401 - registers the plugin aligner i12_reverse
 
 # two figures written here: one the rules pair by letter, one they give up on (3 panels, no letters, 2 labels)
 GOLD = [
@@ -65,6 +67,19 @@ def test_compare_rules_llm_auto_on_a_figure_gold(tmp_path):
     assert auto["pair_precision"] >= by["rules"]["pair_precision"]
     assert auto["figures_by_aligner"]["llm_rescued"] == 1
     assert (tmp_path / "out" / "align_compare.md").read_text().count("| `") == 3
+
+
+def test_a_registered_plugin_aligner_is_compared_by_name(tmp_path):
+    gold = tmp_path / "gold.jsonl"
+    write_jsonl(gold, GOLD)
+    rep = compare_aligners(gold, [], None, aligners=("rules", "i12_reverse"), out_dir=tmp_path / "out")
+    by = {s["system"]: s for s in rep["systems"]}
+    assert list(by) == ["rules", "i12_reverse"]  # no model: compared once, without prompts
+    assert by["rules"]["pairs_correct"] == 2 and by["i12_reverse"]["pairs_correct"] == 0  # g1's A/B swapped
+    assert by["i12_reverse"]["aligner"] == "i12_reverse" and by["i12_reverse"]["prompt"] is None
+    assert (tmp_path / "out" / "predictions" / "i12_reverse.jsonl").exists()
+    with pytest.raises(MedvlError, match="unknown aligner .*known: .*i12_reverse"):
+        compare_aligners(gold, [], None, aligners=("i12_revers",))
 
 
 def test_cli_compare_align_prompts(tmp_path):
