@@ -1,7 +1,7 @@
 """Repair the text of fonts whose PDF maps symbols to the wrong characters (medvl/data/pdf_font_maps.yaml).
 
-Some typesetting fonts carry no usable ToUnicode map: the text layer then reads "=" as "¼" and "[Ca2+]"
-as "½Ca2þ\\x8a", so a caption no longer matches its XML and the splitter reads nonsense.  The fix is
+Some typesetting fonts carry no usable ToUnicode map: the text layer then reads "=" as "¼" and "[K+]"
+as "½Kþ\\x8a", so a caption no longer matches its XML and the splitter reads nonsense.  The fix is
 per font (the same character means "=" in one font and "¼" in another), from a data file of mappings
 checked on real PDFs.
 """
