@@ -62,6 +62,7 @@ _LIST = rf"{_ITEM}(?:{_SEP}{_ITEM})*"
 # content of a label parenthesis, after inner brackets were blanked out
 _PAREN_LIST_RE = re.compile(rf"^\s*{_LIST}\.?\s*$")  # "(E.)", "(C.-F.)": a dotted label in brackets
 _POS_WORD = r"(?:top|bottom|upper|lower|middle|center|centre|central|left|right)"
+_POS_WORDS = ("left", "right", "top", "bottom", "upper", "lower", "middle", "cent")  # each of _POS_WORD has one
 _POS_PHRASE = rf"{_POS_WORD}(?:[\s\-]+{_POS_WORD})?(?:\s+(?:panels?|images?|rows?|columns?|insets?))?"
 _PAREN_POS_RE = re.compile(rf"^\s*(?:the\s+)?(?:far\s+)?{_POS_PHRASE}(?:\s*(?:,|and|&)\s*{_POS_PHRASE})*\s*$", re.I)
 _ROMAN_MULTI = {"ii", "iii", "iv", "vi", "vii", "viii", "ix", "xi", "xii"}
@@ -89,7 +90,6 @@ _POS_PROSE_RE = re.compile(
     rf"\b(?:[Tt]he|[Ii]n\s+the)\s+(?P<lab>{_POS_WORD}(?:[\s\-]+{_POS_WORD})?)\s+(?:panels?|images?|rows?|columns?)"
     r"(?P<term>\s*,\s*|\s+)(?=(?:shows?|depicts?|illustrates?|displays?|presents?|demonstrates?|contains?|"
     r"is|are|gives?|plots?)\b|(?<=,\s))")
-_OPEN_RE = re.compile(r"[(\[]")
 # a label inside an annotation: "(arrow, A)", "(arrows in A and B)", "(A, arrowheads)", "(A and B, respectively)"
 _ANNOT_WORDS = (r"(?:(?:white|black|open|closed|solid|dashed|dotted|red|yellow|green|blue|thin|thick|small|large|"
                 r"curved|double)\s+)?(?:arrows?|arrowheads?|asterisks?|stars?|circles?|boxes?|ovals?|outlines?|"
@@ -151,6 +151,19 @@ _COLON_AFTER_RE = re.compile(r"^\s*:")
 # ("... heart. a, atrium; v, ventricle")
 # the match starts at the punctuation mark (one before the gap): a leading look-behind made every offset a try
 _SENT_END_RE = re.compile(r"[.!?;](?:[\)\]\u201d\"']?\s+(?=[A-Z0-9(\[\u201c\"\u2217*]|n\s*=|[a-z]{1,4},\s))|;\s+")
+# the words of _ABBREV_END_RE (at most 6 characters, 7 with the full stop)
+_ABBREV_WORDS = ("Fig", "Figs", "e.g", "i.e", "et al", "vs", "approx", "ca", "no", "No", "Dr", "St", "Ref", "cf")
+
+
+def _abbrev_end(s: str, end: int) -> bool:
+    """_ABBREV_END_RE matches s[:end] (which ends with '.') at its end: one of its words or a capital before
+    the stop (checked with str methods first), then the regex from where its longest match would start."""
+    before = s[max(0, end - 7):end - 1]
+    if not (before.endswith(_ABBREV_WORDS) or "A" <= before[-1:] <= "Z"):
+        return False
+    return _ABBREV_END_RE.search(s, max(0, end - 7), end) is not None
+
+
 _AFTER_WORD_INITIAL_RE = re.compile(r"\b[a-z]{2,}\s+[A-Z]\.$")
 _ABBREV_END_RE = re.compile(r"(?:\b(?:Fig|Figs|e\.g|i\.e|et al|vs|approx|ca|no|No|Dr|St|Ref|cf)|\b[A-Z])\.$")
 _LEAD_JUNK_RE = re.compile(r"^(?:[\s,;:.\)\]}]|and\b|or\b|while\b|whereas\b|but\b|however\b|vs\b\.?|versus\b)+", re.I)
@@ -222,13 +235,26 @@ class _Marker:
 # ---------------------------------------------------------------- candidates
 
 _BRACKET_RE = re.compile(r"[()\[\]]")
+
+
+def _offsets(text: str, chars: str) -> list[int]:
+    """Sorted offsets of the characters `chars` in `text`: str.find per character (a scan for a character
+    class with re costs several times more on a long legend)."""
+    out: list[int] = []
+    for ch in chars:
+        i = text.find(ch)
+        while i >= 0:
+            out.append(i)
+            i = text.find(ch, i + 1)
+    out.sort()
+    return out
 _MAX_PAREN_SPAN = 600  # a "(" closed further away than this is taken as unclosed
 
 
 class _Depths:
     """Bracket depth at any offset: depth[i] is the depth before text[i] ('(' included), after it for ')'."""
 
-    __slots__ = ("pos", "after", "close", "closing")
+    __slots__ = ("pos", "after", "close", "closing", "opens", "rparens")
 
     def __init__(self, text: str):
         self.pos: list[int] = []
@@ -237,7 +263,9 @@ class _Depths:
         self.closing: set[int] = set()  # offsets of the closing brackets that pair up
         # only brackets that pair up count: a stray "(" ("measured by ( thymidine ...", "(asterisk: ...
         # signal. E-G ...") would otherwise put the rest of the caption inside a parenthesis
-        brackets = [(m.start(), m.group() in "([") for m in _BRACKET_RE.finditer(text)]
+        brackets = [(i, text[i] in "([") for i in _offsets(text, "()[]")]
+        self.opens = [i for i, opening in brackets if opening]  # every "(" and "[", paired or not
+        self.rparens = [i for i, _ in brackets if text[i] == ")"]  # every ")"
         stack: list[int] = []
         paired: set[int] = set()
         for i, opening in brackets:
@@ -276,8 +304,7 @@ _SEE_PANEL_RE = re.compile(r"^\s*(?:see\s+)?panels?\s+", re.I)
 def _paren_candidates(text: str, depths: _Depths) -> list[_Marker]:
     out: list[_Marker] = []
     skip_to = -1
-    for om in _OPEN_RE.finditer(text):
-        i = om.start()
+    for i in depths.opens:
         if i < skip_to or depths[i] != 0:
             continue
         j = depths.matching_close(i)
@@ -327,14 +354,28 @@ def _paren_candidates(text: str, depths: _Depths) -> list[_Marker]:
     return [m for m in out if m.kind != "roman"]
 
 
+_CLAUSE_END_RE = re.compile(r"[.;:!?][\)\]\u201d\"']?\s+")
+
+
+def _matches_at(pattern: re.Pattern, text: str, marks: str) -> list[re.Match]:
+    """pattern.finditer(text) for a pattern that opens with one of the characters `marks` and has none of them
+    after that: the pattern matched at each of their offsets (str.find is faster than re's class scan)."""
+    out = []
+    for i in _offsets(text, marks):
+        m = pattern.match(text, i)
+        if m:
+            out.append(m)
+    return out
+
+
 def _clause_starts(text: str) -> list[int]:
     starts = [0]
     fm = _FIG_PREFIX_RE.match(text)
     if fm:
         starts.append(fm.end())
-    for m in re.finditer(r"[.;:!?][\)\]\u201d\"']?\s+", text):
+    for m in _matches_at(_CLAUSE_END_RE, text, ".;:!?"):
         # (a match of _ABBREV_END_RE is 7 characters at most: searching from there finds the same)
-        if text[m.start()] == "." and _ABBREV_END_RE.search(text, max(0, m.start() - 6), m.start() + 1):
+        if text[m.start()] == "." and _abbrev_end(text, m.start() + 1):
             # "Fig. 2", "e.g. A" and single initials are no sentence end, except "A. Text" labels
             before = text[max(0, m.start() - 6): m.start() + 1]
             if not (m.start() == 1 or re.search(r"[.;:!?]\s+[A-Za-z]\.$", before)):
@@ -439,14 +480,15 @@ def _bold_candidates(text: str) -> list[_Marker]:
 _RPAREN_TAIL_RE = re.compile(rf"(?<![\w(\[\-])(?P<lab>{_ITEM}(?:\s*,\s*{_ITEM})*)\)$")
 
 
-_RPAREN_AFTER_RE = re.compile(r"[A-Za-z0-9'\u2032\u2019]\)")  # a ")" after a letter, digit or prime
+_RPAREN_AFTER = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'\u2032\u2019")
 
 
 def _rparen_candidates(text: str, depths: _Depths) -> list[_Marker]:
     out = []
     closing = depths.closing
-    for cm in _RPAREN_AFTER_RE.finditer(text):
-        close = cm.start() + 1
+    for close in depths.rparens:
+        if not close or text[close - 1] not in _RPAREN_AFTER:  # a ")" after a letter, digit or prime
+            continue
         # the ")" closes an earlier "(": an ordinary parenthesis (any label found before it would start
         # inside that parenthesis, at depth >= 1, and be dropped below)
         if close in closing or depths[close] != 0:
@@ -531,6 +573,22 @@ def _at_clause_start(text: str, i: int) -> bool:
     return _boundary_before(text, i)
 
 
+_ONE_LETTER_PAREN_RE = re.compile(r"[(\[]\s*[A-Za-z]\s*[)\]]")
+
+
+def _word_before(text: str, i: int, width: int) -> str:
+    """The word of two or more ASCII letters that ends text[i - width:i] (spaces after it skipped), '' when
+    none: what re.search(r"([A-Za-z]{2,})\\s*$", text[i - width:i]) finds, by a backwards scan."""
+    lo = max(0, i - width)
+    j = i
+    while j > lo and text[j - 1].isspace():
+        j -= 1
+    k = j
+    while k > lo and text[k - 1] in _ASCII_LETTERS:
+        k -= 1
+    return text[k:j] if j - k >= 2 else ""
+
+
 def _drop_named_initials(text: str, up: list[_Marker], keep: list[_Marker]) -> list[_Marker]:
     """'oxygen (O) atoms', 'microglia (M)', 'cortical bone (B) and marrow ...': a single letter in brackets
     that is the initial of the word before it names that thing when it skips letters of the sequence, or when
@@ -538,10 +596,10 @@ def _drop_named_initials(text: str, up: list[_Marker], keep: list[_Marker]) -> l
     opening = {m.labels[0] for m in up + keep if len(m.labels) == 1 and _at_clause_start(text, m.start)}
     out: list[_Marker] = []
     for m in sorted(up, key=lambda m: m.start):
-        if re.fullmatch(r"[(\[]\s*[A-Za-z]\s*[)\]]", text[m.start:m.end]) and not _at_clause_start(text, m.start):
-            w = re.search(r"([A-Za-z]{2,})\s*$", text[max(0, m.start - 40):m.start])
+        if _ONE_LETTER_PAREN_RE.fullmatch(text, m.start, m.end) and not _at_clause_start(text, m.start):
+            w = _word_before(text, m.start, 40)
             lab = m.labels[0]
-            if w and w.group(1)[0].upper() == lab:
+            if w and w[0].upper() == lab:
                 prev = [x for o in out + keep if o.start < m.start for x in o.labels if len(x) == 1]
                 due = chr(ord(max(prev)) + 1) if prev else "A"
                 if lab > due or lab in opening:
@@ -664,7 +722,8 @@ def _fill_bare_gaps(text: str, marks: list[_Marker]) -> list[_Marker]:
         return marks
     upper = bare[0].upper
     added = []
-    for mm in _MID_BARE_RE.finditer(text):
+    # the letter before each '.'/':' (what finditer finds: a match holds no other letter before '.'/':')
+    for mm in (m for q in _offsets(text, ".:") if q and (m := _MID_BARE_RE.match(text, q - 1))):
         letter = mm.group(1)
         if letter.isupper() != upper or any(m.start <= mm.start() < m.end for m in marks):
             continue
@@ -893,10 +952,10 @@ def _sentence_bounds_cached(text: str) -> tuple[int, ...]:
 
 def _find_sentence_bounds(text: str) -> list[int]:
     out = [0]
-    for m in _SENT_END_RE.finditer(text):
+    for m in _matches_at(_SENT_END_RE, text, ".!?;"):
         st = m.start() + 1  # the gap after the punctuation mark
         before = text[max(0, st - 12): st].rstrip("\")]\u201d'")
-        if before.endswith(".") and _ABBREV_END_RE.search(before, max(0, len(before) - 7)):
+        if before.endswith(".") and _abbrev_end(before, len(before)):
             # a single capital is an initial ("E. coli", "J. Smith"), unless it ends a phrase ("genotypes
             # A to D. (B) ...", "shown in B. Dots ...") and the next sentence does not go on in lowercase
             nxt = text[m.end():m.end() + 1]
@@ -1026,7 +1085,8 @@ def split_caption(caption: str) -> list[Subcaption]:
     cands += _paren_candidates(text, depths) + _bare_candidates(text, depths, starts) \
         + _rparen_candidates(text, depths)
     if "panel" in text or "image" in text or "row" in text or "column" in text:
-        cands += _pos_prose_candidates(text, depths)
+        if any(w in text for w in _POS_WORDS):  # the pattern's position words, lower case as it writes them
+            cands += _pos_prose_candidates(text, depths)
     marks = _validate(text, cands) if cands else []
     if not marks:
         marks = _sequence_fill(text, [], depths)
@@ -1058,7 +1118,7 @@ def _drop_headers(text: str, marks: list[_Marker]) -> tuple[list[_Marker], list[
     Returns the markers without such headers, and the headers' spans (left out of every text)."""
     if len(marks) < 3:
         return marks, []
-    ends = [x for x in _sentence_bounds(text) if not _semicolon_bound(text, x)]
+    ends = _full_bounds(text, _sentence_bounds_cached(text))
     drop: set[int] = set()
     for k, m in enumerate(marks):
         if len(m.labels) < 2 or m.kind not in ("bare", "paren", "bold"):
@@ -1261,7 +1321,7 @@ def _tail(text, bounds, i, m, a, b, give) -> None:
         return
     # prefix: its sentence stays with it, ";" clauses included ("(F) Staining; scale bar = 50 µm."), and so
     # do the following sentences until a whole-figure one
-    nb = _first_bound_after([x for x in bounds if not _semicolon_bound(text, x)], a, b)
+    nb = _first_bound_after(_full_bounds(text, tuple(bounds)), a, b)
     give(i, a, nb)
     # a scale bar after the last panel is that panel's when earlier panels state their own, or when it names
     # the panel ("Scale bar in B, 500 µm"); otherwise it is the whole figure's
@@ -1273,6 +1333,12 @@ def _tail(text, bounds, i, m, a, b, give) -> None:
 
 
 _SCALE_RE = re.compile(r"\bscale\s*bars?\b", re.I)
+
+
+@lru_cache(maxsize=32)
+def _full_bounds(text: str, bounds: tuple[int, ...]) -> tuple[int, ...]:
+    """The bounds that are no ';' clause start (sentence starts): asked for three times per caption."""
+    return tuple(x for x in bounds if not _semicolon_bound(text, x))
 
 
 def _semicolon_bound(text: str, bnd: int) -> bool:
@@ -1311,8 +1377,17 @@ def _said_before(chunk: str, earlier: str) -> bool:
     words = re.findall(r"[A-Za-z]+", chunk)[:2]
     if len(words) < 2:
         return False
+    if not any(c in earlier for c in _FOLD_TO_ASCII):
+        # without those, a case-insensitive match of the words is in the lower-cased text: a quick "no"
+        low = earlier.lower()
+        if words[0].lower() not in low or words[1].lower() not in low:
+            return False
     pat = rf"(?:^|[.;:]\s+){re.escape(words[0])}\W+{re.escape(words[1])}\b"
     return bool(re.search(pat, earlier, re.I))
+
+
+# the only characters that re.I matches with an ASCII letter other than its two cases (İ ı: i, ſ: s, K: k)
+_FOLD_TO_ASCII = ("\u0130", "\u0131", "\u017f", "\u212a")
 
 
 def give_sentences(text, bounds, a, b, owner, give, own_scale: bool = False, earlier: str = "") -> None:
@@ -1413,7 +1488,7 @@ def _distribute_lists(text: str, bounds: list[int], marks: list[_Marker],
     ("in (A) posterior and (B) frontal views", "A, dorsal; B, ventral; and C, lateral views") or postfix
     ("present as a target (a), reniform (b) and sausage-shaped (c) mass ..."): the words before the first
     item (head) and after the last one (tail) go to every item's text."""
-    full = [x for x in bounds if not _semicolon_bound(text, x)]
+    full = _full_bounds(text, tuple(bounds))
     k = 0
     n = len(marks)
     while k < n:
