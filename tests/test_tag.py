@@ -169,6 +169,19 @@ def build_run(root: Path, n_papers: int = 4) -> RunDir:
     return rd
 
 
+def build_engine_run(root: Path, n_papers: int = 2) -> RunDir:
+    """build_run with its figures and pairs also as the parse and align units of the engine (one per paper),
+    so that the tag stage runs on it through the engine (medvl run, medvl tag RUN_DIR) without parsing PDFs."""
+    rd = build_run(root, n_papers)
+    for name, path in (("parse", "figures.jsonl"), ("align", "pairs.jsonl")):
+        by_paper: dict[str, list[dict]] = {}
+        for row in read_jsonl(rd.file(path)):
+            by_paper.setdefault(row["paper_id"], []).append(row)
+        for key, rows in by_paper.items():
+            rd.write_unit(name, key, rows)
+    return rd
+
+
 def test_tag_rows_for_every_pair_and_figure_with_provenance(tmp_path):
     rd = build_run(tmp_path / "run", n_papers=2)
     rows = tag_run(rd.path, TEXT_ONLY)

@@ -19,7 +19,7 @@ from medvl.tag.text import tag_text
 from medvl.tag.vocab import load_vocab
 from tests.helpers.env import LLM_MODEL, LLM_URL, needs_llm
 from tests.helpers.fake_llm import FakeLLM, Reply, free_port
-from tests.test_tag import PANELS, build_run
+from tests.test_tag import PANELS, build_engine_run, build_run
 
 TAG_PINNED = {  # a used prompt version is never edited: new wording is a new file
     "tag/fewshot@1": "211289438949f76fc7744ab67d085cd931b1ea644ffc1442e7c1f082d00b7995",
@@ -197,17 +197,9 @@ def test_pipeline_asks_again_only_for_the_rows_that_fell_back(tmp_path):
     """Through the engine (tag only, on hand-made parse and align parts): fallbacks are not final, as in
     split: a rerun redoes the paper with a fallback row, its accepted answers come from the cache."""
     from medvl.pipeline import run_pipeline
-    from medvl.runs import RunDir, read_jsonl
+    from medvl.runs import read_jsonl
 
-    import shutil
-
-    src = build_run(tmp_path / "src", n_papers=1)
-    rd = RunDir(tmp_path / "run")
-    figs, pairs = list(read_jsonl(src.file("figures.jsonl"))), list(read_jsonl(src.file("pairs.jsonl")))
-    key = figs[0]["paper_id"]
-    rd.write_unit("parse", key, figs)
-    rd.write_unit("align", key, pairs)
-    shutil.copytree(src.path / "images", rd.path / "images")
+    rd = build_engine_run(tmp_path / "run", n_papers=1)
     fixed = {"on": False}
 
     def responder(body: dict, n: int) -> Reply:

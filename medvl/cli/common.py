@@ -8,12 +8,23 @@ from typing import Iterator
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from medvl.errors import MedvlError
 
 console = Console(stderr=True)
 out = Console()
+
+
+class DefaultRun(TyperGroup):
+    """A command group where `medvl GROUP X ...` means `medvl GROUP run X ...` unless X names a subcommand
+    (`medvl eval CKPT DATA`, `medvl tag RUN_DIR`)."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
 
 
 def run_app(app: typer.Typer) -> None:

@@ -6,21 +6,11 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from typer.core import TyperGroup
 
 from medvl.cli import app
+from medvl.cli.common import DefaultRun
 
-
-class _DefaultRun(TyperGroup):
-    """`medvl eval X ...` means `medvl eval run X ...` unless X names a subcommand."""
-
-    def parse_args(self, ctx, args):
-        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
-            args = ["run", *args]
-        return super().parse_args(ctx, args)
-
-
-eval_app = typer.Typer(cls=_DefaultRun, no_args_is_help=True,
+eval_app = typer.Typer(cls=DefaultRun, no_args_is_help=True,
                        help="Evaluate CLIP checkpoints: retrieval and zero-shot (`medvl eval CKPT DATA_DIR`), "
                             "raw vs aligned (`medvl eval compare`).")
 app.add_typer(eval_app, name="eval")

@@ -1,6 +1,8 @@
-"""`medvl tag`: look at what the tagger reads in a caption, and train the image classifier.
+"""`medvl tag RUN_DIR`: the tag stage alone; `medvl tag text`: what the tagger reads in a caption;
+`medvl tag train-image`: train the image classifier.
 
-The stage itself runs with `medvl run ... -s tag` (or in any config that lists `tag`)."""
+`medvl tag RUN_DIR` (short for `medvl tag run RUN_DIR`) is the tag stage of `medvl run` run alone
+(medvl/one_stage.py): the same settings, fingerprints, done markers and `medvl status`."""
 
 from __future__ import annotations
 
@@ -11,10 +13,91 @@ from typing import List, Optional
 import typer
 
 from medvl.cli import app
+from medvl.cli.common import DefaultRun
 
-tag_app = typer.Typer(help="Modality / anatomy / finding tags: inspect the text tagger, train the image classifier.",
-                      no_args_is_help=True)
+tag_app = typer.Typer(cls=DefaultRun, no_args_is_help=True,
+                      help="Modality / anatomy / finding tags: tag a run (`medvl tag RUN_DIR`), inspect the text "
+                           "tagger (`medvl tag text`), train the image classifier (`medvl tag train-image`).")
 app.add_typer(tag_app, name="tag")
+
+
+def _vocab_pins(pins: list[str] | None) -> dict[str, int]:
+    from medvl.errors import MedvlError
+
+    out: dict[str, int] = {}
+    for pin in pins or []:
+        name, sep, version = pin.partition("=")
+        if not sep or not name.strip() or not version.strip().isdigit():
+            raise MedvlError(f"--vocab {pin!r}: expected VOCABULARY=VERSION, e.g. modality=1")
+        out[name.strip()] = int(version)
+    return out
+
+
+@tag_app.command("run")
+def tag_run_cmd(
+    run_dir: Path = typer.Argument(..., help="Run directory with aligned pairs (parse -> split -> align done)."),
+    tagger: str = typer.Option("text", "--tagger", help="text (the lexicon), llm (a served model through the "
+                               "per-vocabulary schema, falling back to the text tags with the reason) or both "
+                               "(the model's choice added to the text evidence)."),
+    image: str = typer.Option("auto", "--image", help="Image classifier: auto (when its weights exist), on or off."),
+    image_model: Optional[Path] = typer.Option(None, "--image-model", help="Weights file (default: the shipped "
+                                               "medvl/tag/models/image_v1.json)."),
+    image_weight: Optional[float] = typer.Option(None, "--image-weight", min=0, help="Weight of the image's "
+                                                 "probabilities beside the words' (default 1)."),
+    image_below: Optional[float] = typer.Option(None, "--image-below", min=0, max=1.01, help="Read the image only "
+                                                "where the words are less sure of the modality (default 0.3)."),
+    figures: bool = typer.Option(True, "--figures/--no-figures", help="Also tag whole figures (the raw export's rows)."),
+    vocab: Optional[List[str]] = typer.Option(None, "--vocab", help="Pin a vocabulary version, VOCABULARY=VERSION "
+                                              "(repeatable: --vocab modality=1)."),
+    prompt: Optional[str] = typer.Option(None, "--prompt", help="Prompt of the llm tagger (default tag/fewshot@1)."),
+    cache: bool = typer.Option(True, "--cache/--no-cache", help="llm: the answer cache RUN_DIR/.cache/llm-tag.sqlite."),
+    keep_fallbacks: bool = typer.Option(False, "--keep-fallbacks", help="llm: do not ask again for rows that fell "
+                                        "back to the text tags in an earlier run."),
+    llm_url: Optional[str] = typer.Option(None, "--llm-url", envvar="MEDVL_LLM_URL", help="OpenAI-compatible base URL(s), comma-separated."),
+    llm_model: Optional[str] = typer.Option(None, "--llm-model", envvar="MEDVL_LLM_MODEL", help="Served model name."),
+    llm_mode: Optional[str] = typer.Option(None, "--llm-mode", envvar="MEDVL_LLM_MODE", help="json_schema (default, vLLM), tools or json."),
+    concurrency: Optional[int] = typer.Option(None, "--concurrency", "-c", min=1, help="Requests in flight (default 8)."),
+    max_reasks: Optional[int] = typer.Option(None, "--max-reasks", min=0, help="Re-asks of an invalid answer (default 2)."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=16, help="Override the prompt's max_tokens."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds per request."),
+    force: bool = typer.Option(False, "--force", help="Tag every paper again, even those done with the same settings "
+                               "and inputs (llm answers come from the cache)."),
+) -> None:
+    """Tag every pair (and whole figure) of a run: modality, MRI sequence, anatomy, findings -> RUN_DIR/tags.jsonl.
+
+    This is the tag stage of `medvl run` (the same engine, settings, fingerprints and done markers): a rerun with
+    the same settings and inputs reuses every paper, a changed setting or pair tags again, and
+    `medvl status RUN_DIR` says why.  Exit code: 0 when tagged, 2 on usage or fatal errors."""
+    from medvl.cli.common import console, out, progress_bar
+    from medvl.config import LLMSettings
+    from medvl.errors import MedvlError
+    from medvl.one_stage import run_stage
+    from medvl.runs import read_jsonl
+    from medvl.tag.stage import OUTPUT
+
+    if not run_dir.is_dir():
+        raise MedvlError(f"{run_dir}: run directory does not exist")
+    given = {"tagger": tagger, "image": image, "figures": figures, "vocab": _vocab_pins(vocab),
+             "image_model": str(image_model.resolve()) if image_model else None, "image_weight": image_weight,
+             "image_below": image_below, "prompt": prompt, "cache": cache, "retry_fallbacks": not keep_fallbacks,
+             "mode": llm_mode, "concurrency": concurrency, "max_reasks": max_reasks, "timeout_s": timeout,
+             "params": {"max_tokens": max_tokens} if max_tokens else None}
+    settings = {k: v for k, v in given.items() if v is not None}  # the rest: the stage's defaults, as in medvl run
+    with progress_bar("tag") as advance:
+        res = run_stage(run_dir, "tag", settings, force=force, progress=advance,
+                        llm=LLMSettings(urls=llm_url, model=llm_model))
+    rows = list(read_jsonl(run_dir / OUTPUT))
+    kinds = {k: sum(1 for r in rows if r.get("kind") == k) for k in ("pair", "figure")}
+    out.print(f"tagged {len(rows)} rows ({kinds['pair']} pairs, {kinds['figure']} figures) of {res.planned} papers, "
+              f"{res.ran} tagged now ({res.reused} already done) -> {run_dir / OUTPUT}")
+    if not res.ran:
+        console.print("tag: already done with the same settings and inputs; --force tags again")
+    redone = {k: v for k, v in res.redone.items() if k != "not done before"}
+    if redone:  # the words of `medvl status`
+        console.print("tag: tagged again: " + ", ".join(f"{v} paper(s) ({k})" for k, v in redone.items()))
+    if tagger != "text":
+        fell_back = sum(1 for r in rows if r.get("fallback_reason"))
+        console.print(f"tagger {tagger}: {len(rows) - fell_back} rows from the model, {fell_back} kept the text tags")
 
 
 @tag_app.command("text")
