@@ -62,6 +62,7 @@ _LIST = rf"{_ITEM}(?:{_SEP}{_ITEM})*"
 # content of a label parenthesis, after inner brackets were blanked out
 _PAREN_LIST_RE = re.compile(rf"^\s*{_LIST}\.?\s*$")  # "(E.)", "(C.-F.)": a dotted label in brackets
 _POS_WORD = r"(?:top|bottom|upper|lower|middle|center|centre|central|left|right)"
+_POS_INITIALS = "tbulmcrTBULMCR"  # first letters of _POS_WORD (re.I folds none of them onto another character)
 _POS_WORDS = ("left", "right", "top", "bottom", "upper", "lower", "middle", "cent")  # each of _POS_WORD has one
 _POS_PHRASE = rf"{_POS_WORD}(?:[\s\-]+{_POS_WORD})?(?:\s+(?:panels?|images?|rows?|columns?|insets?))?"
 _PAREN_POS_RE = re.compile(rf"^\s*(?:the\s+)?(?:far\s+)?{_POS_PHRASE}(?:\s*(?:,|and|&)\s*{_POS_PHRASE})*\s*$", re.I)
@@ -96,6 +97,19 @@ _ANNOT_WORDS = (r"(?:(?:white|black|open|closed|solid|dashed|dotted|red|yellow|g
                 r"lines?|dashed\s+lines?)")
 _ANNOT_PRE_RE = re.compile(rf"^(?P<pre>\s*{_ANNOT_WORDS})(?:\s*,\s*|\s+(?:in|on)\s+(?:panels?\s+)?)(?P<lab>{_LIST})\s*$",
                            re.I)
+# a word each match of _ANNOT_PRE_RE or _ANNOT_POST_RE has ("outline", "arrowhead", "dashed line" included)
+_ANNOT_KEYS = ("arrow", "asterisk", "star", "circle", "box", "oval", "line", "respectively")
+
+
+def _may_be_annotation(content: str) -> bool:
+    """False when neither annotation pattern can match `content`: none of their words in it, lower-cased
+    (re.I matches an ASCII letter only with its two cases, but for the characters of _FOLD_TO_ASCII)."""
+    if any(c in content for c in _FOLD_TO_ASCII):
+        return True
+    low = content.lower()
+    return any(w in low for w in _ANNOT_KEYS)
+
+
 _PANEL_BEFORE_RE = re.compile(r"(?<![\w-])[Pp]anels?\s+$")
 _ANNOT_POST_RE = re.compile(rf"^\s*(?P<lab>{_LIST})\s*,\s*(?P<word>{_ANNOT_WORDS}|respectively)\s*$", re.I)
 # stain and colour abbreviations that look like letter lists
@@ -237,15 +251,29 @@ class _Marker:
 _BRACKET_RE = re.compile(r"[()\[\]]")
 
 
-def _offsets(text: str, chars: str) -> list[int]:
-    """Sorted offsets of the characters `chars` in `text`: str.find per character (a scan for a character
-    class with re costs several times more on a long legend)."""
-    out: list[int] = []
-    for ch in chars:
+_MARKS = ".;:!?()[]"  # the characters _offsets is asked about
+
+
+@lru_cache(maxsize=8)
+def _mark_offsets(text: str) -> dict[str, list[int]]:
+    """{mark: its offsets in `text`} for each of _MARKS, found once per caption with str.find."""
+    found: dict[str, list[int]] = {}
+    for ch in _MARKS:
+        at = found[ch] = []
         i = text.find(ch)
         while i >= 0:
-            out.append(i)
+            at.append(i)
             i = text.find(ch, i + 1)
+    return found
+
+
+def _offsets(text: str, chars: str) -> list[int]:
+    """Sorted offsets of the characters `chars` (some of _MARKS) in `text` (str.find: a scan for a character
+    class with re costs several times more on a long legend)."""
+    found = _mark_offsets(text)
+    out: list[int] = []
+    for ch in chars:
+        out += found[ch]
     out.sort()
     return out
 _MAX_PAREN_SPAN = 600  # a "(" closed further away than this is taken as unclosed
@@ -318,7 +346,7 @@ def _paren_candidates(text: str, depths: _Depths) -> list[_Marker]:
         if not _PAREN_START_RE.match(content):
             continue  # "(n = 3)", "(5 μM)": every label, annotation or position starts with a letter
         # "Panel (a) shows ..., and panel (b) ...": the word is part of the mark
-        pw = _PANEL_BEFORE_RE.search(text, max(0, i - 8), i)
+        pw = _PANEL_BEFORE_RE.search(text, max(0, i - 8), i) if "anel" in text[max(0, i - 8):i] else None
         start = pw.start() if pw else i
         bare = _BRACKET_RE.sub(" ", content)
         flat = _SEE_PANEL_RE.sub("", bare)
@@ -332,7 +360,7 @@ def _paren_candidates(text: str, depths: _Depths) -> list[_Marker]:
                 if labels:
                     upper = any(c.isupper() for c in flat)
                     out.append(_Marker(start, j + 1, labels, "paren", upper=upper))
-        elif (am := _ANNOT_PRE_RE.match(bare) or _ANNOT_POST_RE.match(bare)):
+        elif (am := (_ANNOT_PRE_RE.match(bare) or _ANNOT_POST_RE.match(bare)) if _may_be_annotation(bare) else None):
             labels = expand_labels(am.group("lab"))
             if labels and all(len(x) == 1 for x in labels):
                 upper = any(c.isupper() for c in am.group("lab"))
@@ -407,12 +435,16 @@ def _bare_candidates(text: str, depths: _Depths, starts: list[int]) -> list[_Mar
         if s >= len(text) or depths[s] != 0:
             continue
         # "A, dorsal; B, ventral; and C, lateral views": the last item of a ';' list opens with "and"
-        am = _AND_ITEM_RE.match(text, s)
+        am = _AND_ITEM_RE.match(text, s) if text[s] in "ao" else None
         if am and s and text[s - 2:s].strip() == ";":
             s = am.end()
-        if text[s] not in _ASCII_LETTERS:
+        c = text[s]
+        if c not in _ASCII_LETTERS:
             continue  # every pattern below opens with an ASCII letter ("Panel", "In", a label, a position word)
-        m = _BARE_RE.match(text, s)
+        # each pattern is tried only where its first characters can match: a label letter is followed by no
+        # letter but a sub-panel numeral or "to"/"through" (i, v, t), unless "Panel" comes first
+        n1 = text[s + 1:s + 2]
+        m = _BARE_RE.match(text, s) if c in "Pp" or not n1 or n1 not in _ASCII_LETTERS or n1 in "ivt" else None
         if m and _starts_key_list(text, s):
             continue
         if m:
@@ -432,7 +464,7 @@ def _bare_candidates(text: str, depths: _Depths, starts: list[int]) -> list[_Mar
                              weak=not t and not panel_word, named=panel_word)
                 out.append(mk)
                 continue
-        m = _PANEL_WORD_RE.match(text, s) or _IN_LABEL_RE.match(text, s)
+        m = _PANEL_WORD_RE.match(text, s) if c in "Pp" else _IN_LABEL_RE.match(text, s) if c in "Ii" else None
         if m and len(m.group("lab")) <= 12:
             lab = m.group("lab")
             labels = expand_labels(lab)
@@ -440,7 +472,7 @@ def _bare_candidates(text: str, depths: _Depths, starts: list[int]) -> list[_Mar
                 out.append(_Marker(s, m.end(), labels, "bare", upper=lab[:1].isupper(),
                                    pieces=[m.group("term").strip() or " "], named=True))
                 continue
-        pm = _POS_START_RE.match(text, s)
+        pm = _POS_START_RE.match(text, s) if c in _POS_INITIALS else None
         if pm:
             labels = [lab for part in re.split(r"\s*(?:,|\band\b|&)\s*", pm.group("lab"), flags=re.I)
                       if (lab := normalise_position(part))]
