@@ -34,6 +34,7 @@ def _lines(p: Path) -> list[dict]:
     return [json.loads(x) for x in p.read_text().splitlines() if x.strip()] if p.is_file() else []
 
 
+@pytest.mark.slow  # 17.4 and 10.5 s against the real server
 def test_judge_splits_real_server_records_cache_and_maths(tmp_path):
     run = tmp_path / "run"
     make_run(run, judged=False, metrics=False)
@@ -77,6 +78,7 @@ def test_judge_splits_real_server_records_cache_and_maths(tmp_path):
         assert g["flagged"]["k"] == k and g["flagged"]["n"] == len(again)
 
 
+@pytest.mark.slow  # 5.8 and 5.0 s against the real server
 def test_judge_pairs_auto_mode_falls_back_to_text_only(tmp_path):
     run = tmp_path / "run"
     make_run(run, judged=False, metrics=False)

@@ -118,6 +118,7 @@ def colour_prompt() -> Prompt:
                   user="Name a colour.", params={"temperature": 0.0, "max_tokens": 24})
 
 
+@pytest.mark.slow  # 9.0 and 7.3 s against the real server
 def test_reasks_are_counted_and_exhaustion_falls_back():
     llm = StructuredLLM(settings(max_reasks=2))
     before = server_requests()

@@ -105,6 +105,7 @@ def _check_file(path: Path, run: Path, data: Path, models: list[str], k: int) ->
     return rows
 
 
+@pytest.mark.slow  # the exported fixture alone: 10.9 and 8.7 s
 def test_eval_writes_neighbours_that_resolve_to_pairs(exported, tmp_path):
     from medvl.evaluate import evaluate
     from medvl.evaluate import judge as J
@@ -133,6 +134,7 @@ def test_eval_writes_neighbours_that_resolve_to_pairs(exported, tmp_path):
     assert not (out / "neighbours.jsonl").exists()
 
 
+@pytest.mark.slow  # the exported fixture: 9-11 s
 def test_compare_writes_both_models_where_the_judge_looks(exported):
     from medvl.evaluate import judge as J
     from medvl.evaluate.compare import compare
@@ -203,6 +205,7 @@ class _RetrievalServer:
         self.server.server_close()
 
 
+@pytest.mark.slow  # 6.7 and 4.3 s, plus the exported fixture
 def test_pipeline_judge_stage_judges_retrieval_from_eval_neighbours(exported, tmp_path):
     pytest.importorskip("instructor")
     import shutil

@@ -162,6 +162,7 @@ def test_export_command_then_a_whole_run_reuses_the_export(aligned_run, tmp_path
 
 # ---------------------------------------------------------------- report
 
+@pytest.mark.slow  # 10.2 and 8.7 s here
 def test_report_then_run_reuses_it_and_changes_redo_it(tmp_path):
     from tests.helpers.report_run import make_run
 
