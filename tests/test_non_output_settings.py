@@ -74,6 +74,12 @@ def test_the_llm_stages_declare_their_client_settings_non_output():
 # ---------------------------------------------------------------- split, align and judge against the fake server
 
 
+def _cli(*args) -> str:
+    r = CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "250"})
+    assert r.exit_code == 0, r.output
+    return " ".join(r.output.split())
+
+
 def _config(run_dir, url: str, concurrency: int, align_prompt: str = "align/zeroshot@1") -> RunConfig:
     llm = {"concurrency": concurrency, "transport_retries": concurrency, "timeout_s": 30 + concurrency}
     return RunConfig.model_validate({
@@ -98,10 +104,15 @@ def test_changing_only_concurrency_redoes_no_split_align_or_judge_unit(tmp_path)
         res = run_pipeline(_config(run, fake.url, 5), run)
         assert res.ok and [res.stage(n).ran for n in ("split", "align", "judge")] == [0, 0, 0]
         assert len(fake.requests) == asked
-        # the same through `medvl judge --concurrency`
-        r = CliRunner().invoke(app, ["judge", str(run), "--what", "splits", "--sample", "2", "--llm-url", fake.url,
-                                     "--llm-model", "fake-model", "--concurrency", "3"], env={"COLUMNS": "250"})
-        assert r.exit_code == 0 and "already done" in r.output, r.output
+        # the same through the stage commands' --concurrency (and --timeout)
+        server = ["--llm-url", fake.url, "--llm-model", "fake-model", "--concurrency", "3", "--timeout", "9"]
+        out = _cli("split", run, "--splitter", "llm", "--prompt", "split/spans_zeroshot@1", *server)
+        assert "0 of 2 paper(s) run now" in out, out
+        out = _cli("align", run, "--aligner", "llm", "--prompt", "align/zeroshot@1", *server)
+        assert "(2 papers already done)" in out, out
+        out = _cli("judge", run, "--what", "splits", "--sample", "2", *server[:-2])
+        assert "already done" in out, out
+        assert len(fake.requests) == asked
         # a real setting (the align prompt) redoes the align units of both papers (not the run's own
         # rejects unit), and nothing of split or judge (it judges splits)
         res = run_pipeline(_config(run, fake.url, 4, align_prompt="align/fewshot@1"), run)
