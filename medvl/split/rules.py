@@ -833,12 +833,24 @@ _MID_NAME_WORDS = frozenset(
     "step level category spot replicate batch experiment sample patient donor case subject treatment dose day week "
     "antibody antibodies clone motif residue residues sequence construct mutant receptor channel probe "
     "is are was were be been".split())
-_PREV_WORD_RE = re.compile(r"(\S+)\s*$")
 
 
-def _mid_text_ok(text: str, i: int, letters: list[_Marker]) -> re.Match | None:
-    """The due-letter match for a letter inside running text (see _MID_SEQ_RE), or None."""
-    terms = {m.pieces[0] for m in letters if m.kind == "bare" and m.pieces}
+def _word_ending(text: str, i: int, width: int) -> str:
+    """The run of non-spaces that ends text[i - width:i] (spaces after it skipped), '' when none: what
+    re.search(r"(\\S+)\\s*$", ...) finds there, by a backwards scan."""
+    lo = max(0, i - width)
+    j = i
+    while j > lo and text[j - 1].isspace():
+        j -= 1
+    k = j
+    while k > lo and not text[k - 1].isspace():
+        k -= 1
+    return text[k:j]
+
+
+def _mid_text_ok(text: str, i: int, terms: set[str]) -> re.Match | None:
+    """The due-letter match for a letter inside running text (see _MID_SEQ_RE), or None; `terms`: the marks
+    after the caption's bare labels (".", ":", " ")."""
     m = _MID_SEQ_RE.match(text, i) if text[i - 1:i].isspace() else None  # not the "m." of "s.e.m."
     if not m:
         return None
@@ -846,8 +858,8 @@ def _mid_text_ok(text: str, i: int, letters: list[_Marker]) -> re.Match | None:
     # the caption's own bare style: "A Text" allows a space after the letter, "A. Text"/"A: Text" needs its mark
     if not (dotted and terms & {".", ":"}) and not (not dotted and " " in terms):
         return None
-    pw = _PREV_WORD_RE.search(text, max(0, i - 40), i)
-    if not pw or pw.group(1).lower().strip(".") in _MID_NAME_WORDS:
+    pw = _word_ending(text, i, 40)
+    if not pw or pw.lower().strip(".") in _MID_NAME_WORDS:
         return None
     return m
 
@@ -881,6 +893,7 @@ def _sequence_fill(text: str, marks: list[_Marker], depths: "_Depths") -> list[_
     for _, b in spans:
         reach.append(max(b, reach[-1]) if reach else b)
     first_label = min((m.start for m in letters), default=len(text))
+    terms = {m.pieces[0] for m in letters if m.kind == "bare" and m.pieces}
     # only letters of the labels' case can be taken: skip the articles "a" of an upper-case caption
     letter_re = _LETTER_TOKEN_RE if upper is None else _UPPER_TOKEN_RE if upper else _LOWER_TOKEN_RE
     for sm in letter_re.finditer(text):
@@ -892,7 +905,7 @@ def _sequence_fill(text: str, marks: list[_Marker], depths: "_Depths") -> list[_
         if i in starts or (i and text[i - 1].isspace() and _SEQ_BEFORE_RE.search(text, max(0, i - 6), i)):
             m = _SEQ_START_RE.match(text, i)
         elif i > first_label:
-            m = _mid_text_ok(text, i, letters)
+            m = _mid_text_ok(text, i, terms)
             mid = True
         else:
             continue
@@ -986,8 +999,9 @@ def _find_sentence_bounds(text: str) -> list[int]:
     out = [0]
     for m in _matches_at(_SENT_END_RE, text, ".!?;"):
         st = m.start() + 1  # the gap after the punctuation mark
-        before = text[max(0, st - 12): st].rstrip("\")]\u201d'")
-        if before.endswith(".") and _abbrev_end(before, len(before)):
+        # (text[st - 1] is the mark: the 12 characters before st end with it, no bracket or quote to strip)
+        if text[st - 1] == "." and _abbrev_end(text, st):
+            before = text[max(0, st - 12): st]
             # a single capital is an initial ("E. coli", "J. Smith"), unless it ends a phrase ("genotypes
             # A to D. (B) ...", "shown in B. Dots ...") and the next sentence does not go on in lowercase
             nxt = text[m.end():m.end() + 1]
@@ -1357,14 +1371,24 @@ def _tail(text, bounds, i, m, a, b, give) -> None:
     give(i, a, nb)
     # a scale bar after the last panel is that panel's when earlier panels state their own, or when it names
     # the panel ("Scale bar in B, 500 µm"); otherwise it is the whole figure's
-    # ("cale" in the lower-cased text: what _SCALE_RE needs; no other character folds to c, a, l or e)
-    own_scale = ("cale" in text.lower() and bool(_SCALE_RE.search(text, 0, m.start))) or any(
+    own_scale = _scale_bar_before(text, m.start) or any(
         re.search(rf"\b(?:in|for)\s+(?:panels?\s+)?\(?{re.escape(lab)}\)?(?![\w\u2032'])", text[nb:b], re.I)
         for lab in m.labels if len(lab) == 1)
     give_sentences(text, bounds, nb, b, i, give, own_scale=own_scale, earlier=text[:m.start])
 
 
 _SCALE_RE = re.compile(r"\bscale\s*bars?\b", re.I)
+
+
+def _scale_bar_before(text: str, end: int) -> bool:
+    """_SCALE_RE.search(text, 0, end), searched from one before the first "cale" of the lower-cased text (no
+    character but C/c, A/a, L/l, E/e folds to c, a, l, e under re.I; when lower() changed the length, offsets
+    differ and the whole text is searched)."""
+    low = text.lower()
+    q = low.find("cale")
+    if q < 0:
+        return False
+    return _SCALE_RE.search(text, max(0, q - 1) if len(low) == len(text) else 0, end) is not None
 
 
 @lru_cache(maxsize=32)
