@@ -291,27 +291,30 @@ class _Depths:
         self.closing: set[int] = set()  # offsets of the closing brackets that pair up
         # only brackets that pair up count: a stray "(" ("measured by ( thymidine ...", "(asterisk: ...
         # signal. E-G ...") would otherwise put the rest of the caption inside a parenthesis
-        brackets = [(i, text[i] in "([") for i in _offsets(text, "()[]")]
-        self.opens = [i for i, opening in brackets if opening]  # every "(" and "[", paired or not
-        self.rparens = [i for i, _ in brackets if text[i] == ")"]  # every ")"
-        stack: list[int] = []
-        paired: set[int] = set()
-        for i, opening in brackets:
-            if opening:
-                stack.append(i)
+        offs = _offsets(text, "()[]")
+        opening = [text[i] in "([" for i in offs]
+        self.opens = _offsets(text, "([")  # every "(" and "[", paired or not
+        self.rparens = _mark_offsets(text)[")"]  # every ")"
+        stack: list[int] = []  # indexes into offs
+        paired = [False] * len(offs)
+        close, closing = self.close, self.closing
+        for k, i in enumerate(offs):
+            if opening[k]:
+                stack.append(k)
             elif stack:
-                o = stack.pop()
-                self.close[o] = i
+                ko = stack.pop()
+                o = offs[ko]
+                close[o] = i
                 if i - o <= _MAX_PAREN_SPAN:
-                    paired.update((o, i))
-                    self.closing.add(i)
+                    paired[ko] = paired[k] = True
+                    closing.add(i)
         depth = 0
-        for i, opening in brackets:
-            if i not in paired:
-                continue
-            depth = depth + 1 if opening else max(0, depth - 1)
-            self.pos.append(i)
-            self.after.append(depth)
+        pos, after = self.pos, self.after
+        for k, i in enumerate(offs):
+            if paired[k]:
+                depth = depth + 1 if opening[k] else depth - 1 if depth else 0
+                pos.append(i)
+                after.append(depth)
 
     def matching_close(self, i: int, limit: int = 60) -> int:
         """The bracket closing the one at `i` when it is less than `limit` characters on, else -1."""
