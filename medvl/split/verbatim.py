@@ -42,8 +42,17 @@ def normalise_ws(text: str) -> str:
     return _WS.sub(" ", unicodedata.normalize("NFKC", text or "")).strip()
 
 
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+
+
+def _nfkc_run(m: re.Match) -> str:
+    return "".join(unicodedata.normalize("NFKC", ch) for ch in m.group())
+
+
 def _nfkc(token: str) -> str:
-    return token if token.isascii() else "".join(unicodedata.normalize("NFKC", ch) for ch in token)
+    """NFKC per character; ASCII characters are their own NFKC form, so only the non-ASCII runs are looked
+    at (a subcaption text of a few hundred characters often has one '±' or 'µ')."""
+    return token if token.isascii() else _NON_ASCII.sub(_nfkc_run, token)
 
 
 @lru_cache(maxsize=256)  # the report and the splitters ask about the same caption once per subcaption
@@ -54,22 +63,27 @@ def _normalised(caption: str) -> tuple[str, tuple[int, ...]]:
     where: list[int] = []
     for m in _TOKEN.finditer(caption):
         tok, a = m.group(), m.start()
-        if tok.isascii():
-            parts = [(tok, a)]
-        else:  # a character NFKC turns into whitespace (a no-break space) splits the token
-            parts, cur, at = [], "", a
-            for i, ch in enumerate(tok, a):
-                n = unicodedata.normalize("NFKC", ch)
-                if n.isspace():
-                    if cur:
-                        parts.append((cur, at))
-                    cur, at = "", i + 1
-                    continue
-                if not cur:
-                    at = i
-                cur += ch
-            if cur:
-                parts.append((cur, at))
+        if tok.isascii():  # most tokens: kept as they are (the loop below does the same, slower)
+            if out:
+                out.append(" ")
+                where.append(a - 1)
+            out.append(tok)
+            where.extend(range(a, a + len(tok)))
+            continue
+        # a character NFKC turns into whitespace (a no-break space) splits the token
+        parts, cur, at = [], "", a
+        for i, ch in enumerate(tok, a):
+            n = unicodedata.normalize("NFKC", ch)
+            if n.isspace():
+                if cur:
+                    parts.append((cur, at))
+                cur, at = "", i + 1
+                continue
+            if not cur:
+                at = i
+            cur += ch
+        if cur:
+            parts.append((cur, at))
         for tok, a in parts:
             if out:
                 out.append(" ")
