@@ -392,185 +392,235 @@ def align_figure(fig: Figure, split: SplitRow | None, settings: AlignSettings | 
     `llm` (a medvl.align_llm.LLMAssignment: label -> panel id from the LLM aligner) replaces the rule
     steps 1-3 for a figure with labelled subcaptions and 2+ panels; the pairs get method "llm"."""
     settings = settings or AlignSettings()
-    ctx = _Ctx(run_dir, settings, tools or {})
-    pairs: list[Pair] = []
-    rejects: list[Reject] = []
-    input_sha = figure_input_sha(fig, split, settings)
-    prov = Provenance(stage=STAGE, stage_version=STAGE_VERSION, input_sha256=input_sha, tools=ctx.tools,
-                      prompt_id=split.prompt_id if split else None, prompt_sha=split.prompt_sha if split else None,
-                      model=split.model if split else None)
+    one = _FigureAlignment(fig, split, _Ctx(run_dir, settings, tools or {}))
+    one.run(llm)
+    return one.pairs, one.rejects
 
-    def make(image: str, text: str, panel: Panel | None, label: str | None, method: str, conf: float,
-             index: int, extra: dict | None = None) -> None:
-        if not text.strip(" .;,"):
-            rejects.append(_reject(fig, "empty_text", f"{fig.figure_id}: the text for {label or 'the figure'} is empty",
-                                   panel.panel_id if panel else None))
-            return
-        pairs.append(Pair(pair_id=pair_id(fig.figure_id, label, index), image=image, text=text,
-                          figure_id=fig.figure_id, paper_id=fig.paper_id,
-                          panel_id=panel.panel_id if panel else None, label=label, method=method,
-                          confidence=conf, license=fig.license, provenance=prov, llm=extra))
 
-    caption_body = strip_figure_label(fig.caption or "", fig.label)
-    texts, before, after, label_rejects = subcaption_parts(fig, split, settings)
-    rejects += label_rejects
+class _FigureAlignment:
+    """One figure's pairing in named steps (the module docstring's 1-4).  Every step appends to the
+    same `pairs` and `rejects`, so the rows keep the order in which the steps found them."""
 
-    whole_image = fig.image
-    usable: list[tuple[int, Panel, str]] = []  # (index, panel, image)
-    for k, p in enumerate(fig.panels):
-        img, why = _panel_image(fig, p, ctx)
-        if img is None:
-            rejects.append(_reject(fig, why or "no_image", f"{fig.figure_id}: panel {p.panel_id} has no image "
-                                   f"({why})", p.panel_id))
-        else:
-            usable.append((k, p, img))
+    def __init__(self, fig: Figure, split: SplitRow | None, ctx: _Ctx):
+        self.fig, self.split, self.ctx = fig, split, ctx
+        self.pairs: list[Pair] = []
+        self.rejects: list[Reject] = []
+        self.prov = Provenance(stage=STAGE, stage_version=STAGE_VERSION,
+                               input_sha256=figure_input_sha(fig, split, ctx.settings), tools=ctx.tools,
+                               prompt_id=split.prompt_id if split else None,
+                               prompt_sha=split.prompt_sha if split else None, model=split.model if split else None)
+        self.caption_body = strip_figure_label(fig.caption or "", fig.label)
+        self.texts, self.before, self.after, label_rejects = subcaption_parts(fig, split, ctx.settings)
+        self.rejects += label_rejects
+        self.usable = self._usable_panels()  # (index, panel, image)
+        self.free_subs: dict[str, str] = {}  # label -> text, still unpaired
+        self.free: dict[int, tuple[Panel, str]] = {}  # panel index -> (panel, image), still unpaired
 
-    def pair_whole(conf: float) -> None:
-        if not whole_image:
-            rejects.append(_reject(fig, "no_image", f"{fig.figure_id}: the figure has no rendered image"))
-            return
-        if ctx.rd is not None and not ctx.rd.inside(whole_image).exists():
-            rejects.append(_reject(fig, "image_missing", f"{fig.figure_id}: image {whole_image} does not exist"))
-            return
-        make(whole_image, compose_text([], caption_body, []), None, None, "whole", conf, 0)
+    def reject(self, reason: str, detail: str, id_: str | None = None) -> None:
+        self.rejects.append(_reject(self.fig, reason, detail, id_))
 
-    if not caption_body.strip():
-        rejects.append(_reject(fig, "empty_caption", f"{fig.figure_id}: the caption is empty"))
-        return pairs, rejects
-
-    if split is None:
-        rejects.append(_reject(fig, "no_split", f"{fig.figure_id}: no subcaptions row for this figure; "
-                               "paired whole with the whole caption"))
-        pair_whole(CONFIDENCE["whole_no_split"])
-        return pairs, rejects
-
-    if not texts:  # no labelled subcaptions
-        if len(fig.panels) == 1 and usable:
-            k, p, img = usable[0]
-            make(img, compose_text([], caption_body, []), p, None, "single_panel", CONFIDENCE["single_panel"], k)
-        else:
-            pair_whole(CONFIDENCE["whole"])
-        return pairs, rejects
-
-    if len(fig.panels) < 2:
-        # labelled subcaptions but fewer than two panels: the panels were not found
-        for lab in texts:
-            rejects.append(_reject(fig, "no_panels", f"{fig.figure_id}: subcaption {lab} has no panel to go to "
-                                   f"(the figure has {len(fig.panels)} panel(s)); the figure is paired whole",
-                                   f"{fig.figure_id}:{lab}"))
-        for k, p, _ in usable:
-            rejects.append(_reject(fig, "no_subcaption_for_panel", f"{fig.figure_id}: panel {p.panel_id} was "
-                                   "not paired; the figure is paired whole", p.panel_id))
-        pair_whole(CONFIDENCE["whole"])
-        return pairs, rejects
-
-    free_subs = dict(texts)  # label -> text, still unpaired
-    free = {k: (p, img) for k, p, img in usable}  # panel index -> (panel, image)
-    if llm is not None:  # the model chose (medvl/align_llm.py): its answer instead of steps 1-3
-        index_of = {p.panel_id: k for k, (p, _) in free.items()}
-        for lab in list(free_subs):
-            k = index_of.get(llm.assign.get(lab, ""))
-            if k is None or k not in free:
-                why = "the model gave it no panel" if lab not in llm.assign else "its panel was already taken"
-                rejects.append(_reject(fig, "llm_no_panel", f"{fig.figure_id}: subcaption {lab} is not paired "
-                                       f"({why})", f"{fig.figure_id}:{lab}"))
-                free_subs.pop(lab)
-                continue
-            p, img = free.pop(k)
-            make(img, compose_text(before, free_subs.pop(lab), after), p, lab, "llm",
-                 llm.confidence.get(lab, LLM_CONFIDENCE), k, {**llm.info, "reason": llm.reasons.get(lab)})
-        for k, (p, _) in sorted(free.items()):
-            rejects.append(_reject(fig, "no_subcaption_for_panel", f"{fig.figure_id}: panel {p.panel_id} has no "
-                                   "subcaption (the LLM aligner gave it none)", p.panel_id))
-        return pairs, rejects
-    letter_of: dict[int, str] = {}
-    order_letters: set[int] = set()
-    counts = Counter((p.label or "").upper() for _, p, _ in usable if is_letter(p.label))
-    for k, p, _ in usable:
-        if is_letter(p.label):
-            L = p.label.upper()  # type: ignore[union-attr]
-            if counts[L] > 1:  # ambiguous: such panels may still be paired by order
-                continue
-            if p.label_source == "order":
-                order_letters.add(k)
+    def _usable_panels(self) -> list[tuple[int, Panel, str]]:
+        """The panels that have (or got, by cropping) an image; the others are rejected."""
+        usable = []
+        for k, p in enumerate(self.fig.panels):
+            img, why = _panel_image(self.fig, p, self.ctx)
+            if img is None:
+                self.reject(why or "no_image", f"{self.fig.figure_id}: panel {p.panel_id} has no image ({why})",
+                             p.panel_id)
             else:
-                letter_of[k] = L
-    dup_letters = {L for L, c in counts.items() if c > 1}
-    distrusted = False
-    if len(letter_of) >= 2 and not letters_follow_layout(letter_of, {k: p.bbox for k, p, _ in usable}):
-        # letters that follow neither rows nor columns were most likely put on the wrong panels:
-        # pair these panels by reading order instead
-        letter_of = {}
-        distrusted = True
+                usable.append((k, p, img))
+        return usable
 
-    # 1. letters
-    for k, L in sorted(letter_of.items()):
-        if L in free_subs:
-            p, img = free.pop(k)
-            conf = CONFIDENCE["letter_ocr"] if p.label_source == "ocr" else CONFIDENCE["letter_pdf_text"]
-            make(img, compose_text(before, free_subs.pop(L), after), p, L, "letter", conf, k)
+    def make(self, image: str, text: str, panel: Panel | None, label: str | None, method: str, conf: float,
+             index: int, extra: dict | None = None) -> None:
+        """One pair, or an empty_text reject when its text has nothing but punctuation."""
+        fig = self.fig
+        if not text.strip(" .;,"):
+            self.reject("empty_text", f"{fig.figure_id}: the text for {label or 'the figure'} is empty",
+                         panel.panel_id if panel else None)
+            return
+        self.pairs.append(Pair(pair_id=pair_id(fig.figure_id, label, index), image=image, text=text,
+                               figure_id=fig.figure_id, paper_id=fig.paper_id,
+                               panel_id=panel.panel_id if panel else None, label=label, method=method,
+                               confidence=conf, license=fig.license, provenance=self.prov, llm=extra))
 
-    # 2. positions
-    pos_labels = [lab for lab in free_subs if not is_letter(lab)]
-    if pos_labels:
+    def pair_subcaption(self, k: int, label: str, method: str, conf: float, extra: dict | None = None) -> None:
+        """Pair free panel `k` with free subcaption `label` (both leave the free sets)."""
+        p, img = self.free.pop(k)
+        self.make(img, compose_text(self.before, self.free_subs.pop(label), self.after), p, label, method, conf, k,
+                  extra)
+
+    def pair_whole(self, conf: float) -> None:
+        """Step 4: the whole figure image with the whole caption, when the image is there."""
+        fig, image = self.fig, self.fig.image
+        if not image:
+            self.reject("no_image", f"{fig.figure_id}: the figure has no rendered image")
+        elif self.ctx.rd is not None and not self.ctx.rd.inside(image).exists():
+            self.reject("image_missing", f"{fig.figure_id}: image {image} does not exist")
+        else:
+            self.make(image, compose_text([], self.caption_body, []), None, None, "whole", conf, 0)
+
+    def run(self, llm: Any) -> None:
+        """Which pairing the figure gets: none, whole, single panel, the LLM's or the rule steps 1-3."""
+        fig = self.fig
+        if not self.caption_body.strip():
+            self.reject("empty_caption", f"{fig.figure_id}: the caption is empty")
+        elif self.split is None:
+            self.reject("no_split", f"{fig.figure_id}: no subcaptions row for this figure; "
+                         "paired whole with the whole caption")
+            self.pair_whole(CONFIDENCE["whole_no_split"])
+        elif not self.texts:  # no labelled subcaptions
+            self._pair_unlabelled()
+        elif len(fig.panels) < 2:
+            self._pair_panels_not_found()
+        else:
+            self.free_subs = dict(self.texts)
+            self.free = {k: (p, img) for k, p, img in self.usable}
+            if llm is not None:  # the model chose (medvl/align_llm.py): its answer instead of steps 1-3
+                self._pair_by_llm(llm)
+            else:
+                self._pair_by_rules()
+
+    def _pair_unlabelled(self) -> None:
+        """No labelled subcaptions: a one-panel figure's panel, else the whole figure, gets the caption."""
+        if len(self.fig.panels) == 1 and self.usable:
+            k, p, img = self.usable[0]
+            self.make(img, compose_text([], self.caption_body, []), p, None, "single_panel",
+                      CONFIDENCE["single_panel"], k)
+        else:
+            self.pair_whole(CONFIDENCE["whole"])
+
+    def _pair_panels_not_found(self) -> None:
+        """Labelled subcaptions but fewer than two panels (the panels were not found): the figure is paired
+        whole and the subcaptions and panels become rejects."""
+        fig = self.fig
+        for lab in self.texts:
+            self.reject("no_panels", f"{fig.figure_id}: subcaption {lab} has no panel to go to "
+                         f"(the figure has {len(fig.panels)} panel(s)); the figure is paired whole",
+                         f"{fig.figure_id}:{lab}")
+        for k, p, _ in self.usable:
+            self.reject("no_subcaption_for_panel", f"{fig.figure_id}: panel {p.panel_id} was "
+                         "not paired; the figure is paired whole", p.panel_id)
+        self.pair_whole(CONFIDENCE["whole"])
+
+    def _pair_by_llm(self, llm: Any) -> None:
+        """The LLM aligner's label -> panel answer; a label it gave no (free) panel and a panel it gave
+        no label become rejects."""
+        fig = self.fig
+        index_of = {p.panel_id: k for k, (p, _) in self.free.items()}
+        for lab in list(self.free_subs):
+            k = index_of.get(llm.assign.get(lab, ""))
+            if k is None or k not in self.free:
+                why = "the model gave it no panel" if lab not in llm.assign else "its panel was already taken"
+                self.reject("llm_no_panel", f"{fig.figure_id}: subcaption {lab} is not paired ({why})",
+                             f"{fig.figure_id}:{lab}")
+                self.free_subs.pop(lab)
+                continue
+            self.pair_subcaption(k, lab, "llm", llm.confidence.get(lab, LLM_CONFIDENCE),
+                                 {**llm.info, "reason": llm.reasons.get(lab)})
+        for k, (p, _) in sorted(self.free.items()):
+            self.reject("no_subcaption_for_panel", f"{fig.figure_id}: panel {p.panel_id} has no "
+                         "subcaption (the LLM aligner gave it none)", p.panel_id)
+
+    def _pair_by_rules(self) -> None:
+        """Steps 1-3 (letters, positions, reading order), then a reject for everything left unpaired."""
+        letter_of, dup_letters, distrusted = self._trusted_letters()
+        self._pair_letters(letter_of)
+        self._pair_positions()
+        self._pair_order(letter_of, partial=bool(letter_of) or bool(dup_letters) or distrusted)
+        self._reject_leftovers(dup_letters)
+
+    def _trusted_letters(self) -> tuple[dict[int, str], set[str], bool]:
+        """(panel index -> its detected letter, for the letters step 1 may trust; letters on more than one
+        panel; whether the letters were distrusted for not following the layout).  A letter parse inferred
+        from its neighbours (label_source "order") is left to step 3."""
+        letter_of: dict[int, str] = {}
+        counts = Counter((p.label or "").upper() for _, p, _ in self.usable if is_letter(p.label))
+        for k, p, _ in self.usable:
+            if is_letter(p.label):
+                L = p.label.upper()  # type: ignore[union-attr]
+                if counts[L] > 1:  # ambiguous: such panels may still be paired by order
+                    continue
+                if p.label_source != "order":
+                    letter_of[k] = L
+        dup_letters = {L for L, c in counts.items() if c > 1}
+        if len(letter_of) >= 2 and not letters_follow_layout(letter_of, {k: p.bbox for k, p, _ in self.usable}):
+            # letters that follow neither rows nor columns were most likely put on the wrong panels:
+            # pair these panels by reading order instead
+            return {}, dup_letters, True
+        return letter_of, dup_letters, False
+
+    def _pair_letters(self, letter_of: dict[int, str]) -> None:
+        """Step 1: a subcaption goes to the panel carrying its letter."""
+        for k, L in sorted(letter_of.items()):
+            if L in self.free_subs:
+                ocr = self.free[k][0].label_source == "ocr"
+                self.pair_subcaption(k, L, "letter", CONFIDENCE["letter_ocr" if ocr else "letter_pdf_text"])
+
+    def _pair_positions(self) -> None:
+        """Step 2: positional subcaptions go to the one panel at that place of the grid, when there are as
+        many of them as usable panels."""
+        fig, usable = self.fig, self.usable
+        pos_labels = [lab for lab in self.free_subs if not is_letter(lab)]
+        if not pos_labels:
+            return
+        if len(pos_labels) != len(usable):
+            for lab in pos_labels:
+                self.reject("count_mismatch", f"{fig.figure_id}: {len(pos_labels)} positional subcaptions for "
+                             f"{len(usable)} panels; {lab!r} is not paired", f"{fig.figure_id}:{lab}")
+                self.free_subs.pop(lab)
+            return
         boxes = [p.bbox for _, p, _ in usable]
         idx_of = [k for k, _, _ in usable]
-        if len(pos_labels) == len(usable):
-            targets = {lab: [idx_of[i] for i in position_of(lab, boxes)] for lab in pos_labels}
-            for lab in pos_labels:
-                ks = targets[lab]
-                clash = any(ks == v for other, v in targets.items() if other != lab)
-                if len(ks) == 1 and ks[0] in free and not clash:
-                    p, img = free.pop(ks[0])
-                    make(img, compose_text(before, free_subs.pop(lab), after), p, lab, "position",
-                         CONFIDENCE["position"], ks[0])
-                else:
-                    rejects.append(_reject(fig, "ambiguous_position",
-                                           f"{fig.figure_id}: the position {lab!r} matches {len(ks)} panels of the grid",
-                                           f"{fig.figure_id}:{lab}"))
-                    free_subs.pop(lab)
-        else:
-            for lab in pos_labels:
-                rejects.append(_reject(fig, "count_mismatch",
-                                       f"{fig.figure_id}: {len(pos_labels)} positional subcaptions for "
-                                       f"{len(usable)} panels; {lab!r} is not paired", f"{fig.figure_id}:{lab}"))
-                free_subs.pop(lab)
+        targets = {lab: [idx_of[i] for i in position_of(lab, boxes)] for lab in pos_labels}
+        for lab in pos_labels:
+            ks = targets[lab]
+            clash = any(ks == v for other, v in targets.items() if other != lab)
+            if len(ks) == 1 and ks[0] in self.free and not clash:
+                self.pair_subcaption(ks[0], lab, "position", CONFIDENCE["position"])
+            else:
+                self.reject("ambiguous_position",
+                             f"{fig.figure_id}: the position {lab!r} matches {len(ks)} panels of the grid",
+                             f"{fig.figure_id}:{lab}")
+                self.free_subs.pop(lab)
 
-    # 3. order: remaining letters <-> remaining panels without a (trusted) letter
-    letters_left = sorted(lab for lab in free_subs if is_letter(lab))
-    lettered_taken = {k for k in letter_of}  # panels with their own letter never take another one
-    candidates = [k for k in free if k not in lettered_taken]
-    if letters_left and candidates:
-        boxes = {k: fig.panels[k].bbox for k in candidates}
-        ks = list(boxes)
+    def _pair_order(self, letter_of: dict[int, str], partial: bool) -> None:
+        """Step 3: remaining letters <-> remaining panels without a (trusted) letter, in reading order, when
+        the two counts agree (`partial`: some panels had letters, a lower confidence)."""
+        fig = self.fig
+        letters_left = sorted(lab for lab in self.free_subs if is_letter(lab))
+        # panels with their own letter never take another one
+        candidates = [k for k in self.free if k not in letter_of]
+        if not (letters_left and candidates):
+            return
         # the reading order parse fills letters in (medvl/readingorder.py), not the grid's rows
-        order = [ks[i] for i in panel_reading_order([boxes[k] for k in ks])]
+        order = [candidates[i] for i in panel_reading_order([fig.panels[k].bbox for k in candidates])]
         if len(order) == len(letters_left):
-            partial = bool(letter_of) or bool(dup_letters) or distrusted
             conf = CONFIDENCE["order_partial" if partial else "order"]
             for L, k in zip(letters_left, order):
-                p, img = free.pop(k)
-                make(img, compose_text(before, free_subs.pop(L), after), p, L, "order", conf, k)
+                self.pair_subcaption(k, L, "order", conf)
         else:
             for L in letters_left:
-                rejects.append(_reject(fig, "count_mismatch",
-                                       f"{fig.figure_id}: {len(letters_left)} subcaptions left for {len(order)} "
-                                       f"panels without a letter; {L} is not paired", f"{fig.figure_id}:{L}"))
-                free_subs.pop(L)
+                self.reject("count_mismatch", f"{fig.figure_id}: {len(letters_left)} subcaptions left for "
+                             f"{len(order)} panels without a letter; {L} is not paired", f"{fig.figure_id}:{L}")
+                self.free_subs.pop(L)
 
-    unusable_letters = {(p.label or "").upper() for k, p in enumerate(fig.panels) if k not in {u[0] for u in usable}}
-    for lab in list(free_subs):
-        if lab in unusable_letters:
-            rejects.append(_reject(fig, "panel_without_image", f"{fig.figure_id}: the panel lettered {lab} has "
-                                   "no image", f"{fig.figure_id}:{lab}"))
-        else:
-            rejects.append(_reject(fig, "label_not_found", f"{fig.figure_id}: no panel carries the letter {lab}",
-                                   f"{fig.figure_id}:{lab}"))
-    for k, (p, _) in sorted(free.items()):
-        why = "duplicate_panel_letter" if (p.label or "").upper() in dup_letters else "no_subcaption_for_panel"
-        rejects.append(_reject(fig, why, f"{fig.figure_id}: panel {p.panel_id}"
-                               f"{' (letter ' + p.label + ')' if p.label else ''} has no subcaption", p.panel_id))
-    return pairs, rejects
+    def _reject_leftovers(self, dup_letters: set[str]) -> None:
+        """A reject for every subcaption and every panel the steps left unpaired, with its reason."""
+        fig = self.fig
+        usable_index = {u[0] for u in self.usable}
+        unusable_letters = {(p.label or "").upper() for k, p in enumerate(fig.panels) if k not in usable_index}
+        for lab in list(self.free_subs):
+            if lab in unusable_letters:
+                self.reject("panel_without_image", f"{fig.figure_id}: the panel lettered {lab} has "
+                             "no image", f"{fig.figure_id}:{lab}")
+            else:
+                self.reject("label_not_found", f"{fig.figure_id}: no panel carries the letter {lab}",
+                             f"{fig.figure_id}:{lab}")
+        for k, (p, _) in sorted(self.free.items()):
+            why = "duplicate_panel_letter" if (p.label or "").upper() in dup_letters else "no_subcaption_for_panel"
+            self.reject(why, f"{fig.figure_id}: panel {p.panel_id}"
+                         f"{' (letter ' + p.label + ')' if p.label else ''} has no subcaption", p.panel_id)
 
 
 # ---------------------------------------------------------------- the run
