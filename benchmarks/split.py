@@ -127,7 +127,7 @@ COLUMNS = [("splitter", "splitter", "{}"), ("n_captions", "n", "{}"), ("label_pr
 def print_table(results: list[dict[str, Any]], columns=COLUMNS) -> None:
     heads = [h for _, h, _ in columns]
     rows = [[fmt.format(r[k]) if r.get(k) is not None else "-" for k, _, fmt in columns] for r in results]
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(heads)]
+    widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(heads)]  # rows may be []
     print(" | ".join(h.ljust(w) for h, w in zip(heads, widths)))
     print("-|-".join("-" * w for w in widths))
     for row in rows:
