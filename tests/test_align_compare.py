@@ -91,6 +91,9 @@ def test_cli_compare_align_prompts(tmp_path):
                                      "--rules", "--llm-url", fake.url, "--llm-model", "fake-model"])
     assert r.exit_code == 0, r.output
     assert "`auto:align/fewshot@1`" in r.output and "`rules`" in r.output
+    # the systems are the registered aligners (medvl.registry.ALIGNERS), the plugin that asks no model too
+    systems = [line.split("`")[1] for line in r.output.splitlines() if line.startswith("| `")]
+    assert systems == ["i12_reverse", "rules", "llm:align/fewshot@1", "auto:align/fewshot@1"]
 
 
 @pytest.mark.slow

@@ -90,12 +90,23 @@ def render_cmd(
         typer.echo(f"--- {m['role']} ---\n{m['content']}")
 
 
+def _compared_aligners(rules: bool) -> tuple[str, ...]:
+    """The aligners of medvl.registry.ALIGNERS (a plugin's too) that `medvl prompts compare` runs on align
+    prompts: every one that asks a model, and with --rules also those that ask none.  Those asking none come
+    first, then those that need a model, then those that may use one (rules, llm, auto for the built-ins)."""
+    from medvl.registry import ALIGNERS
+
+    rank = {"none": 0, "required": 1, "optional": 2}
+    uses = {name: rank.get(ALIGNERS.get(name).uses_llm, 1) for name in ALIGNERS.names()}
+    return tuple(sorted((n for n, u in uses.items() if rules or u != 0), key=lambda n: uses[n]))
+
+
 @prompts_app.command("compare")
 def compare_cmd(
     gold: Path = typer.Option(..., "--gold", help="Gold JSONL: {id, caption, subcaptions: [{label, text}]} per line "
                               "(split prompts), or a figure gold (align prompts; see medvl.align_compare)."),
     prompts: str = typer.Option("", "--prompts", help="Comma-separated prompt refs, e.g. split/zeroshot@1,split/fewshot@1."),
-    rules: bool = typer.Option(False, "--rules", help="Also score the rule splitter."),
+    rules: bool = typer.Option(False, "--rules", help="Also score the rule splitter (align prompts: the aligners that ask no model)."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Folder for compare.json, compare.md, predictions/ and the answer cache."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Only the first N gold captions."),
     llm_url: Optional[str] = typer.Option(None, "--llm-url", envvar="MEDVL_LLM_URL", help="OpenAI-compatible base URL(s)."),
@@ -117,7 +128,7 @@ def compare_cmd(
         console.print("[bold red]error:[/] nothing to compare: give --prompts and/or --rules")
         raise typer.Exit(2)
     if refs and all(r.startswith("align/") for r in refs):
-        # align prompts: --gold is a figure gold (medvl.align_compare), systems rules / llm / auto per prompt
+        # align prompts: --gold is a figure gold (medvl.align_compare), a system per registered aligner and prompt
         from medvl.align_compare import compare_aligners
         from medvl.align_compare import to_markdown as align_markdown
 
@@ -126,7 +137,7 @@ def compare_cmd(
         if settings is None:
             console.print("[bold red]error:[/] comparing prompts needs --llm-url (or $MEDVL_LLM_URL)")
             raise typer.Exit(2)
-        aligners = (("rules",) if rules else ()) + ("llm", "auto")
+        aligners = _compared_aligners(rules)
         with progress_bar("compare") as bar:
             report = compare_aligners(gold, refs, settings, aligners=aligners, out_dir=out_dir, limit=limit,
                                       progress=bar)
