@@ -85,5 +85,12 @@ def test_tag_command_errors_name_the_reason(tmp_path):
                       (["--vocab", "modality=99"], "modality")):
         r = CliRunner().invoke(app, ["tag", str(rd.path), *args], env={"MEDVL_LLM_URL": ""})
         assert isinstance(r.exception, MedvlError) and msg in str(r.exception), (args, r.exception)
+    # a bad value names the command's option, not the stage setting of a config (stages.tag.tagger)
+    for args, msg in ((["--tagger", "lmm"], "--tagger: Input should be 'text', 'llm' or 'both', not 'lmm'"),
+                      (["--image", "of"], "--image: "), (["--llm-mode", "xml"], "--llm-mode: "),
+                      (["--timeout", "0"], "--timeout: ")):
+        r = CliRunner().invoke(app, ["tag", str(rd.path), *args])
+        assert isinstance(r.exception, MedvlError) and msg in str(r.exception), (args, r.exception)
+        assert "stages.tag" not in str(r.exception)
     with pytest.raises(MedvlError, match="does not exist"):
         CliRunner().invoke(app, ["tag", str(tmp_path / "nowhere")], catch_exceptions=False)

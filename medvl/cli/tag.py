@@ -83,6 +83,7 @@ def tag_run_cmd(
              "mode": llm_mode, "concurrency": concurrency, "max_reasks": max_reasks, "timeout_s": timeout,
              "params": {"max_tokens": max_tokens} if max_tokens else None}
     settings = {k: v for k, v in given.items() if v is not None}  # the rest: the stage's defaults, as in medvl run
+    _check_options(settings)
     with progress_bar("tag") as advance:
         res = run_stage(run_dir, "tag", settings, force=force, progress=advance,
                         llm=LLMSettings(urls=llm_url, model=llm_model))
@@ -98,6 +99,29 @@ def tag_run_cmd(
     if tagger != "text":
         fell_back = sum(1 for r in rows if r.get("fallback_reason"))
         console.print(f"tagger {tagger}: {len(rows) - fell_back} rows from the model, {fell_back} kept the text tags")
+
+
+#: the option that gives each setting of `medvl tag RUN_DIR` (medvl.tag.stage.TagSettings)
+_OPTION_OF = {"tagger": "--tagger", "image": "--image", "figures": "--figures", "vocab": "--vocab",
+              "image_model": "--image-model", "image_weight": "--image-weight", "image_below": "--image-below",
+              "prompt": "--prompt", "cache": "--cache", "retry_fallbacks": "--keep-fallbacks", "mode": "--llm-mode",
+              "concurrency": "--concurrency", "max_reasks": "--max-reasks", "timeout_s": "--timeout",
+              "params": "--max-tokens"}
+
+
+def _check_options(settings: dict) -> None:
+    """A bad option value is an error naming the option (the stage itself would name stages.tag.SETTING,
+    a key of a config file the user never wrote)."""
+    from pydantic import ValidationError
+
+    from medvl.errors import MedvlError
+    from medvl.tag.stage import TagSettings
+
+    try:
+        TagSettings.model_validate(settings)
+    except ValidationError as exc:
+        raise MedvlError("; ".join(f"{_OPTION_OF.get(str(e['loc'][0]), e['loc'][0]) if e['loc'] else 'medvl tag'}: "
+                                   f"{e['msg']}, not {e['input']!r}" for e in exc.errors())) from None
 
 
 @tag_app.command("text")
