@@ -434,161 +434,225 @@ def _load_xml(xml_path: Path | None, source_pdf: str, rejects: list[Reject], pap
 
 def _parse_pdf(pdf: Path, xml: Path | None, settings: ParseSettings, rd: RunDir | None, source: str
                ) -> tuple[list[Figure], list[Reject]]:
-    from medvl.pdf.captions import caption_body, label_key, match_label, reference_only, similarity
-    from medvl.pdf.figures import analyse_document, render_region
-
+    """One PDF (with its JATS XML, if any): its figures and rejects (medvl.parse's module docstring)."""
     data = _read(pdf, source)
     sha = sha256_bytes(data)
     pid = paper_id_from_hash(sha)
     _remove_image_temps(rd, pid)
     doc = open_pdf(data, source)
-    rejects: list[Reject] = []
-    deadline = time.monotonic() + settings.timeout_s if settings.timeout_s else None
     try:
-        try:
-            pages, regions, dropped, _body = analyse_document(doc, deadline=deadline)
-        except TimeoutError as exc:
-            raise InputError(source, "timeout", str(exc)) from exc
-        except InputError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - damaged content streams
-            raise InputError(source, "corrupt", f"the PDF content cannot be read ({type(exc).__name__}: {exc})") from exc
-        article = _load_xml(xml, source, rejects, pid) if settings.xml_repair else None
-        paper_license = _paper_license(pdf, xml, article)
-        xml_figs = {}
-        if article is not None:
-            for xf in article.figures:
-                if xf.label:
-                    xml_figs.setdefault(label_key(xf.label), xf)
+        return _PdfPaper(doc, settings, rd, source, pid, sha).parse(pdf, xml)
+    finally:
+        doc.close()
 
+
+class _PdfPaper:
+    """The parse of one open PDF in named steps.  Every step adds to the same `figures` and `rejects`
+    (and to the tools and overlay boxes of the paper), so the rows keep the order the steps give them."""
+
+    def __init__(self, doc: Any, settings: ParseSettings, rd: RunDir | None, source: str, pid: str, sha: str):
+        self.doc, self.settings, self.rd, self.source, self.pid, self.sha = doc, settings, rd, source, pid, sha
+        self.rejects: list[Reject] = []
+        self.figures: list[Figure] = []
+        self.extra_tools: dict[str, str] = {}
+        self.overlay_items: dict[int, list[tuple[str, tuple, str]]] = {}
+        self.deadline = time.monotonic() + settings.timeout_s if settings.timeout_s else None
+        self.license: str | None = None
+        self.pages: list[Any] = []  # analyse_document's, for the letters of a page's text
+
+    def parse(self, pdf: Path, xml: Path | None) -> tuple[list[Figure], list[Reject]]:
+        """Find the figure regions, make a figure of each, then the XML-only figures and the paper's rejects."""
+        settings = self.settings
+        self.pages, regions, dropped = self._analyse()
+        article = _load_xml(xml, self.source, self.rejects, self.pid) if settings.xml_repair else None
+        self.license = _paper_license(pdf, xml, article)
+        xml_figs = _xml_figures_by_label(article)
         if settings.detector == "rapid":
             from medvl.pdf.layout import apply_detector
 
-            apply_detector(doc, pages, regions)
+            apply_detector(self.doc, self.pages, regions)
+        self._region_figures(regions, xml_figs)
+        for c in dropped:
+            self.rejects.append(_reject(self.source, "duplicate_caption",
+                                        f"page {c.page + 1}: a second caption labelled {c.match.label!r} was not "
+                                        f"used (kept the better-placed one): {c.text[:120]}", paper_id=self.pid))
+        if article is not None and settings.xml_only_figures:
+            for xf in list(xml_figs.values()):
+                self.figures.append(_xml_figure(xf, article, self.pid, self.sha, self.source, len(self.figures),
+                                                settings, self.rd, xml_path=xml, note="not found in the PDF"))
+        self.rejects += _unprinted_supplements(regions, self.figures, self.source, self.pid)
+        if settings.overlays and self.rd is not None and self.overlay_items:
+            from medvl.pdf.overlays import write_overlays
 
-        # stable order and per-page index
+            write_overlays(self.doc, self.overlay_items, self.rd, self.pid)
+        return self._finish(article)
+
+    def _analyse(self) -> tuple[list[Any], list[Any], list[Any]]:
+        """(pages, figure regions, dropped duplicate captions); a time-out or unreadable content is an InputError."""
+        from medvl.pdf.figures import analyse_document
+
+        try:
+            pages, regions, dropped, _body = analyse_document(self.doc, deadline=self.deadline)
+        except TimeoutError as exc:
+            raise InputError(self.source, "timeout", str(exc)) from exc
+        except InputError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - damaged content streams
+            raise InputError(self.source, "corrupt",
+                             f"the PDF content cannot be read ({type(exc).__name__}: {exc})") from exc
+        return pages, regions, dropped
+
+    def _region_figures(self, regions: list[Any], xml_figs: dict[str, Any]) -> None:
+        """A figure for every region that is one, in a stable order with a per-page index."""
         regions.sort(key=lambda r: (r.page, (r.bbox or r.caption.bbox)[1], (r.bbox or r.caption.bbox)[0]))
         per_page: dict[int, int] = {}
-        figures: list[Figure] = []
-        extra_tools: dict[str, str] = {}
-        overlay_items: dict[int, list[tuple[str, tuple, str]]] = {}
         for r in regions:
-            if deadline is not None and time.monotonic() > deadline:
-                raise InputError(source, "timeout", f"parsing took longer than the time limit of {settings.timeout_s:g} s")
-            if r.supplementary:
-                # "Additional file 1: Figure S1 ..." in a list of supplementary files: no figure here
-                rejects.append(_reject(source, "supplementary_file",
-                                       f"page {r.caption.page + 1}: {r.caption.match.label!r} describes a "
-                                       "supplementary file, not a figure printed in this PDF", paper_id=pid))
-                continue
-            if r.bbox is None and reference_only(caption_body(r.caption.text)):
-                # a label with no caption text and no graphics ("Fig. 4A." opening a line of body text)
-                rejects.append(_reject(source, "not_a_caption",
-                                       f"page {r.caption.page + 1}: {r.caption.text[:80]!r} has no caption text and "
-                                       "no figure graphics; read as an in-text reference", paper_id=pid))
+            if self.deadline is not None and time.monotonic() > self.deadline:
+                raise InputError(self.source, "timeout",
+                                 f"parsing took longer than the time limit of {self.settings.timeout_s:g} s")
+            why = self._not_a_figure(r)
+            if why is not None:
+                self.rejects.append(why)
                 continue
             page_no = r.page + 1
             idx = per_page.get(page_no, 0)
             per_page[page_no] = idx + 1
-            fid = figure_id(pid, page_no, idx)
-            cap = r.caption
-            caption = cap.text
-            cap_source = "pdf"
-            cap_sim = None
-            xf = xml_figs.pop(cap.key, None) if xml_figs else None
-            if xf is not None:
-                cap_sim = similarity(caption_body(caption), xf.caption)
-                if cap_sim >= settings.repair_threshold:
-                    cap_source = "pdf+xml"
-                else:
-                    m = match_label(caption)
-                    sep = ""
-                    if m is not None:
-                        sm = re.match(r"^\s*(?:[:.|]|[-\u2013\u2014])?\s*", m.rest)
-                        sep = sm.group(0).strip() if sm else ""
-                    caption = f"{m.label if m else cap.match.label}{sep} {xf.caption}".strip()
-                    cap_source = "xml_repaired"
-            fig_kw: dict[str, Any] = dict(
-                paper_id=pid, figure_id=fid, source=source, page=page_no if r.bbox else cap.page + 1,
-                index=len(figures), label=cap.match.label, number=cap.match.number, caption=caption,
-                caption_source=cap_source, caption_similarity=cap_sim,
-                bbox=[round(v, 2) for v in r.bbox] if r.bbox else None,
-                caption_bbox=[round(v, 2) for v in cap.bbox], caption_page=cap.page + 1,
-                kind=r.kind, dpi=settings.dpi, license=paper_license,
-                note="continued" if cap.match.continued else None,
-            )
-            panels: list[Panel] = []
-            if r.bbox is not None:
-                page = doc[r.page]
-                pix, clip, zoom = render_region(page, r.bbox, settings.dpi, settings.max_side, keep_out=r.keep_out)
-                rgb = _pix_to_array(pix)
-                size = (pix.width, pix.height)
-                fig_kw.update(width=pix.width, height=pix.height)
-                from medvl.pdf.panels import panels_from_images, to_pixels
+            xf = xml_figs.pop(r.caption.key, None) if xml_figs else None
+            self.figures.append(self._figure(r, figure_id(self.pid, page_no, idx), xf))
 
-                img_rects = panels_from_images([g.bbox for g in r.graphics if g.kind == "image"], r.bbox,
-                                               separated=FP.pixel_separation(rgb, clip, zoom, size))
-                img_px = [to_pixels(x, (clip[0], clip[1]), zoom, size) for x in img_rects] if img_rects else None
-                letters = FP.text_letter_hits(page, r.bbox, clip, zoom, size, respace=pages[r.page].respaced)
-                hint: dict[str, str] = {}
-                pboxes, t = FP.panels_and_letters(rgb, img_px, letters, settings.ocr,
-                                                  has_raster=any(g.kind == "image" for g in r.graphics),
-                                                  expected=FP.caption_letters(caption), hint=hint)
-                extra_tools.update(t)
-                if hint.get("panel_hint"):
-                    fig_kw["panel_hint"] = hint["panel_hint"]
-                fig_kw["panel_check"] = FP.panel_check(pboxes, FP.caption_letters(caption))
-                rel = f"images/{pid}/{fid}.png"
-                if rd is not None and settings.render:
-                    _write_image(rd.inside(rel), _png_bytes(rgb))
-                    fig_kw["image"] = rel
-                for k, pb in enumerate(pboxes):
-                    pnid = panel_id(fid, k)
-                    prel = None
-                    x0, y0, x1, y1 = pb.bbox
-                    if rd is not None and settings.render and x1 > x0 and y1 > y0:
-                        prel = f"images/{pid}/{pnid}.png"
-                        _write_image(rd.inside(prel), _png_bytes(rgb[y0:y1, x0:x1]))
-                    panels.append(Panel(panel_id=pnid, bbox=[x0, y0, x1, y1], label=pb.label,
-                                        label_source=pb.label_source, image=prel))
-                if settings.overlays:
-                    items = overlay_items.setdefault(r.page, [])
-                    items.append(("figure", tuple(r.bbox), cap.match.label))
-                    for pb, pn in zip(pboxes, panels):
-                        bx = pb.bbox
-                        items.append(("panel", (clip[0] + bx[0] / zoom, clip[1] + bx[1] / zoom,
-                                                clip[0] + bx[2] / zoom, clip[1] + bx[3] / zoom), pn.label or "?"))
-            if settings.overlays:
-                overlay_items.setdefault(cap.page, []).append(("caption", tuple(cap.bbox), cap.match.label))
-            fig_kw["panels"] = panels
-            fig_kw["provenance"] = Provenance(stage=STAGE, stage_version=STAGE_VERSION, input_sha256=sha,
-                                              tools=_tools(extra_tools))
-            figures.append(Figure(**fig_kw))
-        for c in dropped:
-            rejects.append(_reject(source, "duplicate_caption",
-                                   f"page {c.page + 1}: a second caption labelled {c.match.label!r} was not used "
-                                   f"(kept the better-placed one): {c.text[:120]}", paper_id=pid))
-        if article is not None and settings.xml_only_figures:
-            for xf in list(xml_figs.values()):
-                figures.append(_xml_figure(xf, article, pid, sha, source, len(figures), settings, rd,
-                                           xml_path=xml, note="not found in the PDF"))
-        rejects += _unprinted_supplements(regions, figures, source, pid)
-        if settings.overlays and rd is not None and overlay_items:
-            from medvl.pdf.overlays import write_overlays
+    def _not_a_figure(self, r: Any) -> Reject | None:
+        """The reject of a region that is no figure printed in this PDF, else None."""
+        from medvl.pdf.captions import caption_body, reference_only
 
-            write_overlays(doc, overlay_items, rd, pid)
-        # provenance: one tool set for the whole paper (deterministic across figures)
-        tools = _tools(extra_tools)
+        if r.supplementary:
+            # "Additional file 1: Figure S1 ..." in a list of supplementary files: no figure here
+            return _reject(self.source, "supplementary_file",
+                           f"page {r.caption.page + 1}: {r.caption.match.label!r} describes a "
+                           "supplementary file, not a figure printed in this PDF", paper_id=self.pid)
+        if r.bbox is None and reference_only(caption_body(r.caption.text)):
+            # a label with no caption text and no graphics ("Fig. 4A." opening a line of body text)
+            return _reject(self.source, "not_a_caption",
+                           f"page {r.caption.page + 1}: {r.caption.text[:80]!r} has no caption text and "
+                           "no figure graphics; read as an in-text reference", paper_id=self.pid)
+        return None
+
+    def _figure(self, r: Any, fid: str, xf: Any) -> Figure:
+        """One region's figure: its caption (checked against the XML's), rendered image and panels."""
+        settings, cap = self.settings, r.caption
+        caption, cap_source, cap_sim = _caption_with_xml(cap, xf, settings.repair_threshold)
+        page_no = r.page + 1
+        fig_kw: dict[str, Any] = dict(
+            paper_id=self.pid, figure_id=fid, source=self.source, page=page_no if r.bbox else cap.page + 1,
+            index=len(self.figures), label=cap.match.label, number=cap.match.number, caption=caption,
+            caption_source=cap_source, caption_similarity=cap_sim,
+            bbox=[round(v, 2) for v in r.bbox] if r.bbox else None,
+            caption_bbox=[round(v, 2) for v in cap.bbox], caption_page=cap.page + 1,
+            kind=r.kind, dpi=settings.dpi, license=self.license,
+            note="continued" if cap.match.continued else None,
+        )
+        panels = self._render(r, caption, fid, fig_kw) if r.bbox is not None else []
+        if settings.overlays:
+            self.overlay_items.setdefault(cap.page, []).append(("caption", tuple(cap.bbox), cap.match.label))
+        fig_kw["panels"] = panels
+        fig_kw["provenance"] = Provenance(stage=STAGE, stage_version=STAGE_VERSION, input_sha256=self.sha,
+                                          tools=_tools(self.extra_tools))
+        return Figure(**fig_kw)
+
+    def _render(self, r: Any, caption: str, fid: str, fig_kw: dict[str, Any]) -> list[Panel]:
+        """Render the region, find its panels and letters and write the figure and panel images; sets the
+        size, image, panel_hint and panel_check of `fig_kw`."""
+        from medvl.pdf.figures import render_region
+
+        settings = self.settings
+        page = self.doc[r.page]
+        pix, clip, zoom = render_region(page, r.bbox, settings.dpi, settings.max_side, keep_out=r.keep_out)
+        rgb = _pix_to_array(pix)
+        fig_kw.update(width=pix.width, height=pix.height)
+        pboxes = self._panel_boxes(page, r, rgb, clip, zoom, (pix.width, pix.height), caption, fig_kw)
+        rel = f"images/{self.pid}/{fid}.png"
+        if self.rd is not None and settings.render:
+            _write_image(self.rd.inside(rel), _png_bytes(rgb))
+            fig_kw["image"] = rel
+        panels = [self._panel(panel_id(fid, k), pb, rgb) for k, pb in enumerate(pboxes)]
+        if settings.overlays:
+            items = self.overlay_items.setdefault(r.page, [])
+            items.append(("figure", tuple(r.bbox), r.caption.match.label))
+            for pb, pn in zip(pboxes, panels):
+                bx = pb.bbox
+                items.append(("panel", (clip[0] + bx[0] / zoom, clip[1] + bx[1] / zoom,
+                                        clip[0] + bx[2] / zoom, clip[1] + bx[3] / zoom), pn.label or "?"))
+        return panels
+
+    def _panel_boxes(self, page: Any, r: Any, rgb: Any, clip: Any, zoom: float, size: tuple[int, int],
+                     caption: str, fig_kw: dict[str, Any]) -> list[Any]:
+        """The panel boxes and letters of a rendered region (embedded images, PDF text letters, OCR);
+        records the tools used and sets the panel_hint and panel_check of `fig_kw`."""
+        from medvl.pdf.panels import panels_from_images, to_pixels
+
+        img_rects = panels_from_images([g.bbox for g in r.graphics if g.kind == "image"], r.bbox,
+                                       separated=FP.pixel_separation(rgb, clip, zoom, size))
+        img_px = [to_pixels(x, (clip[0], clip[1]), zoom, size) for x in img_rects] if img_rects else None
+        letters = FP.text_letter_hits(page, r.bbox, clip, zoom, size, respace=self.pages[r.page].respaced)
+        hint: dict[str, str] = {}
+        pboxes, t = FP.panels_and_letters(rgb, img_px, letters, self.settings.ocr,
+                                          has_raster=any(g.kind == "image" for g in r.graphics),
+                                          expected=FP.caption_letters(caption), hint=hint)
+        self.extra_tools.update(t)
+        if hint.get("panel_hint"):
+            fig_kw["panel_hint"] = hint["panel_hint"]
+        fig_kw["panel_check"] = FP.panel_check(pboxes, FP.caption_letters(caption))
+        return pboxes
+
+    def _panel(self, pnid: str, pb: Any, rgb: Any) -> Panel:
+        """One panel, its image cut from the rendered figure when rendering (and the box is not empty)."""
+        prel = None
+        x0, y0, x1, y1 = pb.bbox
+        if self.rd is not None and self.settings.render and x1 > x0 and y1 > y0:
+            prel = f"images/{self.pid}/{pnid}.png"
+            _write_image(self.rd.inside(prel), _png_bytes(rgb[y0:y1, x0:x1]))
+        return Panel(panel_id=pnid, bbox=[x0, y0, x1, y1], label=pb.label, label_source=pb.label_source, image=prel)
+
+    def _finish(self, article: Any) -> tuple[list[Figure], list[Reject]]:
+        """One tool set in every figure's provenance (deterministic across figures); no_figures when none."""
+        tools = _tools(self.extra_tools)
         figures = [f.model_copy(update={"provenance": f.provenance.model_copy(update={"tools": tools})})
-                   for f in figures]
+                   for f in self.figures]
         if not figures:
-            rejects.append(_reject(source, "no_figures",
-                                   f"no figure captions found in {doc.page_count} page(s)"
-                                   + (" (the XML lists none either)" if article is not None else ""),
-                                   paper_id=pid))
-        return figures, rejects
-    finally:
-        doc.close()
+            self.rejects.append(_reject(self.source, "no_figures",
+                                        f"no figure captions found in {self.doc.page_count} page(s)"
+                                        + (" (the XML lists none either)" if article is not None else ""),
+                                        paper_id=self.pid))
+        return figures, self.rejects
+
+
+def _xml_figures_by_label(article: Any) -> dict[str, Any]:
+    """The XML's labelled figures by label key (the first of a label), for matching PDF captions."""
+    from medvl.pdf.captions import label_key
+
+    xml_figs: dict[str, Any] = {}
+    if article is not None:
+        for xf in article.figures:
+            if xf.label:
+                xml_figs.setdefault(label_key(xf.label), xf)
+    return xml_figs
+
+
+def _caption_with_xml(cap: Any, xf: Any, repair_threshold: float) -> tuple[str, str, float | None]:
+    """(caption, caption_source, caption_similarity) of a PDF caption: confirmed by its XML figure's caption
+    ("pdf+xml"), or replaced by it under the PDF's label when they differ too much ("xml_repaired")."""
+    from medvl.pdf.captions import caption_body, match_label, similarity
+
+    if xf is None:
+        return cap.text, "pdf", None
+    cap_sim = similarity(caption_body(cap.text), xf.caption)
+    if cap_sim >= repair_threshold:
+        return cap.text, "pdf+xml", cap_sim
+    m = match_label(cap.text)
+    sep = ""
+    if m is not None:
+        sm = re.match(r"^\s*(?:[:.|]|[-\u2013\u2014])?\s*", m.rest)
+        sep = sm.group(0).strip() if sm else ""
+    return f"{m.label if m else cap.match.label}{sep} {xf.caption}".strip(), "xml_repaired", cap_sim
 
 
 def _xml_figure(xf: Any, article: Any, pid: str, sha: str, source: str, index: int, settings: ParseSettings,
