@@ -15,7 +15,7 @@ import hashlib
 import os
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Literal
 
@@ -177,6 +177,25 @@ class _Attempt:
 
     def as_dict(self) -> dict:
         return {"source": self.source, "url": self.url, "reason": self.reason, "detail": self.detail}
+
+
+@dataclass
+class _Paper:
+    """What Collector._process learns of one paper, step by step."""
+
+    hit: Hit
+    attempts_meta: list[_Attempt] = field(default_factory=list)  # the bucket's listing/metadata; in each file's row
+    record: CloudRecord | None = None
+    lic: License | None = None
+    lic_source: str | None = None
+    results: dict[str, _FileResult] = field(default_factory=dict)  # kind -> the file's result
+    jats: JatsInfo | None = None
+    xml_bytes: bytes | None = None  # fetched, not yet written
+    xml_source: tuple[str, str] | None = None  # (source, url) of xml_bytes
+    xml_failure: _FileResult | None = None
+    xml_attempts: list[_Attempt] = field(default_factory=list)
+    new_files: int = 0
+    new_bytes: int = 0
 
 
 class Collector:
@@ -381,123 +400,161 @@ class Collector:
                             [self._reject(hit, "error", detail)], None, final=False)
 
     def _process(self, hit: Hit) -> _Outcome:
-        s = self.s
-        attempts_meta: list[_Attempt] = []  # the bucket's listing/metadata; copied into each file's row
-        record: CloudRecord | None = None
-        if "pmc-cloud" in s.sources:
+        """One paper: its PMC cloud record, its license (the record's, else the XML's), then its files.  A
+        retracted paper, a license that is not allowed or cannot be read ends it early."""
+        p = _Paper(hit)
+        self._cloud_record(p)
+        out = self._refused_by_record(p)
+        if out is None:
+            self._xml(p)
+            out = self._license_from_xml(p)
+        if out is not None:
+            return out
+        self._write_xml(p)
+        self._pdf(p)
+        return self._outcome(p)
+
+    def _cloud_record(self, p: _Paper) -> None:
+        """The PMC cloud bucket's record (None when it has none or cannot be read: an attempt says why), and
+        the PMID and DOI from it that the search did not give."""
+        hit = p.hit
+        if "pmc-cloud" in self.s.sources:
             try:
-                record = self.cloud.record(hit.pmcid)
-                if record is None:
-                    attempts_meta.append(_Attempt("pmc-cloud", self.cloud.base_url, "not_in_bucket",
-                                                  "the PMC cloud bucket has no version of this article"))
+                p.record = self.cloud.record(hit.pmcid)
+                if p.record is None:
+                    p.attempts_meta.append(_Attempt("pmc-cloud", self.cloud.base_url, "not_in_bucket",
+                                                    "the PMC cloud bucket has no version of this article"))
             except Interrupted:
                 raise
             except FetchError as exc:
-                attempts_meta.append(_Attempt("pmc-cloud", exc.url, exc.reason, exc.detail))
+                p.attempts_meta.append(_Attempt("pmc-cloud", exc.url, exc.reason, exc.detail))
+        record = p.record
         if record is not None and record.pmcid and hit.pmid is None:
             pmid = record.raw.get("pmid")
             hit.pmid = str(pmid) if pmid else None
         if record is not None and not hit.doi and record.raw.get("doi"):
             hit.doi = str(record.raw["doi"])
 
-        lic: License | None = None
-        lic_source = None
-        if record is not None:
-            lic = normalize(record.license_code)
-            lic_source = "pmc-cloud-metadata" if lic else None
-            if record.is_retracted:
-                return self._rejected(hit, "retracted", "PMC marks this article version as retracted",
-                                      lic, record)
-        if lic is not None and lic.family not in ("unknown", "other") and not lic.allowed(s.licenses):
-            return self._rejected(hit, "license_not_allowed", self._license_words(lic), lic, record)
+    def _refused_by_record(self, p: _Paper) -> _Outcome | None:
+        """The record's license; a rejected outcome when the record says retracted or its license is known
+        and not allowed."""
+        record = p.record
+        if record is None:
+            return None
+        p.lic = normalize(record.license_code)
+        p.lic_source = "pmc-cloud-metadata" if p.lic else None
+        if record.is_retracted:
+            return self._rejected(p.hit, "retracted", "PMC marks this article version as retracted", p.lic, record)
+        lic = p.lic
+        if lic is not None and lic.family not in ("unknown", "other") and not lic.allowed(self.s.licenses):
+            return self._rejected(p.hit, "license_not_allowed", self._license_words(lic), lic, record)
+        return None
 
-        # XML: wanted as a file, or needed to read the license.
-        results: dict[str, _FileResult] = {}
-        jats: JatsInfo | None = None
-        xml_bytes: bytes | None = None
-        xml_source: tuple[str, str] | None = None
-        need_xml = "xml" in s.formats or lic is None or lic.family in ("unknown", "other")
-        xml_failure: _FileResult | None = None
-        xml_attempts = list(attempts_meta)
+    def _xml(self, p: _Paper) -> None:
+        """The JATS XML: wanted as a file, or needed to read the license.  A valid file of an earlier run is
+        kept; else it is fetched (bytes and source kept for _write_xml, or the failure)."""
+        s, hit = self.s, p.hit
+        need_xml = "xml" in s.formats or p.lic is None or p.lic.family in ("unknown", "other")
+        p.xml_attempts = list(p.attempts_meta)
         xml_path = self.papers.file_path(hit.pmcid, "xml")
         if "xml" in s.formats and xml_path.exists():
             try:
                 data = xml_path.read_bytes()
-                jats = check_jats(data)
-                results["xml"] = self._present(hit, "xml", xml_path, data)
+                p.jats = check_jats(data)
+                p.results["xml"] = self._present(hit, "xml", xml_path, data)
             except (OSError, ContentError):
                 xml_path.unlink(missing_ok=True)
-        if need_xml and jats is None:
-            got = self._fetch_xml(hit, record, xml_attempts)
+        if need_xml and p.jats is None:
+            got = self._fetch_xml(hit, p.record, p.xml_attempts)
             if isinstance(got, _FileResult):
-                xml_failure = got
+                p.xml_failure = got
                 if "xml" in s.formats:
-                    results["xml"] = got
+                    p.results["xml"] = got
             else:
-                xml_bytes, jats, xml_source = got
+                p.xml_bytes, p.jats, p.xml_source = got
+
+    def _license_from_xml(self, p: _Paper) -> _Outcome | None:
+        """The license after the XML's: it fills an unknown one or adds the version; a failed outcome when it
+        cannot be read for want of the XML (retried next run), a rejected one when it is not allowed."""
+        s, hit, lic, jats = self.s, p.hit, p.lic, p.jats
         if jats is not None and jats.license is not None:
             jl: License = jats.license  # type: ignore[assignment]
             if lic is None or lic.family in ("unknown", "other"):
-                lic, lic_source = jl, "jats"
+                lic, p.lic_source = jl, "jats"
             elif jl.family == lic.family and lic.version is None and jl.version:
                 lic = License(lic.family, jl.version, lic.raw)  # "CC BY" + the XML's 4.0 URL
 
         if lic is None or lic.family in ("unknown", "other"):
             if jats is None:
                 # Could not read the XML, so the license is unknown for now: retry next run.
-                res = xml_failure
+                res = p.xml_failure
                 reason = res.row.reason if res else "license_unknown"
                 detail = ("the license could not be read: no usable license in the PMC metadata and "
                           "the XML could not be fetched" + (f" ({res.row.detail})" if res else ""))
                 row = self._row(hit, "paper", "failed", reason, detail,
-                                attempts=[a.as_dict() for a in xml_attempts])
+                                attempts=[a.as_dict() for a in p.xml_attempts])
                 return _Outcome(hit.pmcid, "failed", reason, [row], [self._reject(hit, reason, detail)],
                                 None, final=False)
             if "unknown" not in s.licenses and not (lic is not None and lic.allowed(s.licenses)):
                 words = ("no license statement in the PMC metadata or the JATS XML" if lic is None else
                          f"the license {lic.raw[:120]!r} is not one medvl can read")
-                return self._rejected(hit, "license_unknown", words + "; use --license all to keep it", lic, record)
+                return self._rejected(hit, "license_unknown", words + "; use --license all to keep it", lic,
+                                      p.record)
         if lic is None:
             lic = License("unknown", None, "")  # no license anywhere, and the user allows that
+        p.lic = lic
         if not lic.allowed(s.licenses):
-            return self._rejected(hit, "license_not_allowed", self._license_words(lic), lic, record)
+            return self._rejected(hit, "license_not_allowed", self._license_words(lic), lic, p.record)
+        return None
 
-        new_files = new_bytes = 0
-        if "xml" in s.formats and "xml" not in results:
-            assert xml_bytes is not None and xml_source is not None
-            atomic_write_bytes(xml_path, xml_bytes)
-            results["xml"] = _FileResult("xml", True, self._row(
-                hit, "xml", "ok", "downloaded", source=xml_source[0], url=xml_source[1],
-                path=self.papers.rel(xml_path), sha256=sha256_bytes(xml_bytes),
-                md5=hashlib.md5(xml_bytes).hexdigest(), size=len(xml_bytes),
-                attempts=[a.as_dict() for a in xml_attempts if a.reason != "not_in_bucket"]), new=True)
-            new_files += 1
-            new_bytes += len(xml_bytes)
+    def _write_xml(self, p: _Paper) -> None:
+        """The fetched XML written to PAPERS_DIR, when the XML is wanted as a file."""
+        if "xml" not in self.s.formats or "xml" in p.results:
+            return
+        xml_bytes, xml_source = p.xml_bytes, p.xml_source
+        assert xml_bytes is not None and xml_source is not None
+        xml_path = self.papers.file_path(p.hit.pmcid, "xml")
+        atomic_write_bytes(xml_path, xml_bytes)
+        p.results["xml"] = _FileResult("xml", True, self._row(
+            p.hit, "xml", "ok", "downloaded", source=xml_source[0], url=xml_source[1],
+            path=self.papers.rel(xml_path), sha256=sha256_bytes(xml_bytes),
+            md5=hashlib.md5(xml_bytes).hexdigest(), size=len(xml_bytes),
+            attempts=[a.as_dict() for a in p.xml_attempts if a.reason != "not_in_bucket"]), new=True)
+        p.new_files += 1
+        p.new_bytes += len(xml_bytes)
 
-        if "pdf" in s.formats:
-            pdf_path = self.papers.file_path(hit.pmcid, "pdf")
-            if pdf_path.exists():
-                results["pdf"] = self._present(hit, "pdf", pdf_path, None)
-            else:
-                results["pdf"] = self._fetch_pdf(hit, record, list(attempts_meta))
-                if results["pdf"].ok:
-                    new_files += 1
-                    new_bytes += results["pdf"].row.size or 0
+    def _pdf(self, p: _Paper) -> None:
+        """The PDF, when wanted: a file of an earlier run is kept, else it is fetched."""
+        if "pdf" not in self.s.formats:
+            return
+        pdf_path = self.papers.file_path(p.hit.pmcid, "pdf")
+        if pdf_path.exists():
+            p.results["pdf"] = self._present(p.hit, "pdf", pdf_path, None)
+        else:
+            p.results["pdf"] = self._fetch_pdf(p.hit, p.record, list(p.attempts_meta))
+            if p.results["pdf"].ok:
+                p.new_files += 1
+                p.new_bytes += p.results["pdf"].row.size or 0
 
+    def _outcome(self, p: _Paper) -> _Outcome:
+        """The paper's rows (license and PMC version on each file's), rejects and metadata; complete when
+        every wanted format is there."""
+        lic, record, results = p.lic, p.record, p.results
+        assert lic is not None
         for r in results.values():
             r.row.license = lic.spdx
             r.row.license_family = lic.family
             r.row.pmc_version = record.version if record else None
         rows = [results[k].row for k in ("pdf", "xml") if k in results]
-        rejects = [self._reject(hit, r.row.reason, r.row.detail, r.row.url) for r in results.values() if not r.ok]
+        rejects = [self._reject(p.hit, r.row.reason, r.row.detail, r.row.url) for r in results.values() if not r.ok]
         ok_kinds = {k for k, r in results.items() if r.ok}
-        final = set(s.formats) <= ok_kinds
+        final = set(self.s.formats) <= ok_kinds
         meta = None
         if ok_kinds:
-            meta = self._meta(hit, record, jats, lic, lic_source, results)
+            meta = self._meta(p.hit, record, p.jats, lic, p.lic_source, results)
         status = "ok" if final else "failed"
         reason = "complete" if final else ",".join(sorted({r.row.reason for r in results.values() if not r.ok}))
-        return _Outcome(hit.pmcid, status, reason, rows, rejects, meta, final, new_files, new_bytes)
+        return _Outcome(p.hit.pmcid, status, reason, rows, rejects, meta, final, p.new_files, p.new_bytes)
 
     # ------------------------------------------------------------ pieces
     def _license_words(self, lic: License) -> str:
