@@ -176,10 +176,21 @@ def discover(inputs: list[str | Path]) -> list[PaperInput]:
     recoverable with path_from_text); ``pdf``/``xml`` keep the name that opens the file.  A name that
     cannot be written safely is an ``unsafe_name`` reject; every other input goes on.
     """
+    units: list[PaperInput] = []  # every step adds its rejects (and the last one the papers) here
+    files = _input_files(inputs, units)
+    pdfs, xmls = _by_content(files, units)
+    xml_for, used_xml = _pair_xml(pdfs, xmls)
+    _paper_units(pdfs, xmls, xml_for, used_xml, units)
+    units.sort(key=lambda u: u.key)
+    return units
+
+
+def _input_files(inputs: list[str | Path], units: list[PaperInput]) -> list[tuple[str, Path]]:
+    """(the path as given, as JSON-safe text; the path) of every input file, once each: files as named,
+    folders' PDF and XML files; a hidden or unsafe name is a reject in `units`."""
     from medvl.paths import UnsafeName, path_text, shown_path
 
-    files: list[tuple[str, Path]] = []  # (path as given, as JSON-safe text; path)
-    units: list[PaperInput] = []
+    files: list[tuple[str, Path]] = []
     seen: set[Path] = set()
 
     def take(given: str | Path, p: Path) -> None:
@@ -207,7 +218,13 @@ def discover(inputs: list[str | Path]) -> list[PaperInput]:
             take(raw, p)
         else:
             raise InputError(shown_path(raw), "missing", "no such file or folder")
+    return files
 
+
+def _by_content(files: list[tuple[str, Path]], units: list[PaperInput]
+                ) -> tuple[list[tuple[str, Path]], list[tuple[str, Path]]]:
+    """(PDFs, XMLs) by their first bytes, not their names; an empty, unreadable or other file is a reject
+    in `units`."""
     pdfs: list[tuple[str, Path]] = []
     xmls: list[tuple[str, Path]] = []
     for given, p in files:
@@ -227,8 +244,13 @@ def discover(inputs: list[str | Path]) -> list[PaperInput]:
             what = "an XML/HTML document" if kind == "xml" else "not a PDF (no %PDF- header)"
             units.append(PaperInput(key=_path_key("notpdf", given), source=given, reject={
                 "reason": "not_pdf", "detail": f"{what}; expected a PDF or a JATS XML file"}))
+    return pdfs, xmls
 
-    # pair XML with PDF: same folder and stem, else the only PDF and only XML of a folder
+
+def _pair_xml(pdfs: list[tuple[str, Path]], xmls: list[tuple[str, Path]]
+              ) -> tuple[dict[str, tuple[str, Path]], set[str]]:
+    """(PDF as given -> its XML, the XMLs so paired): same folder and stem, else the only PDF and the only
+    XML of a folder."""
     by_dir_pdf: dict[Path, list[tuple[str, Path]]] = {}
     by_dir_xml: dict[Path, list[tuple[str, Path]]] = {}
     for g, p in pdfs:
@@ -247,31 +269,36 @@ def discover(inputs: list[str | Path]) -> list[PaperInput]:
         if len(plist) == 1 and len(xlist) == 1 and plist[0][0] not in xml_for and xlist[0][0] not in used_xml:
             xml_for[plist[0][0]] = xlist[0]
             used_xml.add(xlist[0][0])
+    return xml_for, used_xml
 
+
+def _paper_units(pdfs: list[tuple[str, Path]], xmls: list[tuple[str, Path]], xml_for: dict[str, tuple[str, Path]],
+                 used_xml: set[str], units: list[PaperInput]) -> None:
+    """A unit per paper (a PDF with its XML, or an unpaired XML), keyed by the content's hash; a file with
+    the content of one taken before is a duplicate reject."""
     by_sha: dict[str, str] = {}
+
+    def first_of(g: str, sha: str, kind: str) -> bool:
+        if sha in by_sha:
+            units.append(PaperInput(key=_path_key("dup", g), source=g, **{kind: g}, sha256=sha, reject={
+                "reason": "duplicate",
+                "detail": f"same content as {by_sha[sha]} (paper {paper_id_from_hash(sha)}); parsed once"}))
+            return False
+        by_sha[sha] = g
+        return True
+
     for g, p in pdfs:
         sha = _file_sha(p)
-        x = xml_for.get(g)
-        pid = paper_id_from_hash(sha)
-        if sha in by_sha:
-            units.append(PaperInput(key=_path_key("dup", g), source=g, pdf=g, sha256=sha, reject={
-                "reason": "duplicate", "detail": f"same content as {by_sha[sha]} (paper {pid}); parsed once"}))
-            continue
-        by_sha[sha] = g
-        units.append(PaperInput(key=pid, source=g, pdf=str(p), xml=str(x[1]) if x else None, sha256=sha))
+        if first_of(g, sha, "pdf"):
+            x = xml_for.get(g)
+            units.append(PaperInput(key=paper_id_from_hash(sha), source=g, pdf=str(p), xml=str(x[1]) if x else None,
+                                    sha256=sha))
     for g, p in xmls:
         if g in used_xml:
             continue
         sha = _file_sha(p)
-        pid = paper_id_from_hash(sha)
-        if sha in by_sha:
-            units.append(PaperInput(key=_path_key("dup", g), source=g, xml=g, sha256=sha, reject={
-                "reason": "duplicate", "detail": f"same content as {by_sha[sha]} (paper {pid}); parsed once"}))
-            continue
-        by_sha[sha] = g
-        units.append(PaperInput(key=pid, source=g, xml=str(p), sha256=sha))
-    units.sort(key=lambda u: u.key)
-    return units
+        if first_of(g, sha, "xml"):
+            units.append(PaperInput(key=paper_id_from_hash(sha), source=g, xml=str(p), sha256=sha))
 
 
 # ================================================================ one paper
