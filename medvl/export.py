@@ -543,87 +543,135 @@ def export_run(run_dir: str | Path, data_dir: str | Path, settings: ExportSettin
 
 def _export(rd: RunDir, data_dir: Path, settings: ExportSettings, figs: _Figures, rejects: _RejectSpool,
             progress: ProgressFn) -> ExportSummary:
-    if settings.pairs == "aligned":
-        source = _iter_rows_aligned(rd, rejects)
-        input_path = rd.file("pairs.jsonl")
-        total = _count_lines(input_path) if input_path.exists() else 0
-    else:
-        source = _iter_rows_raw(rd, figs, rejects)
-        input_path = figs.path
-        total = len(figs.offsets)
-
+    """Pass 1 (filters, image hashes), the split by paper, pass 2 (the dataset, swapped into place), then
+    what the run directory keeps of the export."""
+    source, input_path, total = _input_rows(rd, settings, figs, rejects)
     tags = _load_tag_index(rd) if settings.keep else None
-    mix_before: list[Any] = []
-    kept_tags: dict[str, Any] = {}
+    kept = _filter_rows(rd, source, total, settings, tags, rejects, progress)
+    moved = _order_by_split(kept.entries, kept.papers, settings)
+    gt = _ground_truth_papers(rd, figs.sources, settings.ground_truth)
 
-    # pass 1: filters (text, confidence, tags, image), image hashes; a small entry per kept row
-    filtered: list[tuple[str, int, str, str]] = []  # (pair id, seq, reject line, reason): written in pair id order
-    entries: list[_Entry] = []
-    papers: dict[str, str] = {}  # one string per paper id, shared by its entries
+    def write(tmp: Path) -> ExportSummary:
+        tag_info = _tag_info(rd, settings, kept) if tags is not None else None
+        return _write(tmp, data_dir, rd, input_path, kept.entries, rejects, settings, moved, figs, gt, tag_info)
+
+    summary = _swap_into_place(data_dir, write)
+    # the run directory keeps the rejects and the settings too
+    # (in .parts/export-<variant>/, apart from .parts/export/ which a pipeline may use for its own markers)
+    rd.write_unit(f"{STAGE}-{settings.pairs}", "all", [], rejects.records(), meta={"data_dir": str(data_dir.resolve())})
+    rd.merge_rejects()
+    rd.update_manifest(f"{STAGE}:{settings.pairs}", {**settings.to_dict(), "data_dir": str(data_dir.resolve()),
+                                                      "rows": summary.rows}, tools=["pillow"])
+    summary.data_dir = str(data_dir.resolve())
+    return summary
+
+
+def _input_rows(rd: RunDir, settings: ExportSettings, figs: _Figures, rejects: _RejectSpool
+                ) -> tuple[Iterator[tuple[int, Row]], Path, int]:
+    """(the rows of the variant, streamed; the file they come from; how many lines it has, for progress)."""
+    if settings.pairs == "aligned":
+        input_path = rd.file("pairs.jsonl")
+        return (_iter_rows_aligned(rd, rejects), input_path,
+                _count_lines(input_path) if input_path.exists() else 0)
+    return _iter_rows_raw(rd, figs, rejects), figs.path, len(figs.offsets)
+
+
+@dataclass
+class _Kept:
+    """What pass 1 keeps: an entry per row that passed the filters, and what the tag filter saw."""
+
+    entries: list[_Entry] = field(default_factory=list)
+    papers: dict[str, str] = field(default_factory=dict)  # one string per paper id, shared by its entries
+    mix_before: list[Any] = field(default_factory=list)  # the tags of every row the tag filter saw
+    kept_tags: dict[str, Any] = field(default_factory=dict)  # pair id -> tags, of the rows it kept
+
+
+def _filter_rows(rd: RunDir, source: Iterator[tuple[int, Row]], total: int, settings: ExportSettings,
+                 tags: dict[str, Any] | None, rejects: _RejectSpool, progress: ProgressFn) -> _Kept:
+    """Pass 1: the filters (text, confidence, tags, image) and image hashes; a small entry per kept row,
+    a reject per dropped one (added in pair id order, input order among equal ids)."""
+    kept = _Kept()
+    filtered: list[tuple[str, int, str, str]] = []  # (pair id, seq, reject line, reason)
     progress(0, total=total)
     for seq, (off, r) in enumerate(source):
         progress(1)
-
-        def drop(reason: str, detail: str) -> None:
-            filtered.append((r.pair_id, seq, _rej(r, reason, detail).model_dump_json(), reason))
-
-        if not r.text.strip(" ."):
-            drop("empty_text", f"{r.pair_id}: empty text")
+        why = _text_or_tag_problem(r, settings, tags, kept)
+        sha = _image_sha(rd, r) if why is None else None
+        if isinstance(sha, tuple):
+            why = sha
+        if why is not None:
+            filtered.append((r.pair_id, seq, _rej(r, *why).model_dump_json(), why[0]))
             continue
-        if r.confidence < settings.min_confidence:
-            drop("low_confidence", f"{r.pair_id}: confidence {r.confidence:.2f} below {settings.min_confidence:.2f}")
-            continue
-        if tags is not None:
-            from medvl.tag.keep import decide
-
-            tag = tags.get(r.pair_id)
-            mix_before.append(tag)
-            why = decide(tag, settings.keep or {}, settings.keep_confidence)
-            if why is not None:
-                drop(why[0], f"{r.pair_id}: {why[1]}")
-                continue
-            kept_tags[r.pair_id] = tag
-        try:
-            src = rd.inside(r.image)
-        except ValueError:
-            drop("bad_path", f"{r.pair_id}: image path {r.image!r} escapes the run directory")
-            continue
-        if not src.is_file():
-            drop("image_missing", f"{r.pair_id}: image {r.image} not found")
-            continue
-        try:
-            sha = bytes.fromhex(_pixel_sha(src))
-        except Exception as exc:  # PIL raises many types on bad files
-            drop("bad_image", f"{r.pair_id}: {r.image} cannot be decoded ({_short(exc)})")
-            continue
-        entries.append(_Entry(0, r.pair_id, seq, off, papers.setdefault(r.paper_id, r.paper_id), sha))
+        assert isinstance(sha, bytes)
+        kept.entries.append(_Entry(0, r.pair_id, seq, off, kept.papers.setdefault(r.paper_id, r.paper_id), sha))
     filtered.sort(key=lambda t: (t[0], t[1]))
     for _, _, line, reason in filtered:
         rejects.add_line(line, reason)
-    del filtered
+    return kept
 
-    # split by paper; then the output order: split, pair id (input order among equal ids)
+
+def _text_or_tag_problem(r: Row, settings: ExportSettings, tags: dict[str, Any] | None,
+                         kept: _Kept) -> tuple[str, str] | None:
+    """(reason, detail) when the row's text is empty, its confidence too low or its tags not kept, else
+    None; the tag filter's rows are noted in `kept` for the manifest's before/after mix."""
+    if not r.text.strip(" ."):
+        return "empty_text", f"{r.pair_id}: empty text"
+    if r.confidence < settings.min_confidence:
+        return "low_confidence", f"{r.pair_id}: confidence {r.confidence:.2f} below {settings.min_confidence:.2f}"
+    if tags is not None:
+        from medvl.tag.keep import decide
+
+        tag = tags.get(r.pair_id)
+        kept.mix_before.append(tag)
+        why = decide(tag, settings.keep or {}, settings.keep_confidence)
+        if why is not None:
+            return why[0], f"{r.pair_id}: {why[1]}"
+        kept.kept_tags[r.pair_id] = tag
+    return None
+
+
+def _image_sha(rd: RunDir, r: Row) -> bytes | tuple[str, str]:
+    """The decoded-pixel hash of the row's image, or (reason, detail) when it is outside the run
+    directory, missing or cannot be decoded."""
+    try:
+        src = rd.inside(r.image)
+    except ValueError:
+        return "bad_path", f"{r.pair_id}: image path {r.image!r} escapes the run directory"
+    if not src.is_file():
+        return "image_missing", f"{r.pair_id}: image {r.image} not found"
+    try:
+        return bytes.fromhex(_pixel_sha(src))
+    except Exception as exc:  # PIL raises many types on bad files
+        return "bad_image", f"{r.pair_id}: {r.image} cannot be decoded ({_short(exc)})"
+
+
+def _order_by_split(entries: list[_Entry], papers: dict[str, str], settings: ExportSettings) -> list[str]:
+    """Split by paper, then sort into the output order: split, pair id (input order among equal ids).
+    Returns the papers moved so that no split is empty."""
     assignment, moved = assign_splits(list(papers), settings.split, settings.seed, settings.min_per_split)
     for e in entries:
         e.split_index = SPLITS.index(assignment[e.paper_id])
     entries.sort()
-    del papers, assignment
+    return moved
 
-    gt = _ground_truth_papers(rd, figs.sources, settings.ground_truth)
 
-    # pass 2: into a temporary sibling, then swap it into place; what a killed export left is removed first
+def _tag_info(rd: RunDir, settings: ExportSettings, kept: _Kept) -> dict[str, Any]:
+    """The manifest's tag filter: the tags file's hash, the filter, the tag mix before and after it."""
+    from medvl.tag.keep import mix
+
+    return {"tags_sha256": sha256_file(rd.file("tags.jsonl")), "keep": settings.keep,
+            "keep_confidence": settings.keep_confidence, "before": mix(kept.mix_before),
+            "after": mix(kept.kept_tags[e.pair_id] for e in kept.entries)}
+
+
+def _swap_into_place(data_dir: Path, write: Callable[[Path], ExportSummary]) -> ExportSummary:
+    """Pass 2: `write` into a temporary sibling of DATA_DIR, then swap it into place; what a killed export
+    left is removed first, and the temporary folder when `write` fails."""
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(data_dir)
     tmp = temp_dir_beside(data_dir)  # the usual mode (umask), not mkdtemp's 0700: it becomes the dataset
     try:
-        tag_info = None
-        if tags is not None:
-            from medvl.tag.keep import mix
-
-            tag_info = {"tags_sha256": sha256_file(rd.file("tags.jsonl")), "keep": settings.keep,
-                        "keep_confidence": settings.keep_confidence, "before": mix(mix_before),
-                        "after": mix(kept_tags[e.pair_id] for e in entries)}
-        summary = _write(tmp, data_dir, rd, input_path, entries, rejects, settings, moved, figs, gt, tag_info)
+        summary = write(tmp)
         old = None
         if data_dir.exists():
             old = temp_dir_beside(data_dir, "old")
@@ -635,14 +683,6 @@ def _export(rd: RunDir, data_dir: Path, settings: ExportSettings, figs: _Figures
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
-    # the run directory keeps the rejects and the settings too
-    # (in .parts/export-<variant>/, apart from .parts/export/ which a pipeline may use for its own markers)
-    rd.write_unit(f"{STAGE}-{settings.pairs}", "all", [], rejects.records(), meta={"data_dir": str(data_dir.resolve())})
-    rd.merge_rejects()
-    rd.update_manifest(f"{STAGE}:{settings.pairs}", {**settings.to_dict(), "data_dir": str(data_dir.resolve()),
-                                                      "rows": summary.rows}, tools=["pillow"])
-    summary.data_dir = str(data_dir.resolve())
     return summary
 
 
