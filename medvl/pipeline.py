@@ -93,6 +93,7 @@ class StageContext:
     settings: dict[str, Any]
     config: RunConfig
     notify: Notify = lambda msg: None
+    forced: bool = False  # --force: redo from scratch (train does not resume its checkpoints then)
 
     def upstream_keys(self, stage: str) -> list[str]:
         return sorted(self.run.done_keys(stage))
@@ -449,7 +450,8 @@ class StageResult:
     error: BaseException | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k != "error"}
+        # asdict without the error: asdict deep-copies every field, and an InputError cannot be copied
+        return {k: v for k, v in asdict(dc_replace(self, error=None)).items() if k != "error"}
 
 
 @dataclass
@@ -710,7 +712,7 @@ class Pipeline:
         if (why := self._blocked_by(stage, results, settings)):
             self.notify(f"{stage.name}: not run, {why}")
             return StageResult(stage.name, "blocked", message=why)
-        ctx = StageContext(self.run, stage.name, settings, self.config, self.notify)
+        ctx = StageContext(self.run, stage.name, settings, self.config, self.notify, forced=stage.name in self.force)
         if stage.name in self.force:
             self.run.clear_stage(stage.name)
         self.run.update_manifest(stage.name, redact(settings), tools=stage.tools)

@@ -20,8 +20,12 @@ DATA_DIR/wds/), ``--train-num-samples`` / ``--val-num-samples`` from DATA_DIR/wd
 manifest's ``num_samples`` when sizes.json lacks a shard).  Data loader workers are capped at the
 number of train shards per process (open_clip needs a shard per worker).
 
-A rerun with the same OUT resumes from the latest checkpoint (``--resume latest``); a finished
-run is not trained again.  Nothing is downloaded: the subprocess runs with HF_HUB_OFFLINE=1, the
+A rerun with the same OUT resumes from the latest checkpoint (``--resume latest``) when that
+checkpoint was made with the same settings (all but ``epochs``) on the same data (:func:`data_identity`)
+and no more epochs than asked: an interrupted run goes on, a finished run is not trained again, more
+epochs train only the new ones.  Otherwise (another lr, other data, fewer epochs, ``resume=False``) the
+old checkpoints are deleted and training starts over: resuming them would train nothing or the wrong
+model.  Nothing is downloaded: the subprocess runs with HF_HUB_OFFLINE=1, the
 default tokenizer is open_clip's bundled BPE vocabulary, and ``pretrained`` must be a local file.
 """
 
@@ -36,7 +40,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from medvl.errors import InputError, MedvlError
 from medvl.progress import ProgressFn, no_progress
@@ -178,6 +182,25 @@ def _expand_braces(pattern: str) -> list[str]:
     return [pattern[:m.start()] + f"{i:0{width}d}" + pattern[m.end():] for i in range(lo, hi + 1)]
 
 
+def data_identity(data_dir: str | Path, names: Sequence[str], shards: bool = False) -> dict[str, Any]:
+    """What tells one DATA_DIR from another without reading its images: the sha256 of each named file
+    (None when absent: manifest.json, the split CSVs; export's manifest changes with its inputs) and, with
+    `shards`, (size, mtime) of the WebDataset shards and wds/sizes.json."""
+    from medvl.records import sha256_file
+
+    root = Path(data_dir)
+    ident: dict[str, Any] = {n: sha256_file(root / n) if (root / n).is_file() else None for n in names}
+    if shards:
+        ident["wds"] = [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in sorted((root / "wds").glob("*"))
+                        if p.is_file()]
+    return ident
+
+
+def train_data_identity(cfg: "TrainConfig") -> dict[str, Any]:
+    """The data_identity of what `train(cfg)` reads."""
+    return data_identity(cfg.data_dir, ("manifest.json", cfg.train_csv, cfg.val_csv), shards=cfg.data_format == "wds")
+
+
 def load_data_manifest(data_dir: Path) -> tuple[dict, str | None]:
     """DATA_DIR/manifest.json and its sha256 (empty dict and None when there is none)."""
     from medvl.records import sha256_file
@@ -236,6 +259,14 @@ def resolve_pretrained(path: Path) -> Path:
     if not path.is_file():
         raise InputError(str(path), "missing", "pretrained checkpoint not found (only local files are used)")
     return path
+
+
+def checkpoint_stamp(path: str | Path) -> list[Any]:
+    """The checkpoint file `path` means (a file, or a train folder's latest) and its size and mtime: what
+    a stage that reads it from outside its run directory puts into its fingerprint."""
+    ckpt = resolve_pretrained(Path(path)).resolve()
+    st = ckpt.stat()
+    return [str(ckpt), st.st_size, st.st_mtime_ns]
 
 
 def latest_checkpoint(out: Path) -> Path | None:
@@ -410,8 +441,41 @@ def samples_per_epoch(cfg: TrainConfig, n: int, workers: int) -> int:
     return math.ceil(math.ceil(n / gbs) / nw) * nw * gbs
 
 
-def train(cfg: TrainConfig, progress: ProgressFn = no_progress) -> TrainResult:
-    """Run open_clip_train on cfg.data_dir; resume from cfg.out's latest checkpoint if any."""
+def _record_settings(cfg: TrainConfig) -> dict[str, Any]:
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
+
+
+#: settings a checkpoint may be resumed under when they changed: more epochs, and what does not change the model
+RESUME_ANYWAY = ("epochs", "workers", "threads", "log_every_n_steps")
+
+
+def stale_checkpoints(cfg: TrainConfig, identity: dict[str, Any]) -> str | None:
+    """Why cfg.out's checkpoints cannot be resumed for `cfg` (None: they can, or there are none): made with
+    other settings (but RESUME_ANYWAY; from its medvl_train.json), on other data (`identity`, see
+    data_identity; the manifest's sha256 for a record made before identities), or past cfg.epochs."""
+    ckpt = latest_checkpoint(cfg.out)
+    if ckpt is None:
+        return None
+    record = read_train_record(cfg.out)
+    old, new = record.get("settings") or {}, _record_settings(cfg)
+    changed = sorted(k for k in set(old) | set(new) if k not in RESUME_ANYWAY and old.get(k) != new.get(k))
+    if changed:
+        return "made with other settings: " + ", ".join(changed)
+    data = record.get("data") or {}
+    if "identity" in data:
+        same = data["identity"] == identity
+    else:  # a record made before data identities
+        same = data.get("manifest_sha256") == identity.get("manifest.json")
+    if not same:
+        return "made on other data"
+    if _checkpoint_epoch(ckpt) > cfg.epochs:
+        return f"has {_checkpoint_epoch(ckpt)} epochs, more than {cfg.epochs}"
+    return None
+
+
+def train(cfg: TrainConfig, progress: ProgressFn = no_progress, resume: bool = True) -> TrainResult:
+    """Run open_clip_train on cfg.data_dir; resume from cfg.out's latest checkpoint when it is one of this
+    training (stale_checkpoints), else (or with resume=False) delete cfg.out's checkpoints and start over."""
     from medvl import __version__
     from medvl.runs import atomic_write_text, git_hash, tool_versions
 
@@ -428,9 +492,15 @@ def train(cfg: TrainConfig, progress: ProgressFn = no_progress) -> TrainResult:
             raise MedvlError(f"unknown model '{cfg.model}': use one of {', '.join(local_model_names())} "
                              "or an open_clip model name")
     manifest, manifest_sha = load_data_manifest(cfg.data_dir)
+    identity = train_data_identity(cfg)
     args = open_clip_args(cfg, n_train=n_rows)
     cmd = command(cfg, args)
     cfg.out.mkdir(parents=True, exist_ok=True)
+    stale = stale_checkpoints(cfg, identity) if resume else "asked to start over"
+    if stale:
+        import shutil
+
+        shutil.rmtree(cfg.out / "checkpoints", ignore_errors=True)
     start_ckpt = latest_checkpoint(cfg.out)
     start_epoch = _checkpoint_epoch(start_ckpt)
 
@@ -438,16 +508,17 @@ def train(cfg: TrainConfig, progress: ProgressFn = no_progress) -> TrainResult:
         "stage": STAGE,
         "stage_version": STAGE_VERSION,
         "model": cfg.model,
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
+        "settings": _record_settings(cfg),
         "open_clip_args": args,
         "command": cmd,
         "data": {"dir": str(cfg.data_dir), "format": cfg.data_format, "train_rows": n_rows,
                  "train_shards": shards.pattern if shards else None, "manifest": manifest,
-                 "manifest_sha256": manifest_sha},
+                 "manifest_sha256": manifest_sha, "identity": identity},
         "versions": {"medvl": __version__, "git_hash": git_hash(), "python": sys.version.split()[0],
                      **tool_versions(TOOLS)},
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "resumed_from": str(start_ckpt) if start_ckpt else None,
+        "started_over": stale,  # why the checkpoints there were deleted (None: none, or resumed)
     }
     atomic_write_text(cfg.out / TRAIN_RECORD, json.dumps(record, indent=2, sort_keys=True))
 

@@ -58,3 +58,14 @@ def report_rejects(rejects: list[dict], stage: str) -> None:
     for r in rejects:
         src = r.get("source") or r.get("id") or "?"
         console.print(f"[yellow]rejected[/] ({stage}) {src}: {r.get('detail') or r.get('reason')}")
+
+
+def stage_news(stage: str, res, again: tuple[str, str], where: object = "") -> None:
+    """What a stage command run by the engine did: 'export: already done with the same settings and
+    inputs (DATA); --force exports again', or 'export: exported again: settings changed: split' (the words
+    of `medvl status`); nothing when it ran for the first time.  `again`: ('exports', 'exported')."""
+    if not res.ran:
+        console.print(f"{stage}: already done with the same settings and inputs{f' ({where})' if where else ''}; "
+                      f"--force {again[0]} again")
+    elif (why := next(iter(res.redone), "")) and why != "not done before":
+        console.print(f"{stage}: {again[1]} again: {why}")

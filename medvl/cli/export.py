@@ -42,9 +42,9 @@ def export(
     with the same settings and inputs reuses the export, a changed setting exports again, and
     `medvl status RUN_DIR` says why.  Exit code: 0 when exported, 2 on usage or fatal errors.
     """
-    from medvl.cli.common import console, out as stdout, progress_bar
+    from medvl.cli.common import console, out as stdout, progress_bar, stage_news
     from medvl.export import SPLITS, read_manifest
-    from medvl.one_stage import run_stage
+    from medvl.one_stage import run_relative, run_stage
     from medvl.stages.export import DEFAULT_OUT
 
     formats: list[str] = []
@@ -61,19 +61,13 @@ def export(
                       "ground_truth": str(ground_truth.resolve()) if ground_truth else None,
                       "keep": list(keep) if keep else None, "keep_confidence": keep_confidence}
     run_path = run_dir.resolve()
-    if out is not None:  # a setting of the stage: relative to RUN_DIR when inside it, so `medvl run` matches
-        target = out.resolve()
-        rel = target.relative_to(run_path).as_posix() if target.is_relative_to(run_path) else str(target)
-        if rel != DEFAULT_OUT.format(variant=pairs):
-            settings["out"] = rel
+    if out is not None and (rel := run_relative(out, run_path)) != DEFAULT_OUT.format(variant=pairs):
+        settings["out"] = rel  # a setting of the stage (relative to RUN_DIR when inside it, so `medvl run` matches)
     with progress_bar(f"export ({pairs})") as advance:
         res = run_stage(run_dir, "export", settings, force=force, progress=advance)
     rel = res.outputs[pairs]
     data = Path(rel) if Path(rel).is_absolute() else run_path / rel
-    if not res.ran:
-        console.print(f"export: already done with the same settings and inputs ({rel}); --force exports again")
-    elif (why := next(iter(res.redone), "")) and why != "not done before":  # the words of `medvl status`
-        console.print(f"export: exported again: {why}")
+    stage_news("export", res, ("exports", "exported"), rel)
     man = read_manifest(data)
     splits = man.get("splits", {})
     rows = ", ".join(f"{k} {splits[k].get('rows', 0)} ({splits[k].get('papers', 0)} papers)" for k in SPLITS

@@ -70,6 +70,12 @@ def output_path(ctx: StageContext, rel: str) -> Path:
     return Path(rel) if Path(rel).is_absolute() else ctx.run.inside(rel)
 
 
+def recorded_path(ctx: StageContext, path: Path) -> str:
+    """How a stage records an output path: relative to RUN_DIR when inside it, else absolute."""
+    path = path.resolve()
+    return ctx.run.rel(path) if path.is_relative_to(ctx.run.path) else str(path)
+
+
 def _run_export(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
     from medvl.export import ExportSettings, export_run
 
@@ -80,7 +86,7 @@ def _run_export(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
     for v in variants:
         target = (ctx.run.path / out.replace("{variant}", v)).resolve()
         summary = export_run(ctx.run.path, target, ExportSettings(pairs=v, **settings), progress=progress)
-        outputs[v] = ctx.run.rel(target) if target.is_relative_to(ctx.run.path) else str(target)
+        outputs[v] = recorded_path(ctx, target)
         rows += sum(summary.rows.values())
         rejects += summary.rejects
         ctx.notify(f"export {v}: " + ", ".join(f"{k} {n}" for k, n in summary.rows.items()))
