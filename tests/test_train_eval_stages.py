@@ -1,7 +1,7 @@
-"""`medvl train` runs the train stage of the engine (issue 12): a DATA_DIR that a run's export wrote trains
-in that run (the same settings, fingerprint, done marker and `medvl status` as `medvl run`, whichever
-command ran first); data of no run is the stage's setting data_dir, with the --out folder as the run
-directory.  A rerun with the
+"""`medvl train` and `medvl eval run|compare` run the train and eval stages of the engine (issue 12): a
+DATA_DIR that a run's export wrote trains and evaluates in that run (the same settings, fingerprint, done
+marker and `medvl status` as `medvl run`, whichever command ran first); data and checkpoints of no run are
+the stages' settings data_dir / checkpoints, with the --out folder as the run directory.  A rerun with the
 same settings reuses the stage, a changed setting redoes it and says why."""
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from tests.helpers.export_run import build_run
 #: the smallest training: 1 epoch of batches of 2 on 4-6 pairs, one thread, no validation
 TRAIN = {"epochs": 1, "batch_size": 2, "workers": 0, "threads": 1, "val_frequency": 0}
 TRAIN_OPTS = ["--epochs", "1", "--batch-size", "2", "--workers", "0", "--threads", "1", "--val-frequency", "0"]
+EVAL = {"suite": None, "threads": 1}
+EVAL_OPTS = ["--suite", "none", "--threads", "1"]
 
 
 def _cli(*args):
@@ -60,9 +62,9 @@ def run(tmp_path) -> Path:
 
 # ---------------------------------------------------------------- fast: settings, lookups, resuming
 
-def test_train_settings_are_strict():
+def test_train_and_eval_settings_are_strict():
     plain = config_from_dict({"stages": ["train"]})
-    train = get_stage("train")
+    train, ev = get_stage("train"), get_stage("eval")
     # every CLI option at its default is no setting: `medvl train` matches a config that sets none
     assert train.resolve(plain, {"epochs": 10, "lr": 5e-4, "threads": None, "extra_args": []}) == {}
     assert train.resolve(plain, {"lr": 1e-3, "out": "train/{variant}"}) == {"lr": 1e-3}
@@ -73,6 +75,14 @@ def test_train_settings_are_strict():
                      ({"data_format": "parquet"}, "data_format must be one of csv, wds")):
         with pytest.raises(MedvlError, match=msg):
             train.resolve(plain, bad)
+    assert ev.resolve(plain, {"threads": None, "model": None}) == {
+        "suite": None, "split": "test", "device": "cpu", "batch_size": 64, "neighbours_k": 5}
+    for bad, msg in (({"checkpoint": {"a": "x"}}, "did you mean 'checkpoints'"),
+                     ({"checkpoints": {"a": "x", "b": "y"}}, "raw and aligned to compare"),
+                     ({"models": ["aligned"], "checkpoints": {"a": "x"}}, "not both"),
+                     ({"models": ["aligned", "raw"], "label": "x"}, "label names the one model")):
+        with pytest.raises(MedvlError, match=msg):
+            ev.resolve(plain, bad)
 
 
 def test_the_run_behind_an_export_and_print_command(run, tmp_path):
@@ -90,6 +100,12 @@ def test_the_run_behind_an_export_and_print_command(run, tmp_path):
     text = _ok("train", copy, "--batch-size", "2", "--out", tmp_path / "o", "--print-command")
     assert f"--logs {tmp_path.resolve()} --name o" in text and f"--train-data {copy.resolve() / 'train.csv'}" in text
     assert not (run / "train").exists() and not (tmp_path / "o").exists()
+
+
+def test_eval_of_a_missing_checkpoint_fails_before_any_folder_is_made(run, tmp_path):
+    r, text = _cli("eval", tmp_path / "nope.pt", run / "export" / "aligned")
+    assert r.exit_code != 0 and "nope.pt: checkpoint not found" in str(r.exception)
+    assert not (tmp_path / "eval-test").exists()
 
 
 def test_checkpoints_resume_only_the_same_training(tmp_path):
@@ -114,7 +130,7 @@ def test_checkpoints_resume_only_the_same_training(tmp_path):
     assert stale_checkpoints(cfg, ident) == "made with other settings: lr"
 
 
-# ---------------------------------------------------------------- slow: real trainings
+# ---------------------------------------------------------------- slow: real trainings and evaluations
 
 @pytest.mark.slow  # three tiny trainings (about 10-30 s each on a busy machine)
 def test_train_command_is_the_runs_train_stage(run):
@@ -150,8 +166,35 @@ def test_train_command_is_the_runs_train_stage(run):
         _run(run, {"train": {**TRAIN, "lrr": 1}}, ["train"])
 
 
-@pytest.mark.slow  # two tiny trainings
-def test_data_of_no_run(run, tmp_path):
+@pytest.mark.slow  # two tiny trainings, four evaluations
+def test_run_then_eval_commands_reuse_the_eval_stage(run):
+    pytest.importorskip("open_clip_train")
+    cfg = config_from_dict({"executor": {"kind": "inline"}, "stages": {"train": TRAIN, "eval": EVAL}})
+    res = run_pipeline(cfg, run, only=["train", "eval"])
+    assert res.ok and res.stage("eval").outputs["compare"] == "eval/compare.json"
+    compare = (run / "eval" / "compare.json").read_bytes()
+    data, models = run / "export" / "aligned", {v: run / "train" / v for v in ("raw", "aligned")}
+    # `medvl eval compare` with the run's models and export is the run's eval stage: done before
+    text = _ok("eval", "compare", data, "--raw", models["raw"], "--aligned", models["aligned"], *EVAL_OPTS)
+    assert "eval: already done with the same settings and inputs" in text and "| metric | raw | aligned |" in text
+    assert f"wrote {(run / 'eval' / 'compare.json').resolve()}" in text
+    assert (run / "eval" / "compare.json").read_bytes() == compare
+    # `medvl eval run` of one model: the stage with models [aligned], into RUN_DIR/eval/aligned
+    one = _ok("eval", models["aligned"], data, *EVAL_OPTS)
+    assert "| image → text |" in one and _status(run, "eval")["redone"] == {"settings changed: models": 1}
+    assert (run / "eval" / "aligned" / "metrics.json").is_file() and (run / "eval" / "neighbours.jsonl").is_file()
+    assert "eval: already done" in _ok("eval", models["aligned"], data, *EVAL_OPTS)
+    res = _run(run, {"eval": {**EVAL, "models": ["aligned"]}}, ["eval"])
+    assert (res.ran, res.reused) == (0, 1)
+    batch = _ok("eval", models["aligned"], data, *EVAL_OPTS, "--batch-size", "4")
+    assert "eval: evaluated again: settings changed: batch_size" in batch
+    assert _status(run, "eval")["redone"] == {"settings changed: batch_size": 1}
+    status = " ".join(_cli("status", run)[0].output.split())
+    assert "settings changed: batch_size" in status
+
+
+@pytest.mark.slow  # two tiny trainings, two evaluations
+def test_data_and_checkpoints_of_no_run(run, tmp_path):
     pytest.importorskip("open_clip_train")
     data = tmp_path / "data"
     shutil.copytree(run / "export" / "aligned", data)  # made by no run's export
@@ -166,3 +209,11 @@ def test_data_of_no_run(run, tmp_path):
     changed = _ok("train", data, *TRAIN_OPTS, "--out", out)
     assert "train: trained again: input outside the run directory changed" in changed
     assert _record(out)["started_over"] == "made on other data"
+    # a checkpoint and data of no run: evaluated into CHECKPOINT/eval-test, itself the run directory
+    text = _ok("eval", out, data, *EVAL_OPTS)
+    metrics = out / "eval-test" / "metrics.json"
+    assert f"wrote {metrics.resolve()}" in text and (out / "eval-test" / "run.json").is_file()
+    assert json.loads(metrics.read_text())["zeroshot"] is None
+    assert "eval: already done" in _ok("eval", out, data, *EVAL_OPTS)
+    (data / "test.csv").write_text((data / "test.csv").read_text() + "\n")
+    assert "eval: evaluated again: input outside the run directory changed" in _ok("eval", out, data, *EVAL_OPTS)

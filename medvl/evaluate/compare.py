@@ -88,8 +88,10 @@ def markdown(cmp: dict) -> str:
 
 def compare(raw: str | Path, aligned: str | Path, data_dir: str | Path, *, suite: str | Path | None = "brain",
             split: str = "test", out: str | Path | None = None, device: str = "cpu", batch_size: int = 64,
-            progress: ProgressFn = no_progress, threads: int | None = None, neighbours_k: int = 5) -> dict:
-    """Evaluate both checkpoints on the same split; return (and write) the comparison."""
+            progress: ProgressFn = no_progress, threads: int | None = None, neighbours_k: int = 5,
+            model: str | None = None) -> dict:
+    """Evaluate both checkpoints on the same split; return (and write) the comparison.  `model`: the
+    architecture, for checkpoints without medvl_train.json."""
     from medvl.evaluate import evaluate
     from medvl.runs import atomic_write_text
 
@@ -98,7 +100,7 @@ def compare(raw: str | Path, aligned: str | Path, data_dir: str | Path, *, suite
     for name, ckpt in (("raw", raw), ("aligned", aligned)):
         results[name] = evaluate(ckpt, data_dir, suite=suite, split=split, device=device, batch_size=batch_size,
                                  out=(out_p / name) if out_p else None, progress=progress, threads=threads,
-                                 neighbours_k=neighbours_k, label=name)
+                                 neighbours_k=neighbours_k, label=name, model=model)
     cmp = compare_metrics(results)
     if out_p is not None:
         out_p.mkdir(parents=True, exist_ok=True)
