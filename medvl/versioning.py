@@ -9,7 +9,9 @@ code under the same version.  Hashing reads files only: nothing is imported, so 
 version every stage with the core dependencies alone.
 
 ``STAGE_CODE`` lists, per built-in stage, what determines its output, starting with its stage module
-(medvl/stages/<name>.py: its settings, units and the adapter to the stage's code); :func:`stage_version` is
+(medvl/stages/<name>.py: its settings, units and the adapter to the stage's code), and every medvl module those
+import unless it decides no output (tests/test_versioning.py walks the imports and names the exceptions,
+NOT_OUTPUT); :func:`stage_version` is
 the version of a built-in stage (tag versions itself: medvl/tag/stage.py CODE, the whole medvl.tag package).  A plugin stage calls :func:`code_version` on its own modules.
 """
 
@@ -25,21 +27,28 @@ PACKAGE_ROOT = Path(__file__).resolve().parent  # medvl/
 #: what decides each built-in stage's output (a module, a package, or a file/folder inside medvl/)
 STAGE_CODE: dict[str, tuple[str, ...]] = {
     "collect": ("medvl.stages.collect", "medvl.collect", "medvl.records"),
-    "synth": ("medvl.stages.synth", "medvl.synth", "data/synth_text.yaml"),
+    "synth": ("medvl.stages.synth", "medvl.synth", "data/synth_text.yaml", "medvl.tag.real", "medvl.records"),
     "parse": ("medvl.stages.parse", "medvl.parse", "medvl.pdf", "data/pdf_font_maps.yaml", "medvl.jats", "medvl.readingorder",
-              "medvl.records"),
+              "medvl.records", "medvl.paths", "medvl.collect.licenses", "medvl.collect.manifest", "medvl.split.rules",
+              "medvl.split.labels", "medvl.split.ruleversion"),
     "split": ("medvl.stages.split", "medvl.split.stage", "medvl.split.splitter", "medvl.split.llm", "medvl.split.rules",
               "medvl.split.labels", "medvl.split.verbatim", "medvl.split.pieces", "medvl.split.spans",
-              "medvl.llm.client", "medvl.prompts", "medvl.records"),
+              "medvl.split.ruleversion", "medvl.llm.client", "medvl.llm.answers", "medvl.prompts", "medvl.records"),
     "align": ("medvl.stages.align", "medvl.align", "medvl.aligner", "medvl.align_llm", "medvl.readingorder",
-              "medvl.llm.client", "medvl.prompts", "medvl.records"),
-    "export": ("medvl.stages.export", "medvl.export", "medvl.records"),
+              "medvl.split.labels", "medvl.llm.client", "medvl.llm.answers", "medvl.prompts", "medvl.records"),
+    "export": ("medvl.stages.export", "medvl.export", "medvl.records", "medvl.tag.keep", "tag/vocab.py", "tag/vocab",
+               "medvl.synth.score", "medvl.synth.text", "medvl.synth.corpus", "medvl.synth.images", "medvl.tag.real",
+               "data/synth_text.yaml", "medvl.align", "medvl.aligner", "medvl.align_llm", "medvl.readingorder",
+               "medvl.split.labels", "medvl.llm.client", "medvl.llm.answers", "medvl.prompts"),
     "train": ("medvl.stages.train", "medvl.train"),
     "eval": ("medvl.stages.evaluation", "evaluate/__init__.py", "medvl.evaluate.zeroshot", "medvl.evaluate.retrieval",
-             "medvl.evaluate.compare", "medvl.evaluate.stats"),
-    "judge": ("medvl.stages.judge", "medvl.evaluate.judge", "medvl.evaluate.stats", "medvl.llm.client", "medvl.prompts",
-              "medvl.records"),
-    "report": ("medvl.stages.report", "medvl.evaluate.report", "medvl.split.verbatim", "evaluate/templates"),
+             "medvl.evaluate.compare", "medvl.evaluate.stats", "medvl.train"),
+    "judge": ("medvl.stages.judge", "medvl.evaluate.judge", "medvl.evaluate.stats", "medvl.split.metrics",
+              "medvl.split.labels", "medvl.llm.client", "medvl.llm.answers", "medvl.prompts", "medvl.records"),
+    "report": ("medvl.stages.report", "medvl.evaluate.report", "medvl.split.verbatim", "evaluate/templates",
+               "medvl.evaluate.stats", "medvl.evaluate.judge", "medvl.align_llm", "medvl.tag.reportview",
+               "medvl.split.metrics", "medvl.split.labels", "medvl.align", "medvl.aligner", "medvl.readingorder",
+               "medvl.llm.client", "medvl.llm.answers", "medvl.prompts", "medvl.records"),
 }
 #: the release part of a built-in stage's version (bump it to name a change in the docs; the hash tells
 #: code apart either way)

@@ -161,3 +161,98 @@ def test_the_tag_stage_version_covers_its_registration_and_stage_modules():
     covered = {p.resolve() for part in CODE for p in _files(part)}
     assert Path(inspect.getfile(get_stage("tag").plan)).resolve() in covered  # medvl/tag/register.py
     assert Path(inspect.getfile(tag_paper)).resolve() in covered  # medvl/tag/stage.py
+
+
+# --- STAGE_CODE covers every medvl module its modules import -------------------------------------------------
+
+#: medvl modules that decide no stage's output: importing one of them needs no entry in STAGE_CODE
+NOT_OUTPUT = {
+    "medvl": "__init__: only __version__, a provenance field",
+    "medvl.versioning": "computes the stage versions themselves",
+    "medvl.errors": "exception classes and require(): messages, no rows",
+    "medvl.progress": "progress callbacks",
+    "medvl.runs": "run folders, atomic writes, jsonl read/write, tool_versions (provenance)",
+    "medvl.pipeline": "the engine: scheduling, units, done markers",
+    "medvl.settings": "rejects unknown/ill-typed setting keys",
+    "medvl.config": "reads the run config; settings that change rows are in the unit fingerprints",
+    "medvl.registry": "finds implementations by name; what they do is in their own modules",
+    "medvl.resources": "where built-in prompts/models/suites are; their contents are fingerprinted by the callers",
+    "medvl.llm.cache": "answer cache keyed by everything that decides the answer",
+    "medvl.collect.http": "HTTP transport: retries and Retry-After parsing for the LLM client",
+}
+#: (stage, module): imports that decide nothing of that stage's output, with the reason
+NOT_OUTPUT_FOR = {
+    ("train", "medvl.stages.export"): "only where export's files are; their contents are train_data_identity",
+    ("eval", "medvl.stages.export"): "only where export's files are; their contents are data_identity",
+    ("train", "medvl.records"): "sha256_file, for the data identity only",
+    ("eval", "medvl.records"): "sha256_file and Reject rows of missing inputs",
+}
+
+
+def _module_of(path: Path) -> str:
+    from medvl.versioning import PACKAGE_ROOT
+    parts = list(path.relative_to(PACKAGE_ROOT.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_module(name: str) -> bool:
+    from medvl.versioning import PACKAGE_ROOT
+    base = PACKAGE_ROOT.parent.joinpath(*name.split("."))
+    return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
+
+
+def _medvl_imports(path: Path) -> set[str]:
+    """Every medvl module `path` imports, at the top or inside a function (``from pkg import submodule``
+    counts as the submodule)."""
+    import ast
+    name = _module_of(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                head = package.split(".")[:len(package.split(".")) - node.level + 1]
+                base = ".".join(head + ([node.module] if node.module else []))
+            subs = {f"{base}.{alias.name}" for alias in node.names if _is_module(f"{base}.{alias.name}")}
+            found |= subs if subs and len(subs) == len(node.names) else subs | {base}
+    return {m for m in found if m == "medvl" or m.startswith("medvl.")}
+
+
+def _covered_modules(parts: tuple[str, ...]) -> tuple[set[str], list[Path]]:
+    """The module names (or package prefixes) `parts` stand for, and their .py files."""
+    from medvl.versioning import _files
+    names, files = set(), []
+    for part in parts:
+        py = [f for f in _files(part) if f.suffix == ".py"]
+        files += py
+        names |= {part} if "/" not in part else {_module_of(f) for f in py}
+    return names, files
+
+
+@pytest.mark.parametrize("stage", sorted(STAGE_CODE))
+def test_stage_code_covers_every_medvl_module_the_stage_imports(stage):
+    names, files = _covered_modules(STAGE_CODE[stage])
+    assert files, stage
+
+    def covered(module):
+        return (module in NOT_OUTPUT or (stage, module) in NOT_OUTPUT_FOR
+                or any(module == n or module.startswith(n + ".") for n in names if n != "medvl"))
+
+    missing = {}
+    for f in files:
+        for module in sorted(_medvl_imports(f)):
+            if not covered(module):
+                missing.setdefault(module, []).append(_module_of(f))
+    assert not missing, (f"medvl/versioning.py STAGE_CODE[{stage!r}] misses modules its code imports "
+                         f"(add them, or to NOT_OUTPUT in {__file__} with the reason): {missing}")
+
+
+def test_the_import_walk_sees_imports_inside_functions_and_submodules():
+    from medvl.versioning import PACKAGE_ROOT
+    export = _medvl_imports(PACKAGE_ROOT / "export.py")
+    assert {"medvl.tag.keep", "medvl.synth.score", "medvl.align", "medvl"} <= export
+    assert "medvl.split.rules" in _medvl_imports(PACKAGE_ROOT / "split" / "pieces.py")  # from medvl.split import rules
+    assert "medvl.evaluate" not in _medvl_imports(PACKAGE_ROOT / "evaluate" / "judge.py")  # from medvl.evaluate import stats
