@@ -10,7 +10,10 @@ before anything runs) and either
   records and rejects atomically and then its done marker (``RunDir.write_unit``); after all
   shards the stage's parts are merged into its output file in key order; or
 * a **whole** function ``run_all(ctx, progress) -> dict`` for stages that see everything at
-  once (synth, export, train, eval, judge, report), run in this process, marked done as one unit.
+  once (synth, export, train, eval, report), run in this process, marked done as one unit.
+
+A sharded stage may run its shards in batches instead (``run_batch`` and ``batch_size``: the judge asks
+the server about a batch of items at once); each shard of a batch still has its own done marker.
 
 Resuming: a shard is skipped when its done marker exists *and* carries the same fingerprint
 (stage version + the settings that change the output (not a stage's ``non_output`` ones: requests in
@@ -158,6 +161,13 @@ class Stage:
     # the plan's fingerprints already cover the stage version and the settings that change the output,
     # and are used as they are (split: shared with `medvl split RUN_DIR`, which writes the same units)
     own_fingerprints: bool = False
+    # units run together, `batch_size(settings)` at a time, by one call of `run_batch(sctxs)` (the judge: one
+    # request batch of items in flight at once); it returns per unit what run_shard would, or the exception
+    # of that unit; each unit still has its own done marker
+    run_batch: "Callable[[list[ShardContext]], list[Any]] | None" = None
+    batch_size: Callable[[dict[str, Any]], int] | None = None
+    # done units the plan no longer lists are kept and merged (the judge: judgments of other prompts and models)
+    keep_unplanned: bool = False
     # settings that change how the stage runs but not what it writes (requests in flight, the LLM client's
     # time limits and retries, the server's address, an answer cache): resolved, checked and passed to the
     # stage like the others, but left out of its fingerprints (see settings_digest) and of the "settings
@@ -177,7 +187,7 @@ class Stage:
 
     @property
     def sharded(self) -> bool:
-        return self.run_shard is not None
+        return self.run_shard is not None or self.run_batch is not None
 
     def missing(self) -> str | None:
         """Why the stage cannot run here (a module it needs is not installed), or None."""
@@ -200,9 +210,9 @@ _REGISTRY: dict[str, Stage] = {}
 def register(stage: Stage, *, replace: bool = False) -> Stage:
     if stage.name in _REGISTRY and not replace:
         raise ValueError(f"stage {stage.name!r} is already registered")
-    if (stage.run_shard is None) == (stage.run_all is None):
+    if (stage.run_shard is None and stage.run_batch is None) == (stage.run_all is None):
         raise ValueError(f"stage {stage.name!r} needs exactly one of run_shard (with plan) or run_all")
-    if stage.run_shard is not None and stage.plan is None:
+    if stage.run_all is None and stage.plan is None:
         raise ValueError(f"sharded stage {stage.name!r} needs a plan function")
     if stage.resolve is None and stage.settings_model is None:
         raise ValueError(f"stage {stage.name!r} needs a settings_model (or a resolve function) that checks its "
@@ -391,17 +401,16 @@ def write_failed(run: RunDir, stage: str, key: str, kind: str, detail: str, tb: 
          "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}, sort_keys=True))
 
 
-def execute_shard(task: ShardTask) -> dict[str, Any]:
-    """Run one shard of one stage and write its unit.  The same function runs in every executor."""
-    started = time.monotonic()
-    load_plugins(task.plugins)
-    stage = get_stage(task.stage)
-    run = RunDir(task.run_dir)
-    sctx = ShardContext(run=run, stage=stage.name, key=task.key, settings=task.settings,
+def _shard_context(run: RunDir, stage: Stage, task: ShardTask) -> ShardContext:
+    return ShardContext(run=run, stage=stage.name, key=task.key, settings=task.settings,
                         payload=task.payload, source=task.source)
-    assert stage.run_shard is not None
+
+
+def _finish_shard(run: RunDir, stage: Stage, task: ShardTask, out: Any, started: float) -> dict[str, Any]:
+    """Write the unit of one shard from what its stage returned, or handle the exception it raised."""
     try:
-        out = stage.run_shard(sctx)
+        if isinstance(out, BaseException):
+            raise out
         records, rejects = out[0], out[1]
         meta = _marker_meta(stage, task, "done", started)
         if len(out) > 2:  # what the stage keeps in the done marker (counts, 'not settled' flags)
@@ -427,6 +436,48 @@ def execute_shard(task: ShardTask) -> dict[str, Any]:
         return {"status": "failed", "records": 0, "rejects": 0, "reason": detail}
     _failed_path(run, stage.name, task.key).unlink(missing_ok=True)
     return {"status": "done", "records": meta["records"], "rejects": meta["rejects"]}
+
+
+def execute_shard(task: ShardTask) -> dict[str, Any]:
+    """Run one shard of one stage and write its unit.  The same function runs in every executor."""
+    started = time.monotonic()
+    load_plugins(task.plugins)
+    stage = get_stage(task.stage)
+    run = RunDir(task.run_dir)
+    assert stage.run_shard is not None
+    try:
+        out: Any = stage.run_shard(_shard_context(run, stage, task))
+    except Exception as exc:  # noqa: BLE001 - handled (and re-raised where it must be) by _finish_shard
+        out = exc
+    return _finish_shard(run, stage, task, out, started)
+
+
+@dataclass(frozen=True)
+class BatchTask:
+    """Shards of a stage with run_batch, run by one call; picklable like ShardTask."""
+
+    tasks: tuple[ShardTask, ...]
+
+    @property
+    def key(self) -> str:
+        return self.tasks[0].key
+
+
+def execute_batch(batch: BatchTask) -> list[dict[str, Any]]:
+    """Run a batch of shards of one stage (Stage.run_batch) and write each one's unit, in order."""
+    started = time.monotonic()
+    first = batch.tasks[0]
+    load_plugins(first.plugins)
+    stage = get_stage(first.stage)
+    run = RunDir(first.run_dir)
+    assert stage.run_batch is not None
+    try:
+        outs: list[Any] = list(stage.run_batch([_shard_context(run, stage, t) for t in batch.tasks]))
+        if len(outs) != len(batch.tasks):
+            raise RuntimeError(f"stage {stage.name}: run_batch gave {len(outs)} results for {len(batch.tasks)} shards")
+    except Exception as exc:  # noqa: BLE001 - every unit of the batch ends as that exception says
+        outs = [exc] * len(batch.tasks)
+    return [_finish_shard(run, stage, t, o, started) for t, o in zip(batch.tasks, outs)]
 
 
 # ================================================================ results
@@ -748,7 +799,7 @@ class Pipeline:
             tmp.unlink(missing_ok=True)
         # drop units whose input is gone, so the merged output matches this plan
         planned = {safe_key(k) for k in keys}
-        for old in self.run.done_keys(stage.name) - planned:
+        for old in self.run.done_keys(stage.name) - planned if not stage.keep_unplanned else ():
             _remove_unit(self.run, stage.name, old)
         return shards
 
@@ -784,18 +835,15 @@ class Pipeline:
                 advance(reused, note="done before")
             aborted = ""
             if tasks:
-                outcomes = self.executor.map(execute_shard, tasks, timeout_s=timeout)
+                outcomes = self._map_tasks(stage, ctx, tasks, timeout)
                 try:
-                    for out in outcomes:
-                        task: ShardTask = out.task
+                    for task, ok, value, err, last in _per_shard(outcomes):
                         res.ran += 1
-                        if out.ok and out.value.get("status") == "failed":
+                        if ok and value.get("status") == "failed":
                             res.failed += 1
-                            if out.value.get("abort"):
-                                aborted = out.value.get("reason") or "stopped"
-                                break
-                        elif not out.ok:
-                            err = out.error
+                            if value.get("abort"):
+                                aborted = value.get("reason") or "stopped"
+                        elif not ok:
                             detail = f"{err.detail}" if err else "unknown failure"
                             if stage.on_error == "reject":
                                 reason = {"timeout": "timeout", "crash": "crash"}.get(err.kind if err else "", "error")
@@ -806,6 +854,8 @@ class Pipeline:
                                              err.traceback if err else "")
                                 res.failed += 1
                         advance(1, note=task.key[:40])
+                        if aborted and last:  # the units of the batch that stopped are all written
+                            break
                 finally:
                     outcomes.close()  # stops the workers still busy when the stage stopped early
         # merge (also when some shards failed: the output holds what is done)
@@ -817,7 +867,10 @@ class Pipeline:
         counts = unit_counts(self.run, stage.name)
         res.records, res.rejects = counts["records"], counts["rejects"]
         if stage.finalize is not None:
-            res.outputs.update(stage.finalize(ctx) or {})
+            outputs = dict(stage.finalize(ctx) or {})
+            # usable, not all done: said in the stage's message (judge: retrieval without a neighbours file)
+            res.message = str(outputs.pop("incomplete", "") or "")
+            res.outputs.update(outputs)
         res.digest = file_sha(self.run.file(stage.output)) if stage.output else digest(
             sorted((s.key, s.fingerprint) for s in shards))
         if aborted:
@@ -829,6 +882,14 @@ class Pipeline:
             res.message = (f"{res.failed} shard(s) failed; rerun the same command to retry them "
                            f"(details: medvl status {self.run.path} --failures)")
         return res
+
+    def _map_tasks(self, stage: Stage, ctx: StageContext, tasks: list[ShardTask], timeout: float | None) -> Any:
+        """The executor's outcomes: one per shard, or with run_batch one per batch of batch_size shards."""
+        if stage.run_batch is None:
+            return self.executor.map(execute_shard, tasks, timeout_s=timeout)
+        n = max(1, int(stage.batch_size(ctx.settings) if stage.batch_size else 1))
+        batches = [BatchTask(tuple(tasks[i:i + n])) for i in range(0, len(tasks), n)]
+        return self.executor.map(execute_batch, batches, timeout_s=timeout)
 
     def _output_file(self, name: str) -> Path | None:
         """The merged output file of a sharded stage, when the run directory has it."""
@@ -904,6 +965,17 @@ class Pipeline:
         return StageResult(stage.name, "done", planned=1, ran=1, records=meta["records"],
                            rejects=meta["rejects"], outputs=meta["outputs"], digest=fp, message=message,
                            redone={reason_kind(why): 1})
+
+
+def _per_shard(outcomes: Iterable[Any]) -> Iterator[tuple[ShardTask, bool, Any, Any, bool]]:
+    """(task, ok, value, error, last of its batch) per shard, from the outcomes of shards or of batches."""
+    for out in outcomes:
+        if not isinstance(out.task, BatchTask):
+            yield out.task, out.ok, out.value, out.error, True
+            continue
+        tasks = out.task.tasks
+        for i, task in enumerate(tasks):
+            yield task, out.ok, out.value[i] if out.ok else None, out.error, i == len(tasks) - 1
 
 
 def _summary_line(res: StageResult) -> str:

@@ -100,7 +100,7 @@ EXECUTORS: Registry[Callable[..., Any]] = Registry("executor", "medvl.executors"
 SPLITTERS: Registry[Any] = Registry("splitter", "medvl.splitters", builtin="medvl.split.splitter")
 #: aligners: a `medvl.aligner.Aligner` subclass per name (rules, llm, auto; the align stage's `aligner`)
 ALIGNERS: Registry[Any] = Registry("aligner", "medvl.aligners", builtin="medvl.aligner")
-#: judges: ``judge(run_dir, settings, llm_settings=None, llm=None, progress=...) -> summary`` (medvl judge)
+#: judges: ``judge(batch: medvl.evaluate.judge.JudgeBatch) -> [answer per item]`` (the judge stage asks it per batch)
 JUDGES: Registry[Callable[..., Any]] = Registry("judge", "medvl.judges", builtin="medvl.evaluate.judge")
 #: stage plugins: a module (or callable) that registers stages with medvl.pipeline.register when loaded
 STAGE_PLUGINS: Registry[Any] = Registry("stage plugin", "medvl.stages")

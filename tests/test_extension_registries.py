@@ -139,9 +139,10 @@ def test_an_unknown_aligner_fails_before_work_naming_the_known_ones(tmp_path):
 
 
 def test_judges_are_a_registry_with_the_llm_judge(tmp_path):
-    from medvl.evaluate.judge import judge_run
+    from medvl.evaluate.judge import ask_llm
 
-    assert JUDGES.get("llm") is judge_run
+    # a judge is one function judging a batch of items (the judge stage plans, marks and merges the units)
+    assert JUDGES.get("llm") is ask_llm
     r = CliRunner().invoke(app, ["judge", str(tmp_path), "--judge", "jduge", "--llm-url", "http://127.0.0.1:9/v1",
                                  "--llm-model", "m"])
     assert isinstance(r.exception, MedvlError) and "unknown judge 'jduge'" in str(r.exception)

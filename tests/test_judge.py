@@ -252,3 +252,36 @@ def test_shipped_judge_prompts_are_pinned_and_render(ref):
     for ex in p.examples:
         ctx = {"k": len(ex["output"].get("relevance", []))} if model is J.RetrievalVerdict else None
         model.model_validate(ex["output"], context=ctx)
+
+
+class _Interrupting(FakeLLM):
+    """Stops the run (Ctrl-C) when asked about the item after the first `after` answered ones."""
+
+    def __init__(self, after: int):
+        super().__init__()
+        self.after = after
+
+    def call_many(self, jobs, progress=None):
+        if self.stats["requests"] >= self.after:
+            raise KeyboardInterrupt
+        return super().call_many(jobs, progress)
+
+
+def test_interrupted_run_resumes_only_the_unjudged_items_and_status_shows_the_units(tmp_path):
+    from medvl.pipeline import run_status
+
+    make_run(tmp_path / "run", judged=False, metrics=False)
+    st = J.JudgeSettings(what="splits", sample=10, batch=1, gold=str(tmp_path / "none.jsonl"))
+    with pytest.raises(KeyboardInterrupt):
+        J.judge_run(tmp_path / "run", st, llm=_Interrupting(after=1))
+    status = {r["stage"]: r for r in run_status(tmp_path / "run")}
+    assert (status["judge"]["done"], status["judge"]["planned"]) == (1, 2)  # one unit per item
+    fresh = FakeLLM()
+    s = J.judge_run(tmp_path / "run", st, llm=fresh)
+    assert fresh.stats["requests"] == 1 and len(fresh.seen) == 1  # only the item not judged before
+    assert (s["last_run"]["judged_now"], s["last_run"]["skipped_done"], s["last_run"]["requests_now"]) == (1, 1, 1)
+    status = {r["stage"]: r for r in run_status(tmp_path / "run")}
+    assert (status["judge"]["done"], status["judge"]["planned"], status["judge"]["state"]) == (2, 2, "done")
+    assert status["judge"]["redone"] == {"not done before": 1}
+    rows = _lines(tmp_path / "run" / "judgments.jsonl")
+    assert len(rows) == 2 and len({r["item_id"] for r in rows}) == 2

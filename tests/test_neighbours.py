@@ -211,33 +211,29 @@ def test_pipeline_judge_stage_judges_retrieval_from_eval_neighbours(exported, tm
     import shutil
 
     from medvl.config import config_from_dict
-    from medvl.pipeline import StageContext, get_stage
-    from medvl.runs import RunDir
+    from medvl.pipeline import run_pipeline
 
     run0, data, ckpts = exported
     run = tmp_path / "run"
     shutil.copytree(run0, run, ignore=shutil.ignore_patterns("judgments.jsonl", ".parts", ".cache"))
     server = _RetrievalServer()
     try:
-        cfg = config_from_dict({"llm": {"urls": [server.url], "model": "fake"},
+        cfg = config_from_dict({"executor": {"kind": "inline"}, "llm": {"urls": [server.url], "model": "fake"},
                                 "stages": {"judge": {"what": ["retrieval"], "sample": 3, "k": 2,
                                                      "max_reasks": 0, "transport_retries": 0}}})
-        stage = get_stage("judge")
-        settings = stage.resolve(cfg, dict(cfg.stages["judge"]))
         notes: list[str] = []
-        ctx = StageContext(RunDir(run), "judge", settings, cfg, notes.append)
         if (run / "eval" / "neighbours.jsonl").exists():
             (run / "eval" / "neighbours.jsonl").unlink()
-        # no eval neighbours: nothing judged, said so, and the stage is left to be done again
-        info = stage.run_all(ctx, lambda *a, **k: None)
-        assert "retrieval not judged: no eval/neighbours.jsonl" in info["incomplete"] and server.requests == 0
-        assert any("retrieval not judged" in n for n in notes)
-        # eval's file: judged, 3 sampled queries, 2 scores each
+        # no eval neighbours: nothing judged, said so, and the next run judges retrieval
+        res = run_pipeline(cfg, run, only=["judge"], notify=notes.append).stage("judge")
+        assert "retrieval not judged: no eval/neighbours.jsonl" in res.message and server.requests == 0
+        assert any("retrieval not judged" in n for n in notes) and res.planned == 0
+        # eval's file: judged, 3 sampled queries (3 units), 2 scores each
         from medvl.evaluate.compare import compare
 
         compare(ckpts["raw"], ckpts["aligned"], data, suite=None, out=run / "eval", threads=1)
-        info = stage.run_all(ctx, lambda *a, **k: None)
-        assert "incomplete" not in info and server.requests == 3
+        res = run_pipeline(cfg, run, only=["judge"]).stage("judge")
+        assert not res.message and server.requests == 3 and (res.planned, res.ran) == (3, 3)
         js = _lines(run / "judgments.jsonl")
         assert len(js) == 3 and all(j["what"] == "retrieval" and j["scores"] == {"rank1": 3, "rank2": 3} for j in js)
         pairs = {p["pair_id"] for p in _lines(run / "pairs.jsonl")}

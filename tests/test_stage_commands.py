@@ -228,17 +228,50 @@ def test_judge_then_run_reuses_it_and_a_changed_setting_redoes_it(tmp_path):
         cfg = config_from_dict({"executor": {"kind": "inline"}, "llm": {"urls": [server.url], "model": "fake-judge"},
                                 "stages": {"judge": {"what": ["splits"], "sample": 2}}})
         res = run_pipeline(cfg, run, only=["judge"]).stage("judge")
-        assert (res.ran, res.reused) == (0, 1) and len(server.requests) == asked
+        # one unit per judged item (the engine's units, shown by `medvl status`)
+        assert (res.ran, res.reused) == (0, 2) and len(server.requests) == asked
+        assert (_status(run, "judge")["done"], _status(run, "judge")["planned"]) == (2, 2)
         again = _cli(*base)
         assert again.exit_code == 0 and "already done" in again.output and "splits (2 judged)" in again.output
-        # a larger sample through `medvl run` judges again, and status says why; the run has 2 captions, both
-        # judged before: nothing is asked again
+        # a larger sample through `medvl run`: the run has 2 captions, both judged before: nothing is redone
+        # nor asked again
         cfg.stages["judge"]["sample"] = 3
         res = run_pipeline(cfg, run, only=["judge"]).stage("judge")
-        assert res.ran == 1 and res.redone == {"settings changed: sample": 1}
-        assert _status(run, "judge")["redone"] == {"settings changed: sample": 1}
-        assert len(server.requests) == asked
-        # another judge model is another setting
+        assert (res.ran, res.reused) == (0, 2) and len(server.requests) == asked
+        # another judge model judges every item again (new units; the first model's judgments are kept)
         other = _cli("judge", run, "--what", "splits", "--sample", "3", "--llm-url", server.url,
                      "--llm-model", "fake-judge-2")
-        assert _status(run, "judge")["redone"] == {"settings changed: model": 1}, other.output
+        assert other.exit_code == 0 and "judged 2 new" in other.output, other.output
+        assert _status(run, "judge")["redone"] == {"not done before": 2}, other.output
+        assert _status(run, "judge")["done"] == 4 and len(server.requests) == asked + 2
+
+
+@pytest.mark.slow  # about 6 s (split, align and judge twice, the fake server)
+def test_a_changed_judge_prompt_redoes_exactly_the_judge_units(tmp_path, monkeypatch):
+    pytest.importorskip("instructor")  # the llm extra
+
+    from medvl.prompts import default_prompts_dir
+    from medvl.runs import RunDir, read_jsonl
+    from tests.helpers.report_run import make_run
+
+    run = tmp_path / "run"
+    make_run(run, judged=False, metrics=False)
+    figs = list(read_jsonl(run / "figures.jsonl"))
+    for paper in sorted({f["paper_id"] for f in figs}):  # the figures as parse units: split and align run on them
+        RunDir(run).write_unit("parse", paper, [f for f in figs if f["paper_id"] == paper])
+    with _verdict_server() as server:
+        cfg = config_from_dict({"executor": {"kind": "inline"}, "llm": {"urls": [server.url], "model": "fake-judge"},
+                                "stages": {"split": {}, "align": {}, "judge": {"what": ["splits"], "sample": 5}}})
+        first = run_pipeline(cfg, run, only=["split", "align", "judge"])
+        assert first.ok and first.stage("judge").ran == 3 and len(server.requests) == 3
+        # the same prompt version with another temperature: another sha, so other judge units
+        prompts = tmp_path / "prompts"
+        shutil.copytree(default_prompts_dir(), prompts)
+        path = prompts / "judge" / "splits_v1.yaml"
+        path.write_text(path.read_text().replace("temperature: 0.0", "temperature: 0.1"))
+        monkeypatch.setenv("MEDVL_PROMPTS_DIR", str(prompts))
+        again = run_pipeline(cfg, run, only=["split", "align", "judge"])
+        assert again.ok and [again.stage(n).ran for n in ("split", "align", "judge")] == [0, 0, 3]
+        assert len(server.requests) == 6 and _status(run, "judge")["redone"] == {"not done before": 3}
+    shas = [j["prompt_sha"] for j in read_jsonl(run / "judgments.jsonl")]
+    assert len(shas) == 6 and len(set(shas)) == 2  # the first prompt's judgments are kept beside the new ones

@@ -173,6 +173,7 @@ NOT_OUTPUT = {
     "medvl.progress": "progress callbacks",
     "medvl.runs": "run folders, atomic writes, jsonl read/write, tool_versions (provenance)",
     "medvl.pipeline": "the engine: scheduling, units, done markers",
+    "medvl.one_stage": "runs one stage alone through the engine (judge_run): scheduling, no rows",
     "medvl.settings": "rejects unknown/ill-typed setting keys",
     "medvl.config": "reads the run config; settings that change rows are in the unit fingerprints",
     "medvl.registry": "finds implementations by name; what they do is in their own modules",

@@ -4,8 +4,8 @@ For each sampled item the judge prompt (prompts/judge/*.yaml) asks for a validat
 verdict: a 1-5 score per criterion, a short rationale and flags from a fixed list.  Calls go
 through the shared LLM client (medvl.llm.client: validation, re-asks, on-disk cache, fault
 handling are the same as the LLM splitter's).  Every verdict becomes a medvl.records.Judgment
-carrying the judge model, prompt id and prompt hash, written as one resumable unit per item
-(RunDir.write_unit) and merged into RUN_DIR/judgments.jsonl.  Items the judge cannot score
+carrying the judge model, prompt id and prompt hash: one unit of the pipeline engine per item (the
+judge stage, medvl/stages/judge.py, plans, marks and merges them into RUN_DIR/judgments.jsonl).  Items the judge cannot score
 become reject rows with the reason.  Aggregates with 95 % intervals, and the judge's agreement
 with the dev gold set where it exists, go to RUN_DIR/judge_summary.json.
 
@@ -538,150 +538,211 @@ def _with_image(prompt: Any) -> Any:
     return ImagePrompt(**{f.name: getattr(prompt, f.name) for f in dataclasses.fields(prompt)})
 
 
-def judge_run(run_dir: str | Path, settings: JudgeSettings, llm_settings: Any = None, llm: Any = None,
-              progress: ProgressFn = no_progress) -> dict:
-    """Judge a sample of a run's items; returns the summary (also written to judge_summary.json).
+@dataclass
+class JudgePlan:
+    """One `what` of the judge stage: the sampled items and how they are asked (prompt, model, mode)."""
 
-    Each item is one unit of work (done marker per item and prompt/model/mode), so an interrupted
-    run resumes where it stopped and a rerun asks the server nothing it has answered before
-    (the LLM client's answer cache covers the rest).
-    """
-    from medvl.llm.client import LLMUnavailable
+    what: str
+    settings: JudgeSettings
+    items: list[Item]
+    rejects: list  # the input's rejects (no caption, incomplete neighbours)
+    prompt: Any
+    model_name: str
+    mode: str
+    gold_path: str | None = None
+
+    def key(self, it: Item) -> str:
+        """The item's unit: one per item and prompt (ref and sha), model and mode."""
+        return _unit_key(it.what, it.item_id, self.prompt.ref, self.prompt.sha, self.model_name, self.mode)
+
+    @property
+    def rejects_key(self) -> str:
+        return f"{self.what}-input-rejects"
+
+    @property
+    def source(self) -> str:
+        return f"{self.what}|{self.prompt.ref}|{self.prompt.sha[:12]}|{self.model_name}"
+
+
+def plan_items(run_dir: str | Path, settings: JudgeSettings, llm_settings: Any) -> JudgePlan:
+    """The sampled items of `settings.what` and the prompt, model and (pairs) image mode that judge them;
+    `auto` asks the server once whether it takes images."""
     from medvl.prompts import load_prompt
-    from medvl.records import Judgment, Provenance, Reject
-    from medvl.runs import RunDir, atomic_write_text, read_jsonl, tool_versions
 
     if settings.what not in WHATS:
         raise MedvlError(f"--what must be one of {', '.join(WHATS)} (got {settings.what!r})")
-    run = RunDir(run_dir)
-    pre_rejects: list[Reject] = []
+    run = Path(run_dir)
+    rejects: list = []
     gold_path = settings.gold or (str(GOLD_DEFAULT) if GOLD_DEFAULT.is_file() else None)
     if settings.what == "splits":
-        captions = {**read_captions(gold_path), **read_captions(settings.captions)}
-        items = split_items(run.path, pre_rejects, captions)
+        items = split_items(run, rejects, {**read_captions(gold_path), **read_captions(settings.captions)})
     elif settings.what == "pairs":
-        items = pair_items(run.path, pre_rejects)
+        items = pair_items(run, rejects)
     else:
-        items = retrieval_items(run.path, pre_rejects, settings.neighbours, settings.k)
-    items = sample_items(items, settings.sample, settings.seed)
-
+        items = retrieval_items(run, rejects, settings.neighbours, settings.k)
     prompt = load_prompt(settings.prompt or DEFAULT_PROMPTS[settings.what])
-    rmodel = response_model_for(prompt, settings.what)
-    if llm is None:
-        from medvl.llm.client import StructuredLLM
+    mode = resolve_image_mode(llm_settings, settings.image_mode) if settings.what == "pairs" else "text_only"
+    return JudgePlan(settings.what, settings, sample_items(items, settings.sample, settings.seed), rejects,
+                     prompt, llm_settings.model, mode, gold_path)
 
-        if llm_settings is None:
-            raise MedvlError("no LLM server given (--llm-url and --llm-model, or $MEDVL_LLM_URL)")
-        llm = StructuredLLM(llm_settings)
-    model_name = llm.settings.model
-    mode = resolve_image_mode(llm.settings, settings.image_mode) if settings.what == "pairs" else "text_only"
-    call_prompt = _with_image(prompt) if mode == "image" else prompt
-    tools = tool_versions(["pydantic", "instructor", "openai", "jinja2"])
-    src = f"{settings.what}|{prompt.ref}|{prompt.sha[:12]}|{model_name}"
 
-    todo = []
-    for it in items:
-        key = _unit_key(it.what, it.item_id, prompt.ref, prompt.sha, model_name, mode)
-        if run.is_done(STAGE, key):
-            part = run.parts_dir(STAGE) / f"{key}.jsonl"
-            if not settings.retry_failed or (part.is_file() and part.stat().st_size > 0):
-                continue
-        todo.append((key, it))
+def item_to_json(it: Item) -> dict[str, Any]:
+    import dataclasses
 
-    def write(key: str, it: Item, res: Any) -> bool:
-        if res.value is None:
-            rej = Reject(stage=STAGE, source=src, id=f"{it.what}:{it.item_id}", reason="judge_failed",
-                         detail=f"{it.item_id}: {(res.error or 'no valid verdict')[:400]} (re-asks: {res.reasks})",
-                         paper_id=it.paper_id)
-            run.write_unit(STAGE, key, [], [rej], meta={"failed": True})
-            return False
-        v = res.value
-        rec = Judgment(
-            judgment_id=f"{it.what}:{it.item_id}:{key[-12:]}", what=it.what, item_id=it.item_id,
-            scores=v.scores(), rationale=v.rationale, flags=list(v.flags),
-            mode=mode if it.what == "pairs" else None, judge_model=res.model or model_name,
-            prompt_id=prompt.ref, prompt_sha=prompt.sha,
-            extra={"figure_id": it.figure_id, "paper_id": it.paper_id, "label": it.label, "seed": settings.seed,
-                   "reasks": res.reasks, "latency_s": round(res.latency_s, 4), "tokens": res.tokens,
-                   "cached": res.cached,
-                   **{k: it.context[k] for k in ("caption_sha256", "caption_norm_sha256", "caption_key", "gold_ids")
-                      if it.context.get(k)}},
-            provenance=Provenance(stage=STAGE, stage_version=STAGE_VERSION, input_sha256=it.input_sha, tools=tools,
-                                  prompt_id=prompt.ref, prompt_sha=prompt.sha, model=res.model or model_name))
-        run.write_unit(STAGE, key, [rec], meta={"cached": res.cached})
-        return True
+    return {**dataclasses.asdict(it), "image_path": str(it.image_path) if it.image_path else None}
 
-    progress(0, total=len(todo), note=f"{settings.what} · {prompt.ref}")
-    n_new = n_fail = n_cached = 0
-    requests_before = llm.stats.get("requests", 0) if hasattr(llm, "stats") else 0
+
+def item_from_json(d: dict[str, Any]) -> Item:
+    return Item(**{**d, "image_path": Path(d["image_path"]) if d.get("image_path") else None})
+
+
+@dataclass
+class JudgeBatch:
+    """What a registered judge (medvl.registry.JUDGES) is given: items of one plan to judge at once."""
+
+    plan: JudgePlan
+    items: list[Item]  # pairs in image mode: variables["image_url"] holds the panel image (a data URL)
+    llm_settings: Any = None  # the served model (medvl.llm.client.LLMSettings)
+    llm: Any = None  # a client to ask instead (StructuredLLM-like: call_many, settings, stats)
+    stats: Counter = field(default_factory=Counter)  # the judge counts its "requests" here
+
+
+def ask_llm(batch: JudgeBatch) -> list[Any]:
+    """The built-in judge: one validated verdict per item from a served model (an LLMResult each, value None
+    when no valid verdict came back); LLMUnavailable, with the answers finished before, when the server is gone."""
+    from medvl.llm.client import StructuredLLM
+
+    plan = batch.plan
+    rmodel = response_model_for(plan.prompt, plan.what)
+    call_prompt = _with_image(plan.prompt) if plan.mode == "image" else plan.prompt
+    jobs = []
+    for it in batch.items:
+        model = rmodel
+        if isinstance(rmodel, type) and issubclass(rmodel, RetrievalVerdict):
+            model = retrieval_model(int(it.context.get("k") or plan.settings.k), rmodel)
+        jobs.append((call_prompt, it.variables, model, it.context))
+    llm = batch.llm or StructuredLLM(batch.llm_settings)
+    before = llm.stats.get("requests", 0) if hasattr(llm, "stats") else 0
     try:
-        for start in range(0, len(todo), max(1, settings.batch)):
-            batch = todo[start:start + settings.batch]
-            jobs, kept = [], []
-            for key, it in batch:
-                variables = dict(it.variables)
-                if mode == "image":
-                    try:
-                        variables["image_url"] = _image_data_url(it.image_path)
-                    except (OSError, TypeError, ValueError) as exc:  # missing or unreadable panel image
-                        rej = Reject(stage=STAGE, source=str(it.image_path), id=f"{it.what}:{it.item_id}",
-                                     reason="unreadable_image", detail=f"{it.item_id}: panel image {it.image_path}: "
-                                     f"{type(exc).__name__}: {exc}", paper_id=it.paper_id)
-                        run.write_unit(STAGE, key, [], [rej], meta={"failed": True})
-                        n_fail += 1
-                        progress(1, note=it.item_id)
-                        continue
-                model = rmodel
-                if isinstance(rmodel, type) and issubclass(rmodel, RetrievalVerdict):
-                    model = retrieval_model(int(it.context.get("k") or settings.k), rmodel)
-                jobs.append((call_prompt, variables, model, it.context))
-                kept.append((key, it))
-            batch = kept
-            if not jobs:
-                continue
-            try:
-                results = llm.call_many(jobs)
-            except LLMUnavailable as exc:
-                for (key, it), res in zip(batch, exc.partial or []):
-                    if res is not None:
-                        write(key, it, res)
-                raise
-            for (key, it), res in zip(batch, results):
-                ok = write(key, it, res)
-                n_new += ok
-                n_fail += not ok
-                n_cached += bool(res.cached)
-                progress(1, note=it.item_id)
+        return llm.call_many(jobs)
     finally:
-        if pre_rejects:
-            run.write_unit(STAGE, f"{settings.what}-input-rejects", [], pre_rejects)
-        n = run.merge(STAGE, "judgments.jsonl")
-    judgments = list(read_jsonl(run.file("judgments.jsonl")))
+        batch.stats["requests"] += (llm.stats.get("requests", 0) - before) if hasattr(llm, "stats") else 0
+        if batch.llm is None:
+            llm.close()
+
+
+def with_image(plan: JudgePlan, it: Item) -> Any:
+    """The item with its panel image in the variables (image mode), or the unreadable_image reject."""
+    from medvl.records import Reject
+
+    if plan.mode != "image":
+        return it
+    try:
+        url = _image_data_url(it.image_path)
+    except (OSError, TypeError, ValueError) as exc:  # missing or unreadable panel image
+        return Reject(stage=STAGE, source=str(it.image_path), id=f"{it.what}:{it.item_id}", reason="unreadable_image",
+                      detail=f"{it.item_id}: panel image {it.image_path}: {type(exc).__name__}: {exc}",
+                      paper_id=it.paper_id)
+    return Item(**{**it.__dict__, "variables": {**it.variables, "image_url": url}})
+
+
+def judgment_unit(plan: JudgePlan, key: str, it: Item, res: Any, tools: dict) -> tuple[list, list, dict]:
+    """(records, rejects, done-marker extra) of one item from the judge's answer: a Judgment, or a
+    judge_failed reject when no valid verdict came back."""
+    from medvl.records import Judgment, Provenance, Reject
+
+    if res.value is None:
+        rej = Reject(stage=STAGE, source=plan.source, id=f"{it.what}:{it.item_id}", reason="judge_failed",
+                     detail=f"{it.item_id}: {(res.error or 'no valid verdict')[:400]} (re-asks: {res.reasks})",
+                     paper_id=it.paper_id)
+        return [], [rej], {"failed": True, "cached": bool(res.cached)}
+    v, model = res.value, res.model or plan.model_name
+    rec = Judgment(
+        judgment_id=f"{it.what}:{it.item_id}:{key[-12:]}", what=it.what, item_id=it.item_id,
+        scores=v.scores(), rationale=v.rationale, flags=list(v.flags),
+        mode=plan.mode if it.what == "pairs" else None, judge_model=model,
+        prompt_id=plan.prompt.ref, prompt_sha=plan.prompt.sha,
+        extra={"figure_id": it.figure_id, "paper_id": it.paper_id, "label": it.label, "seed": plan.settings.seed,
+               "reasks": res.reasks, "latency_s": round(res.latency_s, 4), "tokens": res.tokens, "cached": res.cached,
+               **{k: it.context[k] for k in ("caption_sha256", "caption_norm_sha256", "caption_key", "gold_ids")
+                  if it.context.get(k)}},
+        provenance=Provenance(stage=STAGE, stage_version=STAGE_VERSION, input_sha256=it.input_sha, tools=tools,
+                              prompt_id=plan.prompt.ref, prompt_sha=plan.prompt.sha, model=model))
+    return [rec], [], {"cached": bool(res.cached)}
+
+
+def write_summary(run_dir: str | Path, plan: JudgePlan, counts: dict[str, int], llm_public: dict) -> dict:
+    """judge_summary.json over every judgment of the run, with `last_run` (this plan and what it did now),
+    and the plan's entry judge:<what> in run.json; returns the summary."""
+    from medvl.runs import RunDir, atomic_write_text, read_jsonl
+
+    run = RunDir(run_dir)
+    settings = plan.settings
+    judgments = list(read_jsonl(run.file("judgments.jsonl"))) if run.file("judgments.jsonl").is_file() else []
     rejects = list(read_jsonl(run.file("rejects.jsonl"))) if run.file("rejects.jsonl").is_file() else []
     splits = {}
     if (run.path / "subcaptions.jsonl").is_file():
         splits = {str(r["id"]): r for r in read_jsonl(run.path / "subcaptions.jsonl")}
-    summary = summarize(judgments, rejects, load_gold(gold_path), splits, method=settings.interval,
+    summary = summarize(judgments, rejects, load_gold(plan.gold_path), splits, method=settings.interval,
                         figures=_figures(run.path))
-    summary["gold_file"] = gold_path
+    summary["gold_file"] = plan.gold_path
     summary["last_run"] = {
-        "what": settings.what, "prompt_id": prompt.ref, "prompt_sha": prompt.sha, "model": model_name,
-        "mode": mode, "sample": settings.sample, "seed": settings.seed, "candidates": len(items) + 0,
-        "judged_now": n_new, "failed_now": n_fail, "cached_now": n_cached,
-        "requests_now": (llm.stats.get("requests", 0) - requests_before) if hasattr(llm, "stats") else None,
-        "skipped_done": len(items) - len(todo), "input_rejects": len(pre_rejects), "judgments_total": n}
+        "what": settings.what, "prompt_id": plan.prompt.ref, "prompt_sha": plan.prompt.sha, "model": plan.model_name,
+        "mode": plan.mode, "sample": settings.sample, "seed": settings.seed, "candidates": len(plan.items),
+        "judged_now": counts["judged"], "failed_now": counts["failed"], "cached_now": counts["cached"],
+        "requests_now": counts["requests"], "skipped_done": len(plan.items) - counts["judged"] - counts["failed"],
+        "input_rejects": len(plan.rejects), "judgments_total": len(judgments)}
     atomic_write_text(run.file("judge_summary.json"), json.dumps(summary, indent=2, sort_keys=True))
-    llm_public = llm.settings.public() if hasattr(llm.settings, "public") else {"model": model_name}
-    run.update_manifest(f"{STAGE}:{settings.what}", {**settings.__dict__, "prompt": prompt.ref,
-                                                     "prompt_sha": prompt.sha, "mode": mode, "llm": llm_public},
-                        tools=["pydantic", "instructor", "openai"])
+    run.update_manifest(f"{STAGE}:{settings.what}", {**settings.__dict__, "prompt": plan.prompt.ref,
+                                                     "prompt_sha": plan.prompt.sha, "mode": plan.mode,
+                                                     "llm": llm_public}, tools=["pydantic", "instructor", "openai"])
     return summary
+
+
+#: clients judge_run hands to the stage (this process only: judge_run runs the stage inline)
+_CLIENTS: dict[str, Any] = {}
+
+
+def judge_run(run_dir: str | Path, settings: JudgeSettings, llm_settings: Any = None, llm: Any = None,
+              progress: ProgressFn = no_progress) -> dict:
+    """Judge a sample of a run's items with the judge stage (medvl/stages/judge.py), as `medvl judge` does;
+    returns the summary (also written to judge_summary.json).  `llm` is a client to ask instead of one made
+    from `llm_settings`.  The server gone: LLMUnavailable, with the items answered before kept."""
+    import dataclasses
+    import uuid
+
+    from medvl.config import LLMSettings as ServerSettings
+    from medvl.llm.client import LLMUnavailable
+    from medvl.one_stage import run_stage
+
+    ls = llm.settings if llm is not None else llm_settings
+    if ls is None:
+        raise MedvlError("no LLM server given (--llm-url and --llm-model, or $MEDVL_LLM_URL)")
+    stage_settings: dict[str, Any] = {k: v for k, v in dataclasses.asdict(settings).items() if k != "what"}
+    stage_settings.update(what=[settings.what], cache=str(ls.cache_path) if ls.cache_path else False,
+                          mode=ls.mode, timeout_s=ls.timeout_s, max_reasks=ls.max_reasks,
+                          transport_retries=ls.transport_retries, concurrency=ls.concurrency)
+    token = ""
+    if llm is not None:
+        token = uuid.uuid4().hex
+        _CLIENTS[token] = llm
+        stage_settings["client"] = token
+    try:
+        run_stage(run_dir, STAGE, stage_settings, progress=progress,
+                  llm=ServerSettings(urls=ls.url, model=ls.model), source="judge_run")
+    except MedvlError as exc:
+        if "stopped:" in str(exc):  # the server went away: what it answered is kept, a rerun resumes
+            raise LLMUnavailable(str(exc)) from exc
+        raise
+    finally:
+        _CLIENTS.pop(token, None)
+    return json.loads((Path(run_dir) / "judge_summary.json").read_text(encoding="utf-8"))
 
 
 _PROBE_PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC")
 
 
-JUDGES.register("llm", judge_run)  # a served model with a validated verdict schema (the built-in judge)
+JUDGES.register("llm", ask_llm)  # a served model with a validated verdict schema (the built-in judge)
 
 
 def server_takes_images(llm_settings: Any, timeout: float = 30.0) -> tuple[bool, str]:

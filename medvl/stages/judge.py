@@ -1,4 +1,9 @@
-"""The judge stage: LLM judgments of splits, pairs and retrieval top-k (medvl/evaluate/judge.py)."""
+"""The judge stage: LLM judgments of splits, pairs and retrieval top-k (medvl/evaluate/judge.py).
+
+A sharded stage: one unit per sampled item and `what` (keyed by item, prompt ref and sha, model and mode),
+asked `batch` at a time of the registered judge (medvl.registry.JUDGES: a function judging a batch);
+finalize writes judge_summary.json and run.json's judge:<what>.  Units of other prompts or models are kept
+(keep_unplanned), so judgments.jsonl holds them side by side as before."""
 
 from __future__ import annotations
 
@@ -7,8 +12,8 @@ from typing import Any
 
 from medvl.config import LLM_NON_OUTPUT, RunConfig, with_llm_server
 from medvl.errors import MedvlError
-from medvl.pipeline import Stage, StageContext, _kwargs_for, _stage_outputs, file_stamp, register
-from medvl.progress import ProgressFn
+from medvl.pipeline import (WHOLE_KEY, Shard, ShardContext, Stage, StageContext, _kwargs_for, _marker,
+                            _remove_unit, _stage_outputs, digest, register)
 from medvl.versioning import stage_version
 
 
@@ -29,7 +34,7 @@ def _resolve_judge(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
     bad = [w for w in settings["what"] if w not in WHATS]
     if bad:
         raise MedvlError(f"stage judge: what must be among {', '.join(WHATS)}, not {bad}")
-    _kwargs_for(JudgeSettings, settings, "judge", also=("what", "cache", *JUDGE_LLM_KEYS))
+    _kwargs_for(JudgeSettings, settings, "judge", also=("what", "cache", "client", *JUDGE_LLM_KEYS))
     if "judge" in settings:
         from medvl.registry import JUDGES
 
@@ -57,16 +62,6 @@ def _neighbours(ctx: StageContext) -> Path | None:
     return path if path.is_file() else None
 
 
-def _external(ctx: StageContext) -> list[Any]:
-    """Stamps of the files the judge reads beside the run's stages: gold, captions, neighbours."""
-    from medvl.evaluate.judge import GOLD_DEFAULT
-
-    s = ctx.settings
-    files = [s.get("gold") or GOLD_DEFAULT, s.get("captions"),
-             _neighbours(ctx) if "retrieval" in (s.get("what") or ()) else None]
-    return [[str(f), file_stamp(f)] for f in files if f and Path(f).is_file()]
-
-
 def _judge_when(config: RunConfig, settings: dict[str, Any]) -> str | None:
     if not config.llm.url:
         return "no LLM server configured (llm.urls or --llm-url)"
@@ -75,21 +70,37 @@ def _judge_when(config: RunConfig, settings: dict[str, Any]) -> str | None:
     return None
 
 
-def _run_judge(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
-    from medvl.evaluate.judge import JudgeSettings
-    from medvl.llm.client import LLMSettings
-    from medvl.registry import JUDGES
+RETRY_TAG = "+retry"  # a unit the judge failed on, asked again with retry_failed (see _planned)
+FAILED_ASKED_AGAIN = "failed items asked again (retry_failed)"  # its redo reason in `medvl status`
 
-    s = dict(ctx.settings)
-    whats, cache = s.pop("what"), s.pop("cache")
-    llm_kw = {k: s.pop(k) for k in JUDGE_LLM_KEYS if k in s}
-    url, model = s.pop("url"), s.pop("model")
-    cache_path = (ctx.run.path / cache if isinstance(cache, str) else ctx.run.file(".cache/llm.sqlite")) if cache else None
-    llm = LLMSettings(url=url, model=model, cache_path=cache_path, **llm_kw)
-    judged = failed = 0
-    not_judged = []
-    for what in whats:
-        settings = dict(s)
+
+def _llm(ctx_settings: dict[str, Any], run: Any) -> Any:
+    """The served model's client settings (medvl.llm.client.LLMSettings) from the stage's settings."""
+    from medvl.llm.client import LLMSettings
+
+    s = ctx_settings
+    cache = s.get("cache", True)
+    cache_path = (Path(cache) if isinstance(cache, str) else run.file(".cache/llm.sqlite")) if cache else None
+    return LLMSettings(url=s["url"], model=s["model"], cache_path=cache_path,
+                       **{k: s[k] for k in JUDGE_LLM_KEYS if k in s})
+
+
+def _judge_settings(settings: dict[str, Any], what: str) -> Any:
+    from medvl.evaluate.judge import JudgeSettings
+
+    keys = {f for f in JudgeSettings.__dataclass_fields__ if f != "what"}
+    return JudgeSettings(what=what, **{k: v for k, v in settings.items() if k in keys})
+
+
+def _plans(ctx: StageContext) -> tuple[list[Any], list[str]]:
+    """One plan per `what` (medvl.evaluate.judge.plan_items), and why a `what` is not judged now."""
+    from medvl.evaluate.judge import plan_items
+
+    client = _client(ctx.settings)
+    llm = client.settings if client is not None else _llm(ctx.settings, ctx.run)
+    plans, not_judged = [], []
+    for what in ctx.settings["what"]:
+        settings = dict(ctx.settings)
         if what == "retrieval" and not settings.get("neighbours"):
             found = _neighbours(ctx)
             if found is None:
@@ -99,26 +110,153 @@ def _run_judge(ctx: StageContext, progress: ProgressFn) -> dict[str, Any]:
                 not_judged.append(why)
                 continue
             settings["neighbours"] = str(found)
-        st = JudgeSettings(what=what, **settings)
-        summary = JUDGES.get(st.judge)(ctx.run.path, st, llm, progress=progress)
-        last = summary.get("last_run", {})
-        judged += int(last.get("judgments_total") or 0)
-        failed += int(last.get("failed_now") or 0)
-        ctx.notify(f"judge {what}: {last.get('judged_now', 0)} new, {last.get('failed_now', 0)} failed")
-    info: dict[str, Any] = {"records": judged,
-                            "outputs": {"judgments": "judgments.jsonl", "summary": "judge_summary.json"}}
-    if failed and s.get("retry_failed"):  # asked to retry failures: a rerun asks again for what failed now
-        not_judged.append(f"{failed} item(s) failed; a rerun asks again")
-    if not_judged:  # usable, not done: the next run judges again once the neighbours exist
-        info["incomplete"] = "; ".join(not_judged)
-    return info
+        plans.append(plan_items(ctx.run.path, _judge_settings(settings, what), llm))
+    return plans, not_judged
+
+
+def _client(settings: dict[str, Any]) -> Any:
+    from medvl.evaluate.judge import _CLIENTS
+
+    return _CLIENTS.get(settings.get("client") or "")
+
+
+def _planned(ctx: StageContext, key: str, base: str) -> tuple[str, str]:
+    """(the fingerprint a unit must carry to be reused, why it is redone on purpose): `base`, or for a unit
+    of the same item, prompt and model that the judge failed on, with retry_failed, the other of base /
+    base+retry (so it is asked again, and `medvl status` says why)."""
+    marker = _marker(ctx.run, "judge", key) or {}
+    have = marker.get("fingerprint")
+    if have not in (base, base + RETRY_TAG):
+        return base, ""
+    if marker.get("failed") and ctx.settings.get("retry_failed"):
+        return (base + RETRY_TAG if have == base else base), FAILED_ASKED_AGAIN
+    return have, ""
+
+
+def _plan_judge(ctx: StageContext) -> list[Shard]:
+    """One unit per sampled item and `what`, keyed and fingerprinted by the item, prompt (ref and sha), model
+    and mode (and the item's input), plus one per `what` for the input's rejects."""
+    import uuid
+
+    from medvl.evaluate.judge import STAGE_VERSION, item_to_json
+
+    _remove_unit(ctx.run, "judge", WHOLE_KEY)  # the marker of the judge when it was a whole stage
+    plans, not_judged = _plans(ctx)
+    # what this invocation did, for judge_summary.json's last_run (finalize reads it from the done markers)
+    ctx.settings["invocation"] = uuid.uuid4().hex
+    ctx.judge = {"plans": plans, "not_judged": not_judged}  # type: ignore[attr-defined]
+    shards = []
+    for plan in plans:
+        head = {"what": plan.what, "prompt": plan.prompt.ref, "mode": plan.mode}
+        for it in plan.items:
+            key = plan.key(it)
+            base = digest("judge", STAGE_VERSION, key, plan.prompt.sha, it.input_sha, plan.settings.judge)
+            fingerprint, why = _planned(ctx, key, base)
+            shards.append(Shard(key, {**head, "item": item_to_json(it)}, fingerprint, it.item_id, why=why))
+        if plan.rejects:
+            rejects = [r.model_dump(mode="json") for r in plan.rejects]
+            shards.append(Shard(plan.rejects_key, {**head, "rejects": rejects},
+                                digest("judge", STAGE_VERSION, rejects), plan.what))
+    return shards
+
+
+def _run_judge_batch(sctxs: list[ShardContext]) -> list[Any]:
+    """Ask the registered judge about a batch of items (one request batch, `batch` items at a time), those of
+    one `what` (prompt and mode) together; per unit its judgment or judge_failed / unreadable_image reject."""
+    groups: dict[tuple, list[int]] = {}
+    for i, sctx in enumerate(sctxs):
+        p = sctx.payload
+        groups.setdefault((p["what"], p["prompt"], p["mode"]), []).append(i)
+    out: list[Any] = [None] * len(sctxs)
+    for idx in groups.values():
+        for i, o in zip(idx, _judge_group([sctxs[i] for i in idx])):
+            out[i] = o
+    return out
+
+
+def _judge_group(sctxs: list[ShardContext]) -> list[Any]:
+    """_run_judge_batch for items of one `what`.  The server gone: the answers before are kept, the rest
+    end as LLMUnavailable (the stage stops, a rerun asks only for those)."""
+    from medvl.evaluate.judge import JudgeBatch, JudgePlan, item_from_json, judgment_unit, with_image
+    from medvl.llm.client import LLMUnavailable
+    from medvl.prompts import load_prompt
+    from medvl.records import Reject
+    from medvl.registry import JUDGES
+    from medvl.runs import tool_versions
+
+    first = sctxs[0]
+    head, settings = first.payload, first.settings
+    client = _client(settings)
+    llm = client.settings if client is not None else _llm(settings, first.run)
+    plan = JudgePlan(head["what"], _judge_settings(settings, head["what"]), [], [], load_prompt(head["prompt"]),
+                     llm.model, head["mode"])
+    out: list[Any] = [None] * len(sctxs)
+    asked = []
+    for i, sctx in enumerate(sctxs):
+        if "rejects" in sctx.payload:
+            out[i] = ([], [Reject.model_validate(r) for r in sctx.payload["rejects"]])
+            continue
+        it = with_image(plan, item_from_json(sctx.payload["item"]))
+        if isinstance(it, Reject):
+            out[i] = ([], [it], {"failed": True})
+        else:
+            asked.append((i, it))
+    if not asked:
+        return out
+    batch = JudgeBatch(plan, [it for _, it in asked], llm_settings=llm, llm=client)
+    tools = tool_versions(["pydantic", "instructor", "openai", "jinja2"])
+    try:
+        results = JUDGES.get(plan.settings.judge)(batch)
+    except LLMUnavailable as exc:
+        results = list(exc.partial or []) + [None] * len(asked)
+        gone: Any = exc
+    else:
+        gone = None
+    for n, ((i, it), res) in enumerate(zip(asked, results)):
+        if res is None:
+            out[i] = gone or MedvlError(f"{it.item_id}: the judge gave no answer")
+            continue
+        out[i] = judgment_unit(plan, sctxs[i].key, it, res, tools)
+        if n == 0:  # the batch's requests, counted once (judge_summary.json's requests_now)
+            out[i][2]["requests"] = batch.stats["requests"]
+    return out
+
+
+def _finalize_judge(ctx: StageContext) -> dict[str, Any]:
+    """judge_summary.json (every judgment of the run) and run.json's judge:<what>, as each `what` is done."""
+    from medvl.evaluate.judge import write_summary
+
+    state = getattr(ctx, "judge", {"plans": [], "not_judged": []})
+    client = _client(ctx.settings)
+    llm = client.settings if client is not None else _llm(ctx.settings, ctx.run)
+    llm_public = llm.public() if hasattr(llm, "public") else {"model": llm.model}
+    for plan in state["plans"]:
+        counts = {"judged": 0, "failed": 0, "cached": 0, "requests": 0}
+        for it in plan.items:
+            m = _marker(ctx.run, "judge", plan.key(it)) or {}
+            if (m.get("settings") or {}).get("invocation") != ctx.settings["invocation"]:
+                continue  # done before
+            counts["failed" if m.get("failed") or m.get("status") != "done" else "judged"] += 1
+            counts["cached"] += bool(m.get("cached"))
+            counts["requests"] += int(m.get("requests") or 0)
+        write_summary(ctx.run.path, plan, counts, llm_public)
+        ctx.notify(f"judge {plan.what}: {counts['judged']} new, {counts['failed']} failed")
+    outputs: dict[str, Any] = {"judgments": "judgments.jsonl", "summary": "judge_summary.json"}
+    if state["not_judged"]:  # usable, not all done: the next run judges retrieval once the neighbours exist
+        outputs["incomplete"] = "; ".join(state["not_judged"])
+    return outputs
 
 
 register(Stage(
     "judge", stage_version("judge"), order=70, description="LLM judgments of splits, pairs and retrieval top-k (judgments.jsonl; "
                                         "needs an LLM server)",
     needs=("split",), modules=("medvl.evaluate.judge", "instructor", "openai"), extra="llm",
-    tools=("instructor", "openai"), run_all=_run_judge, resolve=_resolve_judge, when=_judge_when, reads=_reads,
-    external=_external,
-    # the answer cache (true, false or its file) and the items per request batch change no judgment
-    non_output=(*LLM_NON_OUTPUT, "cache", "batch")), replace=True)
+    tools=("instructor", "openai"), output="judgments.jsonl", plan=_plan_judge, run_batch=_run_judge_batch,
+    batch_size=lambda s: int(s.get("batch") or 8), finalize=_finalize_judge, keep_unplanned=True,
+    own_fingerprints=True, resolve=_resolve_judge, when=_judge_when, reads=_reads,
+    on_error="retry",  # a batch that crashes is not judged: its items are asked again by the next run
+    # the answer cache (true, false or its file), the items per request batch, a client judge_run hands over
+    # and the invocation change no judgment; the sample, seed, gold and interval choose items or summarise
+    # them (the units' fingerprints are their own: _plan_judge)
+    non_output=(*LLM_NON_OUTPUT, "cache", "batch", "client", "invocation", "sample", "seed", "gold",
+                "interval", "retry_failed")), replace=True)
