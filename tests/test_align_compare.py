@@ -12,7 +12,7 @@ from medvl.cli import app
 from medvl.errors import MedvlError
 from medvl.runs import write_jsonl
 from tests.helpers.fake_llm import FakeLLM, Reply
-from tests.test_extension_registries import ReverseAligner  # noqa: F401 - registers the plugin aligner i12_reverse
+from tests.helpers.reverse_aligner import ReverseAligner  # noqa: F401 - registers the plugin aligner i12_reverse
 
 # two figures written here: one the rules pair by letter, one they give up on (3 panels, no letters, 2 labels)
 GOLD = [

@@ -1,6 +1,6 @@
-"""Splitters, aligners and judges are registries: a new one is one class (here: in this test module), found
-by name by `medvl split`, `medvl align`, the pipeline's stages and `medvl judge`; an unknown name fails
-before any work, listing the known ones."""
+"""Splitters, aligners and judges are registries: a new one is one class (here: in this test module, and the
+aligner i12_reverse in tests/helpers/reverse_aligner.py), found by name by `medvl split`, `medvl align`, the
+pipeline's stages and `medvl judge`; an unknown name fails before any work, listing the known ones."""
 
 from __future__ import annotations
 
@@ -11,16 +11,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from medvl.aligner import Aligner
-from medvl.align_llm import PaperAlignment
 from medvl.cli import app
 from medvl.errors import MedvlError
 from medvl.records import Provenance, SplitRow, Subcaption, sha256_text
-from medvl.registry import ALIGNERS, JUDGES, SPLITTERS
+from medvl.registry import JUDGES, SPLITTERS
 from medvl.runs import RunDir, read_jsonl, write_jsonl
 from medvl.split.rules import split_caption
 from medvl.split.splitter import Splitter
 from tests.helpers.align_rows import GRID, make_figure, make_split
+from tests.helpers.reverse_aligner import ReverseAligner  # noqa: F401 - registers the plugin aligner i12_reverse
 
 CAPTIONS = [("c1", "Knee MRI of one patient. (A) Sagittal view. (B) Coronal view with contrast."),
             ("c2", "Renal ultrasound. Left: longitudinal scan. Right: transverse scan.")]
@@ -36,22 +35,6 @@ class SentenceSplitter(Splitter):
         return SplitRow(id=item_id, caption_sha256=sha, splitter="i12_sentences",
                         subcaptions=[Subcaption(label=chr(65 + i), text=s) for i, s in enumerate(sentences)],
                         provenance=Provenance(stage="split", stage_version="toy", input_sha256=sha))
-
-
-@ALIGNERS.register("i12_reverse", replace=True)
-class ReverseAligner(Aligner):
-    """A toy: the rule pairs, with each figure's panels handed out in reverse order."""
-
-    def align_paper(self, figs, splits, run_dir=None, tools=None):
-        from medvl.align import align_figure
-
-        out = PaperAlignment([], [])
-        for fig in figs:
-            pairs, rejects = align_figure(fig, splits.get(fig.figure_id), self.settings, run_dir, tools)
-            panels = [(p.panel_id, p.image) for p in pairs][::-1]
-            out.pairs += [p.model_copy(update={"panel_id": pid, "image": img}) for p, (pid, img) in zip(pairs, panels)]
-            out.rejects += rejects
-        return out
 
 
 def _captions(path: Path) -> Path:

@@ -87,10 +87,10 @@ def test_export_out_is_a_setting_and_a_missing_data_dir_is_exported_again(tmp_pa
 
 
 def test_export_keep_filter_change_redoes_it(tmp_path):
-    from tests.test_tag import _write_tags
+    from tests.helpers.tag_run import write_tags
 
     rd = build_run(tmp_path / "run", n_papers=3)
-    _write_tags(rd)
+    write_tags(rd)
     base = ["export", rd.path, "--split", "1,0,0", "--format", "csv"]
     assert _cli(*base, "--keep", "modality=mri").exit_code == 0
     again = _cli(*base, "--keep", "modality=mri")

@@ -5,21 +5,18 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
 from medvl.errors import InputError, MedvlError
 from medvl.export import ExportSettings, export_run, read_manifest
-from medvl.records import Figure, Pair, Panel, Provenance, figure_id, pair_id, panel_id
+from medvl.records import Figure, Pair, figure_id, pair_id
 from medvl.runs import RunDir, read_jsonl, write_jsonl
 from medvl.tag.keep import decide, load_tags, parse_keep
 from medvl.tag.stage import TagSettings, stage_version, tag_paper, tag_run
 from medvl.tag.text import tag_text
 from medvl.tag.vocab import VOCAB_DIR, VocabError, available, load_vocab
-
-PROV = Provenance(stage="test", stage_version="0", input_sha256="0" * 64)
-TEXT_ONLY = TagSettings(image="off")
+from tests.helpers.tag_run import PANELS, PROV, TEXT_ONLY, build_run, write_tags
 
 
 # ---------------------------------------------------------------- vocabularies
@@ -127,61 +124,6 @@ def test_panel_words_outweigh_the_figure_caption():
 
 # ---------------------------------------------------------------- rows and the export filter
 
-PANELS = [
-    ("(A) Axial T2-weighted MRI showing a glioma in the left frontal lobe.", "mri", "brain"),
-    ("(B) Non-contrast CT of the head: acute subdural haematoma.", "ct", "brain"),
-    ("(C) Chest X-ray with a right lower lobe opacity.", "xray", "chest"),
-    ("(D) Histology, H&E, magnification x400.", "histology", None),
-    ("(E) Sagittal MRI of the lumbar spine, L4-L5 disc herniation.", "mri", "spine"),
-    ("(F) Kaplan-Meier survival curve.", "chart", None),
-]
-
-
-def _png(rd: RunDir, rel: str, seed: int) -> str:
-    import numpy as np
-    from PIL import Image
-
-    p = rd.inside(rel)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.random.default_rng(seed).integers(0, 255, (20, 24), dtype=np.uint8)).save(p)
-    return rel
-
-
-def build_run(root: Path, n_papers: int = 4) -> RunDir:
-    rd = RunDir(root)
-    figs, pairs = [], []
-    for i in range(n_papers):
-        pid = f"p{i:016x}"
-        fid = figure_id(pid, 1, 0)
-        panels = []
-        for k, (text, _, _) in enumerate(PANELS):
-            label = "ABCDEF"[k]
-            pn = panel_id(fid, k)
-            img = _png(rd, f"images/{pid}/{pn}.png", i * 100 + k)
-            panels.append(Panel(panel_id=pn, bbox=[0, 0, 24, 20], label=label, label_source="pdf_text", image=img))
-            pairs.append(Pair(pair_id=pair_id(fid, label, k), image=img, text=text, figure_id=fid, paper_id=pid,
-                              panel_id=pn, label=label, method="letter", confidence=0.9, provenance=PROV))
-        figs.append(Figure(paper_id=pid, figure_id=fid, source=f"{pid}.pdf", page=1, index=0, label="Figure 1",
-                           caption="Figure 1. " + " ".join(t for t, _, _ in PANELS),
-                           image=_png(rd, f"images/{pid}/{fid}.png", 999 + i), panels=panels, provenance=PROV))
-    write_jsonl(rd.file("figures.jsonl"), figs)
-    write_jsonl(rd.file("pairs.jsonl"), pairs)
-    return rd
-
-
-def build_engine_run(root: Path, n_papers: int = 2) -> RunDir:
-    """build_run with its figures and pairs also as the parse and align units of the engine (one per paper),
-    so that the tag stage runs on it through the engine (medvl run, medvl tag RUN_DIR) without parsing PDFs."""
-    rd = build_run(root, n_papers)
-    for name, path in (("parse", "figures.jsonl"), ("align", "pairs.jsonl")):
-        by_paper: dict[str, list[dict]] = {}
-        for row in read_jsonl(rd.file(path)):
-            by_paper.setdefault(row["paper_id"], []).append(row)
-        for key, rows in by_paper.items():
-            rd.write_unit(name, key, rows)
-    return rd
-
-
 def test_tag_rows_for_every_pair_and_figure_with_provenance(tmp_path):
     rd = build_run(tmp_path / "run", n_papers=2)
     rows = tag_run(rd.path, TEXT_ONLY)
@@ -201,10 +143,6 @@ def test_tag_rows_for_every_pair_and_figure_with_provenance(tmp_path):
     # a row that is not a Pair is a reject, not a crash
     rows2, rejects = tag_paper([{"pair_id": "x"}], [], TEXT_ONLY, rd.path)
     assert rows2 == [] and rejects[0].reason == "bad_record"
-
-
-def _write_tags(rd: RunDir) -> None:
-    write_jsonl(rd.file("tags.jsonl"), tag_run(rd.path, TEXT_ONLY))
 
 
 def test_keep_parsing_and_decisions():
@@ -229,7 +167,7 @@ def test_export_keep_filter_counts_every_dropped_pair(tmp_path):
     rd = build_run(tmp_path / "run", n_papers=4)
     with pytest.raises(InputError, match="run the tag stage"):
         export_run(rd.path, tmp_path / "d0", ExportSettings(keep={"modality": ["mri"]}))
-    _write_tags(rd)
+    write_tags(rd)
     s = export_run(rd.path, tmp_path / "d", ExportSettings(split=(1.0, 0.0, 0.0), keep={"modality": ["mri", "ct"],
                                                            "anatomy": ["brain"]}, keep_confidence=0.7))
     assert sum(s.rows.values()) == 8  # A and B of each of 4 papers
@@ -262,7 +200,7 @@ def test_cli_export_keep(tmp_path):
     from medvl.cli import app
 
     rd = build_run(tmp_path / "run", n_papers=3)
-    _write_tags(rd)
+    write_tags(rd)
     res = CliRunner().invoke(app, ["export", str(rd.path), "--out", str(tmp_path / "d"), "--keep", "modality=mri",
                                    "--keep", "anatomy=brain", "--keep-confidence", "0.5", "--split", "1,0,0"])
     assert res.exit_code == 0, res.output
@@ -426,7 +364,7 @@ def test_report_shows_the_mix_before_and_after_the_filter(tmp_path):
     from medvl.evaluate.report import build_report
 
     rd = build_run(tmp_path / "run", n_papers=3)
-    _write_tags(rd)
+    write_tags(rd)
     export_run(rd.path, rd.path / "export" / "aligned", ExportSettings(split=(1.0, 0.0, 0.0),
                                                                        keep={"modality": ["mri", "ct"]}))
     page = build_report(rd.path, out=tmp_path / "r.html", max_figures=0).read_text(encoding="utf-8")

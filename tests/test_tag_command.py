@@ -15,7 +15,7 @@ from medvl.errors import MedvlError
 from medvl.pipeline import run_pipeline, run_status
 from medvl.runs import RunDir, read_jsonl
 from tests.helpers.parsed_run import done_markers
-from tests.test_tag import build_engine_run
+from tests.helpers.tag_run import build_engine_run
 
 
 def _tag(*args: str):
@@ -59,10 +59,10 @@ def test_tag_command_and_run_share_units_and_a_changed_option_tags_again(tmp_pat
 
 def test_llm_tagger_options_are_the_settings_of_medvl_run(tmp_path):
     from tests.helpers.fake_llm import FakeLLM
-    from tests.test_tag_llm import _responder
+    from tests.helpers.tag_run import fake_responder
 
     run = build_engine_run(tmp_path / "run", n_papers=1).path
-    with FakeLLM(_responder) as fake:
+    with FakeLLM(fake_responder) as fake:
         out = _tag(run, "--image", "off", "--tagger", "llm", "--llm-url", fake.url, "--llm-model", "fake-model",
                    "--max-reasks", "1", "--keep-fallbacks")
         assert "tagger llm: 6 rows from the model, 1 kept the text tags" in out, out  # (D): not answered validly

@@ -19,7 +19,7 @@ from medvl.tag.text import tag_text
 from medvl.tag.vocab import load_vocab
 from tests.helpers.env import LLM_MODEL, LLM_URL, needs_llm
 from tests.helpers.fake_llm import FakeLLM, Reply, free_port
-from tests.test_tag import PANELS, build_engine_run, build_run
+from tests.helpers.tag_run import PANELS, build_engine_run, build_run, fake_responder
 
 TAG_PINNED = {  # a used prompt version is never edited: new wording is a new file
     "tag/fewshot@1": "211289438949f76fc7744ab67d085cd931b1ea644ffc1442e7c1f082d00b7995",
@@ -86,22 +86,6 @@ def test_answer_tags_llm_alone_and_added_to_the_text():
 
 # ---------------------------------------------------------------- rows through the fake server
 
-def _answer(panel: str) -> dict:
-    """What the fake model says: CT of the chest for everything (the text tagger reads other things),
-    an invalid answer (evidence not in the text) for the histology panel."""
-    words = text_words(panel)
-    if panel.startswith("(D) Histology"):
-        return {"evidence": ["gadolinium"], "modality": "mri", "sequences": [], "anatomy": "brain", "findings": []}
-    return {"evidence": [words[0]], "modality": "ct", "sequences": [], "anatomy": "chest", "findings": []}
-
-
-def _responder(body: dict, n: int) -> Reply:
-    # the row's own turn (a re-ask adds the validation error as a later user turn)
-    user = [m["content"] for m in body["messages"] if m["role"] == "user" and "Panel: " in m["content"]][-1]
-    panel = user.split("Panel: ", 1)[1].split("\n", 1)[0]
-    return Reply(content=json.dumps(_answer(panel)))
-
-
 def _settings(url: str, **kw) -> TagSettings:
     base = dict(image="off", tagger="llm", url=url, model="fake-model", max_reasks=1, transport_retries=0,
                 timeout_s=10)
@@ -113,7 +97,7 @@ def _settings(url: str, **kw) -> TagSettings:
 def test_llm_rows_say_which_tagger_made_them_and_fall_back_with_the_reason(tmp_path):
     rd = build_run(tmp_path / "run", n_papers=1)
     prompt = load_prompt("tag/fewshot@1")
-    with FakeLLM(_responder) as fake:
+    with FakeLLM(fake_responder) as fake:
         rows = tag_run(rd.path, _settings(fake.url))
         n_first = len(fake.requests)
     pairs = [r for r in rows if r.kind == "pair"]
@@ -136,7 +120,7 @@ def test_llm_rows_say_which_tagger_made_them_and_fall_back_with_the_reason(tmp_p
     # one request per row, two for the row re-asked
     assert n_first == len(rows) + 1
     # a rerun: accepted answers come from the cache, only the fallback is asked again
-    with FakeLLM(_responder) as fake:
+    with FakeLLM(fake_responder) as fake:
         again = tag_run(rd.path, _settings(fake.url))
         assert len(fake.requests) == 2
     assert [r.model_dump(exclude={"llm"}) for r in again] == [r.model_dump(exclude={"llm"}) for r in rows]
@@ -145,7 +129,7 @@ def test_llm_rows_say_which_tagger_made_them_and_fall_back_with_the_reason(tmp_p
 
 def test_both_tagger_adds_the_answer_to_the_text_evidence(tmp_path):
     rd = build_run(tmp_path / "run", n_papers=1)
-    with FakeLLM(_responder) as fake:
+    with FakeLLM(fake_responder) as fake:
         rows = tag_run(rd.path, _settings(fake.url, tagger="both", cache=False))
     xray = next(r for r in rows if r.kind == "pair" and r.panel_id.endswith("2"))  # (C) Chest X-ray ...
     assert xray.tagger == "both" and xray.anatomy.value == "chest" and xray.anatomy.source == "text+llm"
@@ -208,7 +192,7 @@ def test_pipeline_asks_again_only_for_the_rows_that_fell_back(tmp_path):
         if fixed["on"] and "(D) Histology" in user:
             return Reply(content=json.dumps({"evidence": ["Histology"], "modality": "histology", "sequences": [],
                                              "anatomy": NOT_STATED, "findings": []}))
-        return _responder(body, n)
+        return fake_responder(body, n)
 
     with FakeLLM(responder) as fake:
         cfg = config_from_dict({"llm": {"urls": [fake.url], "model": "fake-model"}, "executor": {"kind": "inline"},
@@ -233,7 +217,7 @@ def test_cli_tag_text_with_the_llm_tagger():
 
     from medvl.cli import app
 
-    with FakeLLM(_responder, model="smollm2-135m") as fake:
+    with FakeLLM(fake_responder, model="smollm2-135m") as fake:
         r = CliRunner().invoke(app, ["tag", "text", "(C) Chest X-ray with a right lower lobe opacity.",
                                      "--tagger", "llm", "--llm-url", fake.url, "--max-reasks", "0"])
     assert r.exit_code == 0, r.output
