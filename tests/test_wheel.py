@@ -1,5 +1,6 @@
 """The wheel works outside the checkout: it carries the prompts, model configs and zero-shot suites (sources at
-the repository's top level, package data in the wheel), and stage versions are the same as in the checkout."""
+the repository's top level, package data in the wheel), a model config loads from it (register_models, then
+open_clip by name, as train and eval do), and stage versions are the same as in the checkout."""
 
 from __future__ import annotations
 
@@ -20,13 +21,19 @@ PROBE = textwrap.dedent('''
     import medvl
     from medvl.prompts import load_prompt
     from medvl.evaluate.zeroshot import load_suite
-    from medvl.train import local_model_names, model_dirs
+    from medvl.train import local_model_names, model_dirs, register_models
     from medvl.versioning import stage_version
     p = load_prompt("split/fewshot@1")
     suite, sha = load_suite("brain")
+    import open_clip  # how train and eval read a model config: register medvl's folders, then open_clip by name
+    registered = register_models()
+    net = open_clip.create_model("medvl-tiny")
     print(json.dumps({"medvl": medvl.__file__, "prompt": p.ref, "prompt_sha": p.sha, "prompt_path": str(p.path),
                       "suite_sha": sha, "suite_classes": len(suite.classes), "models": local_model_names(),
-                      "model_dirs": [str(d) for d in model_dirs()], "parse_version": stage_version("parse")}))
+                      "model_dirs": [str(d) for d in model_dirs()], "parse_version": stage_version("parse"),
+                      "registered": "medvl-tiny" in registered, "tiny_config": open_clip.get_model_config("medvl-tiny"),
+                      "config_paths": [str(d) for d in open_clip.factory._MODEL_CONFIG_PATHS],
+                      "tiny_params": sum(t.numel() for t in net.parameters())}))
 ''')
 
 
@@ -64,6 +71,11 @@ def test_wheel_installed_outside_the_checkout_loads_prompts_models_and_suites(tm
     assert got["prompt"] == "split/fewshot@1"
     assert got["model_dirs"] == [str((site / "medvl" / "data" / "models").resolve())]
     assert "medvl-tiny" in got["models"]
+    # a model config loads from the wheel's copy, as training and evaluation load it, and builds a model
+    assert got["registered"] and str((site / "medvl" / "data" / "models").resolve()) in got["config_paths"]
+    assert not any(Path(d).resolve() == (ROOT / "models").resolve() for d in got["config_paths"])
+    assert got["tiny_config"] == json.loads((ROOT / "models" / "medvl-tiny.json").read_text())
+    assert got["tiny_params"] > 0
     assert got["suite_classes"] >= 2
 
     # the same files as the checkout's sources, and the same stage version (the code is the same)
