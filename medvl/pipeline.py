@@ -132,6 +132,9 @@ class Stage:
     order: float  # position in a run
     description: str = ""
     output: str | None = None  # merged output file of a sharded stage (e.g. figures.jsonl)
+    # files its finalize writes beside the output that later stages read (judge: judge_summary.json): part of
+    # the digest later stages' fingerprints cover, with the output
+    also_outputs: tuple[str, ...] = ()
     needs: tuple[str, ...] = ()  # stages whose outputs this one reads
     # stages whose output it reads when there (align pairs whole without split rows): blocked only when one
     # failed in this run
@@ -902,7 +905,8 @@ class Pipeline:
     def _upstream_digest(self, name: str, results: dict[str, StageResult], prior: dict[str, Any]) -> str | None:
         # a sharded stage's digest is its merged output's content, whichever command (or person) wrote it
         if (path := self._output_file(name)) is not None:
-            return file_sha(path)
+            also = get_stage(name).also_outputs
+            return digest(file_sha(path), [file_sha(self.run.path / f) for f in also]) if also else file_sha(path)
         return results[name].digest if name in results else prior.get(name, {}).get("digest")
 
     def _whole_fingerprint(self, stage: Stage, ctx: StageContext, results: dict[str, StageResult]) -> str:

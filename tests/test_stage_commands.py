@@ -275,3 +275,22 @@ def test_a_changed_judge_prompt_redoes_exactly_the_judge_units(tmp_path, monkeyp
         assert len(server.requests) == 6 and _status(run, "judge")["redone"] == {"not done before": 3}
     shas = [j["prompt_sha"] for j in read_jsonl(run / "judgments.jsonl")]
     assert len(shas) == 6 and len(set(shas)) == 2  # the first prompt's judgments are kept beside the new ones
+
+
+@pytest.mark.slow  # about 6 s (judge and report twice, the fake server)
+def test_a_judge_summary_setting_redoes_the_report_not_the_judge_units(tmp_path):
+    pytest.importorskip("instructor")  # the llm extra
+    from tests.helpers.report_run import make_run
+
+    run = tmp_path / "run"
+    make_run(run, judged=False, metrics=False)
+    with _verdict_server() as server:
+        cfg = config_from_dict({"executor": {"kind": "inline"}, "llm": {"urls": [server.url], "model": "fake-judge"},
+                                "stages": {"judge": {"what": ["splits"], "sample": 2}, "report": {}}})
+        first = run_pipeline(cfg, run, only=["judge", "report"])
+        assert first.ok and [first.stage(n).ran for n in ("judge", "report")] == [2, 1]
+        # the interval changes judge_summary.json only: no judge unit, but the report that shows it
+        cfg.stages["judge"]["interval"] = "bootstrap"
+        again = run_pipeline(cfg, run, only=["judge", "report"])
+        assert again.ok and [again.stage(n).ran for n in ("judge", "report")] == [0, 1]
+        assert again.stage("report").redone == {"upstream output changed": 1} and len(server.requests) == 2

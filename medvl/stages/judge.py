@@ -251,7 +251,7 @@ register(Stage(
     "judge", stage_version("judge"), order=70, description="LLM judgments of splits, pairs and retrieval top-k (judgments.jsonl; "
                                         "needs an LLM server)",
     needs=("split",), modules=("medvl.evaluate.judge", "instructor", "openai"), extra="llm",
-    tools=("instructor", "openai"), output="judgments.jsonl", plan=_plan_judge, run_batch=_run_judge_batch,
+    tools=("instructor", "openai"), output="judgments.jsonl", also_outputs=("judge_summary.json",), plan=_plan_judge, run_batch=_run_judge_batch,
     batch_size=lambda s: int(s.get("batch") or 8), finalize=_finalize_judge, keep_unplanned=True,
     own_fingerprints=True, resolve=_resolve_judge, when=_judge_when, reads=_reads,
     on_error="retry",  # a batch that crashes is not judged: its items are asked again by the next run
