@@ -58,7 +58,7 @@ from medvl.errors import InputError, MedvlError
 from medvl.progress import ProgressFn, no_progress
 from medvl.records import Reject
 from medvl.runs import RunDir, atomic_write_text, read_jsonl, safe_key
-from medvl.settings import StrictSettings, check_keys, suggest, validate_model
+from medvl.settings import StrictSettings, check_keys, check_types, suggest, validate_model
 from medvl.versioning import stage_version
 
 PIPELINE_VERSION = "1"
@@ -1115,16 +1115,17 @@ def run_status(run_dir: str | Path) -> list[dict[str, Any]]:
 
 
 def _kwargs_for(cls: Any, settings: dict[str, Any], stage: str, skip: Sequence[str] = (),
-                also: Sequence[str] = ()) -> dict[str, Any]:
-    """Settings as keyword arguments of a stage's settings class (`skip`: fields the pipeline drops; `also`:
-    the stage's own keys beside the class); an unknown key fails clearly, with the nearest known one."""
+                also: Sequence[str] = (), loose: Sequence[str] = ()) -> dict[str, Any]:
+    """Settings as keyword arguments of a stage's settings dataclass (`skip`: fields the pipeline drops; `also`:
+    the stage's own keys beside the class; `loose`: fields the stage takes in more shapes than their type);
+    an unknown key fails clearly, with the nearest known one, and so does a value of the wrong type
+    (medvl.settings.check_types: checked, not converted)."""
     import dataclasses
 
-    if dataclasses.is_dataclass(cls):
-        known = {f.name for f in dataclasses.fields(cls)}
-    else:
-        known = set(getattr(cls, "model_fields", {}))
-    check_keys(settings, known | set(also), f"stages.{stage}")
+    known = {f.name for f in dataclasses.fields(cls)}
+    where = f"stages.{stage}"
+    check_keys(settings, known | set(also), where)
+    check_types(cls, settings, where, loose=(*skip, *also, *loose))
     return {k: v for k, v in settings.items() if k not in skip}
 
 

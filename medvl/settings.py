@@ -8,10 +8,14 @@ instead of surfacing after training (or never).
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import functools
+import json
+import typing
 from typing import Any, Iterable, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from medvl.errors import MedvlError
 
@@ -57,8 +61,9 @@ def _model_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> set[str]:
     return set(getattr(cls, "model_fields", {}))
 
 
-def describe(exc: ValidationError, model: type[BaseModel], where: str) -> str:
-    """One line per problem: 'where.section: unknown setting 'x' (did you mean 'y'?)' or the type error."""
+def describe(exc: ValidationError, model: type[BaseModel], where: str, given: bool = False) -> str:
+    """One line per problem: 'where.section: unknown setting 'x' (did you mean 'y'?)' or the type error
+    (`given`: followed by ', not VALUE', the value given)."""
     problems = []
     for err in exc.errors():
         loc = tuple(err["loc"])
@@ -67,13 +72,38 @@ def describe(exc: ValidationError, model: type[BaseModel], where: str) -> str:
         if err["type"] == "extra_forbidden" and loc:
             problems.append(unknown_key(place or "(top)", str(loc[-1]), _model_keys(model, loc)))
         else:
-            problems.append(f"{place or '(top)'}: {err['msg']}")
+            problems.append(f"{place or '(top)'}: {err['msg']}" + (f", not {err['input']!r}" if given else ""))
     return "; ".join(problems)
 
 
-def validate_model(model: type[M], data: Any, where: str) -> M:
+def validate_model(model: type[M], data: Any, where: str, given: bool = False) -> M:
     """`model.model_validate(data)`, with errors as one clear MedvlError (see :func:`describe`)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise MedvlError(describe(exc, model, where)) from None
+        raise MedvlError(describe(exc, model, where, given=given)) from None
+
+
+@functools.lru_cache(maxsize=None)
+def _typed_model(cls: type, loose: frozenset[str]) -> type[BaseModel]:
+    """A strict pydantic model of the dataclass `cls`'s field types (less the `loose` fields)."""
+    hints = typing.get_type_hints(cls)
+    fields: dict[str, Any] = {f.name: (hints[f.name], None) for f in dataclasses.fields(cls) if f.name not in loose}
+    return create_model(f"{cls.__name__}Types", __config__=ConfigDict(strict=True, extra="ignore"), **fields)
+
+
+def check_types(cls: type, values: dict[str, Any], where: str, loose: Iterable[str] = ()) -> None:
+    """Raise MedvlError naming every value of `values` that does not fit its field's type in the settings
+    dataclass `cls` ('where.key: Input should be a valid integer, not 'hi''); keys that are no field, and the
+    `loose` fields (the stage checks their several accepted shapes itself), are not looked at.
+
+    Strict: an int field takes a whole number (not a bool, a float or a numeric string), a float field a
+    number (an int too, not a bool), a str field a string, a Literal field one of its choices; lists stand for
+    tuples, as in YAML.  The values are only checked, never converted: the stage gets them as given, so the
+    resolved settings (and fingerprints) of a valid config stay what they were."""
+    model = _typed_model(cls, frozenset(loose))
+    data = {k: v for k, v in values.items() if k in model.model_fields}
+    try:  # JSON mode: lists fit tuple fields in strict mode (Python mode wants real tuples)
+        model.model_validate_json(json.dumps(data, default=str))
+    except ValidationError as exc:
+        raise MedvlError(describe(exc, model, where, given=True)) from None

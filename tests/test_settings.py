@@ -77,3 +77,36 @@ def test_cli_run_exits_2_on_a_typo_before_anything_runs(tmp_path):
     err = " ".join(proc.stderr.split())
     assert "stages.report.fromat" in err and "did you mean 'format'" in err
     assert not (tmp_path / "run" / "run.json").exists()
+
+
+@pytest.mark.parametrize("section, bad, key, reason", [
+    ("export", "min_confidence: high", "min_confidence", "Input should be a valid number, not 'high'"),
+    ("judge", "batch: x", "batch", "Input should be a valid integer, not 'x'"),
+    ("parse", "dpi: hi", "dpi", "Input should be a valid integer, not 'hi'"),
+    ("parse", "dpi: true", "dpi", "Input should be a valid integer, not True"),  # a bool is no number
+    ("parse", "ocr: sometimes", "ocr", "Input should be 'auto', 'always' or 'never', not 'sometimes'"),
+    ("align", "crop_missing: maybe", "crop_missing", "Input should be a valid boolean, not 'maybe'"),
+])
+def test_an_ill_typed_value_in_a_stage_section_fails_before_work_starts(tmp_path, section, bad, key, reason):
+    cfg_file = tmp_path / "typed.yaml"
+    cfg_file.write_text(f"inputs: {{pdfs: {tmp_path}}}\nstages:\n  parse: {{}}\n  {section}: {{{bad}}}\n")
+    run_dir = tmp_path / "run"
+    pipe = Pipeline(load_config(cfg_file), run_dir, only=["parse"])
+    with pytest.raises(MedvlError) as err:
+        pipe.run_all()
+    assert f"typed.yaml: stages.{section}.{key}: {reason}" in str(err.value), str(err.value)
+    assert not run_dir.exists() or not any(run_dir.iterdir())  # nothing ran, nothing written
+
+
+def test_typed_values_are_checked_not_converted(tmp_path):
+    # an int where a float is wanted passes and stays an int: the resolved settings (fingerprints) do not change
+    cfg = config_from_dict({"inputs": {"pdfs": str(tmp_path)},
+                            "stages": {"parse": {"timeout_s": 60, "dpi": 150},
+                                       "export": {"min_confidence": 1, "split": [1, 0, 0]}}})
+    pipe = Pipeline(cfg, tmp_path / "run", only=["parse"])
+    pipe.check()
+    from medvl.pipeline import get_stage
+
+    parse, export = (pipe.settings_for(get_stage(n)) for n in ("parse", "export"))
+    assert parse["timeout_s"] == 60 and type(parse["timeout_s"]) is int
+    assert export["min_confidence"] == 1 and type(export["min_confidence"]) is int

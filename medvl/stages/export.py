@@ -39,10 +39,13 @@ def _resolve_export(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
         raise MedvlError(f"stage export: out {out!r} must contain {{variant}} when exporting {', '.join(variants)}")
     if config.demo is not None:
         settings.setdefault("split", list(DEMO_SPLIT))
-    kw = _kwargs_for(ExportSettings, settings, "export", skip=("pairs",))
     try:
-        if isinstance(kw.get("split"), str):
-            kw["split"] = parse_split(kw["split"])
+        if isinstance(settings.get("split"), str):  # "0.8,0.1,0.1" (--split): three numbers before the type check
+            settings["split"] = parse_split(settings["split"])
+    except ValueError as exc:
+        raise MedvlError(f"stage export: {exc}") from None
+    kw = _kwargs_for(ExportSettings, settings, "export", skip=("pairs",), loose=("keep",))  # keep: parse_keep's
+    try:
         es = ExportSettings(**kw).to_dict()
     except ValueError as exc:
         raise MedvlError(f"stage export: {exc}") from None
