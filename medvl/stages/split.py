@@ -3,31 +3,59 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import ConfigDict
 
 from medvl.config import LLM_NON_OUTPUT, RunConfig, with_llm_server
 from medvl.errors import MedvlError
 from medvl.pipeline import FALLBACKS_ASKED_AGAIN, Shard, ShardContext, Stage, StageContext, register
 from medvl.records import Reject
 from medvl.runs import RunDir
-from medvl.settings import check_keys
+from medvl.settings import StrictSettings, validate_model
 from medvl.versioning import stage_version
 
 SPLIT_LLM_KEYS = ("mode", "timeout_s", "max_reasks", "transport_retries", "concurrency", "params", "backoff_s",
                   "backoff_max_s")
-# keys that change no row: the answer cache's place, a prompts folder, the captions file's units
-SPLIT_KEYS = {"splitter", "prompt", "cache", "cache_path", "prompts_dir", "retry_fallbacks", "captions", "shard_size",
-              *SPLIT_LLM_KEYS}
+
+
+class SplitSettings(StrictSettings):
+    """The types of the split stage's settings (checked, not converted: the stage reads the dict as given)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    splitter: str = "rules"
+    prompt: str | None = None
+    cache: bool = True
+    # keys that change no row: the answer cache's place, a prompts folder, the captions file's units
+    cache_path: str | None = None
+    prompts_dir: str | None = None
+    retry_fallbacks: bool = True
+    captions: str | None = None
+    shard_size: int = 32
+    # the LLM client's (medvl.llm.client.LLMSettings)
+    mode: Literal["json_schema", "tools", "json"] = "json_schema"
+    timeout_s: float = 60.0
+    max_reasks: int = 2
+    transport_retries: int = 4
+    concurrency: int = 8
+    params: dict[str, Any] = {}
+    backoff_s: float = 0.5
+    backoff_max_s: float = 8.0
+
+
+SPLIT_KEYS = set(SplitSettings.model_fields)
 
 
 def _resolve_split(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
     from medvl.registry import SPLITTERS
 
     settings = {"splitter": "rules", **raw}
-    check_keys(settings, SPLIT_KEYS, "stages.split")
+    validate_model(SplitSettings, {k: str(v) if isinstance(v, Path) else v for k, v in settings.items()},
+                   "stages.split", given=True)
     name = SPLITTERS.check(settings["splitter"], "stages.split.splitter")
     size = settings.get("shard_size", 32)
-    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+    if size < 1:
         raise MedvlError(f"stages.split.shard_size: must be a whole number of at least 1, not {size!r}")
     if SPLITTERS.get(name).needs_llm:
         if not config.llm.url:
