@@ -19,8 +19,9 @@ from medvl.versioning import code_version
 
 STAGE = "tag"
 OUTPUT = "tags.jsonl"
-#: what decides a tag row: this package (code, vocabularies, shipped weights) and the record models
-CODE = ("medvl.tag", "medvl.records")
+#: what decides a tag row: this package (code, vocabularies, shipped weights), the record models and the LLM
+#: tagger's client, answer checks and prompt loading (tests/test_versioning.py checks the imports are covered)
+CODE = ("medvl.tag", "medvl.records", "medvl.llm.client", "medvl.llm.answers", "medvl.prompts")
 
 
 class TagSettings(StrictSettings):
