@@ -625,6 +625,9 @@ class Pipeline:
                  force: Sequence[str] = (), only: Sequence[str] | None = None,
                  skip_unavailable: bool = False):
         self.config = config
+        # the folders RunDir makes (RUN_DIR and its missing parents): removed again, when still empty, if the
+        # settings fail the check, so a bad option leaves nothing behind (`medvl export NEWDIR --format x`)
+        self._made = _missing_dirs(Path(run_dir))
         self.run = RunDir(run_dir)
         self._executor = executor
         self._own_executor = executor is None
@@ -709,7 +712,11 @@ class Pipeline:
         return missing
 
     def run_all(self) -> RunResult:
-        missing = self.check()
+        try:
+            missing = self.check()
+        except MedvlError:
+            _remove_empty_dirs(self._made)
+            raise
         lock = _lock_run_dir(self.run.path)
         _update_pipeline_manifest(
             self.run, version=PIPELINE_VERSION, config=redact(self.config.resolved()), stages_requested=self.names,
@@ -1112,6 +1119,25 @@ def run_status(run_dir: str | Path) -> list[dict[str, Any]]:
             "redone": info.get("redone", {}),  # why the last run did its units again (reason -> units)
         })
     return rows
+
+
+def _missing_dirs(path: Path) -> list[Path]:
+    """`path` and those of its parents that do not exist yet, deepest first."""
+    made = []
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        made.append(path)
+        path = path.parent
+    return made
+
+
+def _remove_empty_dirs(dirs: Sequence[Path]) -> None:
+    """Remove `dirs` (deepest first) while they are empty."""
+    for d in dirs:
+        try:
+            d.rmdir()
+        except OSError:
+            return
 
 
 def _kwargs_for(cls: Any, settings: dict[str, Any], stage: str, skip: Sequence[str] = (),

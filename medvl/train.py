@@ -51,6 +51,18 @@ STAGE_VERSION = stage_version(STAGE)  # derived from the train code (medvl/versi
 TOOLS = ("torch", "torchvision", "open_clip_torch", "timm", "webdataset")
 TRAIN_RECORD = "medvl_train.json"
 DATA_FORMATS = ("csv", "wds")
+#: open_clip_train's --precision choices (open_clip_train/params.py)
+PRECISIONS = ("amp", "amp_bf16", "amp_bfloat16", "bf16", "fp16", "pure_bf16", "pure_fp16", "fp32")
+#: the device types open_clip_train knows (open_clip_train/distributed.py is_device_available), each with an
+#: optional index (cuda:1); another name it only warns about and then fails on, or falls back to the CPU
+DEVICE_TYPES = ("cpu", "cuda", "mps", "npu")
+
+
+def device_problem(device: Any) -> str | None:
+    """Why `device` is no device open_clip_train trains on, or None."""
+    if isinstance(device, str) and re.fullmatch(rf"(?:{'|'.join(DEVICE_TYPES)})(?::\d+)?", device):
+        return None
+    return f"must be {', '.join(DEVICE_TYPES)} or one of them with an index (cuda:1), not {device!r}"
 
 
 

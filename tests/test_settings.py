@@ -112,3 +112,29 @@ def test_typed_values_are_checked_not_converted(tmp_path):
     parse, export = (pipe.settings_for(get_stage(n)) for n in ("parse", "export"))
     assert parse["timeout_s"] == 60 and type(parse["timeout_s"]) is int
     assert export["min_confidence"] == 1 and type(export["min_confidence"]) is int
+
+
+TRAIN = ["train", "{data}", "--out", "{new}/model"]
+
+
+@pytest.mark.parametrize("args, msg", [
+    ([*TRAIN, "--device", "tpu"], "stages.train.device: must be cpu, cuda, mps, npu"),
+    ([*TRAIN, "--precision", "bogus"], "stages.train.precision: must be one of amp,"),
+    ([*TRAIN, "--device", "cuda:x"], "not 'cuda:x'"),
+    (["export", "{new}/run", "--format", "parquet"], "formats must be csv and/or wds, not ['parquet']"),
+])
+def test_a_bad_stage_option_exits_2_and_writes_nothing(tmp_path, args, msg):
+    (tmp_path / "data").mkdir()
+    new = tmp_path / "new"
+    proc = subprocess.run([sys.executable, "-m", "medvl", *[a.format(data=tmp_path / "data", new=new) for a in args]],
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert msg in " ".join(proc.stderr.split()), proc.stderr
+    assert not new.exists()  # neither the run directory (run.json) nor its parent was made
+
+
+def test_every_device_open_clip_train_knows_passes():
+    from medvl.train import device_problem
+
+    assert [d for d in ("cpu", "cuda", "cuda:0", "cuda:12", "mps", "npu:1") if device_problem(d)] == []
+    assert all(device_problem(d) for d in ("tpu", "cuda:", "CPU", "cuda:1:2", 0, None))

@@ -31,11 +31,13 @@ def train_cmd(
     out: Optional[Path] = typer.Option(None, "--out", help="Model folder. Default: RUN_DIR/train/<variant> for a "
                                        "run's export, else runs/train (then also the run directory of the stage)."),
     workers: int = typer.Option(2, "--workers", min=0, help="Data loader workers per process."),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N, mps or npu."),
     gpus: int = typer.Option(1, "--gpus", min=1, help="Processes/GPUs: >1 runs torchrun --nproc_per_node N."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1,
                                           help="CPU threads per process (OMP_NUM_THREADS); 1 is fastest on a busy machine."),
-    precision: Optional[str] = typer.Option(None, "--precision", help="Default: fp32 on cpu, amp on cuda."),
+    precision: Optional[str] = typer.Option(None, "--precision", help="open_clip_train's: amp, amp_bf16, "
+                                            "amp_bfloat16, bf16, fp16, pure_bf16, pure_fp16 or fp32. Default: fp32 "
+                                            "on cpu, amp on cuda."),
     val_frequency: int = typer.Option(1, "--val-frequency", help="Validate every N epochs; 0: never."),
     print_command: bool = typer.Option(False, "--print-command", help="Only print the open_clip_train command."),
     force: bool = typer.Option(False, "--force", help="Train again from scratch even when done with the same "

@@ -87,6 +87,13 @@ def _resolve_train(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
     if steps is not None and "epochs" in settings:
         raise MedvlError("stage train: give steps or epochs, not both")
     validate_model(train_settings_model(), settings, "stages.train")
+    from medvl.train import DATA_FORMATS, PRECISIONS, device_problem
+
+    if (problem := device_problem(settings.get("device", "cpu"))) is not None:
+        raise MedvlError(f"stages.train.device: {problem}")
+    if settings.get("precision") is not None and settings["precision"] not in PRECISIONS:
+        raise MedvlError(f"stages.train.precision: must be one of {', '.join(PRECISIONS)} (open_clip_train's), "
+                         f"not {settings['precision']!r}")
     if settings.get("data_dir") is not None and settings.get("variants") is not None:
         raise MedvlError("stage train: give data_dir (a data folder of no run) or variants (of the run's "
                          "export), not both")
@@ -94,8 +101,6 @@ def _resolve_train(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
         if key in settings and (not isinstance(settings[key], str) or not settings[key].strip()):
             raise MedvlError(f"stage train: {key} must be a folder path (relative to RUN_DIR or absolute), "
                              f"not {settings[key]!r}")
-    from medvl.train import DATA_FORMATS
-
     if settings.get("data_format", "csv") not in DATA_FORMATS:
         raise MedvlError(f"stage train: data_format must be one of {', '.join(DATA_FORMATS)}, "
                          f"not {settings['data_format']!r}")
