@@ -87,6 +87,8 @@ def test_cli_run_exits_2_on_a_typo_before_anything_runs(tmp_path):
     ("parse", "ocr: sometimes", "ocr", "Input should be 'auto', 'always' or 'never', not 'sometimes'"),
     ("align", "crop_missing: maybe", "crop_missing", "Input should be a valid boolean, not 'maybe'"),
     ("split", "shard_size: '8'", "shard_size", "Input should be a valid integer, not '8'"),
+    ("align", "concurrency: '4'", "concurrency", "Input should be a valid integer, not '4'"),
+    ("judge", "timeout_s: soon", "timeout_s", "Input should be a valid number, not 'soon'"),
     ("split", "mode: xml", "mode", "Input should be 'json_schema', 'tools' or 'json', not 'xml'"),
 ])
 def test_an_ill_typed_value_in_a_stage_section_fails_before_work_starts(tmp_path, section, bad, key, reason):

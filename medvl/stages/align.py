@@ -24,7 +24,11 @@ def _resolve_align(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
     from medvl.align import AlignSettings
     from medvl.registry import ALIGNERS
 
+    from medvl.llm.client import LLMSettings
+    from medvl.settings import check_types
+
     llm_kw = {k: raw[k] for k in ALIGN_LLM_KEYS if k in raw and k not in ("url", "model", "llm_dead")}
+    check_types(LLMSettings, llm_kw, "stages.align")  # the LLM client's settings: types as LLMSettings's
     kw = _kwargs_for(AlignSettings, {k: v for k, v in raw.items() if k not in ALIGN_LLM_KEYS}, "align",
                      skip=("force",))
     try:

@@ -35,6 +35,10 @@ def _resolve_judge(config: RunConfig, raw: dict[str, Any]) -> dict[str, Any]:
     if bad:
         raise MedvlError(f"stage judge: what must be among {', '.join(WHATS)}, not {bad}")
     _kwargs_for(JudgeSettings, settings, "judge", also=("what", "cache", "client", *JUDGE_LLM_KEYS))
+    from medvl.llm.client import LLMSettings
+    from medvl.settings import check_types
+
+    check_types(LLMSettings, {k: v for k, v in raw.items() if k in JUDGE_LLM_KEYS}, "stages.judge")
     if "judge" in settings:
         from medvl.registry import JUDGES
 
