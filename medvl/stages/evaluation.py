@@ -67,7 +67,7 @@ def _models(ctx: StageContext) -> dict[str, Path]:
     """label -> checkpoint (file or train folder) of each model to evaluate."""
     s = ctx.settings
     if s.get("checkpoints"):
-        return {label: Path(p) for label, p in s["checkpoints"].items()}
+        return {label: (ctx.run.path / p).resolve() for label, p in s["checkpoints"].items()}  # relative: to RUN_DIR
     trained = _stage_outputs(ctx, "train")
     names = s.get("models") or [v for v in VARIANTS if v in trained]
     missing = [v for v in names if v not in trained]
@@ -81,7 +81,7 @@ def _models(ctx: StageContext) -> dict[str, Path]:
 
 def _data_dir(ctx: StageContext) -> Path:
     if ctx.settings.get("data_dir"):
-        return Path(ctx.settings["data_dir"])
+        return (ctx.run.path / ctx.settings["data_dir"]).resolve()
     exported = _stage_outputs(ctx, "export")
     if "aligned" not in exported:
         raise MedvlError("eval: needs the aligned export (its test split is the test set; stage export)")
@@ -96,10 +96,10 @@ def _external(ctx: StageContext) -> dict[str, Any] | None:
 
     s, ident = ctx.settings, {}
     if s.get("checkpoints"):
-        ident["checkpoints"] = {label: checkpoint_stamp(p) for label, p in sorted(s["checkpoints"].items())}
+        ident["checkpoints"] = {label: checkpoint_stamp(p) for label, p in sorted(_models(ctx).items())}
     if s.get("data_dir"):
         names = ["manifest.json", f"{s['split']}.csv", *(m.format(split=s["split"]) for m in METADATA_CANDIDATES)]
-        ident["data_dir"] = data_identity(s["data_dir"], names)
+        ident["data_dir"] = data_identity(_data_dir(ctx), names)
     return ident or None
 
 

@@ -84,7 +84,8 @@ def _llm(ctx_settings: dict[str, Any], run: Any) -> Any:
 
     s = ctx_settings
     cache = s.get("cache", True)
-    cache_path = (Path(cache) if isinstance(cache, str) else run.file(".cache/llm.sqlite")) if cache else None
+    # a relative cache path is inside the run (as before the judge's units moved to the engine), not the cwd
+    cache_path = ((run.path / cache) if isinstance(cache, str) else run.file(".cache/llm.sqlite")) if cache else None
     return LLMSettings(url=s["url"], model=s["model"], cache_path=cache_path,
                        **{k: s[k] for k in JUDGE_LLM_KEYS if k in s})
 

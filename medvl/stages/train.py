@@ -118,7 +118,7 @@ def _jobs(ctx: StageContext) -> list[tuple[str, Path, str]]:
     """(output key, DATA_DIR, model folder relative to RUN_DIR or absolute) of each model to train."""
     s = ctx.settings
     if s.get("data_dir"):
-        return [(DATA_DIR_KEY, Path(s["data_dir"]), s.get("out", f"train/{DATA_DIR_KEY}"))]
+        return [(DATA_DIR_KEY, (ctx.run.path / s["data_dir"]).resolve(), s.get("out", f"train/{DATA_DIR_KEY}"))]
     exported = _stage_outputs(ctx, "export")
     variants = s.get("variants") or [v for v in VARIANTS if v in exported]
     if not variants:
@@ -148,7 +148,7 @@ def _external(ctx: StageContext) -> dict[str, Any] | None:
 
     ident: dict[str, Any] = {}
     if ctx.settings.get("data_dir"):
-        ident["data_dir"] = train_data_identity(_config(ctx, Path(ctx.settings["data_dir"]), "."))
+        ident["data_dir"] = train_data_identity(_config(ctx, (ctx.run.path / ctx.settings["data_dir"]).resolve(), "."))
     if ctx.settings.get("pretrained"):
         ident["pretrained"] = checkpoint_stamp(ctx.settings["pretrained"])
     return ident or None
