@@ -25,6 +25,15 @@ def test_suggest_names_the_nearest_key_or_nothing():
         check_keys({"paperz": 3}, {"papers", "seed"}, "stages.x")
 
 
+def _parse_only_error(tmp_path, name: str, section: str, body: str) -> str:
+    """The error of a parse-only run whose config file `name` has `{body}` in stages.<section>."""
+    cfg_file = tmp_path / name
+    cfg_file.write_text(f"inputs: {{pdfs: {tmp_path}}}\nstages:\n  parse: {{}}\n  {section}: {{{body}}}\n")
+    with pytest.raises(MedvlError) as err:
+        Pipeline(load_config(cfg_file), tmp_path / "run", only=["parse"]).run_all()
+    return str(err.value)
+
+
 @pytest.mark.parametrize("section, typo, near", [
     ("report", "fromat: md", "format"),
     ("synth", "paperz: 3", "papers"),
@@ -33,14 +42,9 @@ def test_suggest_names_the_nearest_key_or_nothing():
     ("split", "spliter: rules", "splitter"),
 ])
 def test_a_typo_in_any_section_fails_before_work_starts(tmp_path, section, typo, near):
-    cfg_file = tmp_path / "typo.yaml"
     # the typo is in a stage this invocation does not even run (--stages parse): it still fails first
-    cfg_file.write_text(f"inputs: {{pdfs: {tmp_path}}}\nstages:\n  parse: {{}}\n  {section}: {{{typo}}}\n")
+    msg = _parse_only_error(tmp_path, "typo.yaml", section, typo)
     run_dir = tmp_path / "run"
-    pipe = Pipeline(load_config(cfg_file), run_dir, only=["parse"])
-    with pytest.raises(MedvlError) as err:
-        pipe.run_all()
-    msg = str(err.value)
     key = typo.split(":")[0]
     assert "typo.yaml" in msg and f"stages.{section}.{key}" in msg and f"did you mean '{near}'" in msg, msg
     assert not (run_dir / "run.json").exists() and not (run_dir / ".parts").exists()  # nothing ran
@@ -92,13 +96,9 @@ def test_cli_run_exits_2_on_a_typo_before_anything_runs(tmp_path):
     ("split", "mode: xml", "mode", "Input should be 'json_schema', 'tools' or 'json', not 'xml'"),
 ])
 def test_an_ill_typed_value_in_a_stage_section_fails_before_work_starts(tmp_path, section, bad, key, reason):
-    cfg_file = tmp_path / "typed.yaml"
-    cfg_file.write_text(f"inputs: {{pdfs: {tmp_path}}}\nstages:\n  parse: {{}}\n  {section}: {{{bad}}}\n")
+    msg = _parse_only_error(tmp_path, "typed.yaml", section, bad)
+    assert f"typed.yaml: stages.{section}.{key}: {reason}" in msg, msg
     run_dir = tmp_path / "run"
-    pipe = Pipeline(load_config(cfg_file), run_dir, only=["parse"])
-    with pytest.raises(MedvlError) as err:
-        pipe.run_all()
-    assert f"typed.yaml: stages.{section}.{key}: {reason}" in str(err.value), str(err.value)
     assert not run_dir.exists() or not any(run_dir.iterdir())  # nothing ran, nothing written
 
 
