@@ -87,8 +87,9 @@ _POS_START_RE = re.compile(rf"(?P<lab>{_POS_PHRASE}(?:\s*(?:,|and|&)\s*{_POS_PHR
                            re.I)
 
 # prose positional panels: "The left panel shows ... and the right panel shows ..."
+# (the letter first, "\b" as a look-behind: a leading "\b" made re try every offset instead of scanning for T/I)
 _POS_PROSE_RE = re.compile(
-    rf"\b(?:[Tt]he|[Ii]n\s+the)\s+(?P<lab>{_POS_WORD}(?:[\s\-]+{_POS_WORD})?)\s+(?:panels?|images?|rows?|columns?)"
+    rf"[TtIi](?<!\w.)(?:(?<=[Tt])he|(?<=[Ii])n\s+the)\s+(?P<lab>{_POS_WORD}(?:[\s\-]+{_POS_WORD})?)\s+(?:panels?|images?|rows?|columns?)"
     r"(?P<term>\s*,\s*|\s+)(?=(?:shows?|depicts?|illustrates?|displays?|presents?|demonstrates?|contains?|"
     r"is|are|gives?|plots?)\b|(?<=,\s))")
 # a label inside an annotation: "(arrow, A)", "(arrows in A and B)", "(A, arrowheads)", "(A and B, respectively)"
@@ -169,6 +170,7 @@ _SENT_END_RE = re.compile(r"[.!?;](?:[\)\]\u201d\"']?\s+(?=[A-Z0-9(\[\u201c\"\u2
 _ABBREV_WORDS = ("Fig", "Figs", "e.g", "i.e", "et al", "vs", "approx", "ca", "no", "No", "Dr", "St", "Ref", "cf")
 
 
+@lru_cache(maxsize=1024)  # asked again for the same full stop by _clause_starts and _find_sentence_bounds
 def _abbrev_end(s: str, end: int) -> bool:
     """_ABBREV_END_RE matches s[:end] (which ends with '.') at its end: one of its words or a capital before
     the stop (checked with str methods first), then the regex from where its longest match would start."""
@@ -231,7 +233,7 @@ _REF_VERB_RE = re.compile(r"^\s*(?:is|are|was|were|shows?|showed|indicates?|repr
                           r"remains?|remained|became|becomes?|appears?|appeared)\b", re.I)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Marker:
     start: int
     end: int
@@ -348,41 +350,58 @@ def _paren_candidates(text: str, depths: _Depths) -> list[_Marker]:
         content = text[i + 1:j]
         if not _PAREN_START_RE.match(content):
             continue  # "(n = 3)", "(5 μM)": every label, annotation or position starts with a letter
-        # "Panel (a) shows ..., and panel (b) ...": the word is part of the mark
-        pw = _PANEL_BEFORE_RE.search(text, max(0, i - 8), i) if "anel" in text[max(0, i - 8):i] else None
-        start = pw.start() if pw else i
-        bare = _BRACKET_RE.sub(" ", content)
-        flat = _SEE_PANEL_RE.sub("", bare)
-        low = flat.strip().lower()
-        if _PAREN_LIST_RE.match(flat):
-            items = [p for p in re.split(rf"[\s,&/;.{_D}]+|\band\b|\bor\b|\bto\b", low) if p]
-            if any(it in _ROMAN_MULTI for it in items):  # "(ii)", "(i-iv)", "(i, iii)"
-                out.append(_Marker(i, j + 1, [], "roman"))
-            else:
-                labels = expand_labels(flat)
-                if labels:
-                    upper = any(c.isupper() for c in flat)
-                    out.append(_Marker(start, j + 1, labels, "paren", upper=upper))
-        elif (am := (_ANNOT_PRE_RE.match(bare) or _ANNOT_POST_RE.match(bare)) if _may_be_annotation(bare) else None):
-            labels = expand_labels(am.group("lab"))
-            if labels and all(len(x) == 1 for x in labels):
-                upper = any(c.isupper() for c in am.group("lab"))
-                if "pre" in am.groupdict():
-                    # the mark is ", A)": "sinus (arrow, A)." leaves "sinus (arrow" to the panel's text
-                    out.append(_Marker(i + 1 + am.end("pre"), j + 1, labels, "paren", upper=upper, annot=True))
-                else:
-                    out.append(_Marker(i, j + 1, labels, "paren", upper=upper,
-                                       annot=am.group("word").lower() != "respectively"))
-        elif _PAREN_POS_RE.match(flat):
-            labels = [lab for part in re.split(r"\s*(?:,|\band\b|&)\s*", flat)
-                      if (lab := normalise_position(part))]
-            if labels:
-                out.append(_Marker(i, j + 1, labels, "pos"))
+        got = _paren_content_cached(content) if len(content) <= _CACHED_CONTENT else _paren_content(content)
+        if got is None:
+            continue
+        kind, labels, upper, pre, annot = got
+        if kind == "list":
+            # "Panel (a) shows ..., and panel (b) ...": the word is part of the mark
+            pw = _PANEL_BEFORE_RE.search(text, max(0, i - 8), i) if "anel" in text[max(0, i - 8):i] else None
+            kind, start = "paren", pw.start() if pw else i
+        else:
+            start = i if pre < 0 else i + 1 + pre
+        out.append(_Marker(start, j + 1, list(labels), kind, upper=upper, annot=annot))
     # a single "(i)"/"(v)" next to roman numerals is a roman numeral too
     if any(m.kind == "roman" for m in out):
         out = [m for m in out if not (m.kind == "paren" and len(m.labels) == 1
                                       and text[m.start + 1:m.end - 1].strip().lower() in _ROMAN_ALL)]
     return [m for m in out if m.kind != "roman"]
+
+
+_CACHED_CONTENT = 24  # short bracket contents ("A", "B-D", "arrow, C", "n = 3") recur from caption to caption
+_ROMAN_SPLIT_RE = re.compile(rf"[\s,&/;.{_D}]+|\band\b|\bor\b|\bto\b")
+_POS_SPLIT_RE = re.compile(r"\s*(?:,|\band\b|&)\s*")
+_POS_SPLIT_I_RE = re.compile(r"\s*(?:,|\band\b|&)\s*", re.I)
+
+
+def _paren_content(content: str) -> tuple | None:
+    """What a bracket's content labels, whatever the caption: (kind, labels, upper, offset of the label mark
+    after the annotation words or -1, annot), or None; kind "list" is a "paren" label list."""
+    bare = _BRACKET_RE.sub(" ", content)
+    flat = _SEE_PANEL_RE.sub("", bare)
+    if _PAREN_LIST_RE.match(flat):
+        items = [p for p in _ROMAN_SPLIT_RE.split(flat.strip().lower()) if p]
+        if any(it in _ROMAN_MULTI for it in items):  # "(ii)", "(i-iv)", "(i, iii)"
+            return "roman", (), False, -1, False
+        labels = expand_labels(flat)
+        return ("list", tuple(labels), any(c.isupper() for c in flat), -1, False) if labels else None
+    am = (_ANNOT_PRE_RE.match(bare) or _ANNOT_POST_RE.match(bare)) if _may_be_annotation(bare) else None
+    if am:
+        labels = expand_labels(am.group("lab"))
+        if not (labels and all(len(x) == 1 for x in labels)):
+            return None
+        upper = any(c.isupper() for c in am.group("lab"))
+        if "pre" in am.groupdict():
+            # the mark is ", A)": "sinus (arrow, A)." leaves "sinus (arrow" to the panel's text
+            return "paren", tuple(labels), upper, am.end("pre"), True
+        return "paren", tuple(labels), upper, -1, am.group("word").lower() != "respectively"
+    if _PAREN_POS_RE.match(flat):
+        labels = [lab for part in _POS_SPLIT_RE.split(flat) if (lab := normalise_position(part))]
+        return ("pos", tuple(labels), False, -1, False) if labels else None
+    return None
+
+
+_paren_content_cached = lru_cache(maxsize=4096)(_paren_content)
 
 
 _CLAUSE_END_RE = re.compile(r"[.;:!?][\)\]\u201d\"']?\s+")
@@ -477,7 +496,7 @@ def _bare_candidates(text: str, depths: _Depths, starts: list[int]) -> list[_Mar
                 continue
         pm = _POS_START_RE.match(text, s) if c in _POS_INITIALS else None
         if pm:
-            labels = [lab for part in re.split(r"\s*(?:,|\band\b|&)\s*", pm.group("lab"), flags=re.I)
+            labels = [lab for part in _POS_SPLIT_I_RE.split(pm.group("lab"))
                       if (lab := normalise_position(part))]
             if labels:
                 out.append(_Marker(s, pm.end(), labels, "pos"))
@@ -1375,12 +1394,17 @@ def _tail(text, bounds, i, m, a, b, give) -> None:
     # a scale bar after the last panel is that panel's when earlier panels state their own, or when it names
     # the panel ("Scale bar in B, 500 µm"); otherwise it is the whole figure's
     own_scale = _scale_bar_before(text, m.start) or any(
-        re.search(rf"\b(?:in|for)\s+(?:panels?\s+)?\(?{re.escape(lab)}\)?(?![\w\u2032'])", text[nb:b], re.I)
-        for lab in m.labels if len(lab) == 1)
+        _named_in_re(lab).search(text[nb:b]) for lab in m.labels if len(lab) == 1)
     give_sentences(text, bounds, nb, b, i, give, own_scale=own_scale, earlier=text[:m.start])
 
 
 _SCALE_RE = re.compile(r"\bscale\s*bars?\b", re.I)
+
+
+@lru_cache(maxsize=128)
+def _named_in_re(lab: str) -> re.Pattern:
+    """'in B', 'for panel (B)': a text that names panel `lab`."""
+    return re.compile(rf"\b(?:in|for)\s+(?:panels?\s+)?\(?{re.escape(lab)}\)?(?![\w\u2032'])", re.I)
 
 
 def _scale_bar_before(text: str, end: int) -> bool:
@@ -1397,7 +1421,24 @@ def _scale_bar_before(text: str, end: int) -> bool:
 @lru_cache(maxsize=32)
 def _full_bounds(text: str, bounds: tuple[int, ...]) -> tuple[int, ...]:
     """The bounds that are no ';' clause start (sentence starts): asked for three times per caption."""
-    return tuple(x for x in bounds if not _semicolon_bound(text, x))
+    semi = _semicolon_ends(text)
+    return tuple(x for x in bounds if x not in semi)
+
+
+@lru_cache(maxsize=8)
+def _semicolon_ends(text: str) -> frozenset[int]:
+    """Every `bnd` with _semicolon_bound(text, bnd): after each ';', its run of closing brackets and quotes,
+    then of spaces (a walk forward from the few ';' instead of a walk back from every bound)."""
+    out: set[int] = set()
+    n = len(text)
+    for q in _mark_offsets(text)[";"]:
+        k = q + 1
+        while k < n and text[k] in ")]\u201d\"'":
+            k += 1
+        while k < n and text[k].isspace():
+            k += 1
+        out.update(range(q + 1, k + 1))
+    return frozenset(out)
 
 
 def _semicolon_bound(text: str, bnd: int) -> bool:
@@ -1433,7 +1474,7 @@ def _is_key_chunk(chunk: str) -> bool:
 def _said_before(chunk: str, earlier: str) -> bool:
     """The first two words of `chunk` open a sentence or clause of `earlier` too: a statement each panel makes
     ("... One way ANOVA, ... (K, L). M ... One way ANOVA, ...") is the last panel's when it follows it."""
-    words = re.findall(r"[A-Za-z]+", chunk)[:2]
+    words = _ALPHA_RE.findall(chunk)[:2]
     if len(words) < 2:
         return False
     if not any(c in earlier for c in _FOLD_TO_ASCII):
@@ -1441,8 +1482,15 @@ def _said_before(chunk: str, earlier: str) -> bool:
         low = earlier.lower()
         if words[0].lower() not in low or words[1].lower() not in low:
             return False
-    pat = rf"(?:^|[.;:]\s+){re.escape(words[0])}\W+{re.escape(words[1])}\b"
-    return bool(re.search(pat, earlier, re.I))
+    return _opening_words_re(words[0], words[1]).search(earlier) is not None
+
+
+_ALPHA_RE = re.compile(r"[A-Za-z]+")
+
+
+@lru_cache(maxsize=256)
+def _opening_words_re(w0: str, w1: str) -> re.Pattern:
+    return re.compile(rf"(?:^|[.;:]\s+){re.escape(w0)}\W+{re.escape(w1)}\b", re.I)
 
 
 # the only characters that re.I matches with an ASCII letter other than its two cases (İ ı: i, ſ: s, K: k)
