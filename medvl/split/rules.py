@@ -891,6 +891,17 @@ def _mid_text_ok(text: str, i: int, terms: set[str]) -> re.Match | None:
 _LETTER_TOKEN_RE = re.compile(r"[A-Za-z](?<![\w'\u2032\u2019\-].)\b")
 _UPPER_TOKEN_RE = re.compile(r"[A-Z](?<![\w'\u2032\u2019\-].)\b")
 _LOWER_TOKEN_RE = re.compile(r"[a-z](?<![\w'\u2032\u2019\-].)\b")
+# the same after a space (a letter _sequence_fill looks at is at one of `starts` or after a space): re skips
+# to the spaces, far fewer than the letters
+_SPACED_TOKEN_RES = {None: re.compile(r"\s[A-Za-z]\b"), True: re.compile(r"\s[A-Z]\b"), False: re.compile(r"\s[a-z]\b")}
+
+
+def _letter_tokens(text: str, upper: bool | None, starts: set[int]) -> list[int]:
+    """Offsets of the one-letter tokens (of case `upper`) that are at one of `starts` or after a space."""
+    letter_re = _LETTER_TOKEN_RE if upper is None else _UPPER_TOKEN_RE if upper else _LOWER_TOKEN_RE
+    out = {s for s in starts if letter_re.match(text, s)}
+    out.update(m.start() + 1 for m in _SPACED_TOKEN_RES[upper].finditer(text))
+    return sorted(out)
 
 
 def _sequence_fill(text: str, marks: list[_Marker], depths: "_Depths") -> list[_Marker]:
@@ -917,9 +928,7 @@ def _sequence_fill(text: str, marks: list[_Marker], depths: "_Depths") -> list[_
     first_label = min((m.start for m in letters), default=len(text))
     terms = {m.pieces[0] for m in letters if m.kind == "bare" and m.pieces}
     # only letters of the labels' case can be taken: skip the articles "a" of an upper-case caption
-    letter_re = _LETTER_TOKEN_RE if upper is None else _UPPER_TOKEN_RE if upper else _LOWER_TOKEN_RE
-    for sm in letter_re.finditer(text):
-        i = sm.start()
+    for i in _letter_tokens(text, upper, starts):
         k = bisect_right(span_starts, i)
         if (k and reach[k - 1] > i) or depths[i] != 0:
             continue
@@ -1393,8 +1402,8 @@ def _tail(text, bounds, i, m, a, b, give) -> None:
     give(i, a, nb)
     # a scale bar after the last panel is that panel's when earlier panels state their own, or when it names
     # the panel ("Scale bar in B, 500 µm"); otherwise it is the whole figure's
-    own_scale = _scale_bar_before(text, m.start) or any(
-        _named_in_re(lab).search(text[nb:b]) for lab in m.labels if len(lab) == 1)
+    letters = tuple(lab for lab in m.labels if len(lab) == 1)
+    own_scale = _scale_bar_before(text, m.start) or bool(letters and _named_in_re(letters).search(text[nb:b]))
     give_sentences(text, bounds, nb, b, i, give, own_scale=own_scale, earlier=text[:m.start])
 
 
@@ -1402,9 +1411,11 @@ _SCALE_RE = re.compile(r"\bscale\s*bars?\b", re.I)
 
 
 @lru_cache(maxsize=128)
-def _named_in_re(lab: str) -> re.Pattern:
-    """'in B', 'for panel (B)': a text that names panel `lab`."""
-    return re.compile(rf"\b(?:in|for)\s+(?:panels?\s+)?\(?{re.escape(lab)}\)?(?![\w\u2032'])", re.I)
+def _named_in_re(labels: tuple[str, ...]) -> re.Pattern:
+    """'in B', 'for panel (B)': a text that names one of the panels `labels`; the first letter before the
+    look-behind that stands for "\b" (re then scans for i/f instead of trying every offset)."""
+    labs = "|".join(map(re.escape, labels))
+    return re.compile(rf"[if](?<!\w.)(?:(?<=i)n|(?<=f)or)\s+(?:panels?\s+)?\(?(?:{labs})\)?(?![\w\u2032'])", re.I)
 
 
 def _scale_bar_before(text: str, end: int) -> bool:
@@ -1431,13 +1442,15 @@ def _semicolon_ends(text: str) -> frozenset[int]:
     then of spaces (a walk forward from the few ';' instead of a walk back from every bound)."""
     out: set[int] = set()
     n = len(text)
-    for q in _mark_offsets(text)[";"]:
+    q = text.find(";")  # (not _mark_offsets: `text` is the blanked caption of _segments, a new string)
+    while q >= 0:
         k = q + 1
         while k < n and text[k] in ")]\u201d\"'":
             k += 1
         while k < n and text[k].isspace():
             k += 1
         out.update(range(q + 1, k + 1))
+        q = text.find(";", q + 1)
     return frozenset(out)
 
 
@@ -1482,15 +1495,19 @@ def _said_before(chunk: str, earlier: str) -> bool:
         low = earlier.lower()
         if words[0].lower() not in low or words[1].lower() not in low:
             return False
-    return _opening_words_re(words[0], words[1]).search(earlier) is not None
+    at_start, after_stop = _opening_words_re(words[0], words[1])
+    return at_start.match(earlier) is not None or after_stop.search(earlier) is not None
 
 
 _ALPHA_RE = re.compile(r"[A-Za-z]+")
 
 
 @lru_cache(maxsize=256)
-def _opening_words_re(w0: str, w1: str) -> re.Pattern:
-    return re.compile(rf"(?:^|[.;:]\s+){re.escape(w0)}\W+{re.escape(w1)}\b", re.I)
+def _opening_words_re(w0: str, w1: str) -> tuple[re.Pattern, re.Pattern]:
+    """r"(?:^|[.;:]\s+)w0\W+w1\b" (re.I) as two patterns: the second opens with a class, which re scans for,
+    where the "^" branch made it try every offset."""
+    words = rf"{re.escape(w0)}\W+{re.escape(w1)}\b"
+    return re.compile(words, re.I), re.compile(rf"[.;:]\s+{words}", re.I)
 
 
 # the only characters that re.I matches with an ASCII letter other than its two cases (İ ı: i, ſ: s, K: k)
