@@ -170,7 +170,6 @@ _SENT_END_RE = re.compile(r"[.!?;](?:[\)\]\u201d\"']?\s+(?=[A-Z0-9(\[\u201c\"\u2
 _ABBREV_WORDS = ("Fig", "Figs", "e.g", "i.e", "et al", "vs", "approx", "ca", "no", "No", "Dr", "St", "Ref", "cf")
 
 
-@lru_cache(maxsize=1024)  # asked again for the same full stop by _clause_starts and _find_sentence_bounds
 def _abbrev_end(s: str, end: int) -> bool:
     """_ABBREV_END_RE matches s[:end] (which ends with '.') at its end: one of its words or a capital before
     the stop (checked with str methods first), then the regex from where its longest match would start."""
@@ -407,31 +406,35 @@ _paren_content_cached = lru_cache(maxsize=4096)(_paren_content)
 _CLAUSE_END_RE = re.compile(r"[.;:!?][\)\]\u201d\"']?\s+")
 
 
-def _matches_at(pattern: re.Pattern, text: str, marks: str) -> list[re.Match]:
-    """pattern.finditer(text) for a pattern that opens with one of the characters `marks` and has none of them
-    after that: the pattern matched at each of their offsets (str.find is faster than re's class scan)."""
-    out = []
-    for i in _offsets(text, marks):
-        m = pattern.match(text, i)
-        if m:
-            out.append(m)
-    return out
-
-
 def _clause_starts(text: str) -> list[int]:
+    return list(_punctuation_scan(text)[0])
+
+
+_INITIAL_STOP_RE = re.compile(r"[.;:!?]\s+[A-Za-z]\.$")
+
+
+@lru_cache(maxsize=8)
+def _punctuation_scan(text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(clause starts, sentence bounds): one walk over the caption's .;:!? marks for both, each full stop's
+    abbreviation test made once (a sentence end is always a clause end: _SENT_END_RE's matches are
+    _CLAUSE_END_RE's)."""
     starts = [0]
     fm = _FIG_PREFIX_RE.match(text)
     if fm:
         starts.append(fm.end())
-    for m in _matches_at(_CLAUSE_END_RE, text, ".;:!?"):
+    bounds = [0]
+    for q in _offsets(text, ".;:!?"):
+        m = _CLAUSE_END_RE.match(text, q)
+        if not m:
+            continue
+        abbrev = text[q] == "." and _abbrev_end(text, q + 1)
         # (a match of _ABBREV_END_RE is 7 characters at most: searching from there finds the same)
-        if text[m.start()] == "." and _abbrev_end(text, m.start() + 1):
-            # "Fig. 2", "e.g. A" and single initials are no sentence end, except "A. Text" labels
-            before = text[max(0, m.start() - 6): m.start() + 1]
-            if not (m.start() == 1 or re.search(r"[.;:!?]\s+[A-Za-z]\.$", before)):
-                continue
-        starts.append(m.end())
-    return sorted(set(starts))
+        # "Fig. 2", "e.g. A" and single initials are no sentence end, except "A. Text" labels
+        if not abbrev or q == 1 or _INITIAL_STOP_RE.search(text[max(0, q - 6): q + 1]):
+            starts.append(m.end())
+        if text[q] != ":":
+            _sentence_bound(text, q, abbrev, bounds)
+    return tuple(sorted(set(starts))), tuple(bounds)
 
 
 # "C: cytoplasm; N: nucleus", "D, nucleus; L, lipid droplet": a key of letters that name structures
@@ -1021,41 +1024,41 @@ def _sentence_bounds(text: str) -> list[int]:
     return list(_sentence_bounds_cached(text))
 
 
-@lru_cache(maxsize=32)
 def _sentence_bounds_cached(text: str) -> tuple[int, ...]:
-    return tuple(_find_sentence_bounds(text))
+    return _punctuation_scan(text)[1]
 
 
 def _find_sentence_bounds(text: str) -> list[int]:
-    out = [0]
-    for m in _matches_at(_SENT_END_RE, text, ".!?;"):
-        st = m.start() + 1  # the gap after the punctuation mark
-        # (text[st - 1] is the mark: the 12 characters before st end with it, no bracket or quote to strip)
-        if text[st - 1] == "." and _abbrev_end(text, st):
-            before = text[max(0, st - 12): st]
-            # a single capital is an initial ("E. coli", "J. Smith"), unless it ends a phrase ("genotypes
-            # A to D. (B) ...", "shown in B. Dots ...") and the next sentence does not go on in lowercase
-            nxt = text[m.end():m.end() + 1]
-            if not (_AFTER_WORD_INITIAL_RE.search(before) and not nxt.islower()):
-                continue
-        if text[st - 1:st] == ";" or text[st:st + 1] == ";":
-            # "(mean ± s.d.; n = 35)": a ';' inside a parenthesis ends no clause
-            seg = text[out[-1]:st]
-            if seg.count("(") > seg.count(")"):
-                continue
-        out.append(m.end())
-    return out
+    return list(_punctuation_scan(text)[1])
+
+
+def _sentence_bound(text: str, q: int, abbrev: bool, out: list[int]) -> None:
+    """Append the sentence start after the mark at `q` to `out` when it ends a sentence or ';' clause
+    (`abbrev`: a full stop _abbrev_end takes for an abbreviation's)."""
+    m = _SENT_END_RE.match(text, q)
+    if not m:
+        return
+    st = q + 1  # the gap after the punctuation mark
+    # (text[st - 1] is the mark: the 12 characters before st end with it, no bracket or quote to strip)
+    if abbrev:
+        before = text[max(0, st - 12): st]
+        # a single capital is an initial ("E. coli", "J. Smith"), unless it ends a phrase ("genotypes
+        # A to D. (B) ...", "shown in B. Dots ...") and the next sentence does not go on in lowercase
+        nxt = text[m.end():m.end() + 1]
+        if not (_AFTER_WORD_INITIAL_RE.search(before) and not nxt.islower()):
+            return
+    if text[st - 1:st] == ";" or text[st:st + 1] == ";":
+        # "(mean ± s.d.; n = 35)": a ';' inside a parenthesis ends no clause
+        seg = text[out[-1]:st]
+        if seg.count("(") > seg.count(")"):
+            return
+    out.append(m.end())
 
 
 def _last_bound(bounds: list[int], lo: int, hi: int) -> int | None:
-    """Last sentence start in (lo, hi]."""
-    best = None
-    for b in bounds:
-        if lo < b <= hi:
-            best = b
-        elif b > hi:
-            break
-    return best
+    """Last sentence start in (lo, hi] (`bounds` ascending, as every list of bounds here is)."""
+    k = bisect_right(bounds, hi)
+    return bounds[k - 1] if k and bounds[k - 1] > lo else None
 
 
 # "before (A) and after (B) inhalation": connector + one preposition between a postfix mark and the next
@@ -1377,10 +1380,9 @@ def _same_sentence_words(text: str, a: int, b: int) -> bool:
 
 
 def _first_bound_after(bounds: list[int], a: int, hi: int) -> int:
-    for bnd in bounds:
-        if a < bnd <= hi:
-            return bnd
-    return hi
+    """First sentence start in (a, hi], else `hi` (`bounds` ascending)."""
+    k = bisect_right(bounds, a)
+    return bounds[k] if k < len(bounds) and bounds[k] <= hi else hi
 
 
 def _tail(text, bounds, i, m, a, b, give) -> None:
@@ -1421,12 +1423,15 @@ def _named_in_re(labels: tuple[str, ...]) -> re.Pattern:
 def _scale_bar_before(text: str, end: int) -> bool:
     """_SCALE_RE.search(text, 0, end), searched from one before the first "cale" of the lower-cased text (no
     character but C/c, A/a, L/l, E/e folds to c, a, l, e under re.I; when lower() changed the length, offsets
-    differ and the whole text is searched)."""
-    low = text.lower()
-    q = low.find("cale")
-    if q < 0:
+    differ and the whole text is searched: only U+0130 lowers to two characters). The first "cale" is found
+    with a class scan, not by lower-casing the caption."""
+    q = _CALE_RE.search(text)
+    if q is None:
         return False
-    return _SCALE_RE.search(text, max(0, q - 1) if len(low) == len(text) else 0, end) is not None
+    return _SCALE_RE.search(text, 0 if "\u0130" in text else max(0, q.start() - 1), end) is not None
+
+
+_CALE_RE = re.compile(r"[cC][aA][lL][eE]")  # what lower() turns into "cale" (no other character lowers to c/a/l/e)
 
 
 @lru_cache(maxsize=32)
