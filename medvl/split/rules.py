@@ -45,6 +45,7 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Callable
 
 from medvl.records import Subcaption
 from medvl.split.labels import DASHES, SHARED, expand_labels, normalise_position
@@ -1405,7 +1406,10 @@ def _tail(text, bounds, i, m, a, b, give) -> None:
     # a scale bar after the last panel is that panel's when earlier panels state their own, or when it names
     # the panel ("Scale bar in B, 500 µm"); otherwise it is the whole figure's
     letters = tuple(lab for lab in m.labels if len(lab) == 1)
-    own_scale = _scale_bar_before(text, m.start) or bool(letters and _named_in_re(letters).search(text[nb:b]))
+
+    def own_scale() -> bool:  # asked only about a sentence that opens with a scale bar (two caption scans)
+        return _scale_bar_before(text, m.start) or bool(letters and _named_in_re(letters).search(text[nb:b]))
+
     give_sentences(text, bounds, nb, b, i, give, own_scale=own_scale, earlier=text[:m.start])
 
 
@@ -1519,10 +1523,12 @@ def _opening_words_re(w0: str, w1: str) -> tuple[re.Pattern, re.Pattern]:
 _FOLD_TO_ASCII = ("\u0130", "\u0131", "\u017f", "\u212a")
 
 
-def give_sentences(text, bounds, a, b, owner, give, own_scale: bool = False, earlier: str = "") -> None:
+def give_sentences(text, bounds, a, b, owner, give, own_scale: Callable[[], bool] | None = None,
+                   earlier: str = "") -> None:
     """Give the sentences in [a, b) to `owner` until the first whole-figure one; it and all after it go to
     "_shared".  A sentence is whole-figure when one of its ";" clauses is ("Images are MIPs; scale bars,
-    10 µm.", "Two-way ANOVA; ****P < 0.0001."), unless an earlier panel made the same statement."""
+    10 µm.", "Two-way ANOVA; ****P < 0.0001."), unless an earlier panel made the same statement; a scale
+    bar sentence is the owner's when `own_scale()` says so."""
     if b <= a:
         return
     cuts = [x for x in bounds if a < x < b]
@@ -1538,7 +1544,8 @@ def give_sentences(text, bounds, a, b, owner, give, own_scale: bool = False, ear
             for s, e in sentence:
                 chunk = text[s:e].strip()
                 if _WHOLE_FIGURE_RE.match(chunk) or _is_key_chunk(chunk):
-                    if not (own_scale and _SCALE_RE.match(chunk)) and not (earlier and _said_before(chunk, earlier)):
+                    if not (own_scale and _SCALE_RE.match(chunk) and own_scale()) \
+                            and not (earlier and _said_before(chunk, earlier)):
                         whole = True
                         break
         for s, e in sentence:
