@@ -183,6 +183,8 @@ def _abbrev_end(s: str, end: int) -> bool:
 _AFTER_WORD_INITIAL_RE = re.compile(r"\b[a-z]{2,}\s+[A-Z]\.$")
 _ABBREV_END_RE = re.compile(r"(?:\b(?:Fig|Figs|e\.g|i\.e|et al|vs|approx|ca|no|No|Dr|St|Ref|cf)|\b[A-Z])\.$")
 _LEAD_JUNK_RE = re.compile(r"^(?:[\s,;:.\)\]}]|and\b|or\b|while\b|whereas\b|but\b|however\b|vs\b\.?|versus\b)+", re.I)
+# the characters a _LEAD_JUNK_RE match of a stripped text opens with (re.I folds none but ASCII onto these)
+_LEAD_JUNK_FIRST = frozenset(",;:.)]}aAoOwWbBhHvV")
 _TRAIL_JUNK_RE = re.compile(r"(?:[\s,;:(\[{]|\band|\bor|\bwhile|\bwhereas|\bboth|\beither)+$", re.I)
 _WHOLE_FIGURE_RE = re.compile(
     r"^(?:scale\s*bars?|bars?\s*[=:,]|data\s+(?:are|were|represent|shown|is)|values\s+(?:are|were|represent)|"
@@ -903,9 +905,9 @@ _SPACED_TOKEN_RES = {None: re.compile(r"\s[A-Za-z]\b"), True: re.compile(r"\s[A-
 def _letter_tokens(text: str, upper: bool | None, starts: set[int]) -> list[int]:
     """Offsets of the one-letter tokens (of case `upper`) that are at one of `starts` or after a space."""
     letter_re = _LETTER_TOKEN_RE if upper is None else _UPPER_TOKEN_RE if upper else _LOWER_TOKEN_RE
-    out = {s for s in starts if letter_re.match(text, s)}
-    out.update(m.start() + 1 for m in _SPACED_TOKEN_RES[upper].finditer(text))
-    return sorted(out)
+    out = [m.start() + 1 for m in _SPACED_TOKEN_RES[upper].finditer(text)]
+    more = [s for s in starts if letter_re.match(text, s) and s not in out]
+    return sorted(out + more) if more else out
 
 
 def _sequence_fill(text: str, marks: list[_Marker], depths: "_Depths") -> list[_Marker]:
@@ -1141,7 +1143,7 @@ def _clean(piece: str) -> str:
     prev = None
     while prev != s:
         prev = s
-        lead = _LEAD_JUNK_RE.match(s)
+        lead = _LEAD_JUNK_RE.match(s) if s[:1] in _LEAD_JUNK_FIRST else None
         if lead:
             s = s[lead.end():].strip()
         # the $-anchored pattern is tried at every offset: look at the end only (junk is a few words)
