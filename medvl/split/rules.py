@@ -90,7 +90,8 @@ _POS_START_RE = re.compile(rf"(?P<lab>{_POS_PHRASE}(?:\s*(?:,|and|&)\s*{_POS_PHR
 # prose positional panels: "The left panel shows ... and the right panel shows ..."
 # (the letter first, "\b" as a look-behind: a leading "\b" made re try every offset instead of scanning for T/I)
 _POS_PROSE_RE = re.compile(
-    rf"[TtIi](?<!\w.)(?:(?<=[Tt])he|(?<=[Ii])n\s+the)\s+(?P<lab>{_POS_WORD}(?:[\s\-]+{_POS_WORD})?)\s+(?:panels?|images?|rows?|columns?)"
+    rf"[TtIi](?<!\w.)(?:(?<=[Tt])he|(?<=[Ii])n\s+the)\s+(?P<lab>{_POS_WORD}(?:[\s\-]+{_POS_WORD})?)\s+"
+    r"(?:panels?|images?|rows?|columns?)"
     r"(?P<term>\s*,\s*|\s+)(?=(?:shows?|depicts?|illustrates?|displays?|presents?|demonstrates?|contains?|"
     r"is|are|gives?|plots?)\b|(?<=,\s))")
 # a label inside an annotation: "(arrow, A)", "(arrows in A and B)", "(A, arrowheads)", "(A and B, respectively)"
@@ -286,7 +287,7 @@ _MAX_PAREN_SPAN = 600  # a "(" closed further away than this is taken as unclose
 class _Depths:
     """Bracket depth at any offset: depth[i] is the depth before text[i] ('(' included), after it for ')'."""
 
-    __slots__ = ("pos", "after", "close", "closing", "opens", "rparens")
+    __slots__ = ("pos", "after", "close", "closing", "opens", "rparens", "open_before")
 
     def __init__(self, text: str):
         self.pos: list[int] = []
@@ -314,8 +315,11 @@ class _Depths:
                     closing.add(i)
         depth = 0
         pos, after = self.pos, self.after
+        self.open_before: dict[int, int] = {}  # paired opening bracket -> the depth before it
         for k, i in enumerate(offs):
             if paired[k]:
+                if opening[k]:
+                    self.open_before[i] = depth
                 depth = depth + 1 if opening[k] else depth - 1 if depth else 0
                 pos.append(i)
                 after.append(depth)
@@ -326,9 +330,10 @@ class _Depths:
         return j if 0 <= j - i < limit else -1
 
     def __getitem__(self, i: int) -> int:
+        d = self.open_before.get(i)
+        if d is not None:
+            return d  # an opening bracket: the depth before it
         k = bisect_right(self.pos, i)  # brackets at offsets <= i
-        if k and self.pos[k - 1] == i and self.after[k - 1] > (self.after[k - 2] if k > 1 else 0):
-            k -= 1  # an opening bracket: the depth before it
         return self.after[k - 1] if k else 0
 
 
@@ -653,7 +658,7 @@ def _drop_named_initials(text: str, up: list[_Marker], keep: list[_Marker]) -> l
     """'oxygen (O) atoms', 'microglia (M)', 'cortical bone (B) and marrow ...': a single letter in brackets
     that is the initial of the word before it names that thing when it skips letters of the sequence, or when
     another mark of that letter opens a clause (the panel's own label)."""
-    opening = {m.labels[0] for m in up + keep if len(m.labels) == 1 and _at_clause_start(text, m.start)}
+    opening: set[str] | None = None  # made when first needed (rare): a clause-start test of every mark
     out: list[_Marker] = []
     for m in sorted(up, key=lambda m: m.start):
         if _ONE_LETTER_PAREN_RE.fullmatch(text, m.start, m.end) and not _at_clause_start(text, m.start):
@@ -662,7 +667,12 @@ def _drop_named_initials(text: str, up: list[_Marker], keep: list[_Marker]) -> l
             if w and w[0].upper() == lab:
                 prev = [x for o in out + keep if o.start < m.start for x in o.labels if len(x) == 1]
                 due = chr(ord(max(prev)) + 1) if prev else "A"
-                if lab > due or lab in opening:
+                if lab > due:
+                    continue
+                if opening is None:
+                    opening = {o.labels[0] for o in up + keep
+                               if len(o.labels) == 1 and _at_clause_start(text, o.start)}
+                if lab in opening:
                     continue
         out.append(m)
     return out
@@ -899,7 +909,8 @@ _UPPER_TOKEN_RE = re.compile(r"[A-Z](?<![\w'\u2032\u2019\-].)\b")
 _LOWER_TOKEN_RE = re.compile(r"[a-z](?<![\w'\u2032\u2019\-].)\b")
 # the same after a space (a letter _sequence_fill looks at is at one of `starts` or after a space): re skips
 # to the spaces, far fewer than the letters
-_SPACED_TOKEN_RES = {None: re.compile(r"\s[A-Za-z]\b"), True: re.compile(r"\s[A-Z]\b"), False: re.compile(r"\s[a-z]\b")}
+_SPACED_TOKEN_RES = {None: re.compile(r"\s[A-Za-z]\b"), True: re.compile(r"\s[A-Z]\b"),
+                     False: re.compile(r"\s[a-z]\b")}
 
 
 def _letter_tokens(text: str, upper: bool | None, starts: set[int]) -> list[int]:
