@@ -1431,7 +1431,7 @@ _SCALE_RE = re.compile(r"\bscale\s*bars?\b", re.I)
 
 @lru_cache(maxsize=128)
 def _named_in_re(labels: tuple[str, ...]) -> re.Pattern:
-    """'in B', 'for panel (B)': a text that names one of the panels `labels`; the first letter before the
+    r"""'in B', 'for panel (B)': a text that names one of the panels `labels`; the first letter before the
     look-behind that stands for "\b" (re then scans for i/f instead of trying every offset)."""
     labs = "|".join(map(re.escape, labels))
     return re.compile(rf"[if](?<!\w.)(?:(?<=i)n|(?<=f)or)\s+(?:panels?\s+)?\(?(?:{labs})\)?(?![\w\u2032'])", re.I)
@@ -1526,7 +1526,7 @@ _ALPHA_RE = re.compile(r"[A-Za-z]+")
 
 @lru_cache(maxsize=256)
 def _opening_words_re(w0: str, w1: str) -> tuple[re.Pattern, re.Pattern]:
-    """r"(?:^|[.;:]\s+)w0\W+w1\b" (re.I) as two patterns: the second opens with a class, which re scans for,
+    r"""r"(?:^|[.;:]\s+)w0\W+w1\b" (re.I) as two patterns: the second opens with a class, which re scans for,
     where the "^" branch made it try every offset."""
     words = rf"{re.escape(w0)}\W+{re.escape(w1)}\b"
     return re.compile(words, re.I), re.compile(rf"[.;:]\s+{words}", re.I)
