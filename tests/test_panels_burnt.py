@@ -3,11 +3,15 @@ saying when the panels are unsure."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image, ImageDraw, ImageFont
 
 from medvl.parse import ParseSettings, parse_paper
+from medvl.pdf import ocr
 from medvl.pdf.figure_panels import panel_check
 from medvl.pdf.ocr import tesseract_version
 from medvl.pdf.panels import PanelBox
@@ -67,3 +71,37 @@ def test_burnt_in_white_on_dark_and_italic_letters_are_read(tmp_path: Path, lett
     # reading order: rows top to bottom, left to right; panels do not overlap
     for a, b in zip(f.panels, f.panels[1:]):
         assert (a.bbox[1] < b.bbox[1] - 20) or (abs(a.bbox[1] - b.bbox[1]) <= 20 and a.bbox[2] <= b.bbox[0] + 2)
+
+
+def _bracketed_charts() -> np.ndarray:
+    """Two line charts labelled "(a)" "(b)" whose tick labels run into the next chart (no
+    gutter), with bare "b" curve labels inside chart (a)."""
+    im = Image.new("RGB", (840, 300), "white")
+    d = ImageDraw.Draw(im)
+    big, mid, small = (ImageFont.load_default(size=s) for s in (20, 17, 13))
+    for x0, lab in ((0, "(a)"), (420, "(b)")):
+        d.text((x0 + 6, 8), lab, fill="black", font=big)
+        d.line([(x0 + 50, 40), (x0 + 50, 270), (x0 + 419, 270)], fill="black", width=2)
+        d.line([(float(x), 150 + 60 * np.sin(x / 17.0)) for x in np.linspace(x0 + 52, x0 + 419, 80)],
+               fill="black", width=2)
+        for t in range(5):
+            d.text((x0 + 60 + 80 * t, 276), str(10 * t), fill="black", font=small)
+    for x, y in ((160, 120), (260, 190)):
+        d.text((x, y), "b", fill="black", font=mid)
+    return np.asarray(im)
+
+
+@needs_tesseract
+def test_bracketed_letter_read_with_low_confidence_beats_a_bare_chart_label(monkeypatch):
+    # tesseract scored a real "(b)" 0 and a curve label "b" 93: with "(a)" read well, the
+    # figure's letters are bracketed, so the bracketed read is the anchor of B
+    real = ocr.ocr_candidates
+
+    def low_b(cands, **kw):
+        return [dataclasses.replace(r, conf=0.0) if r.raw.strip() == "(b)" else r for r in real(cands, **kw)]
+
+    monkeypatch.setattr(ocr, "ocr_candidates", low_b)
+    rgb = _bracketed_charts()
+    hits = {h.letter: h.bbox for h in ocr.find_letter_anchors(rgb, ["A", "B"])}
+    assert set(hits) == {"A", "B"}
+    assert hits["B"][0] > 420 and hits["B"][1] < 40  # the "(b)" over the right chart

@@ -567,6 +567,16 @@ def find_letter_anchors(rgb: np.ndarray, expected: list[str], timeout_s: float =
     cands = cands[:max(24, 6 * len(expected))]
     all_reads = ocr_candidates(cands, timeout_s=timeout_s)
     reads = [r for r in all_reads if r.letter in expected and r.conf >= ANCHOR_MIN_CONF and _single_letter(r.raw)]
+    if any(_bracketed(r.raw) for r in reads):
+        # one label style per figure: where a letter printed as "(a)" was read with confidence,
+        # the figure's letters are bracketed; a bracketed read of another letter counts at any
+        # confidence (tesseract scores "(b)" low) and replaces the bare reads of that letter (a
+        # curve or structure label "b" inside a chart); bare reads of other letters stay (a
+        # bracket cut off its letter)
+        bracketed = [r for r in all_reads if r.letter in expected and _bracketed(r.raw)]
+        have = {r.letter for r in bracketed}
+        reads = [r for r in reads if _bracketed(r.raw) or r.letter not in have]
+        reads += [r for r in bracketed if r not in reads]
     missing = [x for x in expected if x not in {r.letter for r in reads}]
     if missing and reads:
         # tesseract misreads a few glyphs inside a montage (a lone "C" as "Cc"): the tallest
@@ -621,6 +631,12 @@ def find_letter_anchors(rgb: np.ndarray, expected: list[str], timeout_s: float =
 
 def _core(raw: str) -> str:
     return "".join(ch for ch in raw if ch.isalpha())
+
+
+def _bracketed(raw: str) -> bool:
+    """A read printed as one letter in round brackets, "(a)"."""
+    t = raw.strip()
+    return len(t) == 3 and t[0] == "(" and t[2] == ")" and t[1].isalpha()
 
 
 def _single_letter(raw: str) -> bool:
