@@ -45,11 +45,23 @@ def settings(tmp_path: Path | None = None, **kw) -> LLMSettings:
     return LLMSettings(**base)
 
 
-def server_requests() -> float:
-    """vLLM's own count of finished requests (Prometheus /metrics)."""
+def server_counters() -> dict[str, float]:
+    """vLLM's own cumulative engine counters (Prometheus /metrics, summed over label sets)."""
     base = URL.rstrip("/").removesuffix("/v1")
-    text = httpx.get(f"{base}/metrics", timeout=10).text
-    return sum(float(m.group(1)) for m in re.finditer(r"^vllm:request_success_total\{[^}]*\} ([0-9.e+]+)$", text, re.M))
+    text = httpx.get(f"{base}/metrics", timeout=30).text
+    out: dict[str, float] = {}
+    for name, key in (("vllm:iteration_tokens_total_count", "iterations"),
+                      ("vllm:generation_tokens_total", "generated"),
+                      ("vllm:request_success_total", "finished")):
+        values = re.findall(rf"^{re.escape(name)}(?:\{{[^}}]*\}})? ([0-9.eE+]+)$", text, re.M)
+        assert values, f"{name} missing from {base}/metrics"
+        out[key] = sum(float(v) for v in values)
+    return out
+
+
+def server_requests() -> float:
+    """vLLM's own count of finished requests."""
+    return server_counters()["finished"]
 
 
 def assert_valid_or_fallback(row: SplitRow, caption: str) -> None:
@@ -149,19 +161,6 @@ def test_rerun_is_served_from_the_cache(tmp_path):
     again.close()
 
 
-def server_counters(base: str) -> dict[str, float]:
-    """Cumulative engine counters from vLLM's /metrics (summed over label sets)."""
-    text = httpx.get(f"{base}/metrics", timeout=30).text
-    out: dict[str, float] = {}
-    for name, key in (("vllm:iteration_tokens_total_count", "iterations"),
-                      ("vllm:generation_tokens_total", "generated"),
-                      ("vllm:request_success_total", "finished")):
-        values = re.findall(rf"^{re.escape(name)}(?:\{{[^}}]*\}})? ([0-9.eE+]+)$", text, re.M)
-        assert values, f"{name} missing from {base}/metrics"
-        out[key] = sum(float(v) for v in values)
-    return out
-
-
 @pytest.mark.slow
 def test_parallel_requests_run_together_on_the_server():
     # Batching is read from cumulative counters, not from sampling the running-requests gauge: on a loaded
@@ -170,13 +169,12 @@ def test_parallel_requests_run_together_on_the_server():
     # take at least one step per generated token; fewer steps than tokens means steps served several at once.
     llm = StructuredLLM(settings(concurrency=4))
     prompt = colour_prompt()
-    base = URL.rstrip("/").removesuffix("/v1")
-    before = server_counters(base)
+    before = server_counters()
     # distinct prompts (no prefix-cache shortcut) with free text, so that each request decodes for a while
     jobs = [(Prompt(**{**prompt.__dict__, "user": f"Describe colour number {i} in a long sentence.",
                        "params": {"temperature": 0.0, "max_tokens": 40}}), {}, Note, None) for i in range(4)]
     results = llm.call_many(jobs)
-    after = server_counters(base)
+    after = server_counters()
     delta = {k: after[k] - before[k] for k in after}
     assert len(results) == 4 and all(r.ok or r.error for r in results)
     assert llm.stats["max_inflight"] == 4  # the client had all four in flight
