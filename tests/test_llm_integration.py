@@ -10,11 +10,9 @@ Few captions and small max_tokens keep it quick on a CPU."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Literal
 
-import httpx
 import pytest
 from pydantic import ValidationInfo, field_validator
 
@@ -26,6 +24,7 @@ from medvl.records import SplitRow
 from medvl.split.llm import LLMSplitter, SplitAnswer, label_in_caption, rule_subcaptions, verbatim_pieces
 from medvl.split.rules import split_caption
 from tests.helpers.env import LLM_MODEL, LLM_URL, needs_llm
+from tests.helpers.vllm_metrics import server_counters, server_requests
 
 URL, MODEL = LLM_URL, LLM_MODEL
 
@@ -43,25 +42,6 @@ def settings(tmp_path: Path | None = None, **kw) -> LLMSettings:
                 cache_path=(tmp_path / "cache.sqlite") if tmp_path else None)
     base.update(kw)
     return LLMSettings(**base)
-
-
-def server_counters() -> dict[str, float]:
-    """vLLM's own cumulative engine counters (Prometheus /metrics, summed over label sets)."""
-    base = URL.rstrip("/").removesuffix("/v1")
-    text = httpx.get(f"{base}/metrics", timeout=30).text
-    out: dict[str, float] = {}
-    for name, key in (("vllm:iteration_tokens_total_count", "iterations"),
-                      ("vllm:generation_tokens_total", "generated"),
-                      ("vllm:request_success_total", "finished")):
-        values = re.findall(rf"^{re.escape(name)}(?:\{{[^}}]*\}})? ([0-9.eE+]+)$", text, re.M)
-        assert values, f"{name} missing from {base}/metrics"
-        out[key] = sum(float(v) for v in values)
-    return out
-
-
-def server_requests() -> float:
-    """vLLM's own count of finished requests."""
-    return server_counters()["finished"]
 
 
 def assert_valid_or_fallback(row: SplitRow, caption: str) -> None:

@@ -12,7 +12,6 @@ captions (accepted answers come from the cache), unless --keep-fallbacks.
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from medvl.split.rules import split_caption  # noqa: E402
 from tests.helpers.captions import CAPTIONS
 from tests.helpers.fake_llm import PROMPT, FakeLLM, Reply, Word
 from tests.helpers.env import LLM_MODEL, LLM_URL, needs_llm
+from tests.helpers.vllm_metrics import server_requests
 
 WRONG_KEYS = json.dumps({"answer": "panel A shows", "panels": 3})
 
@@ -193,13 +193,6 @@ examples:
 """
 
 
-def _server_requests() -> float:
-    import httpx
-
-    text = httpx.get(f"{URL.rstrip('/').removesuffix('/v1')}/metrics", timeout=10).text
-    return sum(float(m.group(1)) for m in re.finditer(r"^vllm:request_success_total\{[^}]*\} ([0-9.e+]+)$", text, re.M))
-
-
 @pytest.mark.llm
 @pytest.mark.slow
 @needs_llm
@@ -219,17 +212,17 @@ def test_healthy_rerun_against_the_real_server(tmp_path, monkeypatch):
         assert CliRunner().invoke(app, cmd(bad.url)).exit_code == 0
     assert rows(out)["e1"]["splitter"] == "rules" and "Extra inputs" in rows(out)["e1"]["fallback_reason"]
 
-    before = _server_requests()
+    before = server_requests()
     r = CliRunner().invoke(app, cmd(URL))  # the same command, now the healthy real server
     assert r.exit_code == 0, r.output
     assert "asked again" in said(r)
-    assert _server_requests() - before >= 1  # the fallback really went to vLLM
+    assert server_requests() - before >= 1  # the fallback really went to vLLM
     row = rows(out)["e1"]
     assert row["splitter"] == "llm", row  # the model's accepted answer replaced the fallback
     assert row["fallback_reason"] is None and row["model"] == MODEL
     assert row["subcaptions"] == []  # the model's answer (the rules would say the same here)
 
-    before = _server_requests()  # accepted answers stay cached: the next run asks nothing
+    before = server_requests()  # accepted answers stay cached: the next run asks nothing
     r = CliRunner().invoke(app, cmd(URL))
     assert r.exit_code == 0 and "0 of 1 shard(s) run now" in said(r), r.output
-    assert _server_requests() == before
+    assert server_requests() == before
