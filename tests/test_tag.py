@@ -108,6 +108,36 @@ def test_signal_and_density_words_name_the_modality():
     assert load_vocab().modality.version >= 2
 
 
+def test_a_diagnosis_by_histology_is_no_histology_image():
+    # radiology captions name the pathologist's diagnosis; the image is still the scan (modality_v3)
+    t = tag_text("Coronal MRI of the pelvis: a lobulated mass of the left ovary. Final histology: fibroma.")
+    assert t.modality.value == "mri" and t.modality.probs.get("histology", 0.0) == 0.0
+    assert tag_text("Axial CT of a histologically proven metastasis in the liver").modality.value == "ct"
+    # an image of a stained section still is one
+    t = tag_text("Histology of the resected nodule (haematoxylin and eosin, x100)")
+    assert t.modality.value == "histology" and t.modality.confidence > 0.85
+
+
+def test_vendor_sequence_names_and_spellings_of_ct():
+    assert tag_text("Coronal HASTE and axial VIBE after contrast").modality.value == "mri"
+    assert tag_text("TrueFISP image of the small bowel").modality.value == "mri"
+    t = tag_text("Sagittal PDFS image of the knee")
+    assert t.modality.value == "mri" and t.sequences == ["pd"] and t.anatomy.value == "limb"
+    assert tag_text("Brain computer tomography on admission").modality.value == "ct"
+    t = tag_text("Thoracic tomography scan after treatment")
+    assert t.modality.value == "ct" and t.modality.confidence > 0.7
+    # other tomographies keep their own class (the longest phrase wins)
+    assert tag_text("Cryo-electron tomography of a synapse").modality.value == "microscopy"
+    assert tag_text("Optical coherence tomography of the macula").modality.value == "other"
+    assert tag_text("Positron emission tomography of the brain").modality.value == "pet_spect"
+
+
+def test_dural_venous_sinuses_are_brain_and_paranasal_ones_head_neck():
+    assert tag_text("Venography showing lateral sinus thrombosis").anatomy.value == "brain"
+    assert tag_text("Straight sinus occlusion on MR venography").anatomy.value == "brain"
+    assert tag_text("Mucosal thickening of the maxillary sinus").anatomy.value == "head_neck"
+
+
 def test_panel_words_outweigh_the_figure_caption():
     caption = "Brain MRI (A) and histology (B) of the resected glioblastoma."
     a = tag_text("(A) Axial FLAIR image", caption)
