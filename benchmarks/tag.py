@@ -157,7 +157,7 @@ def llm_tags(words: list[tuple], tagger, mode: str, cover: Counter) -> list:
             out.append(None)
         else:
             cover["llm_answered"] += 1
-            out.append(answer_tags(res.value, tag_text(own, ctx), mode))
+            out.append(answer_tags(res.value, tag_text(own, ctx, references=f.references), mode))
     return out
 
 
@@ -175,7 +175,7 @@ def predict(gold: list[dict], run: Path, model, settings: TagSettings, tagger=No
         if f is None:
             out.append({**g, "pred": pred})
             continue
-        tt = lt if lt is not None else tag_text(own, ctx)
+        tt = lt if lt is not None else tag_text(own, ctx, references=f.references)
         probs = None
         if model is not None:
             path = run / f.image

@@ -1,4 +1,4 @@
-"""JATS XML (PMC / Europe PMC) articles: figures, labels and captions.
+"""JATS XML (PMC / Europe PMC) articles: figures, labels, captions and the sentences that cite them.
 
 Only the standard library is used.  The XML caption of a figure has no label (the label is in
 `<label>`), so `JatsFigure.caption` is the bare caption text and `JatsFigure.printed_caption()`
@@ -26,6 +26,8 @@ class JatsFigure:
     title: str | None = None
     graphics: list[str] = field(default_factory=list)  # xlink:href of <graphic>
     index: int = 0
+    # sentences of the article's text that cite this figure (<xref ref-type="fig" rid=...>), in text order
+    references: list[str] = field(default_factory=list)
 
     def printed_caption(self) -> str:
         if self.label:
@@ -69,6 +71,96 @@ def element_text(el: ET.Element) -> str:
     return re.sub(r"\s+", " ", "".join(parts)).strip()
 
 
+MAX_REFERENCES = 6  # sentences kept per figure
+MAX_REFERENCE_CHARS = 600  # a longer "sentence" is a paragraph the splitter could not cut: cut it here
+
+# a sentence ends at . ! ? followed by a space and an upper-case letter or a digit, but not after an
+# abbreviation that biomedical text puts before a number or a name ("Fig. 2", "et al. Smith", "e.g. CT")
+_SENTENCE_END = re.compile(r"(?<!\bFig)(?<!\bFigs)(?<!\bet al)(?<!\be\.g)(?<!\bi\.e)(?<!\bvs)(?<!\bNo)(?<!\bRef)"
+                           r"(?<!\bapprox)[.!?]\s+(?=[A-Z0-9(\[])")
+_NOT_TEXT = {"fig", "fig-group", "table-wrap", "caption", "ref-list", "ref", "front", "back", "disp-formula",
+             "supplementary-material", "title", "label"}
+
+
+def _paragraph_text(p: ET.Element) -> tuple[str, list[tuple[int, list[str]]]]:
+    """A paragraph's text (whitespace normalised) and, per figure citation, (offset, the cited ids)."""
+    parts: list[str] = []
+    cites: list[tuple[int, list[str]]] = []
+    size = 0
+
+    def add(t: str | None) -> None:
+        nonlocal size
+        if t:
+            parts.append(t)
+            size += len(t)
+
+    def walk(e: ET.Element) -> None:
+        tag = _local(e.tag)
+        if tag in _NOT_TEXT:
+            return
+        if tag == "xref" and e.get("ref-type") == "fig" and e.get("rid"):
+            cites.append((size, e.get("rid", "").split()))
+        add(e.text)
+        for child in e:
+            walk(child)
+            add(child.tail)
+
+    walk(p)
+    raw = "".join(parts)
+    # normalise whitespace, moving the citation offsets with the text
+    out, new_at, j = [], {}, 0
+    pending = sorted({c[0] for c in cites})
+    k = 0
+    prev_space = True
+    for i, ch in enumerate(raw):
+        while k < len(pending) and pending[k] == i:
+            new_at[pending[k]] = j
+            k += 1
+        if ch.isspace():
+            if not prev_space:
+                out.append(" ")
+                j += 1
+            prev_space = True
+        else:
+            out.append(ch)
+            j += 1
+            prev_space = False
+    for rest in pending[k:]:
+        new_at[rest] = j
+    text = "".join(out)
+    return text, [(new_at[at], ids) for at, ids in cites]
+
+
+def _figure_references(article: ET.Element) -> dict[str, list[str]]:
+    """fig id -> the sentences of the body text that cite it (each once, in text order)."""
+    body = next((e for e in article.iter() if _local(e.tag) == "body"), None)
+    if body is None:
+        return {}
+    out: dict[str, list[str]] = {}
+
+    def paragraphs(e: ET.Element):
+        for child in e:
+            tag = _local(child.tag)
+            if tag == "p":
+                yield child
+            elif tag not in _NOT_TEXT:
+                yield from paragraphs(child)
+
+    for p in paragraphs(body):
+        text, cites = _paragraph_text(p)
+        if not cites:
+            continue
+        bounds = [0] + [m.end() for m in _SENTENCE_END.finditer(text)] + [len(text) + 1]
+        for at, ids in cites:
+            k = next(i for i in range(len(bounds) - 1) if bounds[i] <= at < bounds[i + 1])
+            sentence = text[bounds[k]:bounds[k + 1]].strip()[:MAX_REFERENCE_CHARS]
+            for fid in ids:
+                have = out.setdefault(fid, [])
+                if sentence and sentence not in have and len(have) < MAX_REFERENCES:
+                    have.append(sentence)
+    return out
+
+
 def _strip_label_punct(label: str) -> str:
     return re.sub(r"[\s.:|]+$", "", label).strip()
 
@@ -107,6 +199,7 @@ def parse_jats_bytes(data: bytes, source: str) -> JatsArticle:
         lic = lic_el.get(XLINK) or element_text(lic_el)[:300] or None
 
     figures: list[JatsFigure] = []
+    references = _figure_references(article)
     for e in article.iter():
         if _local(e.tag) != "fig":
             continue
@@ -126,7 +219,8 @@ def parse_jats_bytes(data: bytes, source: str) -> JatsArticle:
             title = element_text(t) if t is not None else None
         graphics = [g.get(XLINK) for g in e.iter() if _local(g.tag) == "graphic" and g.get(XLINK)]
         figures.append(JatsFigure(fig_id=e.get("id"), label=label or None, caption=caption,
-                                  title=title, graphics=graphics, index=len(figures)))
+                                  title=title, graphics=graphics, index=len(figures),
+                                  references=references.get(e.get("id") or "", [])))
     return JatsArticle(path=source, title=element_text(title_el) if title_el is not None else None,
                        pmcid=pmcid, doi=doi, license=lic, figures=figures,
                        article_type=article.get("article-type"))

@@ -576,6 +576,7 @@ class _PdfPaper:
             caption_bbox=[round(v, 2) for v in cap.bbox], caption_page=cap.page + 1,
             kind=r.kind, dpi=settings.dpi, license=self.license,
             note="continued" if cap.match.continued else None,
+            references=list(xf.references) if xf is not None else [],
         )
         panels = self._render(r, caption, fid, fig_kw) if r.bbox is not None else []
         if settings.overlays:
@@ -689,7 +690,8 @@ def _xml_figure(xf: Any, article: Any, pid: str, sha: str, source: str, index: i
     fid = figure_id(pid, None, index)
     kw: dict[str, Any] = dict(paper_id=pid, figure_id=fid, source=source, page=None, index=index,
                               label=xf.label, number=_number_of(xf.label), caption=xf.printed_caption(),
-                              caption_source="xml", license=_paper_license(None, xml_path, article), kind=None)
+                              caption_source="xml", license=_paper_license(None, xml_path, article), kind=None,
+                              references=list(xf.references))
     panels: list[Panel] = []
     tools: dict[str, str] = {}
     if xml_path is not None and settings.render:

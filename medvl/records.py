@@ -127,6 +127,9 @@ class Figure(Record):
     # set when the panels may be wrong (medvl.pdf.figure_panels.panel_check): "count_differs: ...",
     # "letters_missing: ...", "letters_differ: ..."; align and the report can trust such figures less
     panel_check: str | None = None
+    # sentences of the article's text that cite this figure (JATS <xref>; none for a PDF without XML):
+    # context for tagging, most of all where the caption says nothing
+    references: list[str] = Field(default_factory=list)
     provenance: Provenance
 
 

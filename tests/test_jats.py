@@ -63,3 +63,33 @@ def test_legend_paragraphs_outside_the_caption_element_are_caption_text(tmp_path
                                       "B: Treated tissue, same field.")
     assert art.figures[1].caption == "No legend here."
     assert art.figures[0].graphics == ["g1"]
+
+
+def test_sentences_citing_a_figure_are_its_references(tmp_path):
+    xml = tmp_path / "a.xml"
+    xml.write_text("""<?xml version="1.0"?>
+<article xmlns:xlink="http://www.w3.org/1999/xlink"><front><article-meta/></front>
+<body><sec><title>Case presentation</title>
+<p>A 60-year-old man presented with a headache. Axial MRI showed a ring-enhancing lesion in the left
+ parietal lobe (<xref ref-type="fig" rid="f1">Fig. 1</xref>). He was treated with antibiotics
+ (see Fig. 3 of ref. 4). Follow-up CT and a repeat MRI
+ (<xref ref-type="fig" rid="f1 f2">Figures 1 and 2</xref>) were normal.</p>
+<table-wrap id="t1"><table><tr><td>CT (<xref ref-type="fig" rid="f2">Figure 2</xref>)</td></tr></table></table-wrap>
+<p>Results are summarised in <xref ref-type="fig" rid="f2">Figure 2</xref>, e.g. the size of the lesion.</p>
+</sec>
+<fig id="f1"><label>Figure 1</label><caption><p>See <xref ref-type="fig" rid="f2">Figure 2</xref>.</p></caption></fig>
+<fig id="f2"><label>Figure 2</label></fig>
+<fig id="f3"><label>Figure 3</label><caption><p>Never cited.</p></caption></fig>
+</body></article>""", encoding="utf-8")
+    f1, f2, f3 = parse_jats(xml).figures
+    # "Fig. 1" inside the sentence does not end it; each sentence once, in text order
+    assert f1.references == [
+        "Axial MRI showed a ring-enhancing lesion in the left parietal lobe (Fig. 1).",
+        "Follow-up CT and a repeat MRI (Figures 1 and 2) were normal.",
+    ]
+    # cited with another figure, and alone (a citation in a table or a caption is not the article's text)
+    assert f2.references == [
+        "Follow-up CT and a repeat MRI (Figures 1 and 2) were normal.",
+        "Results are summarised in Figure 2, e.g. the size of the lesion.",
+    ]
+    assert f2.caption == "" and f3.references == []

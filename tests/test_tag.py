@@ -132,6 +132,19 @@ def test_vendor_sequence_names_and_spellings_of_ct():
     assert tag_text("Positron emission tomography of the brain").modality.value == "pet_spect"
 
 
+def test_sentences_citing_the_figure_speak_only_where_the_caption_is_silent():
+    refs = ["Axial MRI of the head showed a ring-enhancing lesion (Figure 2).",
+            "Histology confirmed an abscess (Figures 2 and 3)."]
+    t = tag_text("Figure 2", None, references=refs)  # a figure printed without caption text
+    assert t.modality.value == "mri" and t.modality.confidence > 0.7 and t.anatomy.value == "brain"
+    assert {m.source for m in t.mentions} == {"reference"}
+    assert t.findings == {}  # findings come from the caption's own words only
+    # the caption names the modality: the citing sentences do not change it, but the silent field uses them
+    t = tag_text("Axial CT on admission", None, references=refs)
+    assert t.modality.value == "ct" and "mri" not in t.modality.probs and t.anatomy.value == "brain"
+    assert tag_text("Figure 2").modality.value is None
+
+
 def test_dural_venous_sinuses_are_brain_and_paranasal_ones_head_neck():
     assert tag_text("Venography showing lateral sinus thrombosis").anatomy.value == "brain"
     assert tag_text("Straight sinus occlusion on MR venography").anatomy.value == "brain"
@@ -173,6 +186,24 @@ def test_tag_rows_for_every_pair_and_figure_with_provenance(tmp_path):
     # a row that is not a Pair is a reject, not a crash
     rows2, rejects = tag_paper([{"pair_id": "x"}], [], TEXT_ONLY, rd.path)
     assert rows2 == [] and rejects[0].reason == "bad_record"
+
+
+def test_a_figure_without_caption_text_is_tagged_from_the_sentences_citing_it(tmp_path):
+    cited = ["Contrast-enhanced CT of the head showed lateral sinus thrombosis (Figure 2)."]
+    fig = Figure(paper_id="p1", figure_id="p1-f2", source="p1.pdf", page=1, label="Figure 2", caption="Figure 2",
+                 image="images/p1/f2.png", references=cited, provenance=PROV)
+    pair = Pair(pair_id=pair_id("p1-f2", None, 0), image="images/p1/f2.png", text="Figure 2", figure_id="p1-f2",
+                paper_id="p1", method="whole", confidence=1.0, provenance=PROV)
+    rows, rejects = tag_paper([pair.model_dump()], [fig.model_dump()], TEXT_ONLY, tmp_path)
+    assert rejects == [] and [r.kind for r in rows] == ["pair"]
+    r = rows[0]
+    assert (r.modality.value, r.anatomy.value) == ("ct", "brain") and r.modality.confidence > 0.7
+    assert any(e.source == "reference" and "CT" in e.text for e in r.evidence)
+    # the citing sentences are part of the row's input: other sentences, another input hash
+    other = fig.model_copy(update={"references": ["An MRI was normal (Figure 2)."]})
+    again, _ = tag_paper([pair.model_dump()], [other.model_dump()], TEXT_ONLY, tmp_path)
+    assert again[0].modality.value == "mri"
+    assert again[0].provenance.input_sha256 != r.provenance.input_sha256
 
 
 def test_keep_parsing_and_decisions():

@@ -12,9 +12,9 @@ from medvl.records import Provenance, Record
 class Evidence(Record):
     field: Literal["modality", "sequence", "anatomy", "finding"]
     value: str
-    source: Literal["panel", "figure", "image", "llm"]
+    source: Literal["panel", "figure", "reference", "image", "llm"]  # reference: a sentence citing the figure
     text: str  # the words matched, the image cue ("image classifier p=0.83"), or the words the LLM cited
-    start: int | None = None  # character offset in the panel text or caption
+    start: int | None = None  # character offset in the panel text, caption or citing sentence
     weight: float
     context: Literal["plain", "negated", "comparison"] = "plain"
 

@@ -194,15 +194,20 @@ def tag_paper(pairs: list[dict], figures: list[dict], settings: TagSettings, run
         valid.append(p)
     contexts = {fid: figure_context(f.caption, [p.text for p in valid if p.figure_id == fid and p.method != "whole"])
                 for fid, f in figs.items()}
-    # every row's words first: (row fields, panel words, figure context, provenance content)
+    # every row's words first: (row fields, panel words, figure context, provenance content); the
+    # sentences citing each figure are read where its caption is silent (tag_text)
     items: list[tuple[dict[str, Any], str, str | None, tuple[str, ...]]] = []
+    refs: list[list[str]] = []
     seen: set[str] = set()
     for p in valid:
         fig = figs.get(p.figure_id)
         caption = fig.caption if fig is not None else None
+        cited = list(fig.references) if fig is not None else []
         items.append((dict(id=p.pair_id, kind="pair", paper_id=p.paper_id, figure_id=p.figure_id,
                            panel_id=p.panel_id, image=p.image), p.text,
-                      None if p.method == "whole" else contexts.get(p.figure_id), (p.text, caption or "", p.image)))
+                      None if p.method == "whole" else contexts.get(p.figure_id),
+                      (p.text, caption or "", p.image, *cited)))
+        refs.append(cited)
         seen.add(p.pair_id)
     if settings.figures:
         for f in sorted(figs.values(), key=lambda f: (f.index, f.figure_id)):
@@ -210,8 +215,9 @@ def tag_paper(pairs: list[dict], figures: list[dict], settings: TagSettings, run
             if fid in seen or not f.image:
                 continue
             items.append((dict(id=fid, kind="figure", paper_id=f.paper_id, figure_id=f.figure_id, panel_id=None,
-                               image=f.image), f.caption, None, (f.caption, f.image)))
-    texts = [tag_text(panel, context, vocab) for _, panel, context, _ in items]
+                               image=f.image), f.caption, None, (f.caption, f.image, *f.references)))
+            refs.append(list(f.references))
+    texts = [tag_text(panel, context, vocab, cited) for (_, panel, context, _), cited in zip(items, refs)]
     answers = _ask(tagger, settings, vocab, items, texts) if asks_llm else [(None, "text", None)] * len(items)
     for (fields, _, _, content), tt, (llm_tags, tagger_used, extra) in zip(items, texts, answers):
         tags = tt if llm_tags is None else llm_tags  # a row the model did not answer keeps the text tags

@@ -1,7 +1,8 @@
 """The text tagger: modality (+ MRI sequence), anatomy and findings from a pair's words.
 
 Two sources of words: the pair's own text (its subcaption: ``panel``) and the figure's whole caption
-(``figure``, context for every panel of the figure).  Every vocabulary term found is a *mention* with a
+(``figure``, context for every panel of the figure); a third, the sentences of the article that cite the
+figure (``reference``), is read for modality and anatomy only where those two name none.  Every vocabulary term found is a *mention* with a
 weight: the source's weight times the term's weight, times the comparison weight when the term is only
 named to compare with ("compared with CT", "than on T2").  Negated findings ("no haemorrhage",
 "infarct was excluded") are kept as evidence but give no finding.
@@ -23,7 +24,10 @@ from typing import Iterable
 
 from medvl.tag.vocab import IGNORE, LazyPattern, TermClass, VocabSet, load_vocab
 
-SOURCE_WEIGHT = {"panel": 3.0, "figure": 2.5}  # figure 2.5 (was 1.5): chosen on the gold regression batches
+SOURCE_WEIGHT = {"panel": 3.0, "figure": 2.5,  # figure 2.5 (was 1.5): chosen on the gold regression batches
+                 # the article's sentences citing the figure: read only for a field that the caption
+                 # leaves silent (they often cite several figures); one mention gives about 0.73
+                 "reference": 2.0}
 UNKNOWN_LOGIT = 1.0
 FINDING_SCALE = 1.0  # finding confidence = 1 - exp(-weight / scale)
 
@@ -266,12 +270,20 @@ class TextTags:
     mentions: list[Mention]
 
 
-def tag_text(panel_text: str | None, figure_text: str | None = None, vocab: VocabSet | None = None) -> TextTags:
-    """Tags from a pair's own words and its figure's caption (None or the same text: panel only)."""
+def tag_text(panel_text: str | None, figure_text: str | None = None, vocab: VocabSet | None = None,
+             references: Iterable[str] | None = None) -> TextTags:
+    """Tags from a pair's own words and its figure's caption (None or the same text: panel only), and
+    from the sentences citing the figure (`references`) for modality / anatomy where the caption is silent."""
     vocab = vocab or load_vocab()
     ms = mentions(panel_text or "", "panel", vocab)
     if figure_text and " ".join(figure_text.split()) != " ".join((panel_text or "").split()):
         ms += mentions(figure_text, "figure", vocab)
+    if references:
+        named = {m.field for m in ms if m.context == "plain"}
+        silent = {"modality", "anatomy"} - named
+        if silent:
+            for ref in references:
+                ms += [m for m in mentions(ref, "reference", vocab) if m.field in silent]
     seq_logits = field_logits(ms, "sequence")
     # a sequence named in the panel's own words is the panel's; figure-level sequences only where
     # the panel names none (a figure of T1 (a), T2 (b) and FLAIR (c) is not all three in each)
