@@ -149,6 +149,9 @@ def test_dural_venous_sinuses_are_brain_and_paranasal_ones_head_neck():
     assert tag_text("Venography showing lateral sinus thrombosis").anatomy.value == "brain"
     assert tag_text("Straight sinus occlusion on MR venography").anatomy.value == "brain"
     assert tag_text("Mucosal thickening of the maxillary sinus").anatomy.value == "head_neck"
+    # both hemispheres' lobes and signs only the brain shows (anatomy_v3)
+    assert tag_text("A bifrontal lesion with vasogenic oedema").anatomy.value == "brain"
+    assert tag_text("Parasagittal section of the kidney").anatomy.value == "abdomen"  # a plane, not a place
 
 
 def test_panel_words_outweigh_the_figure_caption():
