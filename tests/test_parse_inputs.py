@@ -49,7 +49,7 @@ def test_pdf_and_xml_confirm_and_repair_captions(tmp_path):
         ("Figure 1", "Growth curve of strain 1 in minimal medium at 37 degrees."),  # same as the PDF
         ("Figure 2", "Growth curve of the mutant strain in rich medium at 30 degrees."),  # differs
         ("Figure 3", "A figure the PDF does not show."),
-    ])
+    ], paragraphs=['The mutant grew slower (<xref ref-type="fig" rid="f2">Figure 2</xref>). Fine.'])
     units = discover([d])
     assert len(units) == 1 and units[0].xml and units[0].pdf
     s = parse_inputs([d], tmp_path / "run", FAST)
@@ -60,6 +60,8 @@ def test_pdf_and_xml_confirm_and_repair_captions(tmp_path):
     assert by["Figure 2"]["caption_source"] == "xml_repaired" and by["Figure 2"]["caption_similarity"] < 0.95
     assert by["Figure 2"]["caption"] == "Figure 2. Growth curve of the mutant strain in rich medium at 30 degrees."
     assert by["Figure 3"]["caption_source"] == "xml" and by["Figure 3"]["page"] is None
+    # the XML's sentences citing a figure travel with the PDF's figure
+    assert by["Figure 2"]["references"] == ["The mutant grew slower (Figure 2)."] and by["Figure 1"]["references"] == []
     assert all(r["license"] == "CC-BY-4.0" for r in rows)
     assert s.figures == 3 and s.total_rejects == 0
     # with repair off, the XML is not used at all

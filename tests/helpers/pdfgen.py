@@ -234,19 +234,21 @@ JATS = """<?xml version="1.0" encoding="UTF-8"?>
 <title-group><article-title>A test article</article-title></title-group>
 <permissions><license xlink:href="https://creativecommons.org/licenses/by/4.0/"><license-p>CC BY</license-p></license></permissions>
 </article-meta></front>
-<body><sec><p>Text.</p>
+<body><sec><p>Text.</p>{paragraphs}
 {figs}
 </sec></body></article>
 """
 
 
-def jats(path: Path, figs: list[tuple[str, str]], graphics: list[str] | None = None) -> Path:
-    """A small JATS XML with <fig> elements (label, caption text)."""
+def jats(path: Path, figs: list[tuple[str, str]], graphics: list[str] | None = None,
+         paragraphs: list[str] | None = None) -> Path:
+    """A small JATS XML with <fig> elements (label, caption text) and body `paragraphs` (inner XML of <p>)."""
     parts = []
     for i, (label, cap) in enumerate(figs):
         g = f'<graphic xlink:href="{graphics[i]}"/>' if graphics and i < len(graphics) else ""
         parts.append(f'<fig id="f{i + 1}"><label>{label}</label><caption><p>{cap}</p></caption>{g}</fig>')
-    path.write_text(JATS.replace("{figs}", "\n".join(parts)), encoding="utf-8")
+    paras = "".join(f"\n<p>{p}</p>" for p in paragraphs or [])
+    path.write_text(JATS.replace("{figs}", "\n".join(parts)).replace("{paragraphs}", paras), encoding="utf-8")
     return path
 
 
