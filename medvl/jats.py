@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from medvl.errors import InputError
+from medvl.sentences import sentence_at, sentence_bounds
 
 _BLOCK_TAGS = {"p", "title", "list-item", "list", "def-item", "disp-quote", "label", "caption"}
 XLINK = "{http://www.w3.org/1999/xlink}href"
@@ -72,12 +73,6 @@ def element_text(el: ET.Element) -> str:
 
 
 MAX_REFERENCES = 6  # sentences kept per figure
-MAX_REFERENCE_CHARS = 600  # a longer "sentence" is a paragraph the splitter could not cut: cut it here
-
-# a sentence ends at . ! ? followed by a space and an upper-case letter or a digit, but not after an
-# abbreviation that biomedical text puts before a number or a name ("Fig. 2", "et al. Smith", "e.g. CT")
-_SENTENCE_END = re.compile(r"(?<!\bFig)(?<!\bFigs)(?<!\bet al)(?<!\be\.g)(?<!\bi\.e)(?<!\bvs)(?<!\bNo)(?<!\bRef)"
-                           r"(?<!\bapprox)[.!?]\s+(?=[A-Z0-9(\[])")
 _NOT_TEXT = {"fig", "fig-group", "table-wrap", "caption", "ref-list", "ref", "front", "back", "disp-formula",
              "supplementary-material", "title", "label"}
 
@@ -150,10 +145,9 @@ def _figure_references(article: ET.Element) -> dict[str, list[str]]:
         text, cites = _paragraph_text(p)
         if not cites:
             continue
-        bounds = [0] + [m.end() for m in _SENTENCE_END.finditer(text)] + [len(text) + 1]
+        bounds = sentence_bounds(text)
         for at, ids in cites:
-            k = next(i for i in range(len(bounds) - 1) if bounds[i] <= at < bounds[i + 1])
-            sentence = text[bounds[k]:bounds[k + 1]].strip()[:MAX_REFERENCE_CHARS]
+            sentence = sentence_at(text, bounds, at)
             for fid in ids:
                 have = out.setdefault(fid, [])
                 if sentence and sentence not in have and len(have) < MAX_REFERENCES:

@@ -486,11 +486,18 @@ class _PdfPaper:
         self.deadline = time.monotonic() + settings.timeout_s if settings.timeout_s else None
         self.license: str | None = None
         self.pages: list[Any] = []  # analyse_document's, for the letters of a page's text
+        self.body_size: float = 0.0  # the body text's font size
+        self.pdf_references: dict[str, list[str]] = {}  # figure label key -> body sentences citing it
 
     def parse(self, pdf: Path, xml: Path | None) -> tuple[list[Figure], list[Reject]]:
         """Find the figure regions, make a figure of each, then the XML-only figures and the paper's rejects."""
         settings = self.settings
         self.pages, regions, dropped = self._analyse()
+        # the body text's sentences citing each figure, for a figure that the XML does not describe
+        from medvl.pdf.references import body_paragraphs, figure_references
+
+        self.pdf_references = figure_references(
+            body_paragraphs(self.pages, regions, [r.caption for r in regions] + list(dropped), self.body_size))
         article = _load_xml(xml, self.source, self.rejects, self.pid) if settings.xml_repair else None
         self.license = _paper_license(pdf, xml, article)
         xml_figs = _xml_figures_by_label(article)
@@ -519,7 +526,7 @@ class _PdfPaper:
         from medvl.pdf.figures import analyse_document
 
         try:
-            pages, regions, dropped, _body = analyse_document(self.doc, deadline=self.deadline)
+            pages, regions, dropped, self.body_size = analyse_document(self.doc, deadline=self.deadline)
         except TimeoutError as exc:
             raise InputError(self.source, "timeout", str(exc)) from exc
         except InputError:
@@ -576,7 +583,7 @@ class _PdfPaper:
             caption_bbox=[round(v, 2) for v in cap.bbox], caption_page=cap.page + 1,
             kind=r.kind, dpi=settings.dpi, license=self.license,
             note="continued" if cap.match.continued else None,
-            references=list(xf.references) if xf is not None else [],
+            references=list(xf.references) if xf is not None else list(self.pdf_references.get(cap.key, [])),
         )
         panels = self._render(r, caption, fid, fig_kw) if r.bbox is not None else []
         if settings.overlays:

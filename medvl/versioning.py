@@ -28,8 +28,8 @@ PACKAGE_ROOT = Path(__file__).resolve().parent  # medvl/
 STAGE_CODE: dict[str, tuple[str, ...]] = {
     "collect": ("medvl.stages.collect", "medvl.collect", "medvl.records"),
     "synth": ("medvl.stages.synth", "medvl.synth", "data/synth_text.yaml", "medvl.tag.real", "medvl.records"),
-    "parse": ("medvl.stages.parse", "medvl.parse", "medvl.pdf", "data/pdf_font_maps.yaml", "medvl.jats", "medvl.readingorder",
-              "medvl.records", "medvl.paths", "medvl.collect.licenses", "medvl.collect.manifest", "medvl.split.rules",
+    "parse": ("medvl.stages.parse", "medvl.parse", "medvl.pdf", "data/pdf_font_maps.yaml", "medvl.jats", "medvl.sentences",
+              "medvl.readingorder", "medvl.records", "medvl.paths", "medvl.collect.licenses", "medvl.collect.manifest", "medvl.split.rules",
               "medvl.split.labels", "medvl.split.ruleversion"),
     "split": ("medvl.stages.split", "medvl.split.stage", "medvl.split.splitter", "medvl.split.llm", "medvl.split.rules",
               "medvl.split.labels", "medvl.split.verbatim", "medvl.split.pieces", "medvl.split.spans",
