@@ -869,3 +869,26 @@ def test_fast_scans_agree_with_the_patterns_they_replace():
                     want = j
                     break
             assert depths.matching_close(i) == want, i
+
+
+# ------------------------------------------------------------------ rules-1.6: label sets of the SourceData tune half
+# (captions written here; none is copied from the gold)
+
+def test_bracket_letters_that_jump_ahead_of_ordered_bare_labels_name_things():
+    cap = ("A. Survival of cortical neurons after stroke. B. Timeline of the treatment. C. Staining of sections "
+           "from mice given vehicle, a Fgf2 vector (F), a Gata4 vector (G) or an Ets2 vector (E). "
+           "D. Quantification of the staining. E. Motor scores of the treated mice. F. Lesion volume.")
+    got = as_dict(cap)
+    assert list(got) == ["A", "B", "C", "D", "E", "F"]
+    assert got["C"] == ("Staining of sections from mice given vehicle, a Fgf2 vector (F), a Gata4 vector (G) or an "
+                        "Ets2 vector (E).")
+    low = ("a Field potentials in acute slices. b Paired-pulse ratio of the three genotypes. c Long-term "
+           "potentiation; the inset marks the granule layer (g) and the hilus (h) of the slice. "
+           "d Recordings in freely moving mice.")
+    assert [s.label for s in split_caption(low) if s.label != "_shared"] == ["A", "B", "C", "D"]
+
+
+def test_due_letters_after_a_grouped_bare_label_stay_labels():
+    cap = ("A, B Binding of the kinase to (A) its substrate or (B) the mutant. C, D Activity in (C) liver and "
+           "(D) muscle lysates.")
+    assert [s.label for s in split_caption(cap) if s.label != "_shared"] == ["A", "B", "C", "D"]

@@ -678,6 +678,25 @@ def _drop_named_initials(text: str, up: list[_Marker], keep: list[_Marker]) -> l
     return out
 
 
+def _drop_out_of_order_parens(text: str, keep: list[_Marker]) -> list[_Marker]:
+    """'A. ... B. ... C. Cells given a Fgf2 vector (F), a Gata4 vector (G) ... D. ...': in a caption whose
+    bare labels run A, B, C ... in order, a bracket letter inside a sentence that jumps past the letter due
+    there (the next after the highest label so far) names a thing, not a panel; a reference to an earlier
+    panel or the due letter itself stays."""
+    out: list[_Marker] = []
+    high = ""
+    for m in sorted(keep, key=lambda m: m.start):
+        one = [x for x in m.labels if len(x) == 1]
+        if m.kind == "paren" and one and not _at_clause_start(text, m.start):
+            due = chr(ord(high) + 1) if high else "A"
+            if min(one) > due:
+                continue
+        if one:
+            high = max(high, max(one))
+        out.append(m)
+    return out
+
+
 def _validate(text: str, cands: list[_Marker]) -> list[_Marker]:
     keep: list[_Marker] = []
     # figure cross-references and parenthetical "panel (b)" mentions never label; the figure number that
@@ -764,6 +783,8 @@ def _validate(text: str, cands: list[_Marker]) -> list[_Marker]:
                                     and _ends_with_word(_REF_BEFORE_RE, text[max(0, m.start - 25):m.start]) for m in rivals))
 
     keep = [m for m in keep if not (m.weak and gives_way(m))]
+    if ordered and len(bare) >= 3:
+        keep = _drop_out_of_order_parens(text, keep)
     # positional panels come in sets: a lone "(left)" is a side ("CT of the knee (left)"), not a panel;
     # in a caption with lettered panels, "stable (left) and unstable (right) plaques" are parts of a panel
     pos = [m for m in cands if m.kind == "pos"]

@@ -12,7 +12,7 @@ import hashlib
 from functools import lru_cache
 from pathlib import Path
 
-RULES_RELEASE = "1.5"  # the name SOURCEDATA.md / RADIOLOGY.md use; the hash is what tells code apart
+RULES_RELEASE = "1.6"  # the name SOURCEDATA.md / RADIOLOGY.md use; the hash is what tells code apart
 # the modules whose code decides what the rule splitter writes (names inside medvl/split/): the rules
 # (`split_caption`), their labels, and verbatim.py, which finds the caption offsets its rows store
 RULE_MODULES = ("rules.py", "labels.py", "verbatim.py")
