@@ -892,3 +892,15 @@ def test_due_letters_after_a_grouped_bare_label_stay_labels():
     cap = ("A, B Binding of the kinase to (A) its substrate or (B) the mutant. C, D Activity in (C) liver and "
            "(D) muscle lysates.")
     assert [s.label for s in split_caption(cap) if s.label != "_shared"] == ["A", "B", "C", "D"]
+
+
+def test_a_primed_letter_range_inside_a_sentence_is_no_label_range():
+    cap = ("A Superposition of the wild-type and mutant kinase domains. Loops of the mutant are labelled with "
+           "primed letters (A\u2032-F\u2032). B Contacts at the dimer interface. C Binding pocket with the ligand. "
+           "D Comparison of the two loops.")
+    got = as_dict(cap)
+    assert [k for k in got if k != "_shared"] == ["A", "B", "C", "D"]
+    assert got["A"].startswith("Superposition of the") and got["A"].endswith("primed letters (A\u2032-F\u2032).")
+    # a single primed mark is still a sub-panel of its letter
+    sub = "(A) Staining of the cortex (A) and of the hippocampus (A\u2032). (B) Counts of the stained cells."
+    assert [s.label for s in split_caption(sub) if s.label != "_shared"] == ["A", "B"]

@@ -360,6 +360,8 @@ def _paren_candidates(text: str, depths: _Depths) -> list[_Marker]:
         got = _paren_content_cached(content) if len(content) <= _CACHED_CONTENT else _paren_content(content)
         if got is None:
             continue
+        if got[0] == "list" and _PRIMED_ONLY_RE.match(content) and not _boundary_before(text, i):
+            continue  # "Loops labelled with primed letters (A'-F')": a primed list inside a sentence names parts
         kind, labels, upper, pre, annot = got
         if kind == "list":
             # "Panel (a) shows ..., and panel (b) ...": the word is part of the mark
@@ -375,6 +377,9 @@ def _paren_candidates(text: str, depths: _Depths) -> list[_Marker]:
     return [m for m in out if m.kind != "roman"]
 
 
+_PRIME = "'\u2032\u2019"
+# "(A'-F')", "(B', C')": two or more primed letters and nothing else (a single "(G')" is a sub-panel mark)
+_PRIMED_ONLY_RE = re.compile(rf"\s*[A-Za-z][{_PRIME}]{{1,2}}(?:\s*(?:[,&/{_D}]|and|or|to)\s*[A-Za-z][{_PRIME}]{{1,2}})+\s*$")
 _CACHED_CONTENT = 24  # short bracket contents ("A", "B-D", "arrow, C", "n = 3") recur from caption to caption
 _ROMAN_SPLIT_RE = re.compile(rf"[\s,&/;.{_D}]+|\band\b|\bor\b|\bto\b")
 _POS_SPLIT_RE = re.compile(r"\s*(?:,|\band\b|&)\s*")
