@@ -904,3 +904,15 @@ def test_a_primed_letter_range_inside_a_sentence_is_no_label_range():
     # a single primed mark is still a sub-panel of its letter
     sub = "(A) Staining of the cortex (A) and of the hippocampus (A\u2032). (B) Counts of the stained cells."
     assert [s.label for s in split_caption(sub) if s.label != "_shared"] == ["A", "B"]
+
+
+def test_bracket_letter_that_jumps_ahead_of_ordered_prefix_labels_is_no_panel():
+    cap = ("(A) Genotypes of the pups born from heterozygous crosses. (B) Body weight at weaning. (C) Tumour "
+           "volume over time; the end of treatment (E) is marked by a dashed line. (D) Whole-mount images of the "
+           "tumours.")
+    got = as_dict(cap)
+    assert [k for k in got if k != "_shared"] == ["A", "B", "C", "D"]
+    assert got["C"] == "Tumour volume over time; the end of treatment (E) is marked by a dashed line."
+    # a postfix label that is due stays one
+    due = "(A) Overview of the lesion. (B) Axial view. (C) Coronal view (C) and sagittal view (D). (E) Histology."
+    assert [s.label for s in split_caption(due) if s.label != "_shared"] == ["A", "B", "C", "D", "E"]

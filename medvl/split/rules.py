@@ -683,6 +683,15 @@ def _drop_named_initials(text: str, up: list[_Marker], keep: list[_Marker]) -> l
     return out
 
 
+def _prefix_sequence(text: str, keep: list[_Marker]) -> bool:
+    """The labels that open clauses run A, B, C ... in caption order (three or more)."""
+    seq = [m.labels for m in sorted(keep, key=lambda m: m.start)
+           if m.labels and all(len(x) == 1 for x in m.labels) and _at_clause_start(text, m.start)]
+    if len(seq) < 3 or seq[0][0] != "A":
+        return False
+    return all(max(a) < min(b) for a, b in zip(seq, seq[1:]))
+
+
 def _drop_out_of_order_parens(text: str, keep: list[_Marker]) -> list[_Marker]:
     """'A. ... B. ... C. Cells given a Fgf2 vector (F), a Gata4 vector (G) ... D. ...': in a caption whose
     bare labels run A, B, C ... in order, a bracket letter inside a sentence that jumps past the letter due
@@ -788,7 +797,7 @@ def _validate(text: str, cands: list[_Marker]) -> list[_Marker]:
                                     and _ends_with_word(_REF_BEFORE_RE, text[max(0, m.start - 25):m.start]) for m in rivals))
 
     keep = [m for m in keep if not (m.weak and gives_way(m))]
-    if ordered and len(bare) >= 3:
+    if ordered and len(bare) >= 3 or _prefix_sequence(text, keep):
         keep = _drop_out_of_order_parens(text, keep)
     # positional panels come in sets: a lone "(left)" is a side ("CT of the knee (left)"), not a panel;
     # in a caption with lettered panels, "stable (left) and unstable (right) plaques" are parts of a panel
