@@ -916,3 +916,13 @@ def test_bracket_letter_that_jumps_ahead_of_ordered_prefix_labels_is_no_panel():
     # a postfix label that is due stays one
     due = "(A) Overview of the lesion. (B) Axial view. (C) Coronal view (C) and sagittal view (D). (E) Histology."
     assert [s.label for s in split_caption(due) if s.label != "_shared"] == ["A", "B", "C", "D", "E"]
+
+
+def test_lower_case_bracket_letters_inside_ordered_upper_case_bare_panels_are_no_panels():
+    cap = ("A Expression of the channel in human tissues. B Levels in mouse organs. C Staining of the retina; "
+           "labelled cells are bipolar (b) and cone (c) cells, and amacrine (a) cells carry no label. "
+           "D Immunoblots of retinal lysates.")
+    got = as_dict(cap)
+    assert [k for k in got if k != "_shared"] == ["A", "B", "C", "D"]
+    assert got["A"] == "Expression of the channel in human tissues."
+    assert got["C"].endswith("and amacrine (a) cells carry no label.")

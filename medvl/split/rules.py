@@ -683,6 +683,16 @@ def _drop_named_initials(text: str, up: list[_Marker], keep: list[_Marker]) -> l
     return out
 
 
+def _ordered_letters(marks: list[_Marker], kind: str, upper: bool) -> int:
+    """How many marks of `kind` and case there are when their letters run A, B, C ... in caption order (0
+    when they do not)."""
+    seq = [m.labels for m in sorted(marks, key=lambda m: m.start)
+           if m.kind == kind and m.upper == upper and m.labels and all(len(x) == 1 for x in m.labels)]
+    if not seq or seq[0][0] != "A" or not all(max(a) < min(b) for a, b in zip(seq, seq[1:])):
+        return 0
+    return len(seq)
+
+
 def _prefix_sequence(text: str, keep: list[_Marker]) -> bool:
     """The labels that open clauses run A, B, C ... in caption order (three or more)."""
     seq = [m.labels for m in sorted(keep, key=lambda m: m.start)
@@ -754,6 +764,12 @@ def _validate(text: str, cands: list[_Marker]) -> list[_Marker]:
         if len(run) == 1 and "A" not in run and len(letters) > 1:
             run = set()  # "size (n) and effect (d)": scattered letters are variables, not panels
         low = _keep_in_run(low, run)
+        # "C Staining of the retina: bipolar (b) and cone (c) cells ... D ...": where upper-case
+        # bare labels run A, B, C ... in order, lower-case bracket letters that repeat them name cells or
+        # steps inside a panel, not panels
+        if low and _ordered_letters(keep, "bare", upper=True) >= 3:
+            bare_letters = {x for m in keep if m.kind == "bare" for x in m.labels}
+            low = [m for m in low if not set(m.labels) <= bare_letters]
         keep += low
     if up and len(up) >= 3 and len(_panel_run({x for m in up for x in m.labels}, need_a=True)) <= 1 \
             and _abbreviation_list(text, up):
