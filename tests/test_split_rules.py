@@ -926,3 +926,12 @@ def test_lower_case_bracket_letters_inside_ordered_upper_case_bare_panels_are_no
     assert [k for k in got if k != "_shared"] == ["A", "B", "C", "D"]
     assert got["A"] == "Expression of the channel in human tissues."
     assert got["C"].endswith("and amacrine (a) cells carry no label.")
+
+
+def test_a_sentence_that_opens_with_a_list_of_letters_is_no_label():
+    cap = ("A Growth curves of the six strains. B Doubling times of the strains. A, C and F strains grow "
+           "fastest, while the mutant lags. C Colony sizes on agar.")
+    got = as_dict(cap)
+    assert [k for k in got if k != "_shared"] == ["A", "B", "C"]
+    assert got["A"] == "Growth curves of the six strains."
+    assert got["B"] == "Doubling times of the strains. A, C and F strains grow fastest, while the mutant lags."

@@ -467,6 +467,10 @@ def _starts_key_list(text: str, i: int) -> bool:
 _AND_ITEM_RE = re.compile(r"(?:and|or)\s+(?=[A-Za-z](?:\s*[,.:]\s|\s*[\u2013\-]\s*[A-Za-z]\s*[,.:]\s))")
 
 
+# "C and F strains", "C, F": the letters of a list, not "H&E staining" (a stain written with no spaces)
+_LETTER_LIST_REST_RE = re.compile(r"[A-Za-z](?:\s*,\s*|\s+(?:and|or|&)\s+)[A-Za-z]\b")
+
+
 def _bare_candidates(text: str, depths: _Depths, starts: list[int]) -> list[_Marker]:
     out: list[_Marker] = []
     for s in starts:
@@ -495,6 +499,8 @@ def _bare_candidates(text: str, depths: _Depths, starts: list[int]) -> list[_Mar
                 ok = False
             if t == "" and not re.match(r"[A-Z0-9(\u201c\"]", rest[:1] or "x"):
                 ok = False
+            if t == "," and _LETTER_LIST_REST_RE.match(rest):
+                ok = False  # "A, C and F strains grow fastest": a list of letters naming things opens the sentence
             labels = expand_labels(lab) if ok else []
             if labels and all(len(x) == 1 for x in labels):
                 panel_word = text[s:s + 5].lower() == "panel"
