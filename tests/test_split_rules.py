@@ -935,3 +935,11 @@ def test_a_sentence_that_opens_with_a_list_of_letters_is_no_label():
     assert [k for k in got if k != "_shared"] == ["A", "B", "C"]
     assert got["A"] == "Growth curves of the six strains."
     assert got["B"] == "Doubling times of the strains. A, C and F strains grow fastest, while the mutant lags."
+
+
+def test_new_bracket_label_before_a_gene_name_opens_its_sentence_when_the_full_stop_is_missing():
+    cap = ("(A) Immunoblot of Rab7 in cardiomyocytes after knockdown; n = 3 mice "
+           "(B) Pten1 levels after treatment with the inhibitor. (C) Cell size of the treated cells.")
+    got = as_dict(cap)
+    assert got["B"] == "Pten1 levels after treatment with the inhibitor."
+    assert got["A"] == "Immunoblot of Rab7 in cardiomyocytes after knockdown; n = 3 mice"

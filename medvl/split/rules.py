@@ -1138,7 +1138,7 @@ _CHAIN_PREP_RE = re.compile(r"^\s*,?\s*(?:and|or|vs\.?|versus)\s+(?:before|after
 
 
 _DOT_THEN_SENTENCE_RE = re.compile(r"^\s*\.\s+(?=[A-Z0-9(\[])")
-_CAPITAL_WORD_RE = re.compile(r"^\s+[A-Z][a-z]+\b")
+_CAPITAL_WORD_RE = re.compile(r"^\s+[A-Z][a-z]+(?:\b|\d)")  # "The", "Western", gene names "Pten1", "Rab7"
 
 
 def _assign_roles(text: str, marks: list[_Marker], seen_before: list[set[str]]) -> None:
