@@ -943,3 +943,13 @@ def test_new_bracket_label_before_a_gene_name_opens_its_sentence_when_the_full_s
     got = as_dict(cap)
     assert got["B"] == "Pten1 levels after treatment with the inhibitor."
     assert got["A"] == "Immunoblot of Rab7 in cardiomyocytes after knockdown; n = 3 mice"
+
+
+def test_a_note_naming_several_panels_is_no_label_of_theirs():
+    cap = ("A Scheme of the reporter construct. B Reporter levels after induction. Colours: In B and D-F, "
+           "red marks the mutant. C Images of the induced cells. D Counts of the induced cells. "
+           "E Survival of the cells. F Colony numbers.")
+    got = as_dict(cap)
+    assert [k for k in got if k != "_shared"] == ["A", "B", "C", "D", "E", "F"]
+    assert got["D"] == "Counts of the induced cells."
+    assert got["F"] == "Colony numbers."

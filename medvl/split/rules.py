@@ -699,6 +699,19 @@ def _ordered_letters(marks: list[_Marker], kind: str, upper: bool) -> int:
     return len(seq)
 
 
+def _drop_named_repeats(keep: list[_Marker]) -> list[_Marker]:
+    out: list[_Marker] = []
+    high = ""
+    for m in sorted(keep, key=lambda m: m.start):
+        one = [x for x in m.labels if len(x) == 1]
+        if m.kind == "bare" and m.named and len(one) >= 2 and min(one) != (chr(ord(high) + 1) if high else "A"):
+            continue
+        if one:
+            high = max(high, max(one))
+        out.append(m)
+    return out
+
+
 def _prefix_sequence(text: str, keep: list[_Marker]) -> bool:
     """The labels that open clauses run A, B, C ... in caption order (three or more)."""
     seq = [m.labels for m in sorted(keep, key=lambda m: m.start)
@@ -804,6 +817,12 @@ def _validate(text: str, cands: list[_Marker]) -> list[_Marker]:
                 first_up = min(m.start for m in up)
                 low_ids = {id(m) for m in low if m.start > first_up}
                 keep = [m for m in keep if id(m) not in low_ids]
+    # "A ... B ... C ... Colours: In B and D-F, red marks ... D ...": where the unnamed bare labels
+    # run A, B, C ... in order, an "In X and Y," / "Panels X-Y" mention of several letters that does not
+    # bring the letter due there is a note about those panels; it is no label and no rival of theirs (a
+    # one-letter "In B, the inset ..." still brings text for B)
+    if any(m.named for m in keep) and _ordered_letters([m for m in keep if not m.named], "bare", upper=True) >= 3:
+        keep = _drop_named_repeats(keep)
     # a weak bare letter ("A 14-year-old girl ...", "A CT scan ...") gives way to a real label of that panel
     # - but not to a later mention that reads as a reference when the bare letters run A, B, C ... in caption
     # order ("A, B Cells were treated ... quantified in (B). C-E Live imaging as in (A) ...")
