@@ -721,23 +721,24 @@ def _prefix_sequence(text: str, keep: list[_Marker]) -> bool:
     return all(max(a) < min(b) for a, b in zip(seq, seq[1:]))
 
 
-def _drop_out_of_order_parens(text: str, keep: list[_Marker]) -> list[_Marker]:
+def _drop_out_of_order_parens(text: str, keep: list[_Marker], ordered: Callable[[], bool]) -> list[_Marker]:
     """'A. ... B. ... C. Cells given a Fgf2 vector (F), a Gata4 vector (G) ... D. ...': in a caption whose
-    bare labels run A, B, C ... in order, a bracket letter inside a sentence that jumps past the letter due
-    there (the next after the highest label so far) names a thing, not a panel; a reference to an earlier
-    panel or the due letter itself stays."""
-    out: list[_Marker] = []
+    labels run A, B, C ... in order (`ordered`, asked only when some bracket letter jumps), a bracket letter
+    inside a sentence that jumps past the letter due there (the next after the highest label so far) names a
+    thing, not a panel; a reference to an earlier panel or the due letter itself stays."""
+    drop: set[int] = set()
     high = ""
     for m in sorted(keep, key=lambda m: m.start):
         one = [x for x in m.labels if len(x) == 1]
-        if m.kind == "paren" and one and not _at_clause_start(text, m.start):
-            due = chr(ord(high) + 1) if high else "A"
-            if min(one) > due:
-                continue
+        if m.kind == "paren" and one and min(one) > (chr(ord(high) + 1) if high else "A") \
+                and not _at_clause_start(text, m.start):
+            drop.add(id(m))
+            continue
         if one:
             high = max(high, max(one))
-        out.append(m)
-    return out
+    if not drop or not ordered():
+        return keep
+    return [m for m in keep if id(m) not in drop]
 
 
 def _validate(text: str, cands: list[_Marker]) -> list[_Marker]:
@@ -838,8 +839,9 @@ def _validate(text: str, cands: list[_Marker]) -> list[_Marker]:
                                     and _ends_with_word(_REF_BEFORE_RE, text[max(0, m.start - 25):m.start]) for m in rivals))
 
     keep = [m for m in keep if not (m.weak and gives_way(m))]
-    if ordered and len(bare) >= 3 or _prefix_sequence(text, keep):
-        keep = _drop_out_of_order_parens(text, keep)
+    if any(m.kind == "paren" for m in keep):
+        keep = _drop_out_of_order_parens(
+            text, keep, lambda: ordered and len(bare) >= 3 or _prefix_sequence(text, keep))
     # positional panels come in sets: a lone "(left)" is a side ("CT of the knee (left)"), not a panel;
     # in a caption with lettered panels, "stable (left) and unstable (right) plaques" are parts of a panel
     pos = [m for m in cands if m.kind == "pos"]
