@@ -953,3 +953,11 @@ def test_a_note_naming_several_panels_is_no_label_of_theirs():
     assert [k for k in got if k != "_shared"] == ["A", "B", "C", "D", "E", "F"]
     assert got["D"] == "Counts of the induced cells."
     assert got["F"] == "Colony numbers."
+
+
+def test_new_lower_case_bracket_label_before_a_capitalised_word_opens_its_sentence():
+    cap = ("(a) Map of the sampling sites. (b) Growth of the cells in low serum; doubling times in hours "
+           "(c) In vitro kinase assay of the lysates. (d) Colony counts.")
+    got = as_dict(cap)
+    assert got["B"] == "Growth of the cells in low serum; doubling times in hours"
+    assert got["C"] == "In vitro kinase assay of the lysates."

@@ -1186,7 +1186,7 @@ def _assign_roles(text: str, marks: list[_Marker], seen_before: list[set[str]]) 
             m.role = "prefix"
         elif m.kind == "rparen":
             m.role = "prefix"
-        elif m.kind == "paren" and m.upper and not set(m.labels) & seen_before[k] and _CAPITAL_WORD_RE.match(after):
+        elif m.kind == "paren" and not set(m.labels) & seen_before[k] and _CAPITAL_WORD_RE.match(after):
             # "... to quantitate total viral load (B) The graph depicts ...": a new panel's label before a
             # capitalised word opens a sentence whose full stop is missing
             m.role = "prefix"
