@@ -726,19 +726,25 @@ def _drop_out_of_order_parens(text: str, keep: list[_Marker], ordered: Callable[
     labels run A, B, C ... in order (`ordered`, asked only when some bracket letter jumps), a bracket letter
     inside a sentence that jumps past the letter due there (the next after the highest label so far) names a
     thing, not a panel; a reference to an earlier panel or the due letter itself stays."""
-    drop: set[int] = set()
-    high = ""
-    for m in sorted(keep, key=lambda m: m.start):
-        one = [x for x in m.labels if len(x) == 1]
-        if m.kind == "paren" and one and min(one) > (chr(ord(high) + 1) if high else "A") \
-                and not _at_clause_start(text, m.start):
-            drop.add(id(m))
+    drop: list[_Marker] = []
+    due = "A"  # the letter after the highest label so far (labels here are single letters)
+    for m in sorted(keep, key=_start_of):
+        labs = m.labels
+        if not labs:
             continue
-        if one:
-            high = max(high, max(one))
+        if m.kind == "paren" and min(labs) > due and not _at_clause_start(text, m.start):
+            drop.append(m)
+            continue
+        top = max(labs)
+        if top >= due:
+            due = chr(ord(top) + 1)
     if not drop or not ordered():
         return keep
-    return [m for m in keep if id(m) not in drop]
+    return [m for m in keep if not any(m is d for d in drop)]
+
+
+def _start_of(m: _Marker) -> int:
+    return m.start
 
 
 def _validate(text: str, cands: list[_Marker]) -> list[_Marker]:
