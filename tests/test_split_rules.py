@@ -961,3 +961,11 @@ def test_new_lower_case_bracket_label_before_a_capitalised_word_opens_its_senten
     got = as_dict(cap)
     assert got["B"] == "Growth of the cells in low serum; doubling times in hours"
     assert got["C"] == "In vitro kinase assay of the lysates."
+
+
+def test_a_bracket_label_after_a_word_no_sentence_ends_with_opens_no_sentence():
+    # the missing-full-stop rule above does not hold after "not", "through", "of" ...
+    cap = "(A) Blots of the liver. (B) The wild-type kinase binds, but not (C) Mutant K12. (D) Counts of the vesicles."
+    got = as_dict(cap)
+    assert got["B"] == "The wild-type kinase binds"
+    assert got["C"] == "not Mutant K12."

@@ -1165,6 +1165,11 @@ _CHAIN_PREP_RE = re.compile(r"^\s*,?\s*(?:and|or|vs\.?|versus)\s+(?:before|after
 
 
 _DOT_THEN_SENTENCE_RE = re.compile(r"^\s*\.\s+(?=[A-Z0-9(\[])")
+# words a sentence does not end with: "sections through (F-H) Wt1 ...", "binds, but not (C) Mutant K12"
+_MID_SENTENCE_WORDS = frozenset((
+    "a", "an", "the", "and", "or", "but", "not", "nor", "of", "in", "on", "at", "to", "by", "for", "from", "with",
+    "without", "into", "onto", "through", "between", "than", "as", "vs", "versus", "via", "per", "under", "over",
+    "after", "before", "during", "within", "across", "against", "toward", "towards", "either", "both"))
 _CAPITAL_WORD_RE = re.compile(r"^\s+[A-Z][a-z]+(?:\b|\d)")  # "The", "Western", gene names "Pten1", "Rab7"
 
 
@@ -1192,7 +1197,8 @@ def _assign_roles(text: str, marks: list[_Marker], seen_before: list[set[str]]) 
             m.role = "prefix"
         elif m.kind == "rparen":
             m.role = "prefix"
-        elif m.kind == "paren" and not set(m.labels) & seen_before[k] and _CAPITAL_WORD_RE.match(after):
+        elif m.kind == "paren" and not set(m.labels) & seen_before[k] and _CAPITAL_WORD_RE.match(after) \
+                and _word_before(text, m.start, 16).lower() not in _MID_SENTENCE_WORDS:
             # "... to quantitate total viral load (B) The graph depicts ...": a new panel's label before a
             # capitalised word opens a sentence whose full stop is missing
             m.role = "prefix"
