@@ -105,3 +105,35 @@ def test_bracketed_letter_read_with_low_confidence_beats_a_bare_chart_label(monk
     hits = {h.letter: h.bbox for h in ocr.find_letter_anchors(rgb, ["A", "B"])}
     assert set(hits) == {"A", "B"}
     assert hits["B"][0] > 420 and hits["B"][1] < 40  # the "(b)" over the right chart
+
+
+def _columns_under_letters() -> np.ndarray:
+    """Three columns of three light micrographs (white gutters), one burnt-in letter per column
+    printed at a different place on its top image: "(a)" top-left, "(b)" top-right, "(c)" centred."""
+    rng = np.random.default_rng(3)
+    pw, ph, gut = 240, 180, 24
+    g = np.full((3 * ph + 2 * 22, 3 * pw + 2 * gut), 255, np.uint8)
+    yy, xx = np.mgrid[0:ph, 0:pw]
+    for c in range(3):
+        for r in range(3):
+            x, y = c * (pw + gut), r * (ph + 22)
+            blob = 90 * np.exp(-(((xx - pw * (0.3 + 0.2 * r)) / 40.0) ** 2 + ((yy - ph * 0.6) / 30.0) ** 2))
+            g[y:y + ph, x:x + pw] = np.clip(215 - blob + rng.normal(0, 6, (ph, pw)), 0, 255).astype(np.uint8)
+    im = Image.fromarray(np.repeat(g[:, :, None], 3, axis=2))
+    d = ImageDraw.Draw(im)
+    font = ImageFont.load_default(size=30)
+    for c, (lab, dx) in enumerate((("(a)", 10), ("(b)", pw - 55), ("(c)", pw // 2 - 20))):
+        d.text((c * (pw + gut) + dx, 8), lab, fill="black", font=font)
+    return np.asarray(im)
+
+
+@needs_tesseract
+def test_cells_group_under_the_caption_letters_found_in_the_pixels():
+    # nine gutter cells, the caption names three panels: the burnt-in letters (found anywhere in
+    # the image) group the cells into their three columns (before: nine unlettered panels)
+    from medvl.pdf.figure_panels import panels_and_letters
+
+    pb, _ = panels_and_letters(_columns_under_letters(), None, [], "auto", True, expected=["A", "B", "C"], hint={})
+    assert [p.label for p in pb] == ["A", "B", "C"]
+    for p, x0 in zip(pb, (0, 264, 528)):
+        assert abs(p.bbox[0] - x0) <= 2 and p.bbox[1] <= 2 and p.bbox[3] >= 580  # a whole column

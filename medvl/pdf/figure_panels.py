@@ -58,6 +58,20 @@ def panels_and_letters(rgb: Any, image_rects_px: list[tuple[int, int, int, int]]
             tools["tesseract"] = tesseract_version() or ""
             hits = find_letter_anchors(rgb, list(expected or []))
             anchored = bool(hits)
+    elif not hits and from_pixels and ocr != "never" and n_exp >= 2 and len(boxes) > n_exp:
+        # more gutter cells than the caption names and no letter in the text layer: the cells
+        # may be parts of panels (a column of three micrographs under one burnt-in "(b)", lanes
+        # of a gel under "B"); when every caption letter is found in the pixels and the cells
+        # group under them into one panel per letter, the groups are the panels
+        from medvl.pdf.ocr import find_letter_anchors, tesseract_version
+
+        if tesseract_version():
+            tools["tesseract"] = tesseract_version() or ""
+            found_hits = find_letter_anchors(rgb, list(expected or []))
+            if len(found_hits) == n_exp:
+                grouped = P.group_cells([tuple(b) for b in boxes], found_hits)
+                if grouped and len(grouped) == n_exp:
+                    boxes, hits, anchored = grouped, found_hits, True
     if len(hits) >= 2 and len(boxes) < len(hits) and from_pixels:
         # fewer gutter cells than printed letters (panels closer than a gutter): the letters are
         # anchors, and the pieces of a fine cut group under them
