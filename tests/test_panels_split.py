@@ -59,6 +59,20 @@ def test_one_photograph_and_one_chart_are_not_split_on_lines():
     assert P.split_tiles(chart(200, 300), (0, 0, 300, 200)) == [(0, 0, 300, 200)]
 
 
+def test_thin_lines_drawn_inside_one_picture_are_not_seams():
+    # a scatter plot's quadrant gate: two thin dark lines across most of one picture (not its
+    # whole length, so no uniform band); each edge peaks in most rows like a seam, but the level
+    # returns past the line, so the picture is one panel (before: cut into three)
+    g = photo(280, 300, 11, base=170)
+    g[0:252, 120:122] = 40  # vertical, 2 px, 90% of the height
+    g[150:153, 24:] = 40  # horizontal, 3 px, 92% of the width
+    assert P.split_tiles(g, (0, 0, 300, 280)) == [(0, 0, 300, 280)]
+    assert P.panels_from_pixels(rgb_of(g)) == []
+    # two different pictures touching still split at their seam
+    g = np.hstack([photo(200, 180, 3, base=90), photo(200, 170, 4, base=170)])
+    assert len(P.panels_from_pixels(rgb_of(g))) == 2
+
+
 def test_touching_placed_images_with_a_line_between_are_two_panels_tiles_are_one():
     a, b = photo(150, 120, 6), photo(150, 120, 7, base=160)
     sep = np.hstack([a, np.full((150, 3), 255, np.uint8), b])

@@ -199,6 +199,38 @@ def _grey(rgb: np.ndarray) -> np.ndarray:
             + rgb[:, :, 2].astype(np.uint16) * 29 >> 8).astype(np.uint8)
 
 
+def _drawn_line(gi: np.ndarray, x: int, peak: np.ndarray, max_width: int = 5) -> bool:
+    """The step between columns x and x+1 is an edge of a thin drawn line (a quadrant gate or
+    axis line inside one picture, up to ``max_width`` px wide), not a seam between two pictures.
+
+    In the rows where the step peaks, a seam leaves the level changed (the other picture), while
+    a line returns to it: the columns just past the line match the columns before it and both
+    differ from the line.  A line when that holds in at least 60% of those rows, with the line
+    on either side of the step.
+    """
+    h, w = gi.shape
+    rows = np.flatnonzero(peak[:, max(0, x - 1):x + 2].any(axis=1))
+    if rows.size < 8:
+        return False
+    g = gi[rows].astype(np.float32)
+
+    def level(a: int, b: int) -> np.ndarray | None:
+        a, b = max(0, a), min(w, b)
+        return g[:, a:b].mean(axis=1) if b - a >= 2 else None
+
+    for line, before, after in (((x + 1, x + 3), (x - 5, x - 1), (x + 2 + max_width, x + 6 + max_width)),
+                                ((x - 1, x + 1), (x - 5 - max_width, x - 1 - max_width), (x + 2, x + 6))):
+        c, l, r = level(*line), level(*before), level(*after)
+        if c is None or l is None or r is None:
+            continue
+        past, side = (r, l) if line[0] > x else (l, r)  # past the line; the step's other side
+        contrast = np.abs(c - side)
+        back = (np.abs(past - side) < 0.5 * contrast) & (contrast >= 12)
+        if back.mean() >= 0.6:
+            return True
+    return False
+
+
 def _line_cuts(g: np.ndarray, min_part: float, seam_frac: float = 0.85) -> list[tuple[int, int]]:
     """Vertical separators inside one raster piece (``g``: grey, rows x columns): [start, end) column runs.
 
@@ -248,6 +280,8 @@ def _line_cuts(g: np.ndarray, min_part: float, seam_frac: float = 0.85) -> list[
             continue  # texture: every column has edges
         if any(a - 3 <= x + 1 <= b + 3 for a, b in cuts):
             continue
+        if _drawn_line(gi, x, peak):
+            continue  # one edge of a thin line drawn inside a picture (a gate in a scatter plot)
         cuts.append((x + 1, x + 1))
     cuts.sort()
     out: list[tuple[int, int]] = []
