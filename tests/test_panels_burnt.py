@@ -137,3 +137,33 @@ def test_cells_group_under_the_caption_letters_found_in_the_pixels():
     assert [p.label for p in pb] == ["A", "B", "C"]
     for p, x0 in zip(pb, (0, 264, 528)):
         assert abs(p.bbox[0] - x0) <= 2 and p.bbox[1] <= 2 and p.bbox[3] >= 580  # a whole column
+
+
+def _framed_diagram_bold_letters() -> np.ndarray:
+    """Two rows of outlined cells in a frame around the whole figure (eLife style), each row
+    under a big bold "A" / "B" whose counters (the holes) are light glyphs of their own."""
+    im = Image.new("RGB", (760, 680), "white")
+    d = ImageDraw.Draw(im)
+    d.rectangle([2, 2, 757, 677], outline=(150, 150, 150), width=2)
+    font, small = ImageFont.load_default(size=44), ImageFont.load_default(size=20)
+    for y0, lab in ((40, "A"), (390, "B")):
+        d.text((60, y0), lab, fill="black", font=font, stroke_width=1, stroke_fill="black")
+        for x0, col in ((130, (40, 160, 230)), (390, (220, 20, 120))):
+            d.rounded_rectangle([x0, y0 + 60, x0 + 240, y0 + 260], radius=14, outline=col, width=4)
+            d.ellipse([x0 + 100, y0 + 120, x0 + 140, y0 + 160], fill=(240, 130, 30))
+        d.text((320, y0 + 270), "label", fill="black", font=small)
+    return np.asarray(im)
+
+
+@needs_tesseract
+def test_a_letters_counter_does_not_hide_the_letter():
+    # the hole of a bold "A" is found as a light blob too; it used to take the letter's place
+    # (same spot, found first), so neither letter was read and the framed figure stayed one panel
+    from medvl.pdf.figure_panels import panels_and_letters
+
+    rgb = _framed_diagram_bold_letters()
+    hits = {h.letter: h.bbox for h in ocr.find_letter_anchors(rgb, ["A", "B"])}
+    assert set(hits) == {"A", "B"} and hits["A"][3] - hits["A"][1] >= 25  # the glyph, not its hole
+    pb, _ = panels_and_letters(rgb, None, [], "auto", True, expected=["A", "B"], hint={})
+    assert [p.label for p in pb] == ["A", "B"]
+    assert pb[0].bbox[3] <= pb[1].bbox[1] + 2  # A above B

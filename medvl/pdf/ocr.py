@@ -555,10 +555,15 @@ def find_letter_anchors(rgb: np.ndarray, expected: list[str], timeout_s: float =
             if win[2] - win[0] < 24 or win[3] - win[1] < 24:
                 continue
             for c in _window_candidates(grey, win, win, "tl", 0, keep=12):
-                if any(_overlap(c.bbox, s) > 0.5 for s in seen):
-                    continue
-                seen.append(c.bbox)
-                cands.append(c)
+                j = next((k for k, s in enumerate(seen) if _overlap(c.bbox, s) > 0.5), None)
+                if j is None:
+                    seen.append(c.bbox)
+                    cands.append(c)
+                elif _hole_of(seen[j], c.bbox) and not any(_hole_of(c.bbox, s) or s == c.bbox for s in seen):
+                    # the one seen may be a hole inside this glyph (the counter of a bold "A"
+                    # or "B", a light blob in the other polarity): the glyph is read too
+                    seen.append(c.bbox)
+                    cands.append(c)
     if len(cands) < 2:
         return []
     # panel letters are the tallest isolated glyphs of a figure (tick labels and words are
@@ -641,6 +646,18 @@ def _bracketed(raw: str) -> bool:
 
 def _single_letter(raw: str) -> bool:
     return len(_core(raw)) == 1
+
+
+def _hole_of(inner: tuple[int, int, int, int], outer: tuple[int, int, int, int], margin: float = 0.15) -> bool:
+    """``inner`` lies well inside ``outer`` (at least ``margin`` of its width / height from every
+    side): a glyph's counter, not a neighbouring letter or a word holding the letter."""
+    mx, my = margin * (outer[2] - outer[0]), margin * (outer[3] - outer[1])
+    return (inner[0] >= outer[0] + mx and inner[2] <= outer[2] - mx and inner[1] >= outer[1] + my
+            and inner[3] <= outer[3] - my)
+
+
+def _area(b: tuple[int, int, int, int]) -> int:
+    return max(0, b[2] - b[0]) * max(0, b[3] - b[1])
 
 
 def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
