@@ -219,3 +219,25 @@ def test_pixel_letters_centred_above_charts_and_inside_a_frame_beside_tick_label
         boxes.append(box)
     got = read_panel_letters(rgb_of(g), boxes)
     assert got == [("A", "ocr"), ("B", "ocr")]
+
+
+def test_letters_down_the_columns_give_the_panels_of_a_framed_figure():
+    # eLife style: a frame around the figure, A and B down the first column, C, D, E down the
+    # second, F a tall third column.  Before: no grid (the letters do not run along the rows,
+    # and B's box stopped at E's letter in the next column)
+    g = np.full((600, 900), 255, np.uint8)
+    g[2:4, 2:898] = 0
+    g[596:598, 2:898] = 0
+    g[2:598, 2:4] = 0
+    g[2:598, 896:898] = 0
+    cells = {"A": (20, 20, 290, 290), "B": (20, 310, 290, 580), "C": (310, 20, 590, 190),
+             "D": (310, 210, 590, 390), "E": (310, 410, 590, 580), "F": (610, 20, 880, 580)}
+    hits = []
+    for lab, (x0, y0, x1, y1) in cells.items():
+        g[y0 + 24:y1, x0 + 20:x1] = chart(y1 - y0 - 24, x1 - x0 - 20)
+        hits.append(P.LetterHit(lab, (x0, y0, x0 + 14, y0 + 18), "pdf_text", lab))
+    got = P.anchor_grid(rgb_of(g), hits)
+    assert got is not None and len(got) == 6
+    for b, (x0, y0, x1, y1) in zip(got, cells.values()):
+        assert x0 <= b[0] and y0 <= b[1] and b[2] <= x1 + 1 and b[3] <= y1 + 1  # inside its cell
+        assert (b[2] - b[0]) * (b[3] - b[1]) >= 0.5 * (x1 - x0) * (y1 - y0)

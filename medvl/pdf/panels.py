@@ -895,11 +895,14 @@ def anchor_grid(rgb: np.ndarray, hits: list[LetterHit]) -> list[tuple[int, int, 
                 # a letter to the right in this row, or a panel above-right reaching down into it
                 if same_band:
                     right = min(right, b.bbox[0] - 1)
+        # the panel's column ends where the next column of letters begins (at any height): a
+        # letter below the panel but in that next column starts another column's panel
+        col_end = min([b.bbox[0] for b in hits if b.bbox[0] > ax0 + lh] + [right])
         bottom = h
         for b in hits:
             if b is a or b.bbox[1] <= ay0 + 1.5 * lh:
                 continue
-            if ax0 - lh <= b.bbox[0] < right - lh:
+            if ax0 - lh <= b.bbox[0] < col_end - lh:
                 bottom = min(bottom, b.bbox[1] - 1)
         boxes.append([int(ax0), int(ay0), int(right), int(bottom)])
     # a panel starting left of another's column ends where that column's letters begin
@@ -930,6 +933,21 @@ def anchor_grid(rgb: np.ndarray, hits: list[LetterHit]) -> list[tuple[int, int, 
             if inter and r_area(inter) > 0.02 * min(r_area(tuple(map(float, out[i]))), r_area(tuple(map(float, out[j])))):
                 return None
     order = reading_order(out)
-    if _inversions([hits[i].letter for i in order]):
-        return None
+    if _inversions([hits[i].letter for i in order]) and _inversions([hits[i].letter for i in column_order(out, lh)]):
+        return None  # the letters run neither along the rows nor down the columns
     return out
+
+
+def column_order(boxes: list[tuple], tol: float) -> list[int]:
+    """Indices of ``boxes`` down the columns: columns (boxes whose left edges lie within ``tol``
+    of the column's first box) left to right, each top to bottom -- the order of figures lettered
+    A, B down the first column, then C, D, E down the next."""
+    cols: list[list[int]] = []
+    for i in sorted(range(len(boxes)), key=lambda k: (boxes[k][0], boxes[k][1])):
+        for c in cols:
+            if abs(boxes[i][0] - boxes[c[0]][0]) <= tol:
+                c.append(i)
+                break
+        else:
+            cols.append([i])
+    return [i for c in cols for i in sorted(c, key=lambda k: boxes[k][1])]
