@@ -311,7 +311,7 @@ def main() -> None:
     settings = TagSettings()
     if args.shipped_image_model:
         model = load_model()
-        print("image model: shipped (its weak labels include the gold papers' captions)")
+        print("image model: shipped (trained on ../shared/corpus: its weak labels include the captions of any gold paper from there)")
     else:
         from medvl.tag.train import train_image_model
 
