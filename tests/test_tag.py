@@ -476,3 +476,16 @@ def test_cli_tag_text_prints_tags_and_evidence():
     assert data["modality"]["value"] == "mri" and data["sequences"] == ["flair"]
     assert data["negated_findings"] == ["haemorrhage"] and data["findings"] == {"tumour": pytest.approx(0.565, abs=0.01)}  # named by the caption only
     assert any(e["text"] == "FLAIR" and e["source"] == "panel" for e in data["evidence"])
+
+
+def test_cli_tag_text_reads_citing_sentences_where_the_caption_is_silent():
+    from typer.testing import CliRunner
+
+    from medvl.cli import app
+
+    res = CliRunner().invoke(app, ["tag", "text", "Figure 3", "--reference",
+                                   "A non-contrast CT of the head showed a subdural haematoma (Figure 3)."])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["modality"]["value"] == "ct" and data["anatomy"]["value"] == "brain"
+    assert {e["source"] for e in data["evidence"]} == {"reference"}

@@ -128,6 +128,8 @@ def _check_options(settings: dict) -> None:
 def text(
     panel: str = typer.Argument(..., help="The panel's own words (a subcaption)."),
     caption: Optional[str] = typer.Option(None, "--caption", help="The figure's caption (context)."),
+    reference: Optional[list[str]] = typer.Option(None, "--reference", help="A sentence of the article citing "
+                                                  "the figure (repeatable); read where the caption is silent."),
     tagger: str = typer.Option("text", "--tagger", help="text, llm (a served model through the per-vocabulary "
                                "schema) or both (the model's choice added to the text evidence)."),
     prompt: str = typer.Option("tag/fewshot@1", "--prompt", help="Prompt of the llm tagger (medvl prompts ls)."),
@@ -143,7 +145,7 @@ def text(
     from medvl.cli.common import out
     from medvl.tag.text import tag_text
 
-    t = tag_text(panel, caption)
+    t = tag_text(panel, caption, references=reference or None)
     extra: dict = {}
     if tagger not in ("text", "llm", "both"):
         raise typer.BadParameter(f"--tagger must be text, llm or both, not {tagger!r}")
