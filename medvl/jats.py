@@ -142,6 +142,8 @@ def _figure_references(article: ET.Element) -> dict[str, list[str]]:
                 yield from paragraphs(child)
 
     for p in paragraphs(body):
+        if not any(_local(x.tag) == "xref" and x.get("ref-type") == "fig" for x in p.iter()):
+            continue  # most paragraphs cite no figure: no need to rebuild their text
         text, cites = _paragraph_text(p)
         if not cites:
             continue
