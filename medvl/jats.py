@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from medvl.errors import InputError
-from medvl.sentences import sentence_at, sentence_bounds
+from medvl.sentences import add_reference, sentence_at, sentence_bounds
 
 _BLOCK_TAGS = {"p", "title", "list-item", "list", "def-item", "disp-quote", "label", "caption"}
 XLINK = "{http://www.w3.org/1999/xlink}href"
@@ -72,13 +72,13 @@ def element_text(el: ET.Element) -> str:
     return re.sub(r"\s+", " ", "".join(parts)).strip()
 
 
-MAX_REFERENCES = 6  # sentences kept per figure
 _NOT_TEXT = {"fig", "fig-group", "table-wrap", "caption", "ref-list", "ref", "front", "back", "disp-formula",
              "supplementary-material", "title", "label"}
 
 
 def _paragraph_text(p: ET.Element) -> tuple[str, list[tuple[int, list[str]]]]:
-    """A paragraph's text (whitespace normalised) and, per figure citation, (offset, the cited ids)."""
+    """A paragraph's text (as written: sentences are normalised when taken) and, per figure citation,
+    (offset, the cited ids)."""
     parts: list[str] = []
     cites: list[tuple[int, list[str]]] = []
     size = 0
@@ -101,29 +101,7 @@ def _paragraph_text(p: ET.Element) -> tuple[str, list[tuple[int, list[str]]]]:
             add(child.tail)
 
     walk(p)
-    raw = "".join(parts)
-    # normalise whitespace, moving the citation offsets with the text
-    out, new_at, j = [], {}, 0
-    pending = sorted({c[0] for c in cites})
-    k = 0
-    prev_space = True
-    for i, ch in enumerate(raw):
-        while k < len(pending) and pending[k] == i:
-            new_at[pending[k]] = j
-            k += 1
-        if ch.isspace():
-            if not prev_space:
-                out.append(" ")
-                j += 1
-            prev_space = True
-        else:
-            out.append(ch)
-            j += 1
-            prev_space = False
-    for rest in pending[k:]:
-        new_at[rest] = j
-    text = "".join(out)
-    return text, [(new_at[at], ids) for at, ids in cites]
+    return "".join(parts), cites
 
 
 def _figure_references(article: ET.Element) -> dict[str, list[str]]:
@@ -151,9 +129,7 @@ def _figure_references(article: ET.Element) -> dict[str, list[str]]:
         for at, ids in cites:
             sentence = sentence_at(text, bounds, at)
             for fid in ids:
-                have = out.setdefault(fid, [])
-                if sentence and sentence not in have and len(have) < MAX_REFERENCES:
-                    have.append(sentence)
+                add_reference(out, fid, sentence)
     return out
 
 

@@ -10,6 +10,7 @@ import re
 SENTENCE_END = re.compile(r"(?<!\bFig)(?<!\bFigs)(?<!\bet al)(?<!\be\.g)(?<!\bi\.e)(?<!\bvs)(?<!\bNo)(?<!\bRef)"
                           r"(?<!\bapprox)(?<!\bref)(?<!\bRefs)[.!?]\s+(?=[A-Z0-9(\[])")
 MAX_SENTENCE_CHARS = 600  # a longer "sentence" is a paragraph that could not be cut: cut it here
+MAX_REFERENCES = 6  # sentences kept per figure
 
 
 def sentence_bounds(text: str) -> list[int]:
@@ -18,9 +19,18 @@ def sentence_bounds(text: str) -> list[int]:
 
 
 def sentence_at(text: str, bounds: list[int], at: int) -> str:
-    """The sentence holding offset `at` (stripped, at most MAX_SENTENCE_CHARS)."""
+    """The sentence holding offset `at` (whitespace normalised, at most MAX_SENTENCE_CHARS)."""
     import bisect
 
+    while at < len(text) and text[at].isspace():  # a citation right after a sentence's end is the next one's
+        at += 1
     k = max(0, bisect.bisect_right(bounds, at) - 1)
     k = min(k, len(bounds) - 2)
-    return text[bounds[k]:bounds[k + 1]].strip()[:MAX_SENTENCE_CHARS]
+    return " ".join(text[bounds[k]:bounds[k + 1]].split())[:MAX_SENTENCE_CHARS]
+
+
+def add_reference(out: dict[str, list[str]], key: str, sentence: str) -> None:
+    """Keep `sentence` as one citing figure `key`: once, in text order, at most MAX_REFERENCES."""
+    have = out.setdefault(key, [])
+    if sentence and sentence not in have and len(have) < MAX_REFERENCES:
+        have.append(sentence)

@@ -11,9 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from medvl.sentences import sentence_at, sentence_bounds
+from medvl.sentences import add_reference, sentence_at, sentence_bounds
 
-MAX_REFERENCES = 6  # sentences kept per figure (as for JATS)
 BODY_SIZE_TOLERANCE = 0.15  # a body line's font size is within 15% of the document's body size
 MAX_RANGE = 10  # "Figures 1-3" is expanded; a longer "range" is more likely a page or year span
 
@@ -86,7 +85,5 @@ def figure_references(paragraphs: list[str]) -> dict[str, list[str]]:
         for m in cites:
             sentence = sentence_at(text, bounds, m.start())
             for num in cited_numbers(m.group("nums")):
-                have = out.setdefault(label_key(f"Figure {num}"), [])
-                if sentence and sentence not in have and len(have) < MAX_REFERENCES:
-                    have.append(sentence)
+                add_reference(out, label_key(f"Figure {num}"), sentence)
     return out
