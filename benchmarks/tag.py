@@ -311,7 +311,11 @@ def main() -> None:
     settings = TagSettings()
     if args.shipped_image_model:
         model = load_model()
-        print("image model: shipped (trained on ../shared/corpus: its weak labels include the captions of any gold paper from there)")
+        corpus = ROOT.parent / "shared" / "corpus"
+        seen = sorted({g["paper"] for g in gold if (corpus / g["paper"]).is_dir()})
+        print("image model: shipped (trained on weak labels of ../shared/corpus); "
+              + (f"{len(seen)} gold papers are from there, so their captions were among its weak labels"
+                 if seen else "no gold paper is from there"))
     else:
         from medvl.tag.train import train_image_model
 
