@@ -1738,7 +1738,10 @@ def _distribute_lists(text: str, bounds: list[int], marks: list[_Marker],
         if len(group) < 2 or any(marks[i].ref for i in group):
             continue
         roles = {marks[i].role for i in group}
-        if roles == {"prefix"}:
+        # "in (a) frontal, (b) lateral and (c) dorsal view": a label after a comma reads as inline, but
+        # between prefix labels of short items it is one more prefix item
+        if roles == {"prefix"} or (roles == {"prefix", "inline"} and marks[group[0]].role == "prefix"
+                                   and marks[group[-1]].role == "prefix"):
             # items: the words after each label up to the next; the last item as long as the longest other
             items = [text[marks[i].end:marks[j].start] for i, j in zip(group, group[1:])]
             if any(len(_words(re.sub(r"(?:,|;|\band\b|\bor\b)\s*$", "", t.strip()))) > _ITEM_WORDS_MAX
@@ -1771,6 +1774,14 @@ def _distribute_lists(text: str, bounds: list[int], marks: list[_Marker],
                 j = max(0, len(before) - (w + 1))
             elif j == len(before):
                 j -= 1  # "before (A) and after (B) treatment": the item is the preposition itself
+            after = text[marks[group[-1]].end:s1]
+            noun = _LIST_NOUN_RE.search(after)
+            if j == 0 and before and not _HEAD_STOP_RE.match(before[0].group()) and noun \
+                    and len(_words(after[:noun.start()])) <= 2 \
+                    and not any(_LIST_NOUN_RE.search(t) for t in items + [text[s0:marks[group[0]].start]]):
+                # "T2-weighted axial (A) and coronal (B) images": items that modify the tail's noun; the first
+                # is as long as the longest other one, the words before it are the head
+                j = max(0, len(before) - w)
             if j == 0:
                 continue  # no head left
             h0 = s0
@@ -1789,6 +1800,13 @@ def _distribute_lists(text: str, bounds: list[int], marks: list[_Marker],
                 owner[i].append(head)
             owner[i].append(tail)
         if head:
+            # the head is the list's, not the text of a panel before it ("... edema. T1 weighted images
+            # showing (b) axial, (c) sagittal ...": no part of (a)'s text)
+            members = set(group)
+            for i in owner:
+                if i not in members:
+                    owner[i][:] = [p for a, b in owner[i] for p in ((a, min(b, head[0])), (max(a, head[1]), b))
+                                   if p[1] > p[0]]
             shared[:] = [(a, b) for a, b in shared if b <= head[0] or a >= head[1]] + \
                 [(a, min(b, head[0])) for a, b in shared if a < head[0] < b]
 
