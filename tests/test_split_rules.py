@@ -680,6 +680,40 @@ def test_distributive_lists_give_each_panel_head_and_tail(caption, expected):
         assert is_verbatim(t, caption)
 
 
+@pytest.mark.parametrize("caption,expected", [
+    # issue 10's examples: a postfix list of modifiers of the tail's noun keeps its head for every item
+    ("T2-weighted axial (A) and coronal (B) images show a cystic lesion in the left temporal lobe.",
+     {"A": "T2-weighted axial images show a cystic lesion in the left temporal lobe.",
+      "B": "T2-weighted coronal images show a cystic lesion in the left temporal lobe."}),
+    # a prefix list whose middle label follows a comma is still one list
+    ("Photographs of the specimen in (a) frontal, (b) lateral and (c) dorsal view.",
+     {"A": "Photographs of the specimen in frontal view.", "B": "Photographs of the specimen in lateral view.",
+      "C": "Photographs of the specimen in dorsal view."}),
+    # the list's head in a second sentence is not the text of the panel before it
+    ("Axial, noncontrast CT scan (a) demonstrating a hyperdense lesion with surrounding vasogenic edema. "
+     "T1 weighted, postcontrast MRI images showing (b) axial, (c) sagittal, and (d) coronal views of the mass.",
+     {"A": "Axial, noncontrast CT scan demonstrating a hyperdense lesion with surrounding vasogenic edema.",
+      "B": "T1 weighted, postcontrast MRI images showing axial views of the mass.",
+      "C": "T1 weighted, postcontrast MRI images showing sagittal views of the mass.",
+      "D": "T1 weighted, postcontrast MRI images showing coronal views of the mass."}),
+    # written here: a modifier list with a two-word head and a noun tail
+    ("Fat-suppressed contrast-enhanced sagittal (A) and axial (B) T1 images of the knee.",
+     {"A": "Fat-suppressed contrast-enhanced sagittal T1 images of the knee.",
+      "B": "Fat-suppressed contrast-enhanced axial T1 images of the knee."}),
+    # written here: full noun phrases as items (each ends in its own noun) take no head from each other
+    ("Sagittal gradient-echo MR image (A) and coronal CT reformat (B) show a calcified mass.",
+     {"A": "Sagittal gradient-echo MR image show a calcified mass.",
+      "B": "coronal CT reformat show a calcified mass."}),
+    # written here: a comma-joined prefix list after another panel's sentence
+    ("(a) Overview of the graft. Close-ups of the anastomosis in (b) proximal, (c) middle and (d) distal view.",
+     {"A": "Overview of the graft.", "B": "Close-ups of the anastomosis in proximal view.",
+      "C": "Close-ups of the anastomosis in middle view.", "D": "Close-ups of the anastomosis in distal view."}),
+])
+def test_distributive_lists_head_goes_to_every_item(caption, expected):
+    got = {s.label: s.text for s in split_caption(caption) if s.label != "_shared"}
+    assert got == expected
+
+
 def test_semicolon_inside_a_parenthesis_ends_no_clause():
     cap = ("(A) Survival of treated mice. (B) Cells were starved for 2 h and puncta per cell were counted "
            "(mean ± s.d.; n = 30).")

@@ -1770,18 +1770,18 @@ def _distribute_lists(text: str, bounds: list[int], marks: list[_Marker],
             j = len(before)
             while j > 0 and len(before) - j < 6 and not _HEAD_STOP_RE.match(before[j - 1].group()):
                 j -= 1
-            if j == 0 or not _HEAD_STOP_RE.match(before[j - 1].group()):
-                j = max(0, len(before) - (w + 1))
-            elif j == len(before):
-                j -= 1  # "before (A) and after (B) treatment": the item is the preposition itself
             after = text[marks[group[-1]].end:s1]
             noun = _LIST_NOUN_RE.search(after)
-            if j == 0 and before and not _HEAD_STOP_RE.match(before[0].group()) and noun \
-                    and len(_words(after[:noun.start()])) <= 2 \
-                    and not any(_LIST_NOUN_RE.search(t) for t in items + [text[s0:marks[group[0]].start]]):
-                # "T2-weighted axial (A) and coronal (B) images": items that modify the tail's noun; the first
-                # is as long as the longest other one, the words before it are the head
-                j = max(0, len(before) - w)
+            if j == 0 or not _HEAD_STOP_RE.match(before[j - 1].group()):
+                if noun and len(_words(after[:noun.start()])) <= 2 \
+                        and not any(_LIST_NOUN_RE.search(t) for t in items + [text[s0:marks[group[0]].start]]):
+                    # "T2-weighted axial (A) and coronal (B) images": items that modify the tail's noun; the
+                    # first is as long as the longest other one, the words before it are the head
+                    j = max(0, len(before) - w)
+                else:
+                    j = max(0, len(before) - (w + 1))
+            elif j == len(before):
+                j -= 1  # "before (A) and after (B) treatment": the item is the preposition itself
             if j == 0:
                 continue  # no head left
             h0 = s0
