@@ -122,6 +122,17 @@ def check_rows(name: str, rows: list[dict]) -> list[str]:
     return errors
 
 
+def check_version(path: Path, rows: list[dict]) -> list[str]:
+    """NAME_vN.jsonl re-annotates NAME.jsonl (issue 10's convention): the same ids and captions, in order."""
+    base = re.match(r"(?P<name>.+)_v\d+$", path.stem)
+    if not base or not (path.parent / f"{base.group('name')}.jsonl").exists():
+        return []
+    old = read_jsonl(path.parent / f"{base.group('name')}.jsonl")
+    if [(r["id"], r["caption"]) for r in old] != [(r["id"], r["caption"]) for r in rows]:
+        return [f"{path.name}: ids or captions differ from {base.group('name')}.jsonl"]
+    return []
+
+
 def check(shared: Path, mirrors: Path | None) -> int:
     errors = []
     for path in sorted(HERE.glob("*.jsonl")) + sorted(HERE.glob("*/*.jsonl")):
@@ -137,6 +148,7 @@ def check(shared: Path, mirrors: Path | None) -> int:
             print(f"{sha}  {rel}  ({len(built)} rebuilt, {len(missing)} sources absent)")
         else:
             errors += check_rows(str(rel), rows)
+            errors += check_version(path, rows)
             print(f"{sha}  {rel}  ({len(rows)} captions)")
     for e in errors:
         print("ERROR", e)
