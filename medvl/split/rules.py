@@ -671,7 +671,7 @@ def _drop_named_initials(text: str, up: list[_Marker], keep: list[_Marker]) -> l
     another mark of that letter opens a clause (the panel's own label)."""
     opening: set[str] | None = None  # made when first needed (rare): a clause-start test of every mark
     out: list[_Marker] = []
-    for m in sorted(up, key=lambda m: m.start):
+    for m in sorted(up, key=_start_of):
         if _ONE_LETTER_PAREN_RE.fullmatch(text, m.start, m.end) and not _at_clause_start(text, m.start):
             w = _word_before(text, m.start, 40)
             lab = m.labels[0]
@@ -689,20 +689,28 @@ def _drop_named_initials(text: str, up: list[_Marker], keep: list[_Marker]) -> l
     return out
 
 
+def _start_of(m: _Marker) -> int:
+    return m.start
+
+
+def _run_from_a(seq: list[tuple[str, ...]]) -> bool:
+    """Label lists (a marker's labels each) run A, B, C ... in order: the first opens with A and each list's
+    letters come after the previous one's."""
+    return bool(seq) and seq[0][0] == "A" and all(max(a) < min(b) for a, b in zip(seq, seq[1:]))
+
+
 def _ordered_letters(marks: list[_Marker], kind: str, upper: bool) -> int:
     """How many marks of `kind` and case there are when their letters run A, B, C ... in caption order (0
     when they do not)."""
-    seq = [m.labels for m in sorted(marks, key=lambda m: m.start)
+    seq = [m.labels for m in sorted(marks, key=_start_of)
            if m.kind == kind and m.upper == upper and m.labels and all(len(x) == 1 for x in m.labels)]
-    if not seq or seq[0][0] != "A" or not all(max(a) < min(b) for a, b in zip(seq, seq[1:])):
-        return 0
-    return len(seq)
+    return len(seq) if _run_from_a(seq) else 0
 
 
 def _drop_named_repeats(keep: list[_Marker]) -> list[_Marker]:
     out: list[_Marker] = []
     high = ""
-    for m in sorted(keep, key=lambda m: m.start):
+    for m in sorted(keep, key=_start_of):
         one = [x for x in m.labels if len(x) == 1]
         if m.kind == "bare" and m.named and len(one) >= 2 and min(one) != (chr(ord(high) + 1) if high else "A"):
             continue
@@ -714,11 +722,9 @@ def _drop_named_repeats(keep: list[_Marker]) -> list[_Marker]:
 
 def _prefix_sequence(text: str, keep: list[_Marker]) -> bool:
     """The labels that open clauses run A, B, C ... in caption order (three or more)."""
-    seq = [m.labels for m in sorted(keep, key=lambda m: m.start)
+    seq = [m.labels for m in sorted(keep, key=_start_of)
            if m.labels and all(len(x) == 1 for x in m.labels) and _at_clause_start(text, m.start)]
-    if len(seq) < 3 or seq[0][0] != "A":
-        return False
-    return all(max(a) < min(b) for a, b in zip(seq, seq[1:]))
+    return len(seq) >= 3 and _run_from_a(seq)
 
 
 def _drop_out_of_order_parens(text: str, keep: list[_Marker], ordered: Callable[[], bool]) -> list[_Marker]:
@@ -741,10 +747,6 @@ def _drop_out_of_order_parens(text: str, keep: list[_Marker], ordered: Callable[
     if not drop or not ordered():
         return keep
     return [m for m in keep if not any(m is d for d in drop)]
-
-
-def _start_of(m: _Marker) -> int:
-    return m.start
 
 
 def _validate(text: str, cands: list[_Marker]) -> list[_Marker]:
@@ -833,7 +835,7 @@ def _validate(text: str, cands: list[_Marker]) -> list[_Marker]:
     # a weak bare letter ("A 14-year-old girl ...", "A CT scan ...") gives way to a real label of that panel
     # - but not to a later mention that reads as a reference when the bare letters run A, B, C ... in caption
     # order ("A, B Cells were treated ... quantified in (B). C-E Live imaging as in (A) ...")
-    bare = sorted((m for m in keep if m.kind == "bare"), key=lambda m: m.start)
+    bare = sorted((m for m in keep if m.kind == "bare"), key=_start_of)
     seq = [x for m in bare for x in m.labels]
     ordered = len(bare) >= 2 and seq[0] == "A" and all(a < b for a, b in zip(seq, seq[1:]))
 
@@ -884,13 +886,13 @@ def _fill_bare_gaps(text: str, marks: list[_Marker]) -> list[_Marker]:
         prev = [m for m in marks + added if m.start < mm.start() and all(len(x) == 1 for x in m.labels)]
         if not prev:
             continue
-        last = max(prev, key=lambda m: m.start)
+        last = max(prev, key=_start_of)
         due = chr(ord(max(last.labels)) + 1)
         if letter.upper() == due and letter.upper() not in {x for m in marks + added for x in m.labels}:
             added.append(_Marker(mm.start(), mm.end(), [due], "bare", upper=upper, pieces=[mm.group(2)]))
     if not added:
         return marks
-    return sorted(marks + added, key=lambda m: m.start)
+    return sorted(marks + added, key=_start_of)
 
 
 # "(M2)", "(G0)", "(C1, C2)": letters with numbers only (one letter: a list of its sub-panels or samples)
@@ -1071,7 +1073,7 @@ def _sequence_fill(text: str, marks: list[_Marker], depths: "_Depths") -> list[_
                     return filled
             return marks
         # "A - Imaging ... Left: ... Right: ... B - UMAP ...": positions inside lettered panels are no panels
-        return sorted([m for m in marks if m.kind != "pos"] + run, key=lambda m: m.start)
+        return sorted([m for m in marks if m.kind != "pos"] + run, key=_start_of)
     added: list[_Marker] = []
     for c in cands:
         prev = [m for m in letters + added if m.start < c.start]
@@ -1079,11 +1081,11 @@ def _sequence_fill(text: str, marks: list[_Marker], depths: "_Depths") -> list[_
         have = {x for m in letters + added for x in m.labels}
         # due after the previous label, or after the highest letter so far ("B Subnetwork of (A) ... C ...":
         # a reference to an earlier panel does not set the sequence back)
-        due = {chr(ord(max(max(prev, key=lambda m: m.start).labels)) + 1),
+        due = {chr(ord(max(max(prev, key=_start_of).labels)) + 1),
                chr(ord(max(x for m in prev for x in m.labels)) + 1)} if prev else {"A"}
         if c.labels[0] not in due or set(c.labels) & have:
             continue
-        if nxt and min(min(nxt, key=lambda m: m.start).labels) <= max(c.labels):
+        if nxt and min(min(nxt, key=_start_of).labels) <= max(c.labels):
             continue
         if not nxt and c.start not in mids and not (
                 c.pieces[0] in ".:)" or re.match(r"\s*[A-Z]", text[c.end - 1:c.end + 1])
@@ -1092,7 +1094,7 @@ def _sequence_fill(text: str, marks: list[_Marker], depths: "_Depths") -> list[_
             # English word before a lower-case one ("C wt and mutant"), not "A"/"I" ("A total of ...")
             continue
         added.append(c)
-    return sorted(marks + added, key=lambda m: m.start) if added else marks
+    return sorted(marks + added, key=_start_of) if added else marks
 
 
 def _merge_adjacent(text: str, marks: list[_Marker]) -> list[_Marker]:
