@@ -19,6 +19,7 @@ PINNED = {
     "hindawi_r5_batch06.jsonl": "bcc15b02af5822708ff40baf3681cfd140ec076cc00db2845886cc5c11c65fd4",
     "hindawi_r5_batch07.jsonl": "09487ad2227baeee5130114bb1767cd03fa0a70bf92c98011e9f1b5563dd1093",
     "hindawi_r5_batch08.jsonl": "b93469567f7836142b3243f086cc37efccc5f41e5ab08138b0eeae0ac82f58e8",
+    "rasterx_batch01.jsonl": "65a9e703768f4f3e072fb9f41e01892f284ccc49eb6b17fd78cc7594f8abdc36",
 }
 
 
@@ -30,6 +31,7 @@ def test_panel_gold_batch_is_unchanged(name):
 
 def test_every_round_five_batch_is_pinned():
     names = {p.name for p in PANELS.glob("pool_batch*.jsonl")} | {p.name for p in PANELS.glob("hindawi_r5_*.jsonl")}
+    names |= {p.name for p in PANELS.glob("rasterx_batch*.jsonl")}
     assert names <= set(PINNED)
 
 
