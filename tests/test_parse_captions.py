@@ -137,3 +137,17 @@ def test_a_bold_reference_wrapped_to_a_line_start_is_no_caption(tmp_path):
 
     figs, _ = parse_paper(gen.reference_at_line_start(tmp_path / "a.pdf"), None, ParseSettings(dpi=72, ocr="never"))
     assert [f.label for f in figs] == ["Figure 1"]
+
+
+@pytest.mark.parametrize("gap", [3, 8, 20])
+def test_a_label_set_apart_from_its_caption_text_keeps_the_text(tmp_path, gap):
+    # "FIGURE 1." in small capitals (smaller than the text), the text beside it on the same baseline
+    # and wrapped under itself: the caption is the whole text, not the label alone
+    from tests.helpers import pdfgen as gen
+    from medvl.parse import ParseSettings, parse_paper
+
+    figs, _ = parse_paper(gen.label_beside_caption(tmp_path / "a.pdf", gap=gap), None,
+                          ParseSettings(dpi=72, ocr="never"))
+    assert [f.label for f in figs] == ["FIGURE 1"]
+    assert figs[0].caption == ("FIGURE 1. Axial CT (left) and contrast-enhanced MRI (right) of the same patient "
+                               "showing a small infarct in the right thalamus (arrow).")

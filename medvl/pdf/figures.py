@@ -430,9 +430,14 @@ def _caption_lines(pm: PageModel, blk: Block, start: int, body_size: float) -> l
     first = blk.lines[start]
     out = [first]
     size = first.size
+    anchor = first
     for ln in blk.lines[start + 1:]:
         if match_label(ln.text) is not None and (match_label(ln.text).strong_sep or ln.first_span_bold):
             break
+        if len(out) == 1 and _text_beside_label(first, ln):
+            out.append(ln)  # the label's own line, split in two; a small-caps label is smaller than its text
+            size, anchor = ln.size, ln
+            continue
         if abs(ln.size - size) > 1.2 and len(ln.text.strip()) > 3:
             break
         if ln.bbox[1] - out[-1].bbox[3] > 1.2 * size:
@@ -456,7 +461,7 @@ def _caption_lines(pm: PageModel, blk: Block, start: int, body_size: float) -> l
             break
         if nl.first_span_bold and not first.first_span_bold:
             break
-        if abs(nxt.bbox[0] - out[0].bbox[0]) > 0.6 * lh * 3 and x_overlap(nxt.bbox, out[0].bbox) < 0.5 * (
+        if abs(nxt.bbox[0] - anchor.bbox[0]) > 0.6 * lh * 3 and x_overlap(nxt.bbox, anchor.bbox) < 0.5 * (
                 nxt.bbox[2] - nxt.bbox[0]):
             break
         for ln in nxt.lines:
@@ -465,6 +470,19 @@ def _caption_lines(pm: PageModel, blk: Block, start: int, body_size: float) -> l
             out.append(ln)
         last_block = nxt
     return out
+
+
+def _text_beside_label(label: Line, ln: Line) -> bool:
+    """`ln` continues a label that stands alone ("FIGURE 1.") on the same baseline, just right of it:
+    the caption's text set apart from its label (a small-caps label, a hanging indent)."""
+    if not reference_only(caption_body(label.text)) or match_label(ln.text) is not None or abs(ln.dir[1]) > 0.1:
+        return False
+    gap = ln.bbox[0] - label.bbox[2]
+    if not -1.0 <= gap <= 3.0 * max(1.0, ln.size, label.size):
+        return False
+    if label.size > 1.5 * ln.size or ln.size > 2.0 * label.size:
+        return False
+    return abs(ln.bbox[3] - label.bbox[3]) <= 0.35 * max(ln.size, label.size)  # same baseline, roughly
 
 
 def _next_block_below(pm: PageModel, blk: Block, lines: list[Line]) -> Block | None:

@@ -332,6 +332,27 @@ def caption_over_image(path: Path, label: str = "FIGURE 1 |", caption_y: float =
     return path
 
 
+def label_beside_caption(path: Path, label_size: float = 5.6, gap: float = 8.0) -> Path:
+    """A figure whose caption label stands alone on the left ("FIGURE 1." in small capitals, smaller
+    than the text) and whose text is set beside it on the same baseline, wrapped with a hanging
+    indent (later lines start under the text, not under the label)."""
+    import pymupdf
+
+    doc = _doc()
+    page = doc.new_page(width=W, height=H)
+    body(page, (50, 50, 562, 140))
+    page.insert_image((120, 160, 490, 400), stream=png(370, 240, seed=5))
+    x, y = 120, 420
+    page.insert_text((x, y), "FIGURE 1.", fontsize=label_size, fontname="helv")
+    tx = x + pymupdf.get_text_length("FIGURE 1.", fontname="helv", fontsize=label_size) + gap
+    for i, line in enumerate(["Axial CT (left) and contrast-enhanced MRI (right) of the same patient",
+                              "showing a small infarct in the right thalamus (arrow)."]):
+        page.insert_text((tx, y + i * 10), line, fontsize=8, fontname="helv")
+    body(page, (50, y + 30, 562, y + 200))
+    doc.save(path)
+    return path
+
+
 def supplementary_list(path: Path) -> Path:
     """Page 1: Figure 1 (an image, caption below) and a stray image at the page foot; page 2 opens
     with an "Additional files" list (BMC style) and a "Supporting Information" list (PLoS style)
