@@ -13,6 +13,7 @@ TAG = Path(__file__).resolve().parent.parent / "eval" / "tag"
 
 PINNED = {
     "panels_brainx_batch01.jsonl": "68209c199142a3fb27a97e1175803c7997d523fd5b94b890b18452000c8423b4",
+    "panels_brainx_batch02.jsonl": "462b176ebeade9aa6f7150803d46360bf0b1389b361854f15cbf8c0e27a9fad8",
     "panels_batch01.jsonl": "9898364473b8ee9c9b414317c077d481d5cb2ca0f0b8f9f383357464068c4152",
     "panels_batch02.jsonl": "5f59fda40bf19f809c06ec369819400629c2553c3bb15e768257fe61c1e0a0c6",
     "panels_batch03.jsonl": "9e3422e27c0c8e848bbeafd6290ddf4ef5ba9a1da2e685a0e6d7d7083c6164ea",
