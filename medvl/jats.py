@@ -183,6 +183,9 @@ def parse_jats_bytes(data: bytes, source: str) -> JatsArticle:
         # (PMC: "<caption><p>Title</p></caption><graphic/><p><bold>A.</bold> ...</p>"): it is
         # printed as caption text in the PDF, so it is caption text here too
         legend = [element_text(c) for c in e if _local(c.tag) == "p"]
+        if cap_el is None:
+            # a few journals put the whole legend in <statement> instead of <caption> (Adv Pharm Bull)
+            legend = [element_text(c) for c in e if _local(c.tag) == "statement"] + legend
         if any(legend):
             caption = " ".join([caption] + [t for t in legend if t]).strip()
         title = None

@@ -93,3 +93,15 @@ def test_sentences_citing_a_figure_are_its_references(tmp_path):
         "Results are summarised in Figure 2, e.g. the size of the lesion.",
     ]
     assert f2.caption == "" and f3.references == []
+
+
+def test_a_legend_in_statement_instead_of_caption_is_the_caption(tmp_path):
+    xml = tmp_path / "a.xml"
+    xml.write_text("""<?xml version="1.0"?>
+<article xmlns:xlink="http://www.w3.org/1999/xlink"><body>
+<fig id="F1"><label>Figure 1</label><graphic xlink:href="g1"/><statement><p>Peak area of the
+ three oils after heating.</p></statement></fig>
+<fig id="F2"><label>Figure 2</label><caption><p>Real caption.</p></caption><statement><p>Not it.</p></statement></fig>
+</body></article>""", encoding="utf-8")
+    art = parse_jats(xml)
+    assert [f.caption for f in art.figures] == ["Peak area of the three oils after heating.", "Real caption."]
