@@ -151,3 +151,62 @@ def test_a_label_set_apart_from_its_caption_text_keeps_the_text(tmp_path, gap):
     assert [f.label for f in figs] == ["FIGURE 1"]
     assert figs[0].caption == ("FIGURE 1. Axial CT (left) and contrast-enhanced MRI (right) of the same patient "
                                "showing a small infarct in the right thalamus (arrow).")
+
+
+def test_captions_worded_alike_side_by_side_at_the_page_foot_are_no_running_footer(tmp_path):
+    from tests.helpers import pdfgen as gen
+    from medvl.parse import ParseSettings, parse_paper
+
+    figs, _ = parse_paper(gen.captions_alike_at_page_foot(tmp_path / "a.pdf"), None, ParseSettings(dpi=72, ocr="never"))
+    assert sorted(f.label for f in figs) == ["Fig. 1", "Fig. 2"]
+    assert all("Error bars represent standard deviation" in f.caption for f in figs)
+
+
+def test_a_caption_sentence_running_into_a_figure_reference_keeps_its_end(tmp_path):
+    from tests.helpers import pdfgen as gen
+    from medvl.parse import ParseSettings, parse_paper
+
+    figs, _ = parse_paper(gen.caption_running_into_a_reference(tmp_path / "a.pdf"), None,
+                          ParseSettings(dpi=72, ocr="never"))
+    assert [f.label for f in figs] == ["Figure 1"]
+    assert figs[0].caption.endswith("is given in Figure S4. Colour code: carbon (grey), oxygen (red).")
+
+
+@pytest.mark.parametrize("text", ["Fig. 1 a Axial T2-weighted image and b coronal FLAIR",
+                                  "Figure 2 a ISSR profile of 17 genotypes and b RAPD profile"])
+def test_a_caption_opening_with_a_bare_lower_case_panel_letter_is_a_caption(text):
+    m = match_label(text)
+    assert m is not None and not m.body_like
+
+
+def test_in_text_references_followed_by_a_lower_case_word_stay_references():
+    for text in ["Figure 1 a and b show the lesion", "Fig. 2 an overview of the cohort", "Figure 3 shows a Western blot"]:
+        m = match_label(text)
+        assert m is None or m.body_like, text
+
+
+def _block(rows):
+    """A text block from (x0, y0, text, bold) rows, 9.7 pt lines."""
+    from medvl.pdf.figures import Block, Line
+
+    lines = [Line(bbox=(x, y, x + 5.2 * len(t), y + 9.0), text=t, size=9.7, bold=b, font="F", block=0,
+                  index_in_block=i, first_span_bold=b) for i, (x, y, t, b) in enumerate(rows)]
+    return Block(bbox=(min(ln.bbox[0] for ln in lines), min(ln.bbox[1] for ln in lines),
+                       max(ln.bbox[2] for ln in lines), max(ln.bbox[3] for ln in lines)), lines=lines, number=0)
+
+
+def test_a_caption_in_a_block_that_runs_on_into_the_next_column_stops_at_the_column():
+    # some PDFs carry a hidden copy of the next figure's title over its label, in the same text block as
+    # the previous caption: the text over the label is no running text, and the next column's lines
+    # are no part of this caption
+    from medvl.pdf.figures import PageModel, find_captions
+
+    blk = _block([(54, 460, "Figure 6", True), (54, 470, "Treated hearts showed no change in the", False),
+                  (54, 481, "expression of the protein versus control.", False),
+                  (312, 490, "Representative photomicrographs of tissue", False),
+                  (312, 490, "Figure 7", True), (312, 501, "Representative photomicrographs of tissue", False),
+                  (312, 512, "stained for DNA breaks.", False)])
+    pm = PageModel(number=0, rect=(0, 0, 612, 792), blocks=[blk], lines=blk.lines, graphics=[])
+    caps = {c.match.label: c.text for c in find_captions(pm, body_size=9.7)}
+    assert caps == {"Figure 6": "Figure 6 Treated hearts showed no change in the expression of the protein versus control.",
+                    "Figure 7": "Figure 7 Representative photomicrographs of tissue stained for DNA breaks."}

@@ -50,6 +50,15 @@ class LabelMatch:
     continued: bool  # "Figure 2 (continued)"
 
 
+# a bare lower-case panel letter opening the caption text, then a capitalised word or a number
+_PANEL_START_RE = re.compile(r"^[a-z]\s+(?:[A-Z0-9])")
+
+
+def starts_with_panel_letter(rest: str) -> bool:
+    """The text after a label opens with a bare panel letter ("a Axial T2 ...", Springer/BMC style)."""
+    return bool(_PANEL_START_RE.match(rest.strip()))
+
+
 def match_label(text: str) -> LabelMatch | None:
     """Parse a caption label at the start of `text`, or None if it does not start with one."""
     m = LABEL_RE.match(text)
@@ -80,6 +89,8 @@ def match_label(text: str) -> LabelMatch | None:
     if not strong:
         if not stripped:
             body_like = False  # label alone on its line: caption text may follow on the next line
+        elif starts_with_panel_letter(stripped):
+            body_like = False  # "Fig. 1 a ISSR profile ... b RAPD profile": the first panel's label
         elif _BODY_NEXT.match(stripped) or stripped[0].islower() or stripped[0] in ",;)]":
             body_like = True
     label = normalize_ws(m.group("label"))

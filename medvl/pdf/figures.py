@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from medvl.pdf.captions import (SUPP_HEADING_RE, LabelMatch, caption_body, join_lines, label_key, match_label,
-                                normalize_ws, panel_suffixed, reference_only, split_supplement_list, supplementary_file)
+                                normalize_ws, panel_suffixed, reference_only, split_supplement_list,
+                                starts_with_panel_letter, supplementary_file)
 from medvl.pdf.fontmaps import repair_spans
 from medvl.pdf.words import looks_run_together, needs_respace, respaced_lines, spaceless_page
 
@@ -312,10 +313,10 @@ def mark_furniture(pages: list[PageModel]) -> None:
         return (round(b.bbox[1] / 6), txt)
 
     for pm in pages:
-        for b in pm.blocks:
-            h = pm.rect[3] - pm.rect[1]
-            if b.bbox[3] < pm.rect[1] + 0.12 * h or b.bbox[1] > pm.rect[3] - 0.12 * h:
-                keys[key(pm, b)] += 1
+        h = pm.rect[3] - pm.rect[1]
+        # pages, not blocks: two captions worded alike side by side on one page are no running footer
+        keys.update({key(pm, b) for b in pm.blocks
+                     if b.bbox[3] < pm.rect[1] + 0.12 * h or b.bbox[1] > pm.rect[3] - 0.12 * h})
     need = max(2, int(0.3 * len(pages)))
     # graphics repeated at the same place on many pages: header bands, logos, rules
     gkeys: Counter = Counter()
@@ -392,7 +393,7 @@ def find_captions(pm: PageModel, body_size: float) -> list[Caption]:
             score += 1.0 if abs(ln.size - body_size) >= 0.5 else 0.0
             score += 0.5 if starts_block else 0.0
             rest = m.rest.strip()
-            if not m.strong_sep and rest and not (rest[0].isupper() or rest[0] in "(["):
+            if not m.strong_sep and rest and not (rest[0].isupper() or rest[0] in "([" or starts_with_panel_letter(rest)):
                 score -= 2.0
             if not m.strong_sep and not label_bold and abs(ln.size - body_size) < 0.5 and rest:
                 # "Figure 2 The ..." in body font without separator: weak
@@ -418,6 +419,8 @@ def _running_text_before(prev: Line | None, ln: Line, blk: Block, body_size: flo
     bold caption label there ("... for more details see" / "Figure 3. In Figure 3C, we ...")."""
     if prev is None or abs(ln.size - body_size) >= 0.5 or abs(prev.size - ln.size) > 0.3:
         return False
+    if prev.bbox[3] > ln.bbox[1] + 0.5 * ln.size:
+        return False  # not above the label: text printed over or beside it on the same line
     text = prev.text.strip()
     if len(text) < 40 or len(text.split()) < 6 or re.search(r"[.!?:;)\]]\s*$", text):
         return False
@@ -432,7 +435,8 @@ def _caption_lines(pm: PageModel, blk: Block, start: int, body_size: float) -> l
     size = first.size
     anchor = first
     for ln in blk.lines[start + 1:]:
-        if match_label(ln.text) is not None and (match_label(ln.text).strong_sep or ln.first_span_bold):
+        if match_label(ln.text) is not None and (match_label(ln.text).strong_sep or ln.first_span_bold) and not (
+                _MID_PHRASE_END_RE.search(out[-1].text)):
             break
         if len(out) == 1 and _text_beside_label(first, ln):
             out.append(ln)  # the label's own line, split in two; a small-caps label is smaller than its text
@@ -442,6 +446,8 @@ def _caption_lines(pm: PageModel, blk: Block, start: int, body_size: float) -> l
             break
         if ln.bbox[1] - out[-1].bbox[3] > 1.2 * size:
             break
+        if ln.bbox[1] > out[-1].bbox[1] + 0.5 * size and x_overlap(ln.bbox, union_all([o.bbox for o in out])) <= 0:
+            break  # a new line in another column: the block runs on into another caption or body text
         out.append(ln)
     # continue into following blocks of the same column when spacing and font match
     last_block = blk
@@ -470,6 +476,11 @@ def _caption_lines(pm: PageModel, blk: Block, start: int, body_size: float) -> l
             out.append(ln)
         last_block = nxt
     return out
+
+
+# a line that stops inside a phrase ("... the full structure is given in" / "Figure S4. Colour code ..."):
+# a label at the start of the next line is a reference that the sentence runs on into, not a caption
+_MID_PHRASE_END_RE = re.compile(r"\b(?:in|see|of|and|or|to|from|with|as|the|by|than|for|on|at|vs\.?)\s*$")
 
 
 def _text_beside_label(label: Line, ln: Line) -> bool:

@@ -353,6 +353,40 @@ def label_beside_caption(path: Path, label_size: float = 5.6, gap: float = 8.0) 
     return path
 
 
+def captions_alike_at_page_foot(path: Path, pages: int = 4) -> Path:
+    """A paper of `pages` pages whose third page ends with two figures side by side, their captions
+    starting with the same words ("Fig. 1 Relative growth of ..." / "Fig. 2 Relative growth of ...")
+    near the page foot, where running footers are looked for; the other pages are body text."""
+    doc = _doc()
+    for k in range(pages):
+        page = doc.new_page(width=W, height=H)
+        if k != 2:
+            body(page, (50, 50, 562, 700))
+            continue
+        body(page, (50, 50, 562, 420))
+        for n, x0 in ((1, 60), (2, 320)):
+            page.insert_image((x0, 470, x0 + 230, 690), stream=png(230, 220, seed=n))
+            caption(page, x0, 712, f"Fig. {n}", [f"Relative growth of the cells in extract {n} by the MTT test.",
+                                                  "Error bars represent standard deviation"])
+    doc.save(path)
+    return path
+
+
+def caption_running_into_a_reference(path: Path) -> Path:
+    """A caption whose sentence runs on into a line that starts with a figure reference
+    ("... the fully labelled structure is given in" / "Figure S4. Colour code: ...")."""
+    doc = _doc()
+    page = doc.new_page(width=W, height=H)
+    body(page, (50, 50, 562, 140))
+    page.insert_image((150, 160, 460, 380), stream=png(310, 220, seed=3))
+    yb = caption(page, 60, 400, "Figure 1.", ["Crystal structure of the dimer. Only key atoms are labelled here; the",
+                                             "fully labelled structure is given in",
+                                             "Figure S4. Colour code: carbon (grey), oxygen (red)."])
+    body(page, (50, yb + 14, 562, yb + 200))
+    doc.save(path)
+    return path
+
+
 def supplementary_list(path: Path) -> Path:
     """Page 1: Figure 1 (an image, caption below) and a stray image at the page foot; page 2 opens
     with an "Additional files" list (BMC style) and a "Supporting Information" list (PLoS style)
