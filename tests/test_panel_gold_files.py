@@ -20,6 +20,7 @@ PINNED = {
     "hindawi_r5_batch07.jsonl": "09487ad2227baeee5130114bb1767cd03fa0a70bf92c98011e9f1b5563dd1093",
     "hindawi_r5_batch08.jsonl": "b93469567f7836142b3243f086cc37efccc5f41e5ab08138b0eeae0ac82f58e8",
     "rasterx_batch01.jsonl": "65a9e703768f4f3e072fb9f41e01892f284ccc49eb6b17fd78cc7594f8abdc36",
+    "rasterx_batch02.jsonl": "9e725a50821bd4ad10fe6e16313695d675da927c4e7bd4d8f9e381d05fbf5791",
 }
 
 
