@@ -43,6 +43,7 @@ from medvl.runs import read_jsonl  # noqa: E402
 from medvl.tag.combine import _field  # noqa: E402
 from medvl.tag.image import features_from_array, load_model  # noqa: E402
 from medvl.tag.stage import TagSettings, figure_context  # noqa: E402
+from medvl.tag.paper_context import borrow, figure_votes  # noqa: E402
 from medvl.tag.text import tag_text  # noqa: E402
 
 SELECT = {"modality": {"mri", "ct"}, "anatomy": {"brain"}}
@@ -161,6 +162,23 @@ def llm_tags(words: list[tuple], tagger, mode: str, cover: Counter) -> list:
     return out
 
 
+def paper_votes(gold: list[dict], figs, pairs) -> dict[str, dict[str, str]]:
+    """paper id -> figure id -> body part, from every pair of the gold papers' figures in the run (the
+    words the tag stage reads, so the benchmark borrows what the stage borrows)."""
+    out: dict[str, dict[str, str]] = {}
+    papers = {g["paper"] for g in gold}
+    for (paper, _), f in figs.items():
+        if paper not in papers:
+            continue
+        fp = pairs.get(f.figure_id, [])
+        ctx = figure_context(f.caption, [p.text for p in fp if p.method != "whole"])
+        texts = [tag_text(p.text, None if p.method == "whole" else ctx, references=f.references) for p in fp]
+        if not fp:
+            texts = [tag_text(f.caption, None, references=f.references)]
+        out.setdefault(f.paper_id, {}).update(figure_votes(texts, [f.figure_id] * len(texts)))
+    return out
+
+
 def predict(gold: list[dict], run: Path, model, settings: TagSettings, tagger=None) -> tuple[list[dict], Counter]:
     from PIL import Image
 
@@ -170,12 +188,14 @@ def predict(gold: list[dict], run: Path, model, settings: TagSettings, tagger=No
     img_cache: dict[str, np.ndarray] = {}
     words = gold_words(gold, figs, pairs, cover)
     llm = llm_tags(words, tagger, settings.tagger, cover) if tagger is not None else [None] * len(words)
+    votes = paper_votes(gold, figs, pairs)
     for g, (f, own, ctx), lt in zip(gold, words, llm):
         pred = {"text": {}, "image": {}, "both": {}}
         if f is None:
             out.append({**g, "pred": pred})
             continue
         tt = lt if lt is not None else tag_text(own, ctx, references=f.references)
+        tt = borrow(tt, f.figure_id, votes.get(f.paper_id, {}))  # as the tag stage does (paper_context)
         probs = None
         if model is not None:
             path = run / f.image

@@ -12,7 +12,8 @@ from medvl.records import Provenance, Record
 class Evidence(Record):
     field: Literal["modality", "sequence", "anatomy", "finding"]
     value: str
-    source: Literal["panel", "figure", "reference", "image", "llm"]  # reference: a sentence citing the figure
+    # reference: a sentence citing the figure; paper: the body part of the paper's other scans
+    source: Literal["panel", "figure", "reference", "paper", "image", "llm"]
     text: str  # the words matched, the image cue ("image classifier p=0.83"), or the words the LLM cited
     start: int | None = None  # character offset in the panel text, caption or citing sentence
     weight: float

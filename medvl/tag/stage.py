@@ -136,6 +136,7 @@ def tag_paper(pairs: list[dict], figures: list[dict], settings: TagSettings, run
     a row whose answer failed keeps the text tags and says why (fallback_reason)."""
     from medvl.records import Figure, Pair, Provenance, Reject, pair_id, sha256_text
     from medvl.tag.combine import build_row
+    from medvl.tag.paper_context import with_paper_anatomy
     from medvl.tag.text import tag_text
     from medvl.tag.vocab import load_vocab
 
@@ -218,6 +219,7 @@ def tag_paper(pairs: list[dict], figures: list[dict], settings: TagSettings, run
                                image=f.image), f.caption, None, (f.caption, f.image, *f.references)))
             refs.append(list(f.references))
     texts = [tag_text(panel, context, vocab, cited) for (_, panel, context, _), cited in zip(items, refs)]
+    texts = with_paper_anatomy(texts, [fields["figure_id"] for fields, _, _, _ in items])
     answers = _ask(tagger, settings, vocab, items, texts) if asks_llm else [(None, "text", None)] * len(items)
     for (fields, _, _, content), tt, (llm_tags, tagger_used, extra) in zip(items, texts, answers):
         tags = tt if llm_tags is None else llm_tags  # a row the model did not answer keeps the text tags

@@ -27,7 +27,9 @@ from medvl.tag.vocab import IGNORE, LazyPattern, TermClass, VocabSet, load_vocab
 SOURCE_WEIGHT = {"panel": 3.0, "figure": 2.5,  # figure 2.5 (was 1.5): chosen on the gold regression batches
                  # the article's sentences citing the figure: read only for a field that the caption
                  # leaves silent (they often cite several figures); one mention gives about 0.73
-                 "reference": 2.0}
+                 "reference": 2.0,
+                 # the body part the paper's other scans name, for a scan that names none (paper_context)
+                 "paper": 2.0}
 UNKNOWN_LOGIT = 1.0
 FINDING_SCALE = 1.0  # finding confidence = 1 - exp(-weight / scale)
 
@@ -36,7 +38,7 @@ FINDING_SCALE = 1.0  # finding confidence = 1 - exp(-weight / scale)
 class Mention:
     field: str  # modality | sequence | anatomy | finding
     value: str  # the class
-    source: str  # panel | figure
+    source: str  # panel | figure | reference | paper
     text: str  # the words matched
     start: int
     end: int
