@@ -106,6 +106,10 @@ def test_scheme_labels_and_unnumbered_figure_labels():
     m = match_label("Scheme 2. Synthesis of the second ligand")
     assert m is not None and m.label == "Scheme 2" and m.number == "2" and not m.body_like
     assert label_key("Scheme 2") == "SCHEME2" != label_key("Figure 2")
+    c = match_label("Chart 1. Structures of the three complexes")  # ACS journals number charts apart
+    assert c is not None and c.label == "Chart 1" and not c.body_like
+    assert label_key("Chart 1") == "CHART1" not in (label_key("Figure 1"), label_key("Scheme 1"))
+    assert match_label("Chart 2 shows the structures").body_like
     u = match_label("Figure. Regulation of the response")
     assert u is not None and u.label == "Figure" and u.number == "" and caption_body(
         "Figure. Regulation of the response") == "Regulation of the response"

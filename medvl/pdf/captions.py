@@ -15,7 +15,7 @@ from difflib import SequenceMatcher
 
 # "Supplementary Figure S1", "Extended Data Fig. 3", "Figure 2", "FIG. 4", "Fig 5", "Figs. 1"
 _PREFIX = r"(?:(?:Supplementary|Supplemental|Suppl\.?|Extended\s+Data|Additional(?:\s+file\s+\d+:?)?|Online)\s+)?"
-_WORD = r"(?:Figure|Fig\.?|FIGURE|FIG\.?|Figs\.?|Scheme)"  # chemistry journals number schemes apart
+_WORD = r"(?:Figure|Fig\.?|FIGURE|FIG\.?|Figs\.?|Scheme|Chart)"  # chemistry journals number schemes, charts apart
 _NUM = r"(?:[A-Z]?S?\d{1,3}[A-Za-z]?|[IVX]{1,5}|S\d{1,3})"
 # eLife figure supplements: "Figure 1—figure supplement 2" is a figure of its own
 _FIG_SUPP = r"(?:\s*[\u2014\u2013-]\s*figure\s+supplement\s+(?P<fs>\d{1,2}))?"
@@ -165,12 +165,12 @@ def panel_suffixed(m: LabelMatch) -> bool:
 
 def label_key(label_or_number: str) -> str:
     """A comparable key for a figure label: 'Figure 3' / 'Fig. 3' / 'FIGURE 3' -> '3', supplementary -> 'S3',
-    'Scheme 2' -> 'SCHEME2', an unnumbered 'Figure' -> 'FIGURE'."""
+    'Scheme 2' -> 'SCHEME2', 'Chart 1' -> 'CHART1', an unnumbered 'Figure' -> 'FIGURE'."""
     m = LABEL_RE.match(label_or_number)
     if m:
         num = m.group("num").upper()
-        if m.group("word").lower() == "scheme":
-            return "SCHEME" + num  # Scheme 1 is not Figure 1
+        if m.group("word").lower() in ("scheme", "chart"):
+            return m.group("word").upper() + num  # Scheme 1 and Chart 1 are not Figure 1
         supp = bool(re.match(r"^\s*(supp|extended|additional|online)", label_or_number, re.IGNORECASE))
         if supp and not num.startswith("S"):
             num = "S" + num
