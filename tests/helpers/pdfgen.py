@@ -387,6 +387,25 @@ def caption_running_into_a_reference(path: Path) -> Path:
     return path
 
 
+def framed_figure(path: Path, label: str = "Figure 1", caption_y: float = 471.3, gap: float = 1.0) -> Path:
+    """A figure and its caption inside one drawn frame (BMC / Springer style boxed figures): a
+    stroked rectangle from above the image to below the caption, the placed image ending ``gap``
+    points above the caption's first line (baseline ``caption_y``), body text above and below."""
+    import pymupdf
+
+    doc = _doc()
+    page = doc.new_page(width=W, height=H)
+    body(page, (50, 50, 562, 140))
+    top = caption_y - 8 * 1.1 - gap  # first-line top is about 1.1 size above the baseline (helv)
+    page.insert_image((96, 160, 516, top), stream=png(420, int(top - 160), seed=5))
+    yb = caption(page, 62, caption_y, label, ["Growth of the two strains over five days. (A) Wild type.",
+                                              "(B) Mutant; error bars show the standard deviation of three runs."])
+    page.draw_rect(pymupdf.Rect(56, 152, 556, yb + 2), color=(0.13, 0.12, 0.12), width=0.6)
+    body(page, (50, yb + 20, 562, yb + 200))
+    doc.save(path)
+    return path
+
+
 def supplementary_list(path: Path) -> Path:
     """Page 1: Figure 1 (an image, caption below) and a stray image at the page foot; page 2 opens
     with an "Additional files" list (BMC style) and a "Supporting Information" list (PLoS style)
