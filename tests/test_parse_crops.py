@@ -63,6 +63,7 @@ def test_framed_figure_crop_ends_above_the_caption_inside_the_frame(tmp_path: Pa
         pages, regions, _, _ = analyse_document(doc)
         assert len(regions) == 1
         r = regions[0]
+        assert r.placement == "above"
         assert r.caption.lines[0].text.startswith("Figure 1")
         image = next(g.bbox for g in r.graphics if g.kind == "image")
         pix, clip, zoom = render_region(doc[r.page], r.bbox, 150, keep_out=r.keep_out)
@@ -74,6 +75,22 @@ def test_framed_figure_crop_ends_above_the_caption_inside_the_frame(tmp_path: Pa
     # the figure is not cut: the crop holds the whole image
     assert r.bbox[1] <= image[1] and r.bbox[3] >= image[3] and area[3] >= image[3], (image, r.bbox, area)
     assert not any(ln.text.startswith("Figure") for ln in r.text_lines)
+
+
+@pytest.mark.parametrize("caption_y", [200.0, 201.3, 202.9])
+def test_framed_figure_with_the_caption_above_starts_below_its_last_line(tmp_path: Path, caption_y: float):
+    pdf = pdfgen.framed_figure(tmp_path / "f.pdf", caption_y=caption_y, caption_above=True)
+    with pymupdf.open(pdf) as doc:
+        _, regions, _, _ = analyse_document(doc)
+        assert len(regions) == 1
+        r = regions[0]
+        assert r.placement == "below"
+        image = next(g.bbox for g in r.graphics if g.kind == "image")
+        pix, _, zoom = render_region(doc[r.page], r.bbox, 150, keep_out=r.keep_out)
+    area = _pixel_area(pix, zoom)
+    for ln in r.caption.lines:
+        assert r_inter(ln.bbox, r.bbox) is None and r_inter(ln.bbox, area) is None, (ln.text, ln.bbox, area)
+    assert area[1] <= image[1] and area[3] >= image[3], (image, area)
 
 
 @pytest.mark.parametrize("caption_y", [458, 466])

@@ -387,21 +387,31 @@ def caption_running_into_a_reference(path: Path) -> Path:
     return path
 
 
-def framed_figure(path: Path, label: str = "Figure 1", caption_y: float = 471.3, gap: float = 1.0) -> Path:
+def framed_figure(path: Path, label: str = "Figure 1", caption_y: float = 471.3, gap: float = 1.0,
+                  caption_above: bool = False) -> Path:
     """A figure and its caption inside one drawn frame (BMC / Springer style boxed figures): a
-    stroked rectangle from above the image to below the caption, the placed image ending ``gap``
-    points above the caption's first line (baseline ``caption_y``), body text above and below."""
+    stroked rectangle around a placed image and its two-line caption (first baseline
+    ``caption_y``), the image ``gap`` points from the caption's nearest line: above the caption's
+    first line, or below its last line when ``caption_above``; body text above and below the frame."""
     import pymupdf
 
     doc = _doc()
     page = doc.new_page(width=W, height=H)
     body(page, (50, 50, 562, 140))
-    top = caption_y - 8 * 1.1 - gap  # first-line top is about 1.1 size above the baseline (helv)
-    page.insert_image((96, 160, 516, top), stream=png(420, int(top - 160), seed=5))
-    yb = caption(page, 62, caption_y, label, ["Growth of the two strains over five days. (A) Wild type.",
-                                              "(B) Mutant; error bars show the standard deviation of three runs."])
-    page.draw_rect(pymupdf.Rect(56, 152, 556, yb + 2), color=(0.13, 0.12, 0.12), width=0.6)
-    body(page, (50, yb + 20, 562, yb + 200))
+    lines = ["Growth of the two strains over five days. (A) Wild type.",
+             "(B) Mutant; error bars show the standard deviation of three runs."]
+    if caption_above:
+        yb = caption(page, 62, caption_y, label, lines)
+        top = yb - 8 * 1.25 + 8 * 0.3 + gap  # last line's bottom is about 0.3 size below its baseline
+        page.insert_image((96, top, 516, top + 250), stream=png(420, 250, seed=5))
+        frame = pymupdf.Rect(56, caption_y - 14, 556, top + 256)
+    else:
+        top = caption_y - 8 * 1.1 - gap  # first line's top is about 1.1 size above its baseline (helv)
+        page.insert_image((96, 160, 516, top), stream=png(420, int(top - 160), seed=5))
+        yb = caption(page, 62, caption_y, label, lines)
+        frame = pymupdf.Rect(56, 152, 556, yb + 2)
+    page.draw_rect(frame, color=(0.13, 0.12, 0.12), width=0.6)
+    body(page, (50, frame.y1 + 18, 562, frame.y1 + 200))
     doc.save(path)
     return path
 
