@@ -1003,3 +1003,20 @@ def test_a_bracket_label_after_a_word_no_sentence_ends_with_opens_no_sentence():
     got = as_dict(cap)
     assert got["B"] == "The wild-type kinase binds"
     assert got["C"] == "not Mutant K12."
+
+
+# ---- inline lower-case letters in running text (Springer / BMC bold labels, bold lost) ----
+
+def test_inline_lower_case_letters_in_running_text_are_panels_when_nothing_else_is():
+    subs = split_caption("Contrast uptake in a frontal lobe lesions and b temporal lobe lesions of the two patients")
+    assert [(s.label, s.text) for s in subs] == [("_shared", "Contrast uptake in"), ("A", "frontal lobe lesions"),
+                                                 ("B", "temporal lobe lesions of the two patients")]
+    subs = split_caption("Growth of a Escherichia coli, b Salmonella enterica and c Listeria monocytogenes on agar")
+    assert [s.label for s in subs] == ["_shared", "A", "B", "C"]
+    assert [s.text for s in subs][1:] == ["Escherichia coli", "Salmonella enterica", "Listeria monocytogenes on agar"]
+
+
+def test_articles_and_lone_letters_that_are_words_are_no_inline_panels():
+    assert split_caption("A patient with a large tumour and a small cyst in the left frontal lobe.") == []
+    assert split_caption("Vitamin b levels in a group of patients and b cells of the controls.") == []
+    assert split_caption("Uptake in a cohort of 40 patients, compared with the controls.") == []

@@ -553,6 +553,39 @@ def _bold_candidates(text: str) -> list[_Marker]:
     return out
 
 
+# a lone lower-case letter inside running text, then a word: "... with a diesel oil and b waste oil"
+_INLINE_LOWER_RE = re.compile(r"(?<![\w(\[/.\-'\u2019])([a-h])\s+(?=[A-Za-z0-9])")
+_INLINE_JOIN_RE = re.compile(r"(?:[,;]|\band|\bor)\s*$")
+
+
+def _inline_lower_run(text: str, depths: _Depths) -> list[_Marker]:
+    """Springer / BMC legends whose letters are set bold in running text, read where bold is lost:
+    'a ISSR profile ... and b RAPD profile', 'reduction of a safranine O, b methyl red, c ...'.  Only
+    asked when no other label is found; taken only as a run a, b (, c ...) in order, every letter after
+    the first joined to the text before it by ',', ';', 'and' or 'or' (so the article "a" alone is none)."""
+    run: list[_Marker] = []
+    for m in _INLINE_LOWER_RE.finditer(text):
+        if depths[m.start()] != 0:
+            continue
+        letter = m.group(1)
+        due = chr(ord("a") + len(run))
+        if letter == "a" and not run:
+            run = [_Marker(m.start(), m.end(), ["A"], "bold", upper=False)]
+        elif letter == due and run and _INLINE_JOIN_RE.search(text[run[-1].end:m.start()]):
+            run.append(_Marker(m.start(), m.end(), [letter.upper()], "bold", upper=False))
+        elif letter == "a":
+            if len(run) >= 2:
+                break
+            run = [_Marker(m.start(), m.end(), ["A"], "bold", upper=False)]
+    if len(run) < 2:
+        return []
+    taken = {mk.start for mk in run}
+    if any(depths[m.start()] == 0 and m.start() not in taken and m.group(1) != "a"
+           for m in _INLINE_LOWER_RE.finditer(text)):
+        return []  # another lone letter ("vitamin b levels"): the letters are words here, not labels
+    return run
+
+
 _RPAREN_TAIL_RE = re.compile(rf"(?<![\w(\[\-])(?P<lab>{_ITEM}(?:\s*,\s*{_ITEM})*)\)$")
 
 
@@ -1275,7 +1308,7 @@ def split_caption(caption: str) -> list[Subcaption]:
             cands += _pos_prose_candidates(text, depths)
     marks = _validate(text, cands) if cands else []
     if not marks:
-        marks = _sequence_fill(text, [], depths)
+        marks = _sequence_fill(text, [], depths) or _inline_lower_run(text, depths)
         if not marks:
             return []
     marks = _drop_stray_subpanels(text, _fill_bare_gaps(text, marks))
