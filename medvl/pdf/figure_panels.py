@@ -31,7 +31,9 @@ def panels_and_letters(rgb: Any, image_rects_px: list[tuple[int, int, int, int]]
                        text_letters: list[Any], ocr: str, has_raster: bool,
                        expected: list[str] | None = None, hint: dict[str, str] | None = None
                        ) -> tuple[list[Any], dict[str, str]]:
-    """Panel boxes (pixels) with letters for one figure image.
+    """Panel boxes (pixels) with letters for one figure image, in reading order -- or in letter
+    order when every panel has a letter (:func:`medvl.pdf.panels.letter_order`: a figure lettered
+    down its columns is stored A, B, C ..., not row by row).
 
     ``expected``: the letters the caption names (:func:`caption_letters`); when fewer panels were
     found, finer splits are tried (:func:`medvl.pdf.panels.hinted_split`) and an accepted one is
@@ -129,7 +131,7 @@ def panels_and_letters(rgb: Any, image_rects_px: list[tuple[int, int, int, int]]
         # no letter supports more than one panel and the cells look like parts of one chart or
         # diagram (a flowchart cut at an arrow): one panel
         return [], tools
-    return pboxes, tools
+    return P.letter_order(pboxes), tools
 
 
 def panel_check(panels: list[Any], expected: list[str] | None) -> str | None:

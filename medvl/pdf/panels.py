@@ -769,6 +769,17 @@ def merge_tiles(rects: list[Rect4], tol: float = 1.5,
     return rects
 
 
+def letter_order(panels: list[PanelBox]) -> list[PanelBox]:
+    """The panels in the order of their letters when every panel has one (each letter once); else
+    as given (reading order).  The stored panel list is the order users read the panels in, so a
+    figure lettered down its columns (A, B in the first column, C, D, E in the second) is stored
+    A, B, C, D, E rather than row by row (A, C, B, D ...)."""
+    labels = [p.label for p in panels]
+    if len(panels) < 2 or any(not x for x in labels) or len(set(labels)) != len(labels):
+        return panels
+    return sorted(panels, key=lambda p: str(p.label))
+
+
 def fill_by_order(panels: list[PanelBox]) -> None:
     """A panel between two lettered panels whose letters leave exactly its letter free gets it ('order')."""
     labels = [p.label for p in panels]
