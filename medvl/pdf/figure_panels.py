@@ -92,7 +92,8 @@ def panels_and_letters(rgb: Any, image_rects_px: list[tuple[int, int, int, int]]
     if n_exp >= 2 and found < n_exp and len(hits) <= n_exp:
         # the caption names more lettered panels than were found (panels closer than a gutter,
         # touching photographs): finer splits, never more panels than the caption names
-        res = P.hinted_split(rgb, n_exp, found, hits, current=[tuple(b) for b in boxes])
+        res = P.hinted_split(rgb, n_exp, found, hits, current=[tuple(b) for b in boxes],
+                             expected_letters=list(expected or []))
         if res is not None and (from_pixels or len(res[0]) == n_exp):
             boxes, step = res
             hinted = True

@@ -342,10 +342,10 @@ def split_tiles(grey: np.ndarray, box: tuple[int, int, int, int], depth: int = 0
     return [box]
 
 
-def _thin(b: tuple, w: int, h: int) -> bool:
+def _thin(b: tuple, w: int, h: int, max_aspect: float = 5.0) -> bool:
     """A strip (axis labels, a legend row, a colour bar): too thin or too small to be a panel."""
     bw, bh = b[2] - b[0], b[3] - b[1]
-    return min(bw, bh) < 0.08 * min(w, h) or max(bw, bh) > 5.0 * min(bw, bh) or bw * bh < 0.02 * w * h
+    return min(bw, bh) < 0.08 * min(w, h) or max(bw, bh) > max_aspect * min(bw, bh) or bw * bh < 0.02 * w * h
 
 
 def _dark_ink(grey: np.ndarray) -> np.ndarray:
@@ -810,13 +810,13 @@ def _text_only(ink: np.ndarray, b: tuple, fig_h: int) -> bool:
     return all(e - s <= line_h for s, e in bands)
 
 
-def plausible_cells(rgb: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> bool:
-    """Cells of a finer split that can be panels: none a strip or speck (:func:`_thin`), none
-    nearly empty, none text only."""
+def plausible_cells(rgb: np.ndarray, boxes: list[tuple[int, int, int, int]], max_aspect: float = 5.0) -> bool:
+    """Cells of a finer split that can be panels: none a strip or speck (:func:`_thin`; longer
+    than ``max_aspect`` times their width), none nearly empty, none text only."""
     h, w = rgb.shape[:2]
     ink = ink_mask(rgb)
     for b in boxes:
-        if _thin(tuple(b), w, h):
+        if _thin(tuple(b), w, h, max_aspect):
             return False
         x0, y0, x1, y1 = b
         sub = ink[y0:y1, x0:x1]
@@ -845,7 +845,8 @@ def _n_lettered(boxes: list[tuple], hits: list[LetterHit]) -> int:
 
 
 def hinted_split(rgb: np.ndarray, expected: int, found: int, hits: list[LetterHit] | None = None,
-                 current: list[tuple] | None = None) -> tuple[list[tuple[int, int, int, int]], str] | None:
+                 current: list[tuple] | None = None, expected_letters: list[str] | None = None
+                 ) -> tuple[list[tuple[int, int, int, int]], str] | None:
     """A finer split of a figure whose caption names ``expected`` lettered panels while only
     ``found`` (< expected) were detected.
 
@@ -866,12 +867,21 @@ def hinted_split(rgb: np.ndarray, expected: int, found: int, hits: list[LetterHi
         candidates.append(("anchors", lambda: group_cells(fine_cells(rgb), hits) or []))
         if len(hits) == expected:  # every named letter found: panels from the letters' corners
             candidates.append(("letter grid", lambda: anchor_grid(rgb, hits) or []))
+        elif len(hits) == expected - 1 and expected_letters:
+            # all but one named letter found: the missing one's cell may be implied by the grid
+            miss = missing_between(hits, expected_letters)
+            if miss:
+                candidates.append((f"letter grid, {miss} inferred",
+                                   lambda: inferred_grid(rgb, hits, miss) or []))
     if float(np.median(_grey(rgb))) < 40:  # a dark figure: black gutters between panels
         candidates.append(("dark", lambda: panels_from_pixels(rgb, dark_background=True)))
     for name, make in candidates:
         boxes = [tuple(int(v) for v in b) for b in make()]
         n = len(boxes)
-        if n <= max(found, 1) or n > expected or not plausible_cells(rgb, boxes):
+        # a letter grid's cells each have their own letter at a corner: a wide table or gel
+        # strip under its letter is a panel, so such cells may be longer than a strip's limit
+        aspect = 8.0 if name.startswith("letter grid") else 5.0
+        if n <= max(found, 1) or n > expected or not plausible_cells(rgb, boxes, aspect):
             continue
         if hits and _n_lettered(boxes, hits) < had:
             continue  # the finer cut loses printed letters: its cells are not the panels
@@ -947,6 +957,71 @@ def anchor_grid(rgb: np.ndarray, hits: list[LetterHit]) -> list[tuple[int, int, 
     if _inversions([hits[i].letter for i in order]) and _inversions([hits[i].letter for i in column_order(out, lh)]):
         return None  # the letters run neither along the rows nor down the columns
     return out
+
+
+def missing_between(hits: list[LetterHit], expected: list[str]) -> str | None:
+    """The one letter of ``expected`` (a run A, B, C ...) that no hit has, when both its neighbours
+    in the run were found (None otherwise)."""
+    exp = sorted({x.upper() for x in expected})
+    if len(exp) < 3 or exp != [chr(ord(exp[0]) + k) for k in range(len(exp))]:
+        return None
+    have = {h.letter for h in hits}
+    miss = [x for x in exp if x not in have]
+    if len(miss) != 1 or len(have) != len(exp) - 1 or not have <= set(exp):
+        return None
+    m = miss[0]
+    prev, nxt = chr(ord(m) - 1), chr(ord(m) + 1)
+    return m if prev in have and nxt in have else None
+
+
+def inferred_grid(rgb: np.ndarray, hits: list[LetterHit], missing: str) -> list[tuple[int, int, int, int]] | None:
+    """The letter grid (:func:`anchor_grid`) of a figure whose letter ``missing`` was not found
+    (an OCR miss) while the letters before and after it were: the cell between its neighbours is
+    implied by the grid.  Without its letter, the missing panel lies inside the box of another
+    letter (the box reaches to the next letter).  Each box is cut once along a white gutter; a box
+    holding, besides its letter's own picture, one more picture without a letter (right of it or
+    below it) offers that picture as the missing panel (pieces before it stay with the box's
+    letter; pieces after it must be text only, a legend, and are left out).  Exactly one offer
+    must put the letters, the missing one at its picture, in order along the rows or down the
+    columns.  Returns the boxes (``len(hits) + 1``, in letter order) or None; parse letters the inferred cell from
+    its neighbours (``label_source="order"``) unless OCR reads it there."""
+    grid = anchor_grid(rgb, hits)
+    if grid is None:
+        return None
+    h, w = rgb.shape[:2]
+    full = ink_mask(rgb)
+    ink = drop_frame(full)
+    lh = float(np.median([hb.bbox[3] - hb.bbox[1] for hb in hits]))
+    min_gap = max(3, int(round(0.01 * max(h, w))))
+    letters = [hb.letter for hb in hits] + [missing]
+    offers = []
+    for bi, (x0, y0, x1, y1) in enumerate(grid):
+        pieces = xy_cut(ink[y0:y1, x0:x1], min_gap=min_gap, min_side=0, max_depth=1, x0=x0, y0=y0)
+        big = [b for b in pieces if min(b[2] - b[0], b[3] - b[1]) >= 3 * lh]  # pictures, not the letter
+        if len(big) < 2:
+            continue
+        big = [big[i] for i in reading_order(big)]
+        lx, ly = _center(hits[bi].bbox)
+        own = min(range(len(big)), key=lambda i: r_gap(tuple(map(float, big[i])), (lx, ly, lx, ly)))
+        extra = [k for k, b in enumerate(big) if k != own and not _text_only(full, b, h)]
+        if len(extra) != 1 or extra[0] < own:
+            continue
+        cell = big[extra[0]]
+        side = any(b[2] <= cell[0] + 1 for b in big[:extra[0]])  # the cut runs down (side by side)
+        before = [b for b in pieces if (b[2] <= cell[0] + 1 if side else b[3] <= cell[1] + 1)]
+        if not before:
+            continue
+        mine = (min(b[0] for b in before), min(b[1] for b in before), max(b[2] for b in before),
+                max(b[3] for b in before))
+        out = [tuple(int(v) for v in b) for b in grid]
+        out[bi] = tuple(int(v) for v in mine)
+        out.append(tuple(int(v) for v in cell))
+        if (not _inversions([letters[i] for i in reading_order(out)])
+                or not _inversions([letters[i] for i in column_order(out, lh)])):
+            offers.append(out)
+    if len(offers) != 1:
+        return None
+    return [b for _, b in sorted(zip(letters, offers[0]))]  # in letter order
 
 
 def column_order(boxes: list[tuple], tol: float) -> list[int]:
