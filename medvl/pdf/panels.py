@@ -231,7 +231,8 @@ def _drawn_line(gi: np.ndarray, x: int, peak: np.ndarray, max_width: int = 5) ->
     return False
 
 
-def _line_cuts(g: np.ndarray, min_part: float, seam_frac: float = 0.85) -> list[tuple[int, int]]:
+def _line_cuts(g: np.ndarray, min_part: float, seam_frac: float = 0.85,
+               levels: bool = False) -> list[tuple[int, int]]:
     """Vertical separators inside one raster piece (``g``: grey, rows x columns): [start, end) column runs.
 
     Two kinds, both spanning the whole height of the piece: a band of uniform colour (a black or
@@ -251,7 +252,14 @@ def _line_cuts(g: np.ndarray, min_part: float, seam_frac: float = 0.85) -> list[
     std = g.std(axis=0)
     uni = std <= 10.0
     mean = g.mean(axis=0)
+    bands: list[tuple[int, int]] = []
     for s, e in _runs(uni):
+        # ``levels``: a run of uniform columns that changes level (a white line between uniform
+        # dark fields of micrographs on black) is several bands, one per level
+        jumps = [x + 1 for x in range(s, e - 1) if abs(float(mean[x + 1]) - float(mean[x])) > 30] if levels else []
+        edges = [s] + jumps + [e]
+        bands.extend(zip(edges[:-1], edges[1:]))
+    for s, e in bands:
         if s <= 0 or e >= w or e - s > 0.08 * w:
             continue
         m = float(mean[s:e].mean())
@@ -316,18 +324,27 @@ def tiles_separated(grey: np.ndarray, a: tuple[int, int, int, int], b: tuple[int
 
 
 def split_tiles(grey: np.ndarray, box: tuple[int, int, int, int], depth: int = 0, min_part: float = 0.2,
-                seam_frac: float = 0.85) -> list[tuple[int, int, int, int]]:
+                seam_frac: float = 0.85, dark: bool = False) -> list[tuple[int, int, int, int]]:
     """Split a photographic piece along dark/uniform gutters and seams (no white gutter needed).
 
     Only pieces whose pixels look photographic (not :func:`graphic_like`) are split: charts and
-    diagrams have straight uniform lines (axes, frames) that are not gutters.
+    diagrams have straight uniform lines (axes, frames) that are not gutters.  A dark piece
+    (median grey below 40: fluorescence micrographs on black, flat in grey like a chart) is split
+    too (``dark``: inside such a piece), but only into like fields (:func:`_like_fields`: a grid of
+    micrographs, not the lanes of a gel or plate).
     """
     x0, y0, x1, y1 = box
     g = grey[y0:y1, x0:x1]
-    if depth > 3 or g.shape[0] < 48 or g.shape[1] < 48 or graphic_like(g):
+    if depth > 3 or g.shape[0] < 48 or g.shape[1] < 48:
         return [box]
+    if graphic_like(g):
+        if not (dark or depth == 0) or float(np.median(g)) >= 40:
+            return [box]
+        if depth == 0 and not dark:
+            out = split_tiles(grey, box, depth, min_part, seam_frac, dark=True)
+            return out if _like_fields(grey, out) else [box]
     for axis in (1, 0):  # vertical separators first (side-by-side tiles are the common case)
-        cuts = _line_cuts(g if axis == 1 else g.T, min_part, seam_frac)
+        cuts = _line_cuts(g if axis == 1 else g.T, min_part, seam_frac, levels=dark)
         if not cuts:
             continue
         edges = [0]
@@ -337,9 +354,26 @@ def split_tiles(grey: np.ndarray, box: tuple[int, int, int, int], depth: int = 0
         out: list[tuple[int, int, int, int]] = []
         for a, b in zip(edges[0::2], edges[1::2]):
             sub = (x0 + a, y0, x0 + b, y1) if axis == 1 else (x0, y0 + a, x1, y0 + b)
-            out.extend(split_tiles(grey, sub, depth + 1, min_part, seam_frac))
+            out.extend(split_tiles(grey, sub, depth + 1, min_part, seam_frac, dark))
         return out
     return [box]
+
+
+def _like_fields(grey: np.ndarray, tiles: list[tuple[int, int, int, int]]) -> bool:
+    """Tiles of one regular grid of pictures: at least two, areas within a factor of 1.6, none
+    longer than 2.5 times its width, and no separator line left inside any (fields of view, not
+    the lanes of a plate or gel, whose chunks hold more lane lines)."""
+    if len(tiles) < 2:
+        return False
+    areas = [max(1, (b[2] - b[0]) * (b[3] - b[1])) for b in tiles]
+    long_side = [max(b[2] - b[0], b[3] - b[1]) / max(1, min(b[2] - b[0], b[3] - b[1])) for b in tiles]
+    if max(areas) > 1.6 * min(areas) or max(long_side) > 2.5:
+        return False
+    for x0, y0, x1, y1 in tiles:
+        g = grey[y0:y1, x0:x1]
+        if _line_cuts(g, 0.05, levels=True) or _line_cuts(g.T, 0.05, levels=True):
+            return False
+    return True
 
 
 def _thin(b: tuple, w: int, h: int, max_aspect: float = 5.0) -> bool:
