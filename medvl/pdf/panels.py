@@ -97,6 +97,7 @@ def _framed_gutters(sub: np.ndarray, axis: int) -> list[tuple[int, int]]:
     A thin white channel counts when a ruled line runs (nearly) the whole length of the piece
     within 2 px on both sides of it -- two frames side by side -- and each side keeps at least a
     tenth of the piece.  A line or two of stray ink pixels inside the channel does not close it.
+    Also a channel along one edge of a framed box (:func:`_box_edge`).
     """
     counts = sub.sum(axis=1) if axis == 0 else sub.sum(axis=0)
     length = sub.shape[1] if axis == 0 else sub.shape[0]
@@ -106,12 +107,51 @@ def _framed_gutters(sub: np.ndarray, axis: int) -> list[tuple[int, int]]:
     empty = counts <= max(1, int(0.01 * length))
     full = counts >= 0.85 * length
     out = []
+    m = sub if axis == 0 else sub.T  # rows across the channel
     for s, e in _runs(empty):
-        if e - s < 2 or s < 0.1 * size or e > 0.9 * size:
+        if s < 0.1 * size or e > 0.9 * size:
+            continue
+        if e - s < 2:
             continue
         if full[max(0, s - 2):s].any() and full[e:e + 2].any():
             out.append((s, e))
+        elif _box_edge(m, s, e, above=True) or _box_edge(m, s, e, above=False):
+            out.append((s, e))
     return out
+
+
+def _box_edge(m: np.ndarray, s: int, e: int, above: bool) -> bool:
+    """The channel [s, e) of rows of ``m`` runs along an edge of a framed box on one side (above
+    it, or below it with ``above=False``): a ruled line within 3 px of the channel (thin: 4 px into
+    the box the row is mostly empty), at least a fifth of the piece long, with ruled lines going
+    up (down) from both its ends over the box's height,
+    which is at least a tenth of the piece.  A framed picture whose neighbour below it (beside it)
+    comes within a few pixels of its frame is a panel of its own; a chart's axis has no line at
+    its far end."""
+    n, length = m.shape
+    rows = range(max(0, s - 3), s) if above else range(e, min(n, e + 3))
+    for r in rows:
+        xs = np.flatnonzero(m[r])
+        if xs.size < 0.2 * length:
+            continue
+        x0, x1 = int(xs[0]), int(xs[-1]) + 1
+        if xs.size < 0.85 * (x1 - x0):
+            continue
+        inner = r - 4 if above else r + 4  # a ruled line, not the edge of a solid picture
+        if not 0 <= inner < n or m[inner, x0:x1].mean() >= 0.5:
+            continue
+        part = m[:r, x0:x1] if above else m[r + 1:, x0:x1]
+        ys = np.flatnonzero(part.any(axis=1))
+        if ys.size == 0:
+            continue
+        span = part[int(ys[0]):, :] if above else part[:int(ys[-1]) + 1, :]
+        if span.shape[0] < 0.1 * n or not 0.2 <= span.shape[1] / span.shape[0] <= 5.0:
+            continue  # too flat or too thin to be a framed picture (a framed legend row)
+        left = span[:, :3].any(axis=1).mean()
+        right = span[:, -3:].any(axis=1).mean()
+        if left >= 0.85 and right >= 0.85:
+            return True
+    return False
 
 
 def xy_cut(ink: np.ndarray, min_gap: int, min_side: int, depth: int = 0, max_depth: int = 6,
