@@ -119,6 +119,18 @@ def panels_and_letters(rgb: Any, image_rects_px: list[tuple[int, int, int, int]]
             for p, lab in zip(pboxes, labels):
                 if p.label is None and lab is not None and lab[0] not in have:
                     p.label, p.label_source = lab
+            if not hits and n_exp == len(pboxes) and not any(p.label for p in pboxes):
+                # the caption names one letter per panel and none was read at the panels' corners
+                # (an "(a)" printed under a chart's tick labels, beyond the corner windows): the
+                # caption's letters found anywhere in the image, when every one is found and
+                # each sits by its own panel
+                from medvl.pdf.ocr import find_letter_anchors
+
+                found_hits = find_letter_anchors(rgb, list(expected or []))
+                if len(found_hits) == n_exp:
+                    trial = P.letters_by_place([p.bbox for p in pboxes], found_hits)
+                    if trial is not None:
+                        pboxes = trial
             if from_pixels and not hits and not hinted and len(ocr_hits) >= 2 and len(pboxes) > len(ocr_hits) + 1:
                 # more gutter cells than letters read (Nature-style "a" over two stacked images):
                 # the cells group under the letters, as for printed text letters

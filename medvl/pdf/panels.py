@@ -748,6 +748,29 @@ def attach_letters(panels: list[PanelBox], hits: list[LetterHit]) -> str | None:
     return anchor
 
 
+def letters_by_place(boxes: list[tuple], hits: list[LetterHit]) -> list[PanelBox] | None:
+    """Panels (``boxes`` in reading order) lettered by letters found anywhere in the figure, one
+    letter per panel: every panel gets one (:func:`match_letters`), each letter lies by its panel
+    at the chosen convention (within half the panel's longer side of that place) and the letters
+    run along the rows or down the columns.  None when that does not hold."""
+    if len(hits) != len(boxes) or len(boxes) < 2:
+        return None
+    assign, anchor = match_letters(list(boxes), hits)
+    if len(assign) != len(boxes) or anchor is None:
+        return None
+    out = [PanelBox(bbox=tuple(int(v) for v in b)) for b in boxes]
+    for pi, hi in assign.items():
+        b = boxes[pi]
+        if anchor_distance(hits[hi].bbox, b, anchor) > 0.5 * max(b[2] - b[0], b[3] - b[1]):
+            return None
+        out[pi].label, out[pi].label_source = hits[hi].letter, hits[hi].source
+    labels = [p.label for p in out]
+    lh = float(np.median([h.bbox[3] - h.bbox[1] for h in hits]))
+    if _inversions(labels) and _inversions([labels[i] for i in column_order(list(boxes), lh)]):
+        return None
+    return out
+
+
 def _owner_cost(letter: tuple, cell: tuple, anchor: str) -> float | None:
     """How well `letter` fits as the letter of a group that contains `cell` (None: it cannot)."""
     cx, cy = _center(letter)
