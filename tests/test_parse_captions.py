@@ -153,8 +153,8 @@ def test_a_label_set_apart_from_its_caption_text_keeps_the_text(tmp_path, gap):
     figs, _ = parse_paper(gen.label_beside_caption(tmp_path / "a.pdf", gap=gap), None,
                           ParseSettings(dpi=72, ocr="never"))
     assert [f.label for f in figs] == ["FIGURE 1"]
-    assert figs[0].caption == ("FIGURE 1. Axial CT (left) and contrast-enhanced MRI (right) of the same patient "
-                               "showing a small infarct in the right thalamus (arrow).")
+    assert figs[0].caption == ("FIGURE 1. Sagittal T1 (left) and axial FLAIR (right) images of the second patient, "
+                               "with a small cyst in the pons (arrowhead).")
 
 
 def test_captions_worded_alike_side_by_side_at_the_page_foot_are_no_running_footer(tmp_path):
@@ -163,7 +163,7 @@ def test_captions_worded_alike_side_by_side_at_the_page_foot_are_no_running_foot
 
     figs, _ = parse_paper(gen.captions_alike_at_page_foot(tmp_path / "a.pdf"), None, ParseSettings(dpi=72, ocr="never"))
     assert sorted(f.label for f in figs) == ["Fig. 1", "Fig. 2"]
-    assert all("Error bars represent standard deviation" in f.caption for f in figs)
+    assert all("Bars show the mean of three runs" in f.caption for f in figs)
 
 
 def test_a_caption_sentence_running_into_a_figure_reference_keeps_its_end(tmp_path):
@@ -173,11 +173,11 @@ def test_a_caption_sentence_running_into_a_figure_reference_keeps_its_end(tmp_pa
     figs, _ = parse_paper(gen.caption_running_into_a_reference(tmp_path / "a.pdf"), None,
                           ParseSettings(dpi=72, ocr="never"))
     assert [f.label for f in figs] == ["Figure 1"]
-    assert figs[0].caption.endswith("is given in Figure S4. Colour code: carbon (grey), oxygen (red).")
+    assert figs[0].caption.endswith("all atoms are drawn in Figure S4. Colours: metal (cyan), oxygen (red).")
 
 
 @pytest.mark.parametrize("text", ["Fig. 1 a Axial T2-weighted image and b coronal FLAIR",
-                                  "Figure 2 a ISSR profile of 17 genotypes and b RAPD profile"])
+                                  "Figure 2 a Growth of the wild type and b Growth of the mutant"])
 def test_a_caption_opening_with_a_bare_lower_case_panel_letter_is_a_caption(text):
     m = match_label(text)
     assert m is not None and not m.body_like

@@ -13,7 +13,7 @@ def _tags(captions: list[str]):
 def test_a_silent_scan_borrows_the_body_part_of_two_agreeing_scan_figures():
     out = _tags(["Axial CT of the head shows a hypodense thalamic lesion.",
                  "Coronal FLAIR MRI shows the lesion in the left frontal lobe.",
-                 "Interval evolution on FLAIR and SWI imaging."])
+                 "Follow-up FLAIR and SWI images."])
     assert [t.anatomy.value for t in out] == ["brain", "brain", "brain"]
     borrowed = [m for m in out[2].mentions if m.source == "paper"]
     assert len(borrowed) == 1 and borrowed[0].text == "2 of 2 other scan figures of the paper"
@@ -45,7 +45,7 @@ def test_the_tag_stage_records_the_borrowed_body_part_as_paper_evidence(tmp_path
 
     caps = ["Figure 1. Axial CT of the head shows a hypodense thalamic lesion.",
             "Figure 2. Coronal FLAIR MRI shows the lesion in the left frontal lobe.",
-            "Figure 3. Interval evolution on FLAIR and SWI imaging."]
+            "Figure 3. Follow-up FLAIR and SWI images."]
     figs, pairs = [], []
     for i, c in enumerate(caps, 1):
         fid = f"p1-f{i}"

@@ -90,7 +90,7 @@ def match_label(text: str) -> LabelMatch | None:
         if not stripped:
             body_like = False  # label alone on its line: caption text may follow on the next line
         elif starts_with_panel_letter(stripped):
-            body_like = False  # "Fig. 1 a ISSR profile ... b RAPD profile": the first panel's label
+            body_like = False  # "Fig. 1 a Axial CT ... b Coronal CT": the first panel's label
         elif _BODY_NEXT.match(stripped) or stripped[0].islower() or stripped[0] in ",;)]":
             body_like = True
     label = normalize_ws(m.group("label"))

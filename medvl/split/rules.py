@@ -560,7 +560,7 @@ _INLINE_JOIN_RE = re.compile(r"(?:[,;]|\band|\bor)\s*$")
 
 def _inline_lower_run(text: str, depths: _Depths) -> list[_Marker]:
     """Springer / BMC legends whose letters are set bold in running text, read where bold is lost:
-    'a ISSR profile ... and b RAPD profile', 'reduction of a safranine O, b methyl red, c ...'.  Only
+    'growth of a wild type and b mutant cells', 'uptake in a liver, b kidney, c spleen ...'.  Only
     asked when no other label is found; taken only as a run a, b (, c ...) in order, every letter after
     the first joined to the text before it by ',', ';', 'and' or 'or' (so the article "a" alone is none)."""
     run: list[_Marker] = []

@@ -1,8 +1,8 @@
 """Paper-level anatomy: a scan whose own words, caption and citing sentences name no body part takes
 the body part that the paper's other scans name, at reference strength.
 
-Case reports often caption a follow-up figure with sequences only ("Interval evolution on FLAIR and
-SWI imaging") after earlier figures said where the lesion is; without this such panels have no
+Case reports often caption a follow-up figure with sequences only ("Follow-up FLAIR and SWI
+images") after earlier figures said where the lesion is; without this such panels have no
 anatomy and drop out of a brain MRI/CT selection.  Only scans (MRI, CT, angiography) borrow, only
 from scans of at least two other figures, and only when those agree (one body part in >= 80%).
 """

@@ -345,8 +345,8 @@ def label_beside_caption(path: Path, label_size: float = 5.6, gap: float = 8.0) 
     x, y = 120, 420
     page.insert_text((x, y), "FIGURE 1.", fontsize=label_size, fontname="helv")
     tx = x + pymupdf.get_text_length("FIGURE 1.", fontname="helv", fontsize=label_size) + gap
-    for i, line in enumerate(["Axial CT (left) and contrast-enhanced MRI (right) of the same patient",
-                              "showing a small infarct in the right thalamus (arrow)."]):
+    for i, line in enumerate(["Sagittal T1 (left) and axial FLAIR (right) images of the second patient,",
+                              "with a small cyst in the pons (arrowhead)."]):
         page.insert_text((tx, y + i * 10), line, fontsize=8, fontname="helv")
     body(page, (50, y + 30, 562, y + 200))
     doc.save(path)
@@ -367,7 +367,7 @@ def captions_alike_at_page_foot(path: Path, pages: int = 4) -> Path:
         for n, x0 in ((1, 60), (2, 320)):
             page.insert_image((x0, 470, x0 + 230, 690), stream=png(230, 220, seed=n))
             caption(page, x0, 712, f"Fig. {n}", [f"Relative growth of the cells in extract {n} by the MTT test.",
-                                                  "Error bars represent standard deviation"])
+                                                  "Bars show the mean of three runs"])
     doc.save(path)
     return path
 
@@ -379,9 +379,9 @@ def caption_running_into_a_reference(path: Path) -> Path:
     page = doc.new_page(width=W, height=H)
     body(page, (50, 50, 562, 140))
     page.insert_image((150, 160, 460, 380), stream=png(310, 220, seed=3))
-    yb = caption(page, 60, 400, "Figure 1.", ["Crystal structure of the dimer. Only key atoms are labelled here; the",
-                                             "fully labelled structure is given in",
-                                             "Figure S4. Colour code: carbon (grey), oxygen (red)."])
+    yb = caption(page, 60, 400, "Figure 1.", ["Three views of the complex. Hydrogen atoms are left out here; all atoms are",
+                                             "drawn in",
+                                             "Figure S4. Colours: metal (cyan), oxygen (red)."])
     body(page, (50, yb + 14, 562, yb + 200))
     doc.save(path)
     return path
