@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from medvl.pdf import panels as P
-from tests.test_panels_split import photo, rgb_of
+from tests.helpers.images import photo, rgb_of
 
 
 def _renders_2x2() -> np.ndarray:

@@ -7,7 +7,7 @@ import numpy as np
 
 from medvl.pdf import panels as P
 from medvl.pdf.figure_panels import panels_and_letters
-from tests.test_panels_split import chart, photo, rgb_of
+from tests.helpers.images import chart, photo, rgb_of
 
 # A and B down the first column, C, D, E down the second, F a tall third column; white gutters
 COLUMN_CELLS = {"A": (20, 20, 290, 290), "B": (20, 310, 290, 580), "C": (310, 20, 590, 190),

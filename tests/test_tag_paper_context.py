@@ -39,7 +39,7 @@ def test_a_scan_that_names_its_own_body_part_keeps_it():
 
 
 def test_the_tag_stage_records_the_borrowed_body_part_as_paper_evidence(tmp_path):
-    from tests.test_tag import PROV, TEXT_ONLY
+    from tests.helpers.tag_run import PROV, TEXT_ONLY
     from medvl.records import Figure, Pair, pair_id
     from medvl.tag.stage import tag_paper
 
